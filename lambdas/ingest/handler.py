@@ -1,0 +1,60 @@
+"""Ingest handler.
+
+Trigger: SQS queue fed by S3 ObjectCreated notifications for the input bucket prefixes
+audio/, text/, ground-truth/, keywords/ (see medscribe.routes).
+Side effects: one encounter record per object revision (RECEIVED, or REJECTED with a reason).
+Idempotency key: the encounter id = hash(bucket, decoded key, version id or ETag); the record is
+created with a conditional write and events are ordered per key by S3 sequencer.
+Failures: a transient error fails only its own SQS message (ReportBatchItemFailures).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.objects import ObjectStore
+from medscribe.domain.encounter import ObjectRef
+from medscribe.observability import logger, metrics, tracer
+from medscribe.services.ingest import IngestService
+from medscribe.settings import function_settings
+
+SETTINGS = function_settings()
+SERVICE = IngestService(EncounterRepository(SETTINGS.table_name), ObjectStore(), SETTINGS.pipeline)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def object_refs(body: dict[str, Any]) -> list[ObjectRef]:
+    """The objects an S3 notification names; none for s3:TestEvent."""
+    if body.get("Event") == "s3:TestEvent":
+        logger.info("ignored s3:TestEvent")
+        return []
+    refs = []
+    for record in S3Event(body).records:
+        if not record.event_name.startswith("ObjectCreated:"):
+            continue
+        obj = record.s3.get_object.raw_event
+        refs.append(ObjectRef.from_event(
+            bucket=record.s3.bucket.name, raw_key=obj["key"], size=obj.get("size"), etag=obj.get("eTag"),
+            version_id=obj.get("versionId"), sequencer=obj.get("sequencer"),
+        ))
+    return refs
+
+
+@tracer.capture_method(capture_response=False)
+def record_handler(record: SQSRecord) -> None:
+    for ref in object_refs(json.loads(record.body)):
+        SERVICE.ingest(ref)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

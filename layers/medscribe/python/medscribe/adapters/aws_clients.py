@@ -1,0 +1,39 @@
+"""The one place boto3 clients are made: explicit retry/timeouts, created once per process.
+
+The endpoint comes from the environment (`AWS_ENDPOINT_URL`, honoured by botocore itself), which is
+how the local runtime points the same code at its emulator.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    connect_timeout=5,
+    read_timeout=30,
+    tcp_keepalive=True,
+)
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """A shared client for `service` (thread-safe creation; boto3 clients are thread-safe to use)."""
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        if service not in _clients:
+            _clients[service] = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+        return _clients[service]
+
+
+def reset() -> None:
+    """Forget cached clients (tests and the local runtime call this after changing the endpoint)."""
+    with _lock:
+        _clients.clear()

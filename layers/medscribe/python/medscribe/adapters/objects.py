@@ -1,0 +1,36 @@
+"""S3 reads of input objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from medscribe.adapters import aws_clients
+from medscribe.adapters.errors import classify, error_code
+from medscribe.domain.encounter import ObjectRef
+from medscribe.domain.errors import PermanentError
+
+
+class ObjectStore:
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws_clients.client("s3")
+
+    def read(self, ref: ObjectRef, max_bytes: int) -> bytes:
+        """The first `max_bytes` bytes of exactly the revision the event named."""
+        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key, "Range": f"bytes=0-{max_bytes - 1}"}
+        if ref.version_id:
+            params["VersionId"] = ref.version_id
+        try:
+            response = self.client.get_object(**params)
+            return bytes(response["Body"].read())
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404"):
+                raise PermanentError("object no longer exists") from exc
+            if error_code(exc) == "InvalidRange":
+                return b""
+            raise classify(exc) from exc

@@ -1,0 +1,138 @@
+"""Encounter records: identity, kinds, and the status machine. Pure: no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from urllib.parse import unquote_plus
+
+
+class Kind(StrEnum):
+    """What an input object is, decided by its key prefix in the input bucket."""
+
+    AUDIO = "audio"
+    TEXT = "text"
+    GROUND_TRUTH = "ground-truth"
+    KEYWORDS = "keywords"
+
+
+INPUT_PREFIXES: tuple[str, ...] = tuple(f"{kind.value}/" for kind in Kind)
+
+
+class EncounterStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+
+# Statuses no stage moves on from. Later stages extend the machine; until they attach, RECEIVED
+# is where the pipeline ends for every kind.
+TERMINAL_STATUSES: frozenset[EncounterStatus] = frozenset(
+    {EncounterStatus.RECEIVED, EncounterStatus.REJECTED, EncounterStatus.FAILED}
+)
+
+SEQUENCER_WIDTH = 32
+
+
+def normalise_sequencer(sequencer: str | None) -> str | None:
+    """S3 sequencers are hex strings of varying length: left-pad with zeros, then compare as text."""
+    if not sequencer:
+        return None
+    return sequencer.upper().rjust(SEQUENCER_WIDTH, "0")
+
+
+def kind_of(key: str) -> Kind | None:
+    for kind in Kind:
+        if key.startswith(f"{kind.value}/"):
+            return kind
+    return None
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One uploaded object as an S3 event names it, with the key already decoded."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str | None = None
+    version_id: str | None = None
+    sequencer: str | None = None
+
+    @classmethod
+    def from_event(
+        cls, *, bucket: str, raw_key: str, size: int | None, etag: str | None = None,
+        version_id: str | None = None, sequencer: str | None = None,
+    ) -> ObjectRef:
+        # S3 notifications URL-encode keys with spaces as '+': unquote_plus handles both.
+        return cls(
+            bucket=bucket, key=unquote_plus(raw_key), size=int(size or 0), etag=(etag or None),
+            version_id=(version_id or None), sequencer=normalise_sequencer(sequencer),
+        )
+
+    @property
+    def revision(self) -> str:
+        """The object revision: its version id when the bucket is versioned, else its ETag."""
+        return self.version_id or self.etag or "unversioned"
+
+    @property
+    def encounter_id(self) -> str:
+        """Deterministic id of this revision: no PHI, safe in logs and job names."""
+        return "enc-" + _digest(self.bucket, self.key, self.revision)[:32]
+
+    @property
+    def source_id(self) -> str:
+        """Id of the key regardless of revision, used to order events for the same key."""
+        return "src-" + _digest(self.bucket, self.key)[:32]
+
+    @property
+    def is_folder_marker(self) -> bool:
+        return self.key.endswith("/")
+
+    @property
+    def extension(self) -> str:
+        name = self.key.rsplit("/", 1)[-1]
+        return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def utc_now() -> str:
+    """Timestamps are ISO-8601 UTC with milliseconds, so they sort as text."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Encounter:
+    """The record of one input object revision and where it is in the pipeline."""
+
+    encounter_id: str
+    kind: Kind | None
+    status: EncounterStatus
+    source_bucket: str
+    source_key: str
+    revision: str
+    size: int
+    created_at: str
+    updated_at: str
+    reason: str | None = None
+    media_format: str | None = None
+    duration_seconds: float | None = None
+
+    @classmethod
+    def from_ref(cls, ref: ObjectRef, kind: Kind | None, status: EncounterStatus, *, reason: str | None = None,
+                 media_format: str | None = None, duration_seconds: float | None = None) -> Encounter:
+        now = utc_now()
+        return cls(
+            encounter_id=ref.encounter_id, kind=kind, status=status, source_bucket=ref.bucket,
+            source_key=ref.key, revision=ref.revision, size=ref.size, created_at=now, updated_at=now,
+            reason=reason, media_format=media_format, duration_seconds=duration_seconds,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES

@@ -1,0 +1,169 @@
+"""Settings: the deployment settings (cdk.json context) and the per-function runtime settings.
+
+`PipelineSettings` is the single source of every tunable. The CDK stack reads it from the
+`medscribe` key of cdk.json context (`-c medscribe.stage=prod` style overrides are not supported by
+CDK for nested keys, so override with a context file or edit cdk.json); the local runtime reads the
+same cdk.json. Defaults live here and are repeated in cdk.json so a reader sees them in one place;
+a test keeps the two and the README table in step.
+
+`FunctionSettings` is what a Lambda handler needs at cold start, read from environment variables
+whose names are defined once in `ENV`. A missing variable is a clear error at import, never "".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONTEXT_KEY = "medscribe"
+
+
+class LanguageMode(StrEnum):
+    EN_US = "en-US"
+    KO_KR = "ko-KR"
+    IDENTIFY = "identify"
+
+
+class SpeakerMode(StrEnum):
+    SPEAKERS = "speakers"  # speaker diarization (ShowSpeakerLabels)
+    CHANNELS = "channels"  # one speaker per audio channel (ChannelIdentification)
+
+
+class PipelineSettings(BaseModel):
+    """Every deployment setting, with its default. See README "Configuration"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")] = Field(
+        "dev", description="Stage name; prefixes the stack name and resource names."
+    )
+    notification_email: str | None = Field(
+        None, description="Email address subscribed to the notification topic (confirm the email AWS sends)."
+    )
+    language: LanguageMode = Field(LanguageMode.EN_US, description="Transcription language: en-US, ko-KR or identify.")
+    transcribe_medical: bool = Field(False, description="Use Amazon Transcribe Medical (en-US only).")
+    speaker_mode: SpeakerMode = Field(SpeakerMode.SPEAKERS, description="speakers (diarization) or channels.")
+    max_speakers: Annotated[int, Field(ge=2, le=30)] = Field(2, description="Maximum speakers for diarization.")
+    bedrock_model_id: str = Field(
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        description="Bedrock model or inference profile for notes (fast tier).",
+    )
+    bedrock_long_model_id: str = Field(
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        description="Bedrock model or inference profile for long transcripts and repairs.",
+    )
+    max_concurrent_transcriptions: Annotated[int, Field(ge=2, le=1000)] = Field(
+        20, description="Cap on concurrent transcription jobs (ingest event source maximum concurrency)."
+    )
+    stage_max_concurrency: Annotated[int, Field(ge=2, le=1000)] = Field(
+        10, description="Maximum concurrency of every other stage's event source mapping."
+    )
+    batch_size: Annotated[int, Field(ge=1, le=10)] = Field(5, description="SQS messages per handler invocation.")
+    max_receive_count: Annotated[int, Field(ge=1, le=100)] = Field(
+        5, description="Receives before a message moves to its dead-letter queue."
+    )
+    log_retention_days: Literal[30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = (
+        Field(365, description="CloudWatch log retention in days.")
+    )
+    noncurrent_version_days: Annotated[int, Field(ge=1)] = Field(
+        90, description="Days before non-current object versions expire (input and artifacts buckets)."
+    )
+    access_log_days: Annotated[int, Field(ge=1)] = Field(365, description="Days S3 server access logs are kept.")
+    audio_max_bytes: Annotated[int, Field(ge=1)] = Field(
+        2 * 1024**3, description="Largest accepted audio object (Amazon Transcribe limit: 2 GB)."
+    )
+    audio_min_seconds: Annotated[float, Field(ge=0)] = Field(
+        0.5, description="Shortest accepted audio where the duration is readable from the header."
+    )
+    text_max_bytes: Annotated[int, Field(ge=1)] = Field(1024**2, description="Largest accepted text note.")
+    local_visibility_timeout_seconds: Annotated[int, Field(ge=1, le=900)] = Field(
+        5, description="Local runtime only: queue visibility timeout, short so retries are quick."
+    )
+
+    @classmethod
+    def from_context(cls, context: dict[str, Any] | None) -> PipelineSettings:
+        try:
+            return cls.model_validate(context or {})
+        except ValidationError as exc:
+            raise SystemExit(f"invalid '{CONTEXT_KEY}' settings in cdk.json context:\n{exc}") from exc
+
+    @property
+    def prefix(self) -> str:
+        return f"medscribe-{self.stage}"
+
+
+def project_root() -> Path:
+    """The repository root (layers/medscribe/python/medscribe/settings.py -> four levels up)."""
+    override = os.environ.get("MEDSCRIBE_HOME")
+    return Path(override) if override else Path(__file__).resolve().parents[4]
+
+
+@cache
+def load_settings(cdk_json: Path | None = None) -> PipelineSettings:
+    """Settings as the stack sees them: the `medscribe` key of cdk.json's context."""
+    path = cdk_json or project_root() / "cdk.json"
+    context = json.loads(path.read_text(encoding="utf-8")).get("context", {}) if path.exists() else {}
+    return PipelineSettings.from_context(context.get(CONTEXT_KEY))
+
+
+class ENV:
+    """Environment variable names shared by the stack, the local runtime and the handlers."""
+
+    TABLE = "MEDSCRIBE_TABLE"
+    INPUT_BUCKET = "MEDSCRIBE_INPUT_BUCKET"
+    ARTIFACTS_BUCKET = "MEDSCRIBE_ARTIFACTS_BUCKET"
+    TOPIC_ARN = "MEDSCRIBE_TOPIC_ARN"
+    KMS_KEY_ARN = "MEDSCRIBE_KMS_KEY_ARN"
+    SETTINGS = "MEDSCRIBE_SETTINGS"  # the PipelineSettings as JSON
+
+
+class FunctionSettings(BaseModel):
+    """What every handler reads at cold start. Built once per process by `function_settings()`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str
+    input_bucket: str
+    artifacts_bucket: str
+    topic_arn: str
+    kms_key_arn: str
+    pipeline: PipelineSettings
+
+
+def function_env(
+    *, table: str, input_bucket: str, artifacts_bucket: str, topic_arn: str, kms_key_arn: str,
+    settings: PipelineSettings,
+) -> dict[str, str]:
+    """The environment a handler runs with, used by the stack and by the local runtime alike."""
+    return {
+        ENV.TABLE: table,
+        ENV.INPUT_BUCKET: input_bucket,
+        ENV.ARTIFACTS_BUCKET: artifacts_bucket,
+        ENV.TOPIC_ARN: topic_arn,
+        ENV.KMS_KEY_ARN: kms_key_arn,
+        ENV.SETTINGS: settings.model_dump_json(exclude_none=True),
+    }
+
+
+@cache
+def function_settings() -> FunctionSettings:
+    names = {
+        "table_name": ENV.TABLE,
+        "input_bucket": ENV.INPUT_BUCKET,
+        "artifacts_bucket": ENV.ARTIFACTS_BUCKET,
+        "topic_arn": ENV.TOPIC_ARN,
+        "kms_key_arn": ENV.KMS_KEY_ARN,
+    }
+    missing = [env for env in [*names.values(), ENV.SETTINGS] if not os.environ.get(env)]
+    if missing:
+        raise RuntimeError(f"missing required environment variables: {', '.join(missing)}")
+    return FunctionSettings(
+        **{field: os.environ[env] for field, env in names.items()},
+        pipeline=PipelineSettings.model_validate_json(os.environ[ENV.SETTINGS]),
+    )
