@@ -68,9 +68,9 @@ class PipelineSettings(BaseModel):
     max_receive_count: Annotated[int, Field(ge=1, le=100)] = Field(
         5, description="Receives before a message moves to its dead-letter queue."
     )
-    log_retention_days: Literal[30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = (
-        Field(365, description="CloudWatch log retention in days.")
-    )
+    log_retention_days: Literal[
+        30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653
+    ] = Field(365, description="CloudWatch log retention in days (a value CloudWatch Logs accepts).")
     noncurrent_version_days: Annotated[int, Field(ge=1)] = Field(
         90, description="Days before non-current object versions expire (input and artifacts buckets)."
     )

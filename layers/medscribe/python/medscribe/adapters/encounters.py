@@ -18,7 +18,11 @@ from medscribe.adapters import aws_clients
 from medscribe.adapters.errors import classify, error_code
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef, utc_now
 
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
 STATUS_INDEX = "by-status"
+STATUS_INDEX_KEYS = ("status", "updated_at")
+TTL_ATTRIBUTE = "expires_at"
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
@@ -56,6 +60,27 @@ def encounter_from_item(item: dict[str, Any]) -> Encounter:
     )
 
 
+def table_definition(table_name: str) -> dict[str, Any]:
+    """`CreateTable` arguments for the local runtime and tests; stacks/ builds the same from these names."""
+    keys = (PARTITION_KEY, SORT_KEY, *STATUS_INDEX_KEYS)
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in keys],
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": STATUS_INDEX,
+            "KeySchema": [{"AttributeName": STATUS_INDEX_KEYS[0], "KeyType": "HASH"},
+                          {"AttributeName": STATUS_INDEX_KEYS[1], "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+
+
 class EncounterRepository:
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
@@ -79,7 +104,7 @@ class EncounterRepository:
                 ExpressionAttributeValues=_to_item(
                     {":seq": ref.sequencer, ":enc": ref.encounter_id, ":now": utc_now()}
                 ),
-                ReturnValues="UPDATED_OLD",
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":

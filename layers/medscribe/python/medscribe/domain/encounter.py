@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -34,12 +35,13 @@ TERMINAL_STATUSES: frozenset[EncounterStatus] = frozenset(
 )
 
 SEQUENCER_WIDTH = 32
+_HEX = re.compile(r"[0-9A-Fa-f]{1,64}")
 
 
 def normalise_sequencer(sequencer: str | None) -> str | None:
     """S3 sequencers are hex strings of varying length: left-pad with zeros, then compare as text."""
-    if not sequencer:
-        return None
+    if not sequencer or not _HEX.fullmatch(sequencer):
+        return None  # absent or not hex (some sample events carry placeholders): no ordering
     return sequencer.upper().rjust(SEQUENCER_WIDTH, "0")
 
 

@@ -1,0 +1,164 @@
+"""Ingest handler over real event shapes from ../shared/data/events (Powertools test events and
+AWS documentation examples); derived events change only the bucket/key/version fields."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
+
+from medscribe.adapters import aws_clients
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.domain.encounter import EncounterStatus, ObjectRef
+from tests import media
+from tests.adapters.conftest import put
+from tests.handlers.conftest import Context, shared_event
+
+
+def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
+    """The real SQS envelope (powertools/s3SqsEvent.json), one record per body."""
+    template = shared_event("powertools/s3SqsEvent.json")["Records"][0]
+    records = []
+    for n, body in enumerate(bodies):
+        record = copy.deepcopy(template)
+        record["messageId"] = f"msg-{n}"
+        record["body"] = body if isinstance(body, str) else json.dumps(body)
+        records.append(record)
+    return {"Records": records}
+
+
+def s3_body(bucket: str, raw_key: str, put_response: dict[str, Any] | None, sequencer: str = "00643717F9F8B85354",
+            size: int | None = None) -> dict[str, Any]:
+    """The S3 notification inside powertools/s3SqsEvent.json, pointed at our object."""
+    body = json.loads(shared_event("powertools/s3SqsEvent.json")["Records"][0]["body"])
+    obj = body["Records"][0]["s3"]["object"]
+    body["Records"][0]["s3"]["bucket"]["name"] = bucket
+    obj.update(key=raw_key, sequencer=sequencer, size=size if size is not None else obj["size"])
+    obj["eTag"] = (put_response or {}).get("ETag", "").strip('"') or obj["eTag"]
+    obj["versionId"] = (put_response or {}).get("VersionId")
+    return dict(body)
+
+
+def records(table: str) -> list[Any]:
+    return EncounterRepository(table).list()
+
+
+def test_sqs_wrapped_s3_event_verbatim(load_handler, table: str) -> None:  # type: ignore[no-untyped-def]
+    boto3.client("s3").create_bucket(Bucket="xxx")
+    result = load_handler("ingest").handler(shared_event("powertools/s3SqsEvent.json"), Context())
+    assert result == {"batchItemFailures": []}
+    [encounter] = records(table)
+    assert encounter.source_key == "test.pdf"
+    assert encounter.status is EncounterStatus.REJECTED
+    assert encounter.reason == "key is outside the input prefixes"
+
+
+@pytest.mark.parametrize(
+    ("path", "bucket_name", "decoded"),
+    [
+        ("aws_docs/lambda-console-s3-put-encoded-key.json", "example-bucket", "test/key"),
+        ("powertools/s3EventDecodedKey.json", "sourcebucket", "Happy Face.jpg"),
+    ],
+)
+def test_url_encoded_keys_are_decoded(load_handler, table: str, path: str, bucket_name: str, decoded: str) -> None:  # type: ignore[no-untyped-def]
+    result = load_handler("ingest").handler(sqs_event(shared_event(path)), Context())
+    assert result == {"batchItemFailures": []}
+    [encounter] = records(table)
+    assert encounter.source_key == decoded
+    assert encounter.source_bucket == bucket_name
+
+
+def test_s3_test_event_is_ignored(load_handler, table: str) -> None:  # type: ignore[no-untyped-def]
+    result = load_handler("ingest").handler(sqs_event(shared_event("aws_docs/s3-TestEvent-message.json")), Context())
+    assert result == {"batchItemFailures": []}
+    assert records(table) == []
+
+
+def test_audio_with_odd_key_is_received(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    key = "audio/Dr visit+1 한국.wav"
+    raw = "audio/Dr+visit%2B1+%ED%95%9C%EA%B5%AD.wav"
+    response = put(bucket, key, media.wav_bytes(1.0))
+    result = load_handler("ingest").handler(sqs_event(s3_body(bucket, raw, response, size=16044)), Context())
+    assert result == {"batchItemFailures": []}
+    [encounter] = records(table)
+    assert (encounter.source_key, encounter.status, encounter.media_format) == (key, EncounterStatus.RECEIVED, "wav")
+    assert encounter.duration_seconds == pytest.approx(1.0)
+
+
+def test_duplicate_delivery_creates_one_encounter(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    response = put(bucket, "audio/a.mp3", media.MP3)
+    body = s3_body(bucket, "audio/a.mp3", response, size=len(media.MP3))
+    handler = load_handler("ingest").handler
+    assert handler(sqs_event(body, body), Context()) == {"batchItemFailures": []}
+    assert handler(sqs_event(body), Context()) == {"batchItemFailures": []}
+    assert len(records(table)) == 1
+
+
+def test_stale_event_is_ignored_and_new_version_is_a_new_revision(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    v1 = put(bucket, "text/note.txt", b"first")
+    v2 = put(bucket, "text/note.txt", b"second")
+    handler = load_handler("ingest").handler
+    handler(sqs_event(s3_body(bucket, "text/note.txt", v2, sequencer="0B", size=6)), Context())
+    handler(sqs_event(s3_body(bucket, "text/note.txt", v1, sequencer="0A", size=5)), Context())
+    [encounter] = records(table)
+    assert encounter.revision == v2["VersionId"]
+    v3 = put(bucket, "text/note.txt", b"third")
+    handler(sqs_event(s3_body(bucket, "text/note.txt", v3, sequencer="0C", size=5)), Context())
+    assert {e.revision for e in records(table)} == {v2["VersionId"], v3["VersionId"]}
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "reason"),
+    [
+        ("audio/empty.wav", b"", "object is empty (0 bytes)"),
+        ("audio/notes.exe", b"MZ", "unsupported extension '.exe'"),
+        ("audio/fake.mp3", b"just some text", "content does not match extension '.mp3' (found no known audio signature)"),  # noqa: E501
+        ("text/latin1.txt", "caf\u00e9".encode("latin-1"), "not valid UTF-8 (byte 3)"),
+    ],
+)
+def test_bad_objects_are_rejected_with_reason(load_handler, table: str, bucket: str, key: str, body: bytes,  # type: ignore[no-untyped-def]
+                                              reason: str) -> None:
+    response = put(bucket, key, body)
+    result = load_handler("ingest").handler(sqs_event(s3_body(bucket, key, response, size=len(body))), Context())
+    assert result == {"batchItemFailures": []}  # rejection is an outcome, not a retry
+    [encounter] = records(table)
+    assert (encounter.status, encounter.reason) == (EncounterStatus.REJECTED, reason)
+
+
+def test_folder_marker_is_ignored(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    response = put(bucket, "audio/visits/", b"")
+    load_handler("ingest").handler(sqs_event(s3_body(bucket, "audio/visits/", response, size=0)), Context())
+    assert records(table) == []
+
+
+def test_partial_batch_failure_reports_only_the_bad_record(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    response = put(bucket, "audio/a.mp3", media.MP3)
+    good = s3_body(bucket, "audio/a.mp3", response, size=len(media.MP3))
+    result = load_handler("ingest").handler(sqs_event(good, "{not json"), Context())
+    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+    assert len(records(table)) == 1
+
+
+def test_throttling_fails_the_record_for_retry_without_a_record(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    response = put(bucket, "audio/a.mp3", media.MP3)
+    handler = load_handler("ingest").handler
+
+    def throttle(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
+                           "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutItem")
+
+    aws_clients.client("dynamodb").meta.events.register("before-call.dynamodb.PutItem", throttle)
+    body = s3_body(bucket, "audio/a.mp3", response, size=len(media.MP3))
+    # every record failed: Powertools fails the whole invocation, so SQS redelivers the batch
+    with pytest.raises(BatchProcessingError):
+        handler(sqs_event(body), Context())
+    aws_clients.client("dynamodb").meta.events.unregister("before-call.dynamodb.PutItem", throttle)
+    assert records(table) == []
+    assert handler(sqs_event(body), Context()) == {"batchItemFailures": []}  # the retry succeeds
+    assert records(table)[0].encounter_id == ObjectRef.from_event(
+        bucket=bucket, raw_key="audio/a.mp3", size=1, version_id=response["VersionId"]).encounter_id

@@ -1,0 +1,84 @@
+import pytest
+
+from medscribe.domain.encounter import Kind, ObjectRef
+from medscribe.domain.validation import sniff_audio, validate, wav_duration
+from tests import media
+
+LIMITS = {"audio_max_bytes": 2 * 1024**3, "audio_min_seconds": 0.5, "text_max_bytes": 1024}
+
+
+def check(key: str, data: bytes, kind: Kind = Kind.AUDIO, size: int | None = None):  # type: ignore[no-untyped-def]
+    ref = ObjectRef(bucket="b", key=key, size=len(data) if size is None else size)
+    return validate(ref, kind, data[:64] if kind is Kind.AUDIO else data, **LIMITS)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "fmt"),
+    [
+        ("audio/a.wav", media.wav_bytes(1.0), "wav"),
+        ("audio/a.mp3", media.MP3, "mp3"),
+        ("audio/a.flac", media.FLAC, "flac"),
+        ("audio/a.ogg", media.OGG, "ogg"),
+        ("audio/a.amr", media.AMR, "amr"),
+        ("audio/a.webm", media.WEBM, "webm"),
+        ("audio/a.mp4", media.MP4, "mp4"),
+        ("audio/a.m4a", media.M4A, "m4a"),
+        ("audio/a.MP3", media.MP3, "mp3"),
+    ],
+)
+def test_each_supported_container_is_accepted(key: str, data: bytes, fmt: str) -> None:
+    verdict = check(key, data)
+    assert verdict.accepted, verdict.reason
+    assert verdict.media_format == fmt
+
+
+def test_mp3_frame_sync_without_id3() -> None:
+    assert sniff_audio(b"\xff\xfb\x90\x00") == "mp3"
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "reason"),
+    [
+        (
+            "audio/a.mp3", b"hello, this is text",
+            "content does not match extension '.mp3' (found no known audio signature)",
+        ),
+        ("audio/a.wav", media.MP3, "content does not match extension '.wav' (found mp3)"),
+        ("audio/a.aiff", media.wav_bytes(1), "unsupported extension '.aiff'"),
+        ("audio/noext", media.MP3, "no file extension"),
+        ("audio/short.wav", media.wav_bytes(0.2), "audio is 0.20 s; the minimum is 0.5 s"),
+        ("audio/empty.wav", b"", "object is empty (0 bytes)"),
+    ],
+)
+def test_bad_audio_is_rejected_with_reason(key: str, data: bytes, reason: str) -> None:
+    verdict = check(key, data)
+    assert not verdict.accepted
+    assert verdict.reason == reason
+
+
+def test_audio_over_the_size_limit_is_rejected() -> None:
+    verdict = check("audio/a.mp3", media.MP3, size=3 * 1024**3)
+    assert verdict.reason == f"object is {3 * 1024**3} bytes; the limit is {2 * 1024**3}"
+
+
+def test_wav_duration_from_header() -> None:
+    assert wav_duration(media.wav_bytes(1.5)[:64]) == pytest.approx(1.5)
+    assert wav_duration(b"RIFF....WAVEjunk") is None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\xff\xfe\x00bad", "not valid UTF-8 (byte 0)"),
+        (b"  \n\t ", "text is empty"),
+        (b"x" * 2000, "object is 2000 bytes; the limit is 1024"),
+    ],
+)
+def test_bad_text_is_rejected_with_reason(data: bytes, reason: str) -> None:
+    assert check("text/n.txt", data, Kind.TEXT).reason == reason
+
+
+def test_korean_and_bom_text_is_accepted() -> None:
+    assert check("text/n.txt", "\ufeff환자는 두통을 호소함".encode(), Kind.TEXT).accepted
+    assert not check("text/n.pdf", b"%PDF", Kind.TEXT).accepted
+    assert check("keywords/k.csv", b"a,b", Kind.KEYWORDS).accepted
