@@ -1,0 +1,136 @@
+"""The medscribe stack: shared stores, then everything per route, generated from `ROUTES`.
+
+Nothing is wired by hand outside the loop over the route table: each route gets its queue, DLQ,
+alarm, trigger (S3 notification or EventBridge rule), function, role, log group and event source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from medscribe.routes import ROUTES, Route, S3Trigger
+from medscribe.settings import PipelineSettings, function_env
+from stacks.functions import Layers, RouteFunction
+from stacks.messaging import Notifications, RouteQueue
+from stacks.security import ProjectKey
+from stacks.storage import Storage
+
+ROOT = Path(__file__).resolve().parent.parent
+# Event rules may send to an encrypted queue only from this account (queue policy aws:SourceAccount).
+# Without this flag CDK grants events.amazonaws.com unconditionally on encrypted queues.
+EVENTS_TARGET_QUEUE_SAME_ACCOUNT = "@aws-cdk/aws-events:eventsTargetQueueSameAccount"
+
+
+@dataclass(frozen=True)
+class RouteResources:
+    route: Route
+    queue: RouteQueue
+    function: RouteFunction
+
+
+def construct_id(name: str) -> str:
+    """`ground-truth` -> `GroundTruth`: stable construct ids (and logical ids) per route."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+
+
+def check_routes(routes: Sequence[Route]) -> None:
+    """Fail synth on a route table S3 or CloudFormation would reject at deploy time."""
+    names = [route.name for route in routes]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate route names: {duplicates}")
+    ids = [construct_id(name) for name in names]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"route names collide once turned into construct ids: {names}")
+    prefixes = [
+        (route.name, prefix)
+        for route in routes
+        if isinstance(route.trigger, S3Trigger)
+        for prefix in route.trigger.prefixes
+    ]
+    for (name_a, a), (name_b, b) in combinations(prefixes, 2):
+        # S3 rejects overlapping ObjectCreated filters on one bucket.
+        if a.startswith(b) or b.startswith(a):
+            raise ValueError(f"S3 prefixes overlap: {name_a}:{a!r} and {name_b}:{b!r}")
+
+
+class MedscribeStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        stack_id: str,
+        *,
+        settings: PipelineSettings,
+        routes: Sequence[Route] = ROUTES,
+        root: Path = ROOT,
+        lambdas_dir: Path | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            stack_id,
+            stack_name=settings.prefix,
+            description="medscribe: serverless clinical documentation pipeline",
+        )
+        self.node.set_context(EVENTS_TARGET_QUEUE_SAME_ACCOUNT, True)
+        check_routes(routes)
+        self.settings = settings
+        lambdas_dir = lambdas_dir or root / "lambdas"
+
+        self.security = ProjectKey(self, "Security", prefix=settings.prefix)
+        key = self.security.key
+        self.storage = Storage(self, "Storage", settings=settings, key=key)
+        self.notifications = Notifications(self, "Notifications", settings=settings, key=key)
+        topic = self.notifications.topic
+        self.layers = Layers(self, "Layers", root=root)
+        environment = function_env(
+            table=self.storage.table.table_name,
+            input_bucket=self.storage.input_bucket.bucket_name,
+            artifacts_bucket=self.storage.artifacts_bucket.bucket_name,
+            topic_arn=topic.topic_arn,
+            kms_key_arn=key.key_arn,
+            settings=settings,
+        )
+
+        self.routes: dict[str, RouteResources] = {}
+        for route in routes:
+            cid = construct_id(route.name)
+            queue = RouteQueue(
+                self,
+                f"{cid}Queue",
+                route=route,
+                settings=settings,
+                key=key,
+                topic=topic,
+                input_bucket=self.storage.input_bucket,
+            )
+            function = RouteFunction(
+                self,
+                f"{cid}Function",
+                route=route,
+                settings=settings,
+                code_dir=lambdas_dir / route.name,
+                layers=self.layers,
+                environment=environment,
+                key=key,
+                storage=self.storage,
+                topic=topic,
+                queue=queue.queue,
+            )
+            self.routes[route.name] = RouteResources(route, queue, function)
+            CfnOutput(self, f"{cid}QueueUrl", value=queue.queue.queue_url)
+            CfnOutput(self, f"{cid}DeadLetterQueueUrl", value=queue.dead_letter_queue.queue_url)
+            CfnOutput(self, f"{cid}FunctionName", value=function.function.function_name)
+
+        CfnOutput(self, "InputBucketName", value=self.storage.input_bucket.bucket_name)
+        CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts_bucket.bucket_name)
+        CfnOutput(self, "AccessLogBucketName", value=self.storage.access_logs.bucket_name)
+        CfnOutput(self, "TableName", value=self.storage.table.table_name)
+        CfnOutput(self, "TopicArn", value=topic.topic_arn)
+        CfnOutput(self, "KmsKeyArn", value=key.key_arn)

@@ -1,0 +1,193 @@
+"""Notification topic, and per route: the queue, its dead-letter queue, the DLQ alarm and the trigger.
+
+Every trigger goes through the route's queue: S3 ObjectCreated notifications from the input bucket
+(one per key prefix) or an EventBridge rule on the default bus.
+- S3: `EncryptedQueueDestination` allows s3.amazonaws.com to send to the queue only for the input
+  bucket of this account, and lets S3 use the project key. (CDK's `SqsDestination` would put the
+  bucket ARN into the key policy, a circular dependency when the bucket is encrypted with that key.)
+- EventBridge: CDK's `SqsQueue` target allows events.amazonaws.com to send (same account only, see
+  EVENTS_TARGET_QUEUE_SAME_ACCOUNT in medscribe_stack.py) and adds the matching key-policy statement.
+"""
+
+from __future__ import annotations
+
+from typing import Any, assert_never
+
+import jsii
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces.aws_s3 import IBucketRef
+from constructs import Construct
+
+from medscribe.routes import EventTrigger, Route, S3Trigger
+from medscribe.settings import PipelineSettings
+
+DLQ_RETENTION = Duration.days(14)  # the SQS maximum: time to find and redrive a poison message
+
+
+@jsii.implements(s3.IBucketNotificationDestination)
+class EncryptedQueueDestination:
+    """S3 event notifications into a queue encrypted with a customer-managed key."""
+
+    def __init__(self, queue: sqs.IQueue, key: kms.IKey) -> None:
+        self.queue = queue
+        self.key = key
+
+    def bind(self, scope: Construct, bucket: IBucketRef) -> s3.BucketNotificationDestinationConfig:
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3NotificationsFromInputBucket",
+                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": bucket.bucket_ref.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
+        )
+        # As AWS documents it (and CDK's SqsDestination adds it): no condition; the queue policy
+        # above decides which bucket may send.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3NotificationsToEncryptedQueues",
+                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+            )
+        )
+        return s3.BucketNotificationDestinationConfig(
+            arn=self.queue.queue_arn,
+            type=s3.BucketNotificationDestinationType.QUEUE,
+            dependencies=[self.queue],
+        )
+
+
+def alarm_name(prefix: str, route_name: str) -> str:
+    return f"{prefix}-{route_name}-dlq-not-empty"
+
+
+class Notifications(Construct):
+    """The SNS topic for pipeline notifications and alarms (KMS, TLS only)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            topic_name=f"{settings.prefix}-notifications",
+            display_name="medscribe notifications",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        # CloudWatch alarms publish as the service: allow only this stage's alarms in this account.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisStage",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
+                        f"alarm:{alarm_name(settings.prefix, '*')}"
+                    },
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
+        )
+        if settings.notification_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(settings.notification_email))
+
+
+class RouteQueue(Construct):
+    """A route's queue with its dead-letter queue, an alarm on the DLQ, and the trigger feeding the queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        route: Route,
+        settings: PipelineSettings,
+        key: kms.IKey,
+        topic: sns.ITopic,
+        input_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        name = f"{settings.prefix}-{route.name}"
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=f"{name}-dlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=name,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(route.visibility_timeout_seconds()),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=settings.max_receive_count
+            ),
+        )
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "DeadLetterAlarm",
+            alarm_name=alarm_name(settings.prefix, route.name),
+            alarm_description=f"Messages of route '{route.name}' reached its dead-letter queue",
+            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        self._connect(route, settings, key, input_bucket)
+
+    def _connect(self, route: Route, settings: PipelineSettings, key: kms.IKey, input_bucket: s3.IBucket) -> None:
+        trigger = route.trigger
+        if isinstance(trigger, S3Trigger):
+            destination = EncryptedQueueDestination(self.queue, key)
+            for prefix in trigger.prefixes:
+                input_bucket.add_event_notification(
+                    s3.EventType.OBJECT_CREATED, destination, s3.NotificationKeyFilter(prefix=prefix)
+                )
+        elif isinstance(trigger, EventTrigger):
+            events.Rule(
+                self,
+                "Rule",
+                rule_name=f"{settings.prefix}-{trigger.rule}",
+                description=route.description,
+                event_pattern=event_pattern(trigger.pattern),
+                # Events EventBridge cannot deliver (after its retries) land in the route's DLQ and alarm.
+                targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)],
+            )
+        else:
+            assert_never(trigger)
+
+
+def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
+    """An EventBridge pattern as written in routes.py (JSON field names) as a CDK EventPattern."""
+    fields = {key.replace("-", "_"): value for key, value in pattern.items()}
+    try:
+        return events.EventPattern(**fields)
+    except TypeError as exc:
+        raise ValueError(f"unsupported field in event pattern {sorted(pattern)}: {exc}") from exc

@@ -1,0 +1,122 @@
+"""PHI stores: the input and artifacts buckets, the encounter table and its backups, plus the access-log bucket.
+
+Every data store is encrypted with the project key and retained when the stack is deleted (PHI).
+The access-log bucket is the exception to KMS: S3 server access logging cannot deliver to a bucket
+whose default encryption is SSE-KMS, so it uses SSE-S3 (acknowledged in nag.py).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from medscribe.settings import PipelineSettings
+
+BY_STATUS_INDEX = "by-status"
+ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+# Daily AWS Backup recovery points, kept as long as the table's point-in-time recovery window.
+BACKUP_RETENTION_DAYS = 35
+
+
+def _secure_bucket(
+    scope: Construct,
+    construct_id: str,
+    settings: PipelineSettings,
+    *,
+    key: kms.IKey | None,
+    access_logs: s3.IBucket | None = None,
+    log_prefix: str | None = None,
+    expire_days: int | None = None,
+) -> s3.Bucket:
+    """A TLS-only, private, versioned bucket; SSE-KMS with a bucket key when `key` is given, else SSE-S3."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
+        encryption_key=key,
+        bucket_key_enabled=True if key else None,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=log_prefix,
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                id="retention",
+                noncurrent_version_expiration=Duration.days(settings.noncurrent_version_days),
+                abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_DAYS),
+                expiration=Duration.days(expire_days) if expire_days else None,
+            )
+        ],
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = _secure_bucket(self, "AccessLogs", settings, key=None, expire_days=settings.access_log_days)
+        self.input_bucket = _secure_bucket(
+            self, "Input", settings, key=key, access_logs=self.access_logs, log_prefix="input/"
+        )
+        self.artifacts_bucket = _secure_bucket(
+            self, "Artifacts", settings, key=key, access_logs=self.access_logs, log_prefix="artifacts/"
+        )
+
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            time_to_live_attribute="expires_at",
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.table.add_global_secondary_index(
+            index_name=BY_STATUS_INDEX,
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="updated_at", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+
+        vault = backup.BackupVault(
+            self,
+            "BackupVault",
+            backup_vault_name=settings.prefix,
+            encryption_key=key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        plan = backup.BackupPlan(
+            self,
+            "BackupPlan",
+            backup_plan_name=settings.prefix,
+            backup_vault=vault,
+            backup_plan_rules=[
+                backup.BackupPlanRule(
+                    rule_name="daily",
+                    schedule_expression=events.Schedule.cron(hour="3", minute="0"),
+                    delete_after=Duration.days(BACKUP_RETENTION_DAYS),
+                )
+            ],
+        )
+        self.backup_selection = plan.add_selection(
+            "Table", resources=[backup.BackupResource.from_dynamo_db_table(self.table)]
+        )
+
+    @property
+    def by_status_index_arn(self) -> str:
+        return f"{self.table.table_arn}/index/{BY_STATUS_INDEX}"

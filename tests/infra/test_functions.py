@@ -1,0 +1,190 @@
+"""Functions, layers, roles, log groups and event source mappings, for every route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medscribe.settings import ENV
+from stacks.functions import TABLE_READ_WRITE_ACTIONS
+from tests.infra.helpers import Synth, as_list, getatt, iam_documents, statements
+
+pytestmark = pytest.mark.infra
+
+ROUTE_FIXTURES = ["synth", "probe"]
+# Actions that do not support resource-level permissions, so only they may use Resource "*".
+RESOURCE_STAR_ALLOWED = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+ENV_NAMES = [value for name, value in vars(ENV).items() if name.isupper()]
+
+
+def resource_id(synth: Synth, construct: Any) -> str:
+    return str(synth.stack.resolve(construct.node.default_child.logical_id))
+
+
+def functions_by_route(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {
+        name: synth.template["Resources"][resource_id(synth, resources.function.function)]["Properties"]
+        for name, resources in synth.stack.routes.items()
+    }
+
+
+def route_policy(synth: Synth, route_name: str) -> list[dict[str, Any]]:
+    role = synth.stack.routes[route_name].function.role
+    policy = role.node.find_child("DefaultPolicy").node.find_child("Resource")
+    logical_id = str(synth.stack.resolve(policy.logical_id))  # type: ignore[attr-defined]
+    return statements(synth.template["Resources"][logical_id]["Properties"]["PolicyDocument"])
+
+
+@pytest.mark.parametrize("which", ROUTE_FIXTURES)
+def test_every_route_has_exactly_one_function(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    handlers = [
+        f
+        for f in synth.resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "handler.handler"
+    ]
+    assert len(handlers) == len(synth.stack.routes) >= 1
+
+
+@pytest.mark.parametrize("which", ROUTE_FIXTURES)
+def test_function_runtime_tracing_logging_and_environment(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    (key_id,) = synth.resources("AWS::KMS::Key")
+    for name, function in functions_by_route(synth).items():
+        route = synth.stack.routes[name].route
+        assert function["Runtime"] == "python3.14", name
+        assert function["Architectures"] == ["arm64"], name
+        assert function["Handler"] == "handler.handler", name
+        assert function["TracingConfig"] == {"Mode": "Active"}, name
+        assert function["MemorySize"] == route.memory_mb, name
+        assert function["Timeout"] == route.timeout_seconds, name
+        assert function["FunctionName"] == f"{synth.stack.settings.prefix}-{name}", name
+        assert "ReservedConcurrentExecutions" not in function, name
+        assert len(function["Layers"]) == 2, name
+        variables = function["Environment"]["Variables"]
+        assert set(ENV_NAMES) <= set(variables), name
+        assert variables["POWERTOOLS_SERVICE_NAME"] == f"medscribe-{name}"
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "medscribe"
+        assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        assert variables[ENV.SETTINGS] == synth.stack.settings.model_dump_json(exclude_none=True)
+        assert variables[ENV.KMS_KEY_ARN] == getatt(key_id)
+        log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
+        log_group = synth.template["Resources"][log_group_id]
+        assert log_group["Type"] == "AWS::Logs::LogGroup"
+        assert log_group["DeletionPolicy"] == "Retain"
+        assert log_group["Properties"]["RetentionInDays"] == synth.stack.settings.log_retention_days
+        assert log_group["Properties"]["KmsKeyId"] == getatt(key_id)
+        assert log_group["Properties"]["LogGroupName"] == f"/aws/lambda/{synth.stack.settings.prefix}-{name}"
+
+
+@pytest.mark.parametrize("which", ROUTE_FIXTURES)
+def test_every_log_group_is_encrypted_with_retention(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    (key_id,) = synth.resources("AWS::KMS::Key")
+    for logical_id, log_group in synth.resources("AWS::Logs::LogGroup").items():
+        assert log_group["Properties"]["KmsKeyId"] == getatt(key_id), logical_id
+        assert log_group["Properties"]["RetentionInDays"] == synth.stack.settings.log_retention_days
+
+
+@pytest.mark.parametrize("which", ROUTE_FIXTURES)
+def test_event_source_mappings_cap_concurrency_and_report_failures(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    mappings = synth.resources("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == len(synth.stack.routes)
+    by_queue = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"] for m in mappings.values()}
+    for name, resources in synth.stack.routes.items():
+        mapping = by_queue[resource_id(synth, resources.queue.queue)]
+        assert mapping["FunctionName"] == {"Ref": resource_id(synth, resources.function.function)}
+        assert mapping["ScalingConfig"] == {
+            "MaximumConcurrency": resources.route.max_concurrency(synth.stack.settings)
+        }, name
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+        assert mapping["BatchSize"] == synth.stack.settings.batch_size, name
+        assert mapping["MaximumBatchingWindowInSeconds"] == 1, name
+
+
+def test_ingest_concurrency_is_the_transcription_cap(synth: Synth) -> None:
+    (mapping,) = [
+        m["Properties"]
+        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"]["Ref"] == resource_id(synth, synth.stack.routes["ingest"].function.function)
+    ]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == synth.stack.settings.max_concurrent_transcriptions
+
+
+@pytest.mark.parametrize("which", ROUTE_FIXTURES)
+def test_function_roles_have_no_managed_policies(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    for name, resources in synth.stack.routes.items():
+        role = synth.template["Resources"][resource_id(synth, resources.function.role)]
+        assert "ManagedPolicyArns" not in role["Properties"], name
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+
+
+@pytest.mark.parametrize("which", ROUTE_FIXTURES)
+def test_no_wildcard_action_and_resource_star_only_where_unavoidable(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    documents = iam_documents(synth.template["Resources"])
+    assert documents
+    for logical_id, document in documents:
+        for statement in statements(document):
+            if statement["Effect"] != "Allow":
+                continue
+            actions = as_list(statement["Action"])
+            assert "*" not in actions, logical_id
+            assert not [a for a in actions if a.endswith(":*")], logical_id
+            if "*" in as_list(statement["Resource"]):
+                assert set(actions) <= RESOURCE_STAR_ALLOWED, (logical_id, actions)
+
+
+def test_ingest_grants_are_scoped_to_exact_resources(synth: Synth) -> None:
+    policy = route_policy(synth, "ingest")
+    storage = synth.stack.storage
+    table_id = resource_id(synth, storage.table)
+    input_id = resource_id(synth, storage.input_bucket)
+    (key_id,) = synth.resources("AWS::KMS::Key")
+    resources_of = {tuple(sorted(as_list(s["Action"]))): as_list(s["Resource"]) for s in policy}
+    assert resources_of[tuple(sorted(TABLE_READ_WRITE_ACTIONS))] == [
+        getatt(table_id),
+        {"Fn::Join": ["", [getatt(table_id), "/index/by-status"]]},
+    ]
+    assert resources_of[("s3:GetObject", "s3:GetObjectVersion")] == [{"Fn::Join": ["", [getatt(input_id), "/*"]]}]
+    assert resources_of[("s3:ListBucket",)] == [getatt(input_id)]
+    assert resources_of[("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")] == [getatt(key_id)]
+    assert resources_of[("logs:CreateLogStream", "logs:PutLogEvents")] == [
+        getatt(resource_id(synth, synth.stack.routes["ingest"].function.log_group))
+    ]
+    # ingest has no artifacts or topic access
+    granted = {action for s in policy for action in as_list(s["Action"])}
+    assert "sns:Publish" not in granted
+    assert "s3:PutObject" not in granted
+
+
+def layer_asset_dir(synth: Synth, layer: Any) -> Path:
+    content = synth.template["Resources"][resource_id(synth, layer)]["Properties"]["Content"]
+    return synth.template_path.parent / f"asset.{content['S3Key'].removesuffix('.zip')}"
+
+
+def test_code_layer_holds_the_package_without_caches(synth: Synth) -> None:
+    code = layer_asset_dir(synth, synth.stack.layers.code)
+    assert (code / "python" / "medscribe" / "__init__.py").is_file()
+    assert (code / "python" / "medscribe" / "routes.py").is_file()
+    assert not list(code.rglob("__pycache__"))
+    assert not list(code.rglob("*.egg-info"))
+
+
+def test_dependency_layer_holds_python_3_14_arm64_wheels(synth: Synth) -> None:
+    deps = layer_asset_dir(synth, synth.stack.layers.dependencies)
+    assert (deps / "python" / "aws_lambda_powertools").is_dir()
+    native = list((deps / "python" / "pydantic_core").glob("*.so"))
+    assert native
+    assert all("cpython-314-aarch64-linux-gnu" in so.name for so in native)
