@@ -1,0 +1,102 @@
+"""Make the sample encounters: two-voice audio and ground-truth transcripts from Fareez et al. (2022).
+
+Source: the CC BY 4.0 simulated patient-physician interviews in ../shared/data/dialogues/fareez-osce
+(Fareez F. et al., "A dataset of simulated patient-physician medical interviews with a focus on
+respiratory cases", Scientific Data 9:313, 2022). Each excerpt is the opening turns of one interview
+(about 1.5-2 minutes of speech), spoken by espeak-ng: the clinician with a male voice on the LEFT
+channel, the patient with a female voice on the RIGHT channel (stereo, as a two-microphone or
+telephone recording would be), encoded as 16 kHz 32 kbps mp3 with ffmpeg.
+
+Outputs (committed, so nobody needs espeak-ng to run the demo):
+  audio/fareez/<ID>.mp3          the recording
+  ground-truth/fareez/<ID>.txt   what was spoken, one turn per line, no speaker prefixes
+
+Requires espeak-ng and ffmpeg (Debian: apt-get install espeak-ng ffmpeg). Deterministic for a given
+espeak-ng version. Run: python sample-data/generate_audio.py
+"""
+
+from __future__ import annotations
+
+import array
+import subprocess
+import sys
+import tempfile
+import wave
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "layers" / "medscribe" / "python"))
+
+from medscribe.domain.dialogue import CLINICIAN, parse_dialogue  # noqa: E402
+
+SOURCE = ROOT.parent / "shared" / "data" / "dialogues" / "fareez-osce"
+ENCOUNTERS = ("CAR0003", "RES0006", "GAS0001")
+TARGET_WORDS = 260
+VOICES = {CLINICIAN: ("en-us", "45"), "patient": ("en-us+f3", "60")}  # voice, pitch
+RATE = 22050  # espeak-ng's output rate
+GAP_SECONDS = 0.45
+
+
+def speak(text: str, speaker: str, workdir: Path) -> array.array[int]:
+    voice, pitch = VOICES[speaker]
+    out = workdir / "turn.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-p", pitch, "-s", "165", "-w", str(out), text], check=True)
+    with wave.open(str(out), "rb") as wav:
+        assert wav.getframerate() == RATE and wav.getnchannels() == 1 and wav.getsampwidth() == 2
+        samples = array.array("h")
+        samples.frombytes(wav.readframes(wav.getnframes()))
+    return samples
+
+
+def excerpt(encounter: str) -> list[tuple[str, str]]:
+    turns = parse_dialogue((SOURCE / f"{encounter}.txt").read_text(encoding="utf-8"))
+    chosen, words = [], 0
+    for turn in turns:
+        chosen.append((turn.speaker, turn.text))
+        words += len(turn.text.split())
+        if words >= TARGET_WORDS and turn.speaker != CLINICIAN:
+            break
+    return chosen
+
+
+def render(encounter: str, workdir: Path) -> float:
+    turns = excerpt(encounter)
+    stereo = array.array("h")
+    gap = array.array("h", [0] * int(GAP_SECONDS * RATE) * 2)
+    for speaker, text in turns:
+        mono = speak(text, speaker, workdir)
+        frames = array.array("h", [0] * (len(mono) * 2))
+        offset = 0 if speaker == CLINICIAN else 1
+        frames[offset::2] = mono
+        stereo.extend(frames)
+        stereo.extend(gap)
+    wav_path = workdir / f"{encounter}.wav"
+    with wave.open(str(wav_path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(stereo.tobytes())
+    mp3 = HERE / "audio" / "fareez" / f"{encounter}.mp3"
+    mp3.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav_path), "-ac", "2", "-ar", "16000", "-b:a", "32k",
+         "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact", str(mp3)],
+        check=True,
+    )
+    truth = HERE / "ground-truth" / "fareez" / f"{encounter}.txt"
+    truth.parent.mkdir(parents=True, exist_ok=True)
+    truth.write_text("\n".join(text for _, text in turns) + "\n", encoding="utf-8")
+    return len(stereo) / 2 / RATE
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        for encounter in ENCOUNTERS:
+            seconds = render(encounter, Path(tmp))
+            print(f"{encounter}: {seconds:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
