@@ -123,7 +123,8 @@ def test_medical_output_with_speaker_labels() -> None:
 def test_alternatives_take_the_most_confident() -> None:
     document = {"results": {"items": [
         {"type": "pronunciation", "start_time": 0, "end_time": 1,
-         "alternatives": [{"content": "hypertension", "confidence": 0.4}, {"content": "hypotension", "confidence": 0.9}]},
+         "alternatives": [{"content": "hypertension", "confidence": 0.4},
+                          {"content": "hypotension", "confidence": 0.9}]},
     ]}}
     assert parse_transcribe_output(document)[0].text == "hypotension"
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SENTENCE_END = frozenset({".", "?", "!", "。", "？", "！"})
+SENTENCE_END = frozenset({".", "?", "!", "\u3002", "\uff1f", "\uff01"})  # with CJK full-width forms
 
 
 @dataclass(frozen=True)

@@ -12,25 +12,22 @@ Outputs (committed, so nobody needs espeak-ng to run the demo):
   ground-truth/fareez/<ID>.txt   what was spoken, one turn per line, no speaker prefixes
 
 Requires espeak-ng and ffmpeg (Debian: apt-get install espeak-ng ffmpeg). Deterministic for a given
-espeak-ng version. Run: python sample-data/generate_audio.py
+espeak-ng version. Run: medscribe samples make-audio
 """
 
 from __future__ import annotations
 
 import array
 import subprocess
-import sys
 import tempfile
 import wave
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "layers" / "medscribe" / "python"))
+from medscribe.domain.dialogue import CLINICIAN, parse_dialogue
+from medscribe.settings import project_root
 
-from medscribe.domain.dialogue import CLINICIAN, parse_dialogue  # noqa: E402
-
-SOURCE = ROOT.parent / "shared" / "data" / "dialogues" / "fareez-osce"
+HERE = project_root() / "sample-data"
+SOURCE = project_root().parent / "shared" / "data" / "dialogues" / "fareez-osce"
 ENCOUNTERS = ("CAR0003", "RES0006", "GAS0001")
 TARGET_WORDS = 260
 VOICES = {CLINICIAN: ("en-us", "45"), "patient": ("en-us+f3", "60")}  # voice, pitch
@@ -43,7 +40,8 @@ def speak(text: str, speaker: str, workdir: Path) -> array.array[int]:
     out = workdir / "turn.wav"
     subprocess.run(["espeak-ng", "-v", voice, "-p", pitch, "-s", "165", "-w", str(out), text], check=True)
     with wave.open(str(out), "rb") as wav:
-        assert wav.getframerate() == RATE and wav.getnchannels() == 1 and wav.getsampwidth() == 2
+        if (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) != (RATE, 1, 2):
+            raise RuntimeError("espeak-ng produced an unexpected WAV format")
         samples = array.array("h")
         samples.frombytes(wav.readframes(wav.getnframes()))
     return samples
@@ -90,13 +88,7 @@ def render(encounter: str, workdir: Path) -> float:
     return len(stereo) / 2 / RATE
 
 
-def main() -> int:
+def make_all() -> dict[str, float]:
+    """Render every sample encounter; returns seconds of audio per encounter."""
     with tempfile.TemporaryDirectory() as tmp:
-        for encounter in ENCOUNTERS:
-            seconds = render(encounter, Path(tmp))
-            print(f"{encounter}: {seconds:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        return {encounter: render(encounter, Path(tmp)) for encounter in ENCOUNTERS}

@@ -1,0 +1,363 @@
+"""The `medscribe` command.
+
+Commands register themselves with `@command(...)`: one function per command taking the parsed
+arguments and returning an exit code. Groups (`local`) are created from the command paths, so a new
+command is one decorated function. Exit codes: 0 success, 1 the work did not finish (timeout,
+unknown id), 2 usage errors and "no runtime is running".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from medscribe import __version__
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.domain.encounter import EncounterStatus
+from medscribe.domain.validation import AUDIO_FORMATS
+from medscribe.local.daemon import DaemonError, start_daemon, stop_daemon
+from medscribe.local.environment import connect
+from medscribe.local.state import RuntimeInfo, StatePaths, owns_process, read_runtime, remove_runtime, running_runtime
+from medscribe.local.uploads import (
+    encounter_json,
+    plan_folder,
+    result_rows,
+    upload,
+    wait_for_terminal,
+    write_results,
+)
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Argument:
+    flags: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def arg(*flags: str, **options: Any) -> Argument:
+    return Argument(flags, options)
+
+
+@dataclass(frozen=True)
+class Command:
+    path: tuple[str, ...]
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: tuple[Argument, ...]
+    description: str | None
+
+
+COMMANDS: list[Command] = []
+GROUPS: dict[tuple[str, ...], str] = {
+    ("local",): "run the pipeline on this machine: AWS emulator, pollers, outbox (no AWS account)",
+    ("samples",): "regenerate the committed sample data",
+}
+
+
+def command(
+    *path: str, help: str, arguments: Sequence[Argument] = (), description: str | None = None,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS.append(Command(path, help, run, tuple(arguments), description))
+        return run
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medscribe", description="Clinical documentation pipeline: AWS deployment and local runtime.",
+    )
+    parser.add_argument("--version", action="version", version=f"medscribe {__version__}")
+    subparsers: dict[tuple[str, ...], Any] = {(): parser.add_subparsers(metavar="COMMAND", required=True)}
+
+    def group(path: tuple[str, ...]) -> Any:
+        if path not in subparsers:
+            group_parser = group(path[:-1]).add_parser(
+                path[-1], help=GROUPS.get(path), description=GROUPS.get(path),
+            )
+            subparsers[path] = group_parser.add_subparsers(metavar="COMMAND", required=True)
+        return subparsers[path]
+
+    for cmd in COMMANDS:
+        sub = group(cmd.path[:-1]).add_parser(
+            cmd.path[-1], help=cmd.help, description=cmd.description or cmd.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for argument in cmd.arguments:
+            sub.add_argument(*argument.flags, **argument.options)
+        sub.set_defaults(run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except CliError as exc:
+        errors.print(Text.assemble(("error: ", "red"), str(exc)))
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- helpers shared by commands -------------------------------------------------------------------
+
+def _connect() -> RuntimeInfo:
+    """The running runtime's info, with this process's clients pointed at it."""
+    paths = StatePaths.resolve()
+    info = running_runtime(paths)
+    if info is None:
+        raise CliError(f"no local runtime is running (state folder {paths.root}); run `medscribe local up`")
+    connect(info.endpoint)
+    return info
+
+
+def _repository() -> EncounterRepository:
+    return EncounterRepository(_connect().resources.table)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+STATUS_STYLES = {"RECEIVED": "green", "REJECTED": "yellow", "FAILED": "red", "MISSING": "red"}
+
+
+def _status(value: str) -> Text:
+    return Text(value, style=STATUS_STYLES.get(value, "cyan"))
+
+
+def _say(message: str, target: Console | None = None) -> None:
+    """Print plain text: paths and keys are never read as rich markup."""
+    (target or console).print(message, markup=False)
+
+
+def _start_or_reuse(paths: StatePaths) -> tuple[RuntimeInfo, bool]:
+    """The running runtime, or a newly started background one; True when it was started here."""
+    info = running_runtime(paths)
+    if info is not None:
+        return info, False
+    with console.status("starting the local runtime..."):
+        try:
+            return start_daemon(paths), True
+        except DaemonError as exc:
+            raise CliError(str(exc), code=1) from exc
+
+
+# --- local ----------------------------------------------------------------------------------------
+
+@command(
+    "local", "up", help="start the local runtime in the background",
+    description="Start the local runtime (AWS emulator on 127.0.0.1, queues, pollers running the real\n"
+    "handlers, DLQ alarms, email outbox) as a background process. State lives in .medscribe/ in the\n"
+    "current directory, or in $MEDSCRIBE_STATE_DIR.",
+    arguments=[arg("--foreground", action="store_true", help="run in this terminal until Ctrl-C")],
+)
+def local_up(args: argparse.Namespace) -> int:
+    paths = StatePaths.resolve()
+    info = running_runtime(paths)
+    if info is not None:
+        _say(f"a local runtime is already running: {info.endpoint} (pid {info.pid}), state {paths.root}")
+        return 0
+    if args.foreground:
+        from medscribe.local.runtime import serve  # loads moto: only the serving process needs it
+
+        terminal = Console(file=sys.stdout, highlight=False)  # bound now: other threads' output goes to the log
+
+        def ready(started: RuntimeInfo) -> None:
+            _say(f"local runtime ready: {started.endpoint}; state {paths.root}", terminal)
+            _say(f"handler logs: {paths.log_file}; press Ctrl-C to stop", terminal)
+
+        serve(paths, on_ready=ready)
+        _say("local runtime stopped", terminal)
+        return 0
+    info, _ = _start_or_reuse(paths)
+    _say(f"local runtime running: {info.endpoint} (pid {info.pid})")
+    _say(f"state {paths.root}; logs {paths.log_file}; stop with `medscribe local down`")
+    return 0
+
+
+@command("local", "down", help="stop the background local runtime")
+def local_down(args: argparse.Namespace) -> int:
+    paths = StatePaths.resolve()
+    info = read_runtime(paths)
+    if info is None or not owns_process(info):
+        remove_runtime(paths)
+        _say(f"no local runtime is running (state folder {paths.root})")
+        return 0
+    with console.status(f"stopping the local runtime (pid {info.pid})..."):
+        clean = stop_daemon(paths, info)
+    _say("local runtime stopped" if clean else "local runtime did not stop in time and was killed")
+    return 0
+
+
+@command("local", "serve", help="run the runtime in this process (used by `local up`)")
+def local_serve(args: argparse.Namespace) -> int:
+    from medscribe.local.runtime import serve  # loads moto: only the serving process needs it
+
+    serve(StatePaths.resolve())
+    return 0
+
+
+@command(
+    "local", "run", help="upload a folder and wait until every file's encounter is terminal",
+    description="Upload every file under FOLDER to the input bucket and wait until each file's encounter\n"
+    "reaches a terminal status; starts a runtime if none is running (it keeps running afterwards).\n\n"
+    "Keys: a file whose first path component is an input prefix (audio/, text/, ground-truth/,\n"
+    "keywords/) keeps its relative path; any other file goes under audio/ when its extension is an\n"
+    f"audio format ({' '.join(AUDIO_FORMATS)}), else under text/. Hidden files are skipped.\n\n"
+    "Results are printed and written to <state>/runs/<timestamp>/results.json. Exit code 0 when every\n"
+    "encounter reached a terminal status, 1 on timeout (the missing ones are listed).",
+    arguments=[
+        arg("folder", type=Path, help="folder of inputs"),
+        arg("--timeout", type=float, default=300.0, help="seconds to wait for terminal statuses (default 300)"),
+    ],
+)
+def local_run(args: argparse.Namespace) -> int:
+    paths = StatePaths.resolve()
+    folder: Path = args.folder
+    if not folder.is_dir():
+        raise CliError(f"{folder} is not a folder")
+    planned = plan_folder(folder)
+    if not planned:
+        raise CliError(f"{folder} has no files to upload")
+    info, started = _start_or_reuse(paths)
+    if started:
+        _say(f"started a local runtime: {info.endpoint} (stop it with `medscribe local down`)")
+    connect(info.endpoint)
+    resources = info.resources
+    began = time.monotonic()
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+    ) as progress:
+        uploading = progress.add_task("uploading", total=len(planned))
+        uploads = []
+        for path, key in planned:
+            uploads.append((upload(resources.input_bucket, key, path.read_bytes()), str(path)))
+            progress.advance(uploading)
+        waiting = progress.add_task("processing", total=len(uploads))
+        outcome = wait_for_terminal(
+            EncounterRepository(resources.table), [u.encounter_id for u, _ in uploads], args.timeout,
+            on_progress=lambda done, total: progress.update(waiting, completed=done, total=total),
+        )
+    rows = result_rows(uploads, outcome)
+    table = Table(title=f"{len(rows)} encounters", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("encounter id", "kind"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("source key", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    for row in rows:
+        pending = row.encounter_id in outcome.pending
+        status = f"{row.status} (not terminal)" if pending and row.status != "MISSING" else row.status
+        table.add_row(row.encounter_id, row.kind or "-", Text(row.source_key), _status(status), Text(row.reason or ""))
+    console.print(table)
+    results = write_results(paths, rows, {
+        "endpoint": info.endpoint, "folder": str(folder.resolve()),
+        "elapsed_seconds": round(time.monotonic() - began, 3), "complete": outcome.complete,
+        "pending": outcome.pending,
+    })
+    _say(f"results: {results}")
+    if outcome.complete:
+        return 0
+    errors.print(Text.assemble(
+        (f"timed out after {args.timeout:g} s: ", "red"), f"{len(outcome.pending)} encounter(s) not terminal:",
+    ))
+    for row in rows:
+        if row.encounter_id in outcome.pending:
+            _say(f"  {row.encounter_id}  {row.source_key}  ({row.status})", errors)
+    return 1
+
+
+# --- records --------------------------------------------------------------------------------------
+
+@command(
+    "status", help="counts by status and the encounters of the running local runtime",
+    arguments=[
+        arg("--status", choices=[s.value for s in EncounterStatus], help="only encounters with this status"),
+        arg("--json", action="store_true", help="print JSON instead of a table"),
+    ],
+)
+def status(args: argparse.Namespace) -> int:
+    repository = _repository()
+    encounters = repository.list(EncounterStatus(args.status) if args.status else None)
+    counts = dict(sorted(Counter(e.status.value for e in encounters).items()))
+    if args.json:
+        _print_json({"counts": counts, "total": len(encounters), "encounters": [encounter_json(e) for e in encounters]})
+        return 0
+    summary = Table(title="encounters by status", title_justify="left")
+    summary.add_column("status")
+    summary.add_column("count", justify="right")
+    for name, count in counts.items():
+        summary.add_row(_status(name), str(count))
+    summary.add_row("total", str(len(encounters)))
+    console.print(summary)
+    table = Table(title="encounters (latest update first)", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("encounter id", "kind", "status", "updated"):
+        table.add_column(column, no_wrap=True)
+    for column in ("source key", "reason"):
+        table.add_column(column, overflow="fold")
+    for e in encounters:
+        table.add_row(
+            e.encounter_id, e.kind.value if e.kind else "-", _status(e.status.value), e.updated_at,
+            Text(e.source_key), Text(e.reason or ""),
+        )
+    console.print(table)
+    return 0
+
+
+@command(
+    "show", help="one encounter record",
+    arguments=[arg("encounter_id", help="e.g. enc-0123..."), arg("--json", action="store_true", help="print JSON")],
+)
+def show(args: argparse.Namespace) -> int:
+    encounter = _repository().get(args.encounter_id)
+    if encounter is None:
+        raise CliError(f"no encounter with id {args.encounter_id!r} (list them with `medscribe status`)", code=1)
+    record = encounter_json(encounter)
+    if args.json:
+        _print_json(record)
+        return 0
+    table = Table(title=encounter.encounter_id, title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in record.items():
+        table.add_row(name, _status(value) if name == "status" else Text("-" if value is None else str(value)))
+    console.print(table)
+    return 0
+
+
+
+@command(
+    "samples", "make-audio",
+    help="re-render sample-data/audio and ground-truth from the Fareez dialogues (needs espeak-ng, ffmpeg)",
+)
+def samples_make_audio(args: argparse.Namespace) -> int:
+    from medscribe.local.sample_audio import make_all
+
+    for encounter, seconds in make_all().items():
+        _say(f"{encounter}: {seconds:.0f} s of audio")
+    return 0

@@ -1,0 +1,93 @@
+"""The local AWS API emulator: moto's threaded server on 127.0.0.1.
+
+moto's S3 notifications omit two fields real S3 sends: `versionId` (versioned buckets) and
+`sequencer`. The pipeline depends on both (the encounter id includes the version; events for one
+key are ordered by sequencer), so `start()` adds them to moto's event builder, in this process only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.s3 import notifications
+
+HOST = "127.0.0.1"
+
+log = logging.getLogger("medscribe.local")
+
+
+class _Sequencer:
+    """S3-style sequencers: 18 hex digits, increasing within this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def next(self) -> str:
+        with self._lock:
+            self._last = max(self._last + 1, time.time_ns() // 1000)
+            return f"{self._last:018X}"
+
+
+_sequencer = _Sequencer()
+_original_event_builder = notifications._get_s3_event
+
+
+def _event_with_version_and_sequencer(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+    event: dict[str, Any] = _original_event_builder(event_name, bucket, key, notification_id)
+    obj = event["Records"][0]["s3"]["object"]
+    if bucket.is_versioned:
+        obj["versionId"] = key.version_id
+    obj["sequencer"] = _sequencer.next()
+    return event
+
+
+class Emulator:
+    """moto's threaded server on a free loopback port, with S3 notification fidelity restored."""
+
+    def __init__(self, host: str = HOST, port: int = 0) -> None:
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._endpoint: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._endpoint is None:
+            raise RuntimeError("the emulator is not running")
+        return self._endpoint
+
+    def start(self) -> str:
+        notifications._get_s3_event = _event_with_version_and_sequencer
+        # werkzeug logs every request at INFO; keep warnings only (they go to the runtime log).
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self._endpoint = f"http://{host}:{port}"
+        # moto keeps its state in process-wide backends: start every runtime from a clean slate.
+        self._post("/moto-api/reset")
+        log.info("emulator listening on %s", self._endpoint)
+        return self._endpoint
+
+    def stop(self) -> None:
+        if self._endpoint is None:
+            return
+        self._server.stop()
+        self._endpoint = None
+        notifications._get_s3_event = _original_event_builder
+
+    def _post(self, path: str) -> None:
+        parts = urlsplit(self.endpoint)
+        connection = http.client.HTTPConnection(parts.hostname or HOST, parts.port or 80, timeout=10)
+        try:
+            connection.request("POST", path)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"emulator {path} answered HTTP {response.status}")
+        finally:
+            connection.close()

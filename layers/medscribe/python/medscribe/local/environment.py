@@ -1,0 +1,57 @@
+"""Point this process's boto3 clients at the local emulator (kept free of moto so clients start fast)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from medscribe.adapters import aws_clients
+
+REGION = "us-east-1"
+
+
+def aws_environment(endpoint: str) -> dict[str, str | None]:
+    """Variables that send every boto3 client to the emulator with throwaway credentials.
+
+    Profiles, session tokens and per-service endpoint overrides are removed so nothing can reach AWS.
+    """
+    values: dict[str, str | None] = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": None,
+        "AWS_SECURITY_TOKEN": None,
+        "AWS_PROFILE": None,
+        "AWS_DEFAULT_PROFILE": None,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    values.update({name: None for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")})
+    return values
+
+
+def patch_environ(values: Mapping[str, str | None]) -> Callable[[], None]:
+    """Set (or, for None, unset) environment variables; returns a function that restores them."""
+    previous = {name: os.environ.get(name) for name in values}
+
+    def apply(target: Mapping[str, str | None]) -> None:
+        for name, value in target.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    apply(values)
+    return lambda: apply(previous)
+
+
+def connect(endpoint: str) -> Callable[[], None]:
+    """Point this process's boto3 clients at the emulator; returns a function that undoes it."""
+    restore_environ = patch_environ(aws_environment(endpoint))
+    aws_clients.reset()
+
+    def restore() -> None:
+        restore_environ()
+        aws_clients.reset()
+
+    return restore

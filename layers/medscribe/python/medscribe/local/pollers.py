@@ -1,0 +1,293 @@
+"""Pollers that play Lambda's SQS event source mapping for each route.
+
+Per route: one receiver long-polls the route's queue for batches of `batch_size` and hands each
+batch to one of at most `route.max_concurrency(settings)` concurrent invocations (the mapping's
+maximum concurrency). An invocation gets the exact Lambda SQS event shape and a Lambda-like context;
+afterwards every message not named in `batchItemFailures` is deleted. A raised exception, an
+invalid response or a run past the function timeout fails the whole batch. Failed messages come
+back after the queue's visibility timeout, and the emulator moves a message to the dead-letter
+queue once it has been received `max_receive_count` times (moto implements the redrive policy).
+
+Execution environments: Lambda runs one invocation at a time per environment and keeps module
+state (e.g. a module-level Powertools BatchProcessor) per environment. So each concurrent
+invocation here gets its own instance of the handler module, loaded once when first needed (a cold
+start) and then reused warm; there are never more instances than the concurrency cap. Modules the
+handler imports (medscribe.*, Powertools) are shared by the whole process.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from medscribe.adapters import aws_clients
+from medscribe.local.loops import BackgroundLoop
+from medscribe.local.state import Resources, RouteResources
+from medscribe.routes import Route
+from medscribe.settings import PipelineSettings
+
+log = logging.getLogger("medscribe.local")
+
+RECEIVE_WAIT_SECONDS = 1
+SLOT_WAIT_SECONDS = 0.25
+SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
+_load_lock = threading.Lock()  # handler modules execute their imports one at a time
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class LocalLambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    deadline: float  # time.monotonic() at which Lambda would stop the invocation
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def sqs_event_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """One record of a Lambda SQS event, built from a ReceiveMessage result."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {
+            name: _message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    converted: dict[str, Any] = {
+        "stringListValues": list(value.get("StringListValues", [])),
+        "binaryListValues": [base64.b64encode(item).decode() for item in value.get("BinaryListValues", [])],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        converted["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        converted["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return converted
+
+
+def failed_message_ids(response: Any, batch_ids: frozenset[str]) -> frozenset[str]:
+    """Which messages failed, read the way Lambda reads a ReportBatchItemFailures response.
+
+    No response, no `batchItemFailures` or an empty list: all succeeded. A response that is not an
+    object, or a failure whose `itemIdentifier` is missing, empty or not in the batch: all failed.
+    """
+    if not response:
+        return frozenset()
+    if not isinstance(response, dict):
+        return batch_ids
+    failures = response.get("batchItemFailures") or []
+    failed: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not identifier or identifier not in batch_ids:
+            return batch_ids
+        failed.add(identifier)
+    return frozenset(failed)
+
+
+class ExecutionEnvironments:
+    """Warm instances of one route's handler; a new one is loaded only when all are busy."""
+
+    def __init__(self, route: Route, root: Path) -> None:
+        self.route = route
+        self.path = root / route.handler_path
+        self._idle: list[Handler] = []
+        self._lock = threading.Lock()
+        self.cold_starts = 0
+
+    def acquire(self) -> Handler:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self.cold_starts += 1
+            number = self.cold_starts
+        return self._load(number)
+
+    def release(self, handler: Handler) -> None:
+        with self._lock:
+            self._idle.append(handler)
+
+    def _load(self, number: int) -> Handler:
+        module_name = f"medscribe_lambda_{self.route.name.replace('-', '_')}_{number}"
+        spec = importlib.util.spec_from_file_location(module_name, self.path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load the {self.route.name} handler from {self.path}")
+        module = importlib.util.module_from_spec(spec)
+        with _load_lock:
+            # Powertools reads the service name when the observability module is first imported.
+            os.environ[SERVICE_NAME_ENV] = f"medscribe-{self.route.name}"
+            spec.loader.exec_module(module)
+        handler = getattr(module, "handler", None)
+        if not callable(handler):
+            raise RuntimeError(f"{self.route.handler_path} has no callable `handler`")
+        log.info("route %s: cold start of execution environment %d", self.route.name, number)
+        return cast(Handler, handler)
+
+
+@dataclass
+class RouteStats:
+    """Counters for tests and benchmarks (a snapshot; see RoutePoller.stats)."""
+
+    invocations: int = 0
+    messages_ok: int = 0
+    messages_failed: int = 0
+    failed_invocations: int = 0  # raised, returned an invalid response or ran past the timeout
+    cold_starts: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class RoutePoller:
+    """The event source mapping of one route."""
+
+    def __init__(self, route: Route, resources: Resources, settings: PipelineSettings, root: Path) -> None:
+        self.route = route
+        self.queue: RouteResources = resources.routes[route.name]
+        self.region = resources.region
+        self.account_id = resources.account_id
+        self.batch_size = settings.batch_size
+        self.max_concurrency = route.max_concurrency(settings)
+        self._counters = RouteStats()
+        self._counters_lock = threading.Lock()
+        self.environments = ExecutionEnvironments(route, root)
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=f"medscribe-{route.name}")
+        self._receiver = BackgroundLoop(f"{route.name}-poller", self._receive_once)
+
+    def prewarm(self) -> None:
+        """Load one execution environment now, so a handler that cannot start fails `up`, not a message."""
+        self.environments.release(self.environments.acquire())
+
+    def stats(self) -> RouteStats:
+        with self._counters_lock:
+            return RouteStats(**{**asdict(self._counters), "cold_starts": self.environments.cold_starts})
+
+    def start(self) -> None:
+        self._receiver.start()
+
+    def signal_stop(self) -> None:
+        self._receiver.signal_stop()
+
+    def join(self) -> None:
+        self._receiver.join()
+        self._executor.shutdown(wait=True)
+
+    def _receive_once(self) -> None:
+        if not self._slots.acquire(timeout=SLOT_WAIT_SECONDS):
+            return  # every invocation slot is busy: leave the messages in the queue
+        try:
+            messages = aws_clients.client("sqs").receive_message(
+                QueueUrl=self.queue.queue_url, MaxNumberOfMessages=self.batch_size,
+                WaitTimeSeconds=RECEIVE_WAIT_SECONDS, AttributeNames=["All"], MessageAttributeNames=["All"],
+            ).get("Messages", [])
+        except BaseException:
+            self._slots.release()
+            raise
+        if not messages:
+            self._slots.release()
+            return
+        self._executor.submit(self._invoke_and_release, messages)
+
+    def _invoke_and_release(self, messages: list[dict[str, Any]]) -> None:
+        try:
+            self._invoke(messages)
+        except Exception as exc:  # a bug here must not kill the worker thread silently
+            log.error("route %s: poller error %s", self.route.name, type(exc).__name__)
+        finally:
+            self._slots.release()
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [sqs_event_record(m, self.queue.queue_arn, self.region) for m in messages]}
+        batch_ids = frozenset(m["MessageId"] for m in messages)
+        handler = self.environments.acquire()  # a cold start, like Lambda's init, is not part of the timeout
+        context = LocalLambdaContext(
+            function_name=self.queue.function_name,
+            invoked_function_arn=f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.queue.function_name}",
+            memory_limit_in_mb=self.route.memory_mb,
+            aws_request_id=str(uuid.uuid4()),
+            deadline=time.monotonic() + self.route.timeout_seconds,
+            log_group_name=f"/aws/lambda/{self.queue.function_name}",
+        )
+        counters = self._counters
+        with self._counters_lock:
+            counters.invocations += 1
+            counters.in_flight += 1
+            counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
+        try:
+            failed = self._run(handler, event, context, batch_ids)
+        finally:
+            self.environments.release(handler)
+            with self._counters_lock:
+                counters.in_flight -= 1
+        succeeded = [m for m in messages if m["MessageId"] not in failed]
+        self._delete(succeeded)
+        with self._counters_lock:
+            counters.messages_ok += len(succeeded)
+            counters.messages_failed += len(failed)
+            counters.failed_invocations += int(failed == batch_ids)
+
+    def _run(
+        self, handler: Handler, event: dict[str, Any], context: LocalLambdaContext,
+        batch_ids: frozenset[str],
+    ) -> frozenset[str]:
+        try:
+            response = handler(event, context)
+        except Exception as exc:
+            log.warning(
+                "route %s: invocation %s raised %s; the whole batch of %d returns to the queue",
+                self.route.name, context.aws_request_id, type(exc).__name__, len(batch_ids),
+            )
+            return batch_ids
+        if context.get_remaining_time_in_millis() == 0:
+            log.warning(
+                "route %s: invocation %s ran past the %d s timeout; Lambda would have stopped it",
+                self.route.name, context.aws_request_id, self.route.timeout_seconds,
+            )
+            return batch_ids
+        return failed_message_ids(response, batch_ids)
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        if not messages:
+            return
+        response = aws_clients.client("sqs").delete_message_batch(
+            QueueUrl=self.queue.queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+        if response.get("Failed"):
+            log.warning(
+                "route %s: %d deletes failed (receipt expired?); those messages will be delivered again",
+                self.route.name, len(response["Failed"]),
+            )

@@ -1,0 +1,91 @@
+"""The CLI's daemon path, as a user runs it: up, run a folder, status, show, down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medscribe.local.state import StatePaths, pid_alive, read_runtime
+from tests.e2e.conftest import note
+from tests.media import MP3, wav_bytes
+
+pytestmark = pytest.mark.e2e
+
+
+def medscribe(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "medscribe", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=90,
+    )
+
+
+def test_up_run_status_show_down(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(MEDSCRIBE_STATE_DIR=str(state), COLUMNS="200")
+    inputs = tmp_path / "inputs"
+    (inputs / "audio").mkdir(parents=True)
+    (inputs / "audio" / "morning visit.wav").write_bytes(wav_bytes(1.0))
+    (inputs / "call.mp3").write_bytes(MP3)  # not under a prefix: goes to audio/
+    (inputs / "notes").mkdir()
+    (inputs / "notes" / "note.txt").write_bytes(note(1))  # goes to text/notes/note.txt
+    (inputs / "notes" / "empty.txt").write_bytes(b"")
+    (inputs / ".DS_Store").write_bytes(b"\0")  # hidden: skipped
+
+    try:
+        up = medscribe("local", "up", cwd=tmp_path, env=env)
+        assert up.returncode == 0, up.stderr
+        info = read_runtime(StatePaths(state))
+        assert info is not None
+        assert pid_alive(info.pid)
+        assert info.endpoint in up.stdout
+        assert "already running" in medscribe("local", "up", cwd=tmp_path, env=env).stdout
+
+        run = medscribe("local", "run", str(inputs), "--timeout", "30", cwd=tmp_path, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        [results_file] = (state / "runs").glob("*/results.json")
+        results = json.loads(results_file.read_text())
+        by_key = {row["source_key"]: row for row in results["encounters"]}
+        assert set(by_key) == {
+            "audio/morning visit.wav", "audio/call.mp3", "text/notes/note.txt", "text/notes/empty.txt",
+        }
+        assert results["complete"] is True
+        assert by_key["text/notes/empty.txt"]["status"] == "REJECTED"
+        assert by_key["text/notes/empty.txt"]["reason"] == "object is empty (0 bytes)"
+        assert {by_key[k]["status"] for k in by_key if k != "text/notes/empty.txt"} == {"RECEIVED"}
+        assert all(row["encounter_id"] in run.stdout for row in results["encounters"])
+
+        status = medscribe("status", "--json", cwd=tmp_path, env=env)
+        assert status.returncode == 0, status.stderr
+        listed = json.loads(status.stdout)
+        assert listed["counts"] == {"RECEIVED": 3, "REJECTED": 1}
+        rejected = json.loads(medscribe("status", "--status", "REJECTED", "--json", cwd=tmp_path, env=env).stdout)
+        assert [e["source_key"] for e in rejected["encounters"]] == ["text/notes/empty.txt"]
+
+        encounter_id = by_key["audio/morning visit.wav"]["encounter_id"]
+        shown = medscribe("show", encounter_id, "--json", cwd=tmp_path, env=env)
+        assert shown.returncode == 0, shown.stderr
+        record = json.loads(shown.stdout)
+        assert record["encounter_id"] == encounter_id
+        assert (record["media_format"], record["duration_seconds"]) == ("wav", 1.0)
+        unknown = medscribe("show", "enc-unknown", cwd=tmp_path, env=env)
+        assert unknown.returncode == 1
+        assert "no encounter" in unknown.stderr
+    finally:
+        down = medscribe("local", "down", cwd=tmp_path, env=env)
+
+    assert down.returncode == 0, down.stderr
+    assert "stopped" in down.stdout
+    assert not (state / "runtime.json").exists()
+    assert not pid_alive(info.pid)
+    after = medscribe("status", cwd=tmp_path, env=env)
+    assert after.returncode == 2
+    assert "medscribe local up" in after.stderr
+    assert "no local runtime is running" in medscribe("local", "down", cwd=tmp_path, env=env).stdout
+    log = (state / "logs" / "runtime.log").read_text(encoding="utf-8")
+    assert '"message":"ingested"' in log
+    assert "morning visit" not in log

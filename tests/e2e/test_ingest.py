@@ -1,0 +1,129 @@
+"""Uploads through the emulator become encounter records: identity, revisions, rejections, odd keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from medscribe.adapters import aws_clients
+from medscribe.domain.encounter import EncounterStatus, Kind
+from medscribe.local.provision import provision
+from medscribe.routes import Access, EventTrigger, Route
+from tests.e2e.conftest import EVENTS, Driver, e2e_settings, eventually, note, s3_notification
+from tests.media import MP3, wav_bytes
+
+pytestmark = pytest.mark.e2e
+
+
+def test_duplicate_deliveries_of_one_upload_make_one_encounter(driver: Driver) -> None:
+    key = driver.unique("audio", "visit.wav")
+    uploaded = driver.put(key, wav_bytes(1.0))
+    [encounter] = driver.wait(uploaded)
+    etag = driver.s3.head_object(Bucket=driver.resources.input_bucket, Key=key)["ETag"].strip('"')
+
+    # S3 delivers at least once: the object's notification arrives again, twice, in one batch. (The
+    # test cannot read the sequencer S3 gave the first delivery, so the copies carry their own.)
+    duplicate = s3_notification(
+        driver.resources.input_bucket, key, uploaded.size, etag, uploaded.version_id, "00FFFFFFFFFFFFFFFF",
+    )
+    driver.send(duplicate, duplicate)
+    driver.wait_idle()
+
+    assert [e.encounter_id for e in driver.encounters_for(key)] == [encounter.encounter_id]
+    assert encounter.status is EncounterStatus.RECEIVED
+    assert encounter.revision == uploaded.version_id
+
+
+def test_reupload_of_the_same_bytes_is_a_new_revision(driver: Driver) -> None:
+    key = driver.unique("text", "note.txt")
+    first = driver.put(key, note(1))
+    second = driver.put(key, note(1))
+
+    encounters = driver.wait(first, second)
+
+    assert first.version_id != second.version_id
+    assert first.encounter_id != second.encounter_id
+    assert [e.status for e in encounters] == [EncounterStatus.RECEIVED] * 2
+    assert {e.revision for e in encounters} == {first.version_id, second.version_id}
+    assert len(driver.encounters_for(key)) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "reason"),
+    [
+        ("audio/empty.wav", b"", "object is empty (0 bytes)"),
+        ("audio/scan.aiff", wav_bytes(1.0), "unsupported extension '.aiff'"),
+        ("audio/disguised.mp3", b"this is a text note, not audio", "content does not match extension '.mp3'"),
+        ("audio/too-short.wav", wav_bytes(0.2), "audio is 0.20 s; the minimum is 0.5 s"),
+        ("text/scan.pdf", b"%PDF-1.7", "unsupported extension '.pdf'"),
+    ],
+)
+def test_invalid_inputs_end_rejected_with_a_reason(driver: Driver, name: str, body: bytes, reason: str) -> None:
+    prefix, file = name.split("/")
+    [encounter] = driver.wait(driver.put(driver.unique(prefix, file), body))
+
+    assert encounter.status is EncounterStatus.REJECTED
+    assert encounter.reason is not None
+    assert encounter.reason.startswith(reason)
+
+
+def test_s3_test_event_is_ignored(driver: Driver) -> None:
+    before = driver.repository.list()
+    stats_before = driver.runtime.stats()["ingest"]
+    test_event = (EVENTS / "aws_docs" / "s3-TestEvent-message.json").read_text()
+
+    driver.send(test_event)
+    eventually(lambda: driver.runtime.stats()["ingest"].messages_ok > stats_before.messages_ok)
+    driver.wait_idle()
+
+    assert driver.repository.list() == before
+    assert driver.runtime.stats()["ingest"].messages_failed == stats_before.messages_failed
+
+
+def test_key_with_spaces_plus_and_unicode_is_received(driver: Driver, capfd: pytest.CaptureFixture[str]) -> None:
+    key = driver.unique("audio", "dr visit+follow-up ü 한국.wav")
+    [encounter] = driver.wait(driver.put(key, wav_bytes(0.6)))
+
+    assert encounter.status is EncounterStatus.RECEIVED, encounter.reason
+    assert encounter.source_key == key
+    assert encounter.kind is Kind.AUDIO
+    assert encounter.media_format == "wav"
+    assert encounter.duration_seconds == pytest.approx(0.6)
+    # Handler logs go to the runtime log, with ids and no user-supplied key; not to the terminal.
+    log = driver.runtime.paths.log_file.read_text(encoding="utf-8")
+    ingested = [json.loads(line) for line in log.splitlines() if encounter.encounter_id in line]
+    assert any(entry.get("message") == "ingested" for entry in ingested)
+    assert "dr visit" not in log
+    assert "한국" not in log
+    assert encounter.encounter_id not in capfd.readouterr().out
+
+
+def test_mp3_with_id3_tag_is_received(driver: Driver) -> None:
+    [encounter] = driver.wait(driver.put(driver.unique("audio", "call.mp3"), MP3))
+
+    assert (encounter.status, encounter.media_format) == (EncounterStatus.RECEIVED, "mp3")
+
+
+def test_event_trigger_routes_get_a_rule_that_targets_their_queue(driver: Driver) -> None:
+    """Routes are wired generically: an EventBridge-triggered route receives matching events only."""
+    pattern = {"source": ["aws.transcribe"], "detail-type": ["Transcribe Job State Change"]}
+    probe = Route(
+        name="probe", description="EventTrigger wiring probe", access=frozenset({Access.TABLE_READ_WRITE}),
+        trigger=EventTrigger(rule="probe-job-state", pattern=pattern),
+    )
+    settings = e2e_settings().model_copy(update={"stage": "probe"})
+    resources = provision(settings, routes=(probe,))
+    completed = (EVENTS / "transcribe_eventbridge_from_docs" / "transcribe-job-state-change-COMPLETED.json")
+    event = json.loads(completed.read_text())
+    aws_clients.client("events").put_events(Entries=[
+        {"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])},
+        {"Source": "aws.s3", "DetailType": "Object Created", "Detail": "{}"},
+    ])
+
+    queue = resources.routes["probe"].queue_url
+    messages = eventually(lambda: driver.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages"))
+    assert [json.loads(m["Body"])["detail"] for m in messages] == [event["detail"]]
+    attributes = driver.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == settings.max_receive_count
+    assert attributes["KmsMasterKeyId"] == resources.kms_key_arn
