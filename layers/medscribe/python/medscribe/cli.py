@@ -40,8 +40,10 @@ from medscribe.local.uploads import (
     write_results,
 )
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# Piped output (CI logs, files) gets a wide fixed width so ids and keys stay on one line.
+_WIDTH = None if sys.stdout.isatty() else 200
+console = Console(highlight=False, width=_WIDTH)
+errors = Console(stderr=True, highlight=False, width=_WIDTH)
 
 
 class CliError(Exception):
@@ -267,7 +269,7 @@ def local_run(args: argparse.Namespace) -> int:
     table = Table(title=f"{len(rows)} encounters", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("encounter id", "kind"):
         table.add_column(column, no_wrap=True)
-    table.add_column("source key", overflow="fold")
+    table.add_column("source key", overflow="fold", min_width=24)
     table.add_column("status", no_wrap=True)
     table.add_column("reason", overflow="fold")
     for row in rows:
