@@ -2,9 +2,11 @@
 
 Trigger: SQS queue fed by S3 ObjectCreated notifications for the input bucket prefixes
 audio/, text/, ground-truth/, keywords/ (see medscribe.routes).
-Side effects: one encounter record per object revision (RECEIVED, or REJECTED with a reason).
+Side effects: one encounter record per object revision (RECEIVED, or REJECTED with a reason); for
+accepted audio, a transcription job when a slot is free (status TRANSCRIBING).
 Idempotency key: the encounter id = hash(bucket, decoded key, version id or ETag); the record is
-created with a conditional write and events are ordered per key by S3 sequencer.
+created with a conditional write, events are ordered per key by S3 sequencer, and the job name
+derives from the encounter id.
 Failures: a transient error fails only its own SQS message (ReportBatchItemFailures).
 """
 
@@ -19,15 +21,11 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from medscribe.adapters.encounters import EncounterRepository
-from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import ObjectRef
 from medscribe.observability import logger, metrics, tracer
-from medscribe.services.ingest import IngestService
-from medscribe.settings import function_settings
+from medscribe.services.wiring import ingest_service
 
-SETTINGS = function_settings()
-SERVICE = IngestService(EncounterRepository(SETTINGS.table_name), ObjectStore(), SETTINGS.pipeline)
+SERVICE = ingest_service()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

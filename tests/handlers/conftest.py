@@ -7,8 +7,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from medscribe import settings
+from medscribe.adapters import aws_clients
 from medscribe.settings import function_env, load_settings
 from tests.adapters.conftest import aws, bucket, table  # noqa: F401  (fixtures)
 
@@ -32,10 +34,11 @@ class Context:
 def load_handler(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]  # noqa: F811
     """Import lambdas/<name>/handler.py fresh, with the environment the stack gives it."""
 
-    def load(name: str) -> ModuleType:
+    def load(name: str, **settings_overrides: Any) -> ModuleType:
         env = function_env(table=table, input_bucket=bucket, artifacts_bucket="artifacts",
                            topic_arn="arn:aws:sns:us-east-1:123456789012:t",
-                           kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k", settings=load_settings())
+                           kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+                           settings=load_settings().model_copy(update=settings_overrides))
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         settings.function_settings.cache_clear()
@@ -47,3 +50,12 @@ def load_handler(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch):  # t
         return module
 
     return load
+
+
+@pytest.fixture
+def transcribe(aws: None):  # type: ignore[no-untyped-def]  # noqa: F811
+    """A botocore Stubber on the shared Transcribe client: tests queue real request/response shapes."""
+    stubber = Stubber(aws_clients.client("transcribe"))
+    stubber.activate()
+    yield stubber
+    stubber.deactivate()

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
+from botocore.stub import ANY
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
@@ -18,6 +19,7 @@ from medscribe.domain.encounter import EncounterStatus, ObjectRef
 from tests import media
 from tests.adapters.conftest import put
 from tests.handlers.conftest import Context, shared_event
+from tests.transcribe_shapes import job
 
 
 def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
@@ -79,24 +81,40 @@ def test_s3_test_event_is_ignored(load_handler, table: str) -> None:  # type: ig
     assert records(table) == []
 
 
-def test_audio_with_odd_key_is_received(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+def test_audio_with_odd_key_starts_a_transcription_job(load_handler, table: str, bucket: str,  # type: ignore[no-untyped-def]
+                                                       transcribe) -> None:
     key = "audio/Dr visit+1 한국.wav"
     raw = "audio/Dr+visit%2B1+%ED%95%9C%EA%B5%AD.wav"
     response = put(bucket, key, media.wav_bytes(1.0))
+    encounter_id = ObjectRef(bucket=bucket, key=key, size=1, version_id=response["VersionId"]).encounter_id
+    name = f"medscribe-dev-{encounter_id}"
+    transcribe.add_response("start_transcription_job", job(name, "IN_PROGRESS"), {
+        "TranscriptionJobName": name, "LanguageCode": "en-US", "MediaFormat": "wav",
+        "Media": {"MediaFileUri": f"s3://{bucket}/{key}"}, "OutputBucketName": "artifacts",
+        "OutputKey": f"transcripts/{encounter_id}/transcribe.json", "OutputEncryptionKMSKeyId": ANY,
+        "Settings": {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2},
+    })
     result = load_handler("ingest").handler(sqs_event(s3_body(bucket, raw, response, size=16044)), Context())
     assert result == {"batchItemFailures": []}
+    transcribe.assert_no_pending_responses()
     [encounter] = records(table)
-    assert (encounter.source_key, encounter.status, encounter.media_format) == (key, EncounterStatus.RECEIVED, "wav")
+    assert (encounter.source_key, encounter.media_format) == (key, "wav")
+    assert encounter.status is EncounterStatus.TRANSCRIBING
+    assert encounter.job_name == name
+    assert "한국" not in name
     assert encounter.duration_seconds == pytest.approx(1.0)
 
 
-def test_duplicate_delivery_creates_one_encounter(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_delivery_creates_one_encounter_and_one_job(load_handler, table: str, bucket: str,  # type: ignore[no-untyped-def]
+                                                               transcribe) -> None:
     response = put(bucket, "audio/a.mp3", media.MP3)
+    transcribe.add_response("start_transcription_job", job("n", "IN_PROGRESS"), None)  # exactly one start
     body = s3_body(bucket, "audio/a.mp3", response, size=len(media.MP3))
     handler = load_handler("ingest").handler
     assert handler(sqs_event(body, body), Context()) == {"batchItemFailures": []}
     assert handler(sqs_event(body), Context()) == {"batchItemFailures": []}
     assert len(records(table)) == 1
+    transcribe.assert_no_pending_responses()  # a second start would have found no stubbed response
 
 
 def test_stale_event_is_ignored_and_new_version_is_a_new_revision(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
@@ -136,16 +154,20 @@ def test_folder_marker_is_ignored(load_handler, table: str, bucket: str) -> None
     assert records(table) == []
 
 
-def test_partial_batch_failure_reports_only_the_bad_record(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+def test_partial_batch_failure_reports_only_the_bad_record(load_handler, table: str, bucket: str,  # type: ignore[no-untyped-def]
+                                                           transcribe) -> None:
     response = put(bucket, "audio/a.mp3", media.MP3)
+    transcribe.add_response("start_transcription_job", job("n", "IN_PROGRESS"), None)
     good = s3_body(bucket, "audio/a.mp3", response, size=len(media.MP3))
     result = load_handler("ingest").handler(sqs_event(good, "{not json"), Context())
     assert result == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
     assert len(records(table)) == 1
 
 
-def test_throttling_fails_the_record_for_retry_without_a_record(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+def test_throttling_fails_the_record_for_retry_without_a_record(load_handler, table: str, bucket: str,  # type: ignore[no-untyped-def]
+                                                                transcribe) -> None:
     response = put(bucket, "audio/a.mp3", media.MP3)
+    transcribe.add_response("start_transcription_job", job("n", "IN_PROGRESS"), None)
     handler = load_handler("ingest").handler
 
     def throttle(**_: Any) -> None:

@@ -23,6 +23,12 @@ class Access(StrEnum):
     INPUT_READ = "input-read"
     ARTIFACTS_READ_WRITE = "artifacts-read-write"
     TOPIC_PUBLISH = "topic-publish"
+    # StartTranscriptionJob / StartMedicalTranscriptionJob on this stage's job names
+    # (transcription-job/<prefix>-*), reading the input bucket and writing transcripts/ in the
+    # artifacts bucket with the project key (Transcribe uses the caller's permissions for both).
+    TRANSCRIBE_START = "transcribe-start"
+    # GetTranscriptionJob / GetMedicalTranscriptionJob / ListTranscriptionJobs
+    TRANSCRIBE_READ = "transcribe-read"
 
 
 @dataclass(frozen=True)
@@ -41,15 +47,28 @@ class EventTrigger:
 
 
 @dataclass(frozen=True)
+class ScheduleTrigger:
+    """A schedule (EventBridge Scheduler in AWS, a timer locally) that sends `message` to the queue.
+
+    The interval comes from the named PipelineSettings fields (AWS and local)."""
+
+    interval_setting: str
+    local_interval_setting: str
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Route:
     name: str
     description: str
-    trigger: S3Trigger | EventTrigger
+    trigger: S3Trigger | EventTrigger | ScheduleTrigger
     access: frozenset[Access]
     timeout_seconds: int = 60
     memory_mb: int = 512
     # which PipelineSettings field caps this route's concurrent invocations
     concurrency_setting: str = "stage_max_concurrency"
+    # the dependency layer's requirements file (heavy libraries stay off other routes)
+    requirements: str = "layers/deps/requirements.txt"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,14 +83,52 @@ class Route:
         return int(getattr(settings, self.concurrency_setting))
 
 
+TRANSCRIBE_JOB_STATE_PATTERN: dict[str, Any] = {
+    "source": ["aws.transcribe"],
+    "detail-type": ["Transcribe Job State Change"],
+    "detail": {
+        "TranscriptionJobStatus": ["COMPLETED", "FAILED"],
+        "TranscriptionJobName": [{"prefix": "medscribe-"}],
+    },
+}
+
 ROUTES: tuple[Route, ...] = (
     Route(
         name="ingest",
-        description="Validate uploaded objects and create encounter records",
+        description="Validate uploaded objects, create encounter records, start transcription jobs",
         trigger=S3Trigger(prefixes=INPUT_PREFIXES),
-        access=frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ}),
-        timeout_seconds=30,
+        access=frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.TRANSCRIBE_START}),
+        timeout_seconds=60,
         concurrency_setting="max_concurrent_transcriptions",
+    ),
+    Route(
+        name="transcript",
+        description="On Transcribe job completion: numbered lines, CSV/DOCX artifacts, TRANSCRIBED or FAILED",
+        trigger=EventTrigger(rule="transcribe-job-state", pattern=TRANSCRIBE_JOB_STATE_PATTERN),
+        access=frozenset({
+            Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.TRANSCRIBE_READ,
+            Access.TRANSCRIBE_START, Access.INPUT_READ, Access.TOPIC_PUBLISH,
+        }),
+        timeout_seconds=120,
+        memory_mb=1024,
+        requirements="layers/artifacts/requirements.txt",
+    ),
+    Route(
+        name="reconcile",
+        description="Find encounters stuck waiting for transcription and drive them forward",
+        trigger=ScheduleTrigger(
+            interval_setting="reconcile_interval_minutes",
+            local_interval_setting="local_reconcile_interval_seconds",
+            message={"task": "reconcile"},
+        ),
+        access=frozenset({
+            Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.TRANSCRIBE_READ,
+            Access.TRANSCRIBE_START, Access.INPUT_READ, Access.TOPIC_PUBLISH,
+        }),
+        timeout_seconds=300,
+        memory_mb=1024,
+        requirements="layers/artifacts/requirements.txt",
+        concurrency_setting="reconcile_max_concurrency",
     ),
 )
 

@@ -64,6 +64,9 @@ class PipelineSettings(BaseModel):
     stage_max_concurrency: Annotated[int, Field(ge=2, le=1000)] = Field(
         10, description="Maximum concurrency of every other stage's event source mapping."
     )
+    reconcile_max_concurrency: Annotated[int, Field(ge=2, le=2)] = Field(
+        2, description="The reconciler's event source maximum concurrency (2 is the SQS minimum)."
+    )
     batch_size: Annotated[int, Field(ge=1, le=10)] = Field(5, description="SQS messages per handler invocation.")
     max_receive_count: Annotated[int, Field(ge=1, le=100)] = Field(
         5, description="Receives before a message moves to its dead-letter queue."
@@ -82,6 +85,27 @@ class PipelineSettings(BaseModel):
         0.5, description="Shortest accepted audio where the duration is readable from the header."
     )
     text_max_bytes: Annotated[int, Field(ge=1)] = Field(1024**2, description="Largest accepted text note.")
+    vocabulary_name: str | None = Field(
+        None, description="Active Transcribe custom vocabulary for new jobs (until the self-heal registry sets one)."
+    )
+    language_model_name: str | None = Field(
+        None, description="Active Transcribe custom language model for new jobs (not for ko-KR or Medical)."
+    )
+    reconcile_interval_minutes: Annotated[int, Field(ge=1, le=1440)] = Field(
+        5, description="How often the reconciler looks for stuck encounters (EventBridge Scheduler)."
+    )
+    stuck_after_seconds: Annotated[int, Field(ge=10)] = Field(
+        900, description="Age after which a transcribing encounter is asked about (lost completion events)."
+    )
+    local_reconcile_interval_seconds: Annotated[int, Field(ge=1)] = Field(
+        10, description="Local runtime only: reconciler timer."
+    )
+    local_stuck_after_seconds: Annotated[int, Field(ge=1)] = Field(
+        20, description="Local runtime only: stuck age for the reconciler."
+    )
+    local_speech_model: Literal["auto", "tiny.en", "base"] = Field(
+        "auto", description="Local runtime only: Whisper model (auto: tiny.en for en-US, base otherwise)."
+    )
     local_visibility_timeout_seconds: Annotated[int, Field(ge=1, le=900)] = Field(
         5, description="Local runtime only: queue visibility timeout, short so retries are quick."
     )

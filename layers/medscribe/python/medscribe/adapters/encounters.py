@@ -3,6 +3,11 @@
 Items:
   encounter  pk=ENC#<encounter_id>  sk=ENC   status, updated_at (GSI by-status), source and verdict fields
   source     pk=SRC#<source_id>     sk=SRC   the highest S3 sequencer seen for a key (event ordering)
+  slots      pk=SLOTS#transcribe    sk=SLOTS in_flight: transcription jobs holding a slot (the job cap)
+
+A slot is taken and released in the same transaction as the status change it belongs to
+(RECEIVED -> TRANSCRIBING takes one; TRANSCRIBING -> TRANSCRIBED/FAILED gives it back), so the count
+can neither leak nor double-count when events repeat.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ STATUS_INDEX_KEYS = ("status", "updated_at")
 TTL_ATTRIBUTE = "expires_at"
 _ser = TypeSerializer()
 _de = TypeDeserializer()
+
+
+SLOTS_KEY = {"pk": "SLOTS#transcribe", "sk": "SLOTS"}
+
+
+class Acquire(StrEnum):
+    ACQUIRED = "acquired"  # slot taken, status now TRANSCRIBING
+    AT_CAPACITY = "at-capacity"  # every slot is taken; the encounter stays RECEIVED
+    NOT_WAITING = "not-waiting"  # the encounter is not RECEIVED (already started, or finished)
 
 
 class EventOrder(StrEnum):
@@ -57,7 +71,17 @@ def encounter_from_item(item: dict[str, Any]) -> Encounter:
         reason=data.get("reason"),
         media_format=data.get("media_format"),
         duration_seconds=float(data["duration_seconds"]) if data.get("duration_seconds") is not None else None,
+        job_name=data.get("job_name"),
+        transcript_key=data.get("transcript_key"),
+        artifacts=dict(data["artifacts"]) if data.get("artifacts") else None,
+        line_count=int(data["line_count"]) if data.get("line_count") is not None else None,
+        speakers=int(data["speakers"]) if data.get("speakers") is not None else None,
+        language_code=data.get("language_code"),
     )
+
+
+def _cancellation_codes(exc: ClientError) -> list[str]:
+    return [str(reason.get("Code", "")) for reason in exc.response.get("CancellationReasons", [])]
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -136,6 +160,99 @@ class EncounterRepository:
                 return False
             raise classify(exc) from exc
         return True
+
+    def _encounter_key(self, encounter_id: str) -> dict[str, Any]:
+        return _to_item({"pk": f"ENC#{encounter_id}", "sk": "ENC"})
+
+    def acquire_slot(self, encounter_id: str, *, cap: int, job_name: str) -> Acquire:
+        """RECEIVED -> TRANSCRIBING while taking one of `cap` transcription slots, atomically."""
+        now = utc_now()
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.table_name, "Key": _to_item(SLOTS_KEY),
+                    "UpdateExpression": "SET in_flight = if_not_exists(in_flight, :zero) + :one",
+                    "ConditionExpression": "attribute_not_exists(in_flight) OR in_flight < :cap",
+                    "ExpressionAttributeValues": _to_item({":zero": 0, ":one": 1, ":cap": cap}),
+                }},
+                {"Update": {
+                    "TableName": self.table_name, "Key": self._encounter_key(encounter_id),
+                    "UpdateExpression": "SET #s = :to, job_name = :job, updated_at = :now",
+                    "ConditionExpression": "#s = :from",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": _to_item({
+                        ":to": EncounterStatus.TRANSCRIBING.value, ":from": EncounterStatus.RECEIVED.value,
+                        ":job": job_name, ":now": now,
+                    }),
+                }},
+            ])
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                slots, encounter = [*_cancellation_codes(exc), "", ""][:2]
+                if encounter == "ConditionalCheckFailed":
+                    return Acquire.NOT_WAITING
+                if slots == "ConditionalCheckFailed":
+                    return Acquire.AT_CAPACITY
+            raise classify(exc) from exc
+        return Acquire.ACQUIRED
+
+    def finish_transcription(self, encounter_id: str, status: EncounterStatus, **fields: Any) -> bool:
+        """TRANSCRIBING -> `status`, setting `fields` and giving the slot back; False if not TRANSCRIBING."""
+        present = {name: value for name, value in sorted(fields.items()) if value is not None}
+        sets = ["#s = :to", "updated_at = :now", *(f"{name} = :f_{name}" for name in present)]
+        values = {":to": status.value, ":from": EncounterStatus.TRANSCRIBING.value, ":now": utc_now(),
+                  **{f":f_{name}": value for name, value in present.items()}}
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.table_name, "Key": _to_item(SLOTS_KEY),
+                    "UpdateExpression": "SET in_flight = in_flight - :one",
+                    "ConditionExpression": "in_flight > :zero",
+                    "ExpressionAttributeValues": _to_item({":one": 1, ":zero": 0}),
+                }},
+                {"Update": {
+                    "TableName": self.table_name, "Key": self._encounter_key(encounter_id),
+                    "UpdateExpression": "SET " + ", ".join(sets),
+                    "ConditionExpression": "#s = :from",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": _to_item(values),
+                }},
+            ])
+        except ClientError as exc:
+            cancelled = error_code(exc) == "TransactionCanceledException"
+            if cancelled and "ConditionalCheckFailed" in _cancellation_codes(exc):
+                return False
+            raise classify(exc) from exc
+        return True
+
+    def slots_in_flight(self) -> int:
+        response = self.client.get_item(TableName=self.table_name, Key=_to_item(SLOTS_KEY), ConsistentRead=True)
+        return int(_from_item(response.get("Item", {})).get("in_flight", 0))
+
+    def oldest(self, status: EncounterStatus, *, updated_before: str | None = None,
+               kind: Kind | None = None, limit: int = 25) -> list[Encounter]:
+        """Encounters in `status`, least recently updated first (the by-status index)."""
+        condition = "#s = :s" + (" AND updated_at < :before" if updated_before else "")
+        values: dict[str, Any] = {":s": status.value}
+        if updated_before:
+            values[":before"] = updated_before
+        params: dict[str, Any] = {
+            "TableName": self.table_name, "IndexName": STATUS_INDEX, "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#s": "status"}, "ScanIndexForward": True,
+        }
+        if kind is not None:
+            params["FilterExpression"] = "kind = :kind"
+            values[":kind"] = kind.value
+        params["ExpressionAttributeValues"] = _to_item(values)
+        found: list[Encounter] = []
+        try:
+            for page in self.client.get_paginator("query").paginate(**params):
+                found.extend(encounter_from_item(item) for item in page.get("Items", []))
+                if len(found) >= limit:
+                    break
+        except ClientError as exc:
+            raise classify(exc) from exc
+        return found[:limit]
 
     def get(self, encounter_id: str) -> Encounter | None:
         try:

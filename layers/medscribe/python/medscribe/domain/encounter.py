@@ -23,16 +23,23 @@ INPUT_PREFIXES: tuple[str, ...] = tuple(f"{kind.value}/" for kind in Kind)
 
 
 class EncounterStatus(StrEnum):
-    RECEIVED = "RECEIVED"
-    REJECTED = "REJECTED"
-    FAILED = "FAILED"
+    RECEIVED = "RECEIVED"  # passed validation; audio waits here for a transcription slot
+    REJECTED = "REJECTED"  # can never be processed (reason)
+    TRANSCRIBING = "TRANSCRIBING"  # a transcription job holds a slot
+    TRANSCRIBED = "TRANSCRIBED"  # numbered lines and CSV/DOCX artifacts written
+    FAILED = "FAILED"  # a stage failed permanently (reason)
 
 
-# Statuses no stage moves on from. Later stages extend the machine; until they attach, RECEIVED
-# is where the pipeline ends for every kind.
+# Statuses no stage moves on from. Later stages extend the machine (documentation attaches to
+# TRANSCRIBED and to RECEIVED text notes in their own issue).
 TERMINAL_STATUSES: frozenset[EncounterStatus] = frozenset(
-    {EncounterStatus.RECEIVED, EncounterStatus.REJECTED, EncounterStatus.FAILED}
+    {EncounterStatus.REJECTED, EncounterStatus.TRANSCRIBED, EncounterStatus.FAILED}
 )
+
+
+def is_terminal(status: EncounterStatus, kind: Kind | None) -> bool:
+    """Audio goes on from RECEIVED to transcription; other kinds rest at RECEIVED for now."""
+    return status in TERMINAL_STATUSES or (status is EncounterStatus.RECEIVED and kind is not Kind.AUDIO)
 
 SEQUENCER_WIDTH = 32
 _HEX = re.compile(r"[0-9A-Fa-f]{1,64}")
@@ -135,6 +142,13 @@ class Encounter:
             reason=reason, media_format=media_format, duration_seconds=duration_seconds,
         )
 
+    job_name: str | None = None
+    transcript_key: str | None = None
+    artifacts: dict[str, str] | None = None
+    line_count: int | None = None
+    speakers: int | None = None
+    language_code: str | None = None
+
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return is_terminal(self.status, self.kind)

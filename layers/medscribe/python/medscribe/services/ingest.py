@@ -7,6 +7,7 @@ processed for the same key (by S3 sequencer) are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,10 +37,12 @@ class IngestResult:
 
 
 class IngestService:
-    def __init__(self, repository: EncounterRepository, objects: ObjectStore, settings: PipelineSettings) -> None:
+    def __init__(self, repository: EncounterRepository, objects: ObjectStore, settings: PipelineSettings,
+                 on_audio_received: Callable[[Encounter], object] | None = None) -> None:
         self.repository = repository
         self.objects = objects
         self.settings = settings
+        self.on_audio_received = on_audio_received
 
     def ingest(self, ref: ObjectRef) -> IngestResult:
         if ref.is_folder_marker:
@@ -66,6 +69,9 @@ class IngestService:
             metrics.add_metric(name=f"Encounters{encounter.status.title()}", unit=MetricUnit.Count, value=1)
         else:
             metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)
+        # also on duplicates: a crash between the record and the job start is healed by redelivery
+        if encounter.kind is Kind.AUDIO and encounter.status is EncounterStatus.RECEIVED and self.on_audio_received:
+            self.on_audio_received(encounter)
         return IngestResult(outcome, encounter.encounter_id, encounter.status)
 
     def _evaluate(self, ref: ObjectRef) -> Encounter:

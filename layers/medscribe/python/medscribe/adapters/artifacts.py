@@ -1,0 +1,45 @@
+"""The artifacts bucket: transcripts, numbered lines and their CSV/DOCX renderings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from medscribe.adapters import aws_clients
+from medscribe.adapters.errors import classify, error_code
+from medscribe.domain.errors import PermanentError
+
+
+class ArtifactStore:
+    def __init__(self, bucket: str, kms_key_arn: str | None, client: Any | None = None) -> None:
+        self.bucket = bucket
+        self.kms_key_arn = kms_key_arn
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws_clients.client("s3")
+
+    def put(self, key: str, body: bytes, content_type: str) -> str:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type}
+        if self.kms_key_arn:
+            params.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_arn)
+        try:
+            self.client.put_object(**params)
+        except ClientError as exc:
+            raise classify(exc) from exc
+        return key
+
+    def put_json(self, key: str, value: Any) -> str:
+        return self.put(key, json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
+
+    def get_json(self, key: str) -> Any:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                raise PermanentError("transcript output is missing from the artifacts bucket") from exc
+            raise classify(exc) from exc
+        return json.loads(body)

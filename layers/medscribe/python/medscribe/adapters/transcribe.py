@@ -1,0 +1,157 @@
+"""Amazon Transcribe (standard and Medical) batch jobs. In the local runtime the same boto3 client
+reaches the local speech engine (medscribe.local), which speaks the same API.
+
+Throttling and quota errors (`ThrottlingException`, `LimitExceededException`) are retried here with
+exponential backoff and jitter (the client itself does not retry, so the backoff is visible and
+testable); when attempts run out they become `TransientError`, and the SQS message is retried later.
+`ConflictException` on start means the job already exists: it is read instead.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from medscribe.adapters import aws_clients
+from medscribe.adapters.errors import classify, error_code
+from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.observability import logger
+
+T = TypeVar("T")
+RETRYABLE = frozenset({"ThrottlingException", "LimitExceededException", "InternalFailureException",
+                       "ServiceUnavailableException"})
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    job_name: str
+    media_uri: str
+    media_format: str
+    output_bucket: str
+    output_key: str
+    kms_key_arn: str | None
+    language: str  # en-US | ko-KR | identify
+    medical: bool = False
+    channel_identification: bool = False
+    max_speakers: int = 2
+    vocabulary_name: str | None = None
+    language_model_name: str | None = None
+
+    def api_params(self) -> dict[str, Any]:
+        """StartTranscriptionJob / StartMedicalTranscriptionJob parameters."""
+        settings: dict[str, Any] = (
+            {"ChannelIdentification": True} if self.channel_identification
+            else {"ShowSpeakerLabels": True, "MaxSpeakerLabels": self.max_speakers}
+        )
+        if self.vocabulary_name:
+            settings["VocabularyName"] = self.vocabulary_name
+        params: dict[str, Any] = {
+            "Media": {"MediaFileUri": self.media_uri},
+            "MediaFormat": self.media_format,
+            "OutputBucketName": self.output_bucket,
+            "OutputKey": self.output_key,
+            "Settings": settings,
+        }
+        if self.kms_key_arn:
+            params["OutputEncryptionKMSKeyId"] = self.kms_key_arn
+        if self.medical:
+            # Medical: en-US only, conversation type, primary care; no custom language models.
+            return {"MedicalTranscriptionJobName": self.job_name, "LanguageCode": "en-US",
+                    "Specialty": "PRIMARYCARE", "Type": "CONVERSATION", **params}
+        params["TranscriptionJobName"] = self.job_name
+        if self.language == "identify":
+            params["IdentifyLanguage"] = True
+            params["LanguageOptions"] = ["en-US", "ko-KR"]
+        else:
+            params["LanguageCode"] = self.language
+            if self.language_model_name and self.language != "ko-KR":  # CLMs do not support ko-KR
+                params["ModelSettings"] = {"LanguageModelName": self.language_model_name}
+        return params
+
+
+@dataclass(frozen=True)
+class JobState:
+    name: str
+    status: str  # QUEUED | IN_PROGRESS | COMPLETED | FAILED | NOT_FOUND
+    failure_reason: str | None = None
+    language_code: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("COMPLETED", "FAILED")
+
+
+class TranscribeJobs:
+    def __init__(self, client: Any | None = None, *, attempts: int = 5, base_delay: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.sleep = sleep
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws_clients.client("transcribe")
+
+    def _call(self, operation: Callable[[], T]) -> T:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return operation()
+            except ClientError as exc:
+                code = error_code(exc)
+                if code not in RETRYABLE:
+                    raise
+                if attempt == self.attempts:
+                    raise TransientError(f"Transcribe {code} after {attempt} attempts") from exc
+                delay = self.base_delay * 2 ** (attempt - 1) * (0.5 + random.random() / 2)  # noqa: S311
+                logger.warning("transcribe throttled; backing off", extra={"code": code, "attempt": attempt})
+                self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def start(self, request: JobRequest) -> JobState:
+        params = request.api_params()
+        start = self.client.start_medical_transcription_job if request.medical else self.client.start_transcription_job
+        try:
+            response = self._call(lambda: start(**params))
+        except ClientError as exc:
+            if error_code(exc) == "ConflictException":
+                logger.info("transcription job already exists", extra={"job_name": request.job_name})
+                return self.get(request.job_name, medical=request.medical)
+            if error_code(exc) == "BadRequestException":
+                raise PermanentError(_message(exc)) from exc
+            raise classify(exc) from exc
+        return _state(response, request.medical)
+
+    def get(self, job_name: str, *, medical: bool = False) -> JobState:
+        try:
+            if medical:
+                response = self._call(lambda: self.client.get_medical_transcription_job(
+                    MedicalTranscriptionJobName=job_name))
+            else:
+                response = self._call(lambda: self.client.get_transcription_job(TranscriptionJobName=job_name))
+        except ClientError as exc:
+            if error_code(exc) == "NotFoundException" or (
+                error_code(exc) == "BadRequestException" and "couldn't be found" in _message(exc)
+            ):
+                return JobState(job_name, "NOT_FOUND")
+            raise classify(exc) from exc
+        return _state(response, medical)
+
+
+def _message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def _state(response: dict[str, Any], medical: bool) -> JobState:
+    job = response["MedicalTranscriptionJob" if medical else "TranscriptionJob"]
+    return JobState(
+        name=job["MedicalTranscriptionJobName" if medical else "TranscriptionJobName"],
+        status=job["TranscriptionJobStatus"],
+        failure_reason=job.get("FailureReason"),
+        language_code=job.get("LanguageCode"),
+    )

@@ -1,0 +1,25 @@
+"""tscribe renderings of a Transcribe output: its CSV and DOCX (with the confidence chart).
+
+tscribe pulls pandas and matplotlib and is slow on long transcripts, so it is imported only here,
+only by the routes whose dependency layer carries it, and never on the parsing path.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def render(document: dict[str, Any]) -> dict[str, bytes]:
+    """{"csv": ..., "docx": ...} for a COMPLETED Transcribe output document."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("MPLCONFIGDIR", tempfile.gettempdir())
+    import tscribe  # heavy: imported only where artifacts are written
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        tscribe.decode_transcript(document).to_csv(folder / "transcript.csv")
+        tscribe.write_docx(document, str(folder / "transcript.docx"))
+        return {"csv": (folder / "transcript.csv").read_bytes(), "docx": (folder / "transcript.docx").read_bytes()}

@@ -1,0 +1,56 @@
+"""Transcription naming and rules. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+JOB_NAME = re.compile(r"^[0-9a-zA-Z._-]{1,200}$")
+_URI = re.compile(r"\b(?:s3|https?)://\S+")
+
+
+def job_name(prefix: str, encounter_id: str) -> str:
+    """Transcribe job name for an encounter: the stage prefix and the id only (no PHI)."""
+    name = f"{prefix}-{encounter_id}"
+    if not JOB_NAME.match(name):
+        raise ValueError("job name outside Transcribe's [0-9a-zA-Z._-]{1,200}")
+    return name
+
+
+def encounter_of_job(prefix: str, name: str) -> str | None:
+    """The encounter id a job name belongs to, or None for jobs of another stage or system."""
+    head = f"{prefix}-"
+    rest = name[len(head):] if name.startswith(head) else ""
+    return rest if rest.startswith("enc-") else None
+
+
+@dataclass(frozen=True)
+class TranscriptKeys:
+    """Where an encounter's transcript artifacts live in the artifacts bucket (ids only)."""
+
+    encounter_id: str
+
+    @property
+    def folder(self) -> str:
+        return f"transcripts/{self.encounter_id}"
+
+    @property
+    def transcribe_output(self) -> str:
+        return f"{self.folder}/transcribe.json"
+
+    @property
+    def lines(self) -> str:
+        return f"{self.folder}/lines.json"
+
+    @property
+    def csv(self) -> str:
+        return f"{self.folder}/transcript.csv"
+
+    @property
+    def docx(self) -> str:
+        return f"{self.folder}/transcript.docx"
+
+
+def safe_reason(reason: str | None, limit: int = 300) -> str:
+    """A failure reason fit for notifications and logs: URIs (which carry object keys) removed."""
+    return _URI.sub("<uri>", reason or "unknown")[:limit]

@@ -1,0 +1,201 @@
+"""Transcription: start jobs within the slot cap, complete them, and recover stuck ones.
+
+State machine (audio):  RECEIVED --slot--> TRANSCRIBING --job COMPLETED--> TRANSCRIBED
+                                                        --job FAILED / bad request--> FAILED
+A slot is held exactly while an encounter is TRANSCRIBING (medscribe.adapters.encounters), so
+concurrent jobs never exceed `max_concurrent_transcriptions`. Work that finds every slot taken stays
+RECEIVED (nothing is lost, nothing is retried into a dead-letter queue) and is started when a
+slot is released (`start_waiting`) or by the reconciler.
+
+Idempotent: job names derive from the encounter id; a start that conflicts reads the existing job;
+completing an encounter that is no longer TRANSCRIBING changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from medscribe.adapters.artifacts import ArtifactStore
+from medscribe.adapters.encounters import Acquire, EncounterRepository
+from medscribe.adapters.notifications import Notifier
+from medscribe.adapters.transcribe import JobRequest, JobState, TranscribeJobs
+from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
+from medscribe.domain.errors import PermanentError
+from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.domain.transcription import TranscriptKeys, encounter_of_job, job_name, safe_reason
+from medscribe.observability import logger, metrics
+from medscribe.settings import FunctionSettings, SpeakerMode
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    completed: int = 0
+    restarted: int = 0
+    started_waiting: int = 0
+    still_running: list[str] = field(default_factory=list)
+
+
+class TranscriptionService:
+    def __init__(self, repository: EncounterRepository, jobs: TranscribeJobs, artifacts: ArtifactStore,
+                 notifier: Notifier, settings: FunctionSettings) -> None:
+        self.repository = repository
+        self.jobs = jobs
+        self.artifacts = artifacts
+        self.notifier = notifier
+        self.settings = settings
+        self.pipeline = settings.pipeline
+
+    # -- starting -------------------------------------------------------------------------------
+
+    def request(self, encounter: Encounter) -> Acquire:
+        """Take a slot and start the job, or leave the encounter RECEIVED when every slot is taken."""
+        name = job_name(self.pipeline.prefix, encounter.encounter_id)
+        outcome = self.repository.acquire_slot(
+            encounter.encounter_id, cap=self.pipeline.max_concurrent_transcriptions, job_name=name,
+        )
+        if outcome is Acquire.AT_CAPACITY:
+            logger.info("transcription slots full; encounter waits", extra={"encounter_id": encounter.encounter_id})
+            metrics.add_metric(name="TranscriptionsWaiting", unit=MetricUnit.Count, value=1)
+        elif outcome is Acquire.ACQUIRED:
+            self._start(encounter, name)
+        else:
+            current = self.repository.get(encounter.encounter_id)
+            if current is not None and current.status is EncounterStatus.TRANSCRIBING:
+                self._start(current, current.job_name or name)  # e.g. a crash after the slot was taken
+        return outcome
+
+    def _request_for(self, encounter: Encounter, name: str) -> JobRequest:
+        return JobRequest(
+            job_name=name,
+            media_uri=f"s3://{encounter.source_bucket}/{encounter.source_key}",
+            media_format=encounter.media_format or "mp3",
+            output_bucket=self.settings.artifacts_bucket,
+            output_key=TranscriptKeys(encounter.encounter_id).transcribe_output,
+            kms_key_arn=self.settings.kms_key_arn,
+            language=self.pipeline.language.value,
+            medical=self.pipeline.transcribe_medical,
+            channel_identification=self.pipeline.speaker_mode is SpeakerMode.CHANNELS,
+            max_speakers=self.pipeline.max_speakers,
+            vocabulary_name=self.pipeline.vocabulary_name,
+            language_model_name=self.pipeline.language_model_name,
+        )
+
+    def _start(self, encounter: Encounter, name: str) -> None:
+        try:
+            state = self.jobs.start(self._request_for(encounter, name))
+        except PermanentError as exc:
+            self._fail(encounter.encounter_id, f"transcription request rejected: {exc}")
+            return
+        logger.info("transcription job started", extra={"encounter_id": encounter.encounter_id,
+                                                          "job_name": name, "job_status": state.status})
+        metrics.add_metric(name="TranscriptionsStarted", unit=MetricUnit.Count, value=1)
+        if state.finished:  # a conflicting job that had already finished
+            self._finish(encounter.encounter_id, state)
+
+    def start_waiting(self, limit: int = 10) -> int:
+        """Start RECEIVED audio encounters, oldest first, until the slots are full."""
+        started = 0
+        for encounter in self.repository.oldest(EncounterStatus.RECEIVED, kind=Kind.AUDIO, limit=limit):
+            outcome = self.request(encounter)
+            if outcome is Acquire.AT_CAPACITY:
+                break
+            started += outcome is Acquire.ACQUIRED
+        return started
+
+    # -- completing -----------------------------------------------------------------------------
+
+    def complete_job(self, name: str) -> bool:
+        """Handle a job state change for `name`; False when the job is not one of this stage's."""
+        encounter_id = encounter_of_job(self.pipeline.prefix, name)
+        if encounter_id is None:
+            logger.info("ignored job of another stage or system")
+            return False
+        encounter = self.repository.get(encounter_id)
+        if encounter is None or encounter.status is not EncounterStatus.TRANSCRIBING:
+            logger.info("job already handled", extra={"encounter_id": encounter_id})  # a repeated event
+        else:
+            state = self.jobs.get(name, medical=self.pipeline.transcribe_medical)
+            if state.finished:
+                self._finish(encounter_id, state)
+        self.start_waiting()
+        return True
+
+    def _finish(self, encounter_id: str, state: JobState) -> None:
+        encounter = self.repository.get(encounter_id)
+        if encounter is None or encounter.status is not EncounterStatus.TRANSCRIBING:
+            logger.info("job already handled", extra={"encounter_id": encounter_id})
+            return
+        if state.status == "FAILED":
+            self._fail(encounter_id, state.failure_reason or "transcription job failed")
+            return
+        keys = TranscriptKeys(encounter_id)
+        try:
+            document = self.artifacts.get_json(keys.transcribe_output)
+            lines = parse_transcribe_output(document)
+        except (PermanentError, ValueError) as exc:
+            self._fail(encounter_id, f"transcript unreadable: {exc}")
+            return
+        self.artifacts.put_json(keys.lines, {
+            "encounter_id": encounter_id, "job_name": state.name, "language_code": state.language_code,
+            "attribution": document.get("results", {}).get("medscribe_attribution", "amazon-transcribe"),
+            "lines": [line.as_dict() for line in lines],
+        })
+        from medscribe.adapters import tscribe_files  # heavy (pandas): only this path needs it
+
+        rendered = tscribe_files.render(document)
+        self.artifacts.put(keys.csv, rendered["csv"], "text/csv")
+        self.artifacts.put(keys.docx, rendered["docx"],
+                           "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        finished = self.repository.finish_transcription(
+            encounter_id, EncounterStatus.TRANSCRIBED,
+            transcript_key=keys.lines,
+            artifacts={"transcribe": keys.transcribe_output, "lines": keys.lines, "csv": keys.csv, "docx": keys.docx},
+            line_count=len(lines), speakers=len({line.speaker for line in lines}),
+            language_code=state.language_code,
+        )
+        if finished:
+            logger.info("transcribed", extra={"encounter_id": encounter_id, "lines": len(lines)})
+            metrics.add_metric(name="EncountersTranscribed", unit=MetricUnit.Count, value=1)
+
+    def _fail(self, encounter_id: str, reason: str) -> None:
+        if not self.repository.finish_transcription(encounter_id, EncounterStatus.FAILED, reason=reason):
+            return
+        logger.warning("transcription failed", extra={"encounter_id": encounter_id, "reason": safe_reason(reason)})
+        metrics.add_metric(name="TranscriptionsFailed", unit=MetricUnit.Count, value=1)
+        self.notifier.publish(
+            f"medscribe {self.pipeline.stage}: transcription FAILED for {encounter_id}",
+            [f"Encounter {encounter_id} could not be transcribed.", f"Reason: {safe_reason(reason)}",
+             "Inspect it with `medscribe show <encounter-id>` or the encounters table."],
+            {"encounter_id": encounter_id, "status": EncounterStatus.FAILED.value, "stage": self.pipeline.stage},
+        )
+
+    # -- reconciling ----------------------------------------------------------------------------
+
+    def reconcile(self, now: datetime | None = None, *, stuck_after_seconds: int | None = None) -> ReconcileReport:
+        """Drive encounters stuck in TRANSCRIBING (lost completion events, crashed starts)."""
+        report = ReconcileReport()
+        age = stuck_after_seconds if stuck_after_seconds is not None else self.pipeline.stuck_after_seconds
+        cutoff = ((now or datetime.now(UTC)) - timedelta(seconds=age)).isoformat(timespec="milliseconds")
+        cutoff = cutoff.replace("+00:00", "Z")
+        for encounter in self.repository.oldest(EncounterStatus.TRANSCRIBING, updated_before=cutoff, limit=100):
+            report.checked += 1
+            name = encounter.job_name or job_name(self.pipeline.prefix, encounter.encounter_id)
+            state = self.jobs.get(name, medical=self.pipeline.transcribe_medical)
+            if state.finished:
+                self._finish(encounter.encounter_id, state)
+                report.completed += 1
+            elif state.status == "NOT_FOUND":
+                self._start(encounter, name)
+                report.restarted += 1
+            else:
+                report.still_running.append(encounter.encounter_id)
+        report.started_waiting = self.start_waiting()
+        logger.info("reconciled", extra={"checked": report.checked, "completed": report.completed,
+                                         "restarted": report.restarted, "started_waiting": report.started_waiting})
+        if report.completed:
+            metrics.add_metric(name="ReconciledEncounters", unit=MetricUnit.Count, value=report.completed)
+        return report
