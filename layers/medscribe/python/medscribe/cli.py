@@ -123,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 # --- helpers shared by commands -------------------------------------------------------------------
@@ -362,4 +367,33 @@ def samples_make_audio(args: argparse.Namespace) -> int:
 
     for encounter, seconds in make_all().items():
         _say(f"{encounter}: {seconds:.0f} s of audio")
+    return 0
+
+
+@command(
+    "transcript", help="print an Amazon Transcribe output JSON as numbered speaker lines",
+    arguments=[
+        arg("file", type=Path, help="Transcribe (or Transcribe Medical) output JSON"),
+        arg("--format", choices=["lines", "jsonl", "csv"], default="lines",
+            help="lines: N<TAB>speaker<TAB>text; jsonl: one JSON object per line; csv: with times and confidence"),
+    ],
+)
+def transcript(args: argparse.Namespace) -> int:
+    import csv
+
+    from medscribe.domain.transcript import TranscriptFormatError, parse_transcribe_output
+
+    try:
+        lines = parse_transcribe_output(json.loads(args.file.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, TranscriptFormatError) as exc:
+        raise CliError(f"cannot read {args.file}: {exc}", code=1) from exc
+    out = sys.stdout
+    if args.format == "lines":
+        out.writelines(f"{line.n}\t{line.speaker}\t{line.text}\n" for line in lines)
+    elif args.format == "jsonl":
+        out.writelines(json.dumps(line.as_dict(), ensure_ascii=False) + "\n" for line in lines)
+    else:
+        writer = csv.DictWriter(out, fieldnames=["n", "speaker", "start", "end", "text", "confidence"])
+        writer.writeheader()
+        writer.writerows(line.as_dict() for line in lines)
     return 0
