@@ -17,7 +17,9 @@ def test_jsonl_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
     path = str(DATA / "aws-docs/strict_json/channel-id-output-batch.json")
     main(["transcript", path, "--format", "jsonl"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r["n"], r["speaker"], r["start"], r["end"]) for r in rows] == [(1, "ch_0", 4.86, 6.87), (2, "ch_1", 8.5, 9.25)]
+    assert [(r["n"], r["speaker"], r["start"], r["end"]) for r in rows] == [
+        (1, "ch_0", 4.86, 6.87), (2, "ch_1", 8.5, 9.25),
+    ]
     main(["transcript", path, "--format", "csv"])
     assert capsys.readouterr().out.splitlines()[0] == "n,speaker,start,end,text,confidence"
 
