@@ -1,12 +1,12 @@
 """The medscribe stack: shared stores, then everything per route, generated from `ROUTES`.
 
 Nothing is wired by hand outside the loop over the route table: each route gets its queue, DLQ,
-alarm, trigger (S3 notification or EventBridge rule), function, role, log group and event source.
+alarm, trigger (S3 notification, EventBridge rule or EventBridge Scheduler schedule), function, role,
+log group and event source.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -15,10 +15,11 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from medscribe.routes import ROUTES, Route, S3Trigger
+from medscribe.routes import ROUTES, Route, S3Trigger, ScheduleTrigger
 from medscribe.settings import PipelineSettings, function_env
 from stacks.functions import Layers, RouteFunction
 from stacks.messaging import Notifications, RouteQueue
+from stacks.naming import construct_id
 from stacks.security import ProjectKey
 from stacks.storage import Storage
 
@@ -33,11 +34,6 @@ class RouteResources:
     route: Route
     queue: RouteQueue
     function: RouteFunction
-
-
-def construct_id(name: str) -> str:
-    """`ground-truth` -> `GroundTruth`: stable construct ids (and logical ids) per route."""
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
 
 
 def check_routes(routes: Sequence[Route]) -> None:
@@ -59,6 +55,17 @@ def check_routes(routes: Sequence[Route]) -> None:
         # S3 rejects overlapping ObjectCreated filters on one bucket.
         if a.startswith(b) or b.startswith(a):
             raise ValueError(f"S3 prefixes overlap: {name_a}:{a!r} and {name_b}:{b!r}")
+    for route in routes:
+        for setting in _settings_named_by(route):
+            if setting not in PipelineSettings.model_fields:
+                raise ValueError(f"route {route.name!r} names an unknown setting {setting!r}")
+
+
+def _settings_named_by(route: Route) -> list[str]:
+    named = [route.concurrency_setting]
+    if isinstance(route.trigger, ScheduleTrigger):
+        named += [route.trigger.interval_setting, route.trigger.local_interval_setting]
+    return named
 
 
 class MedscribeStack(Stack):
@@ -88,7 +95,7 @@ class MedscribeStack(Stack):
         self.storage = Storage(self, "Storage", settings=settings, key=key)
         self.notifications = Notifications(self, "Notifications", settings=settings, key=key)
         topic = self.notifications.topic
-        self.layers = Layers(self, "Layers", root=root)
+        self.layers = Layers(self, "Layers", root=root, routes=routes)
         environment = function_env(
             table=self.storage.table.table_name,
             input_bucket=self.storage.input_bucket.bucket_name,
@@ -127,6 +134,10 @@ class MedscribeStack(Stack):
             CfnOutput(self, f"{cid}QueueUrl", value=queue.queue.queue_url)
             CfnOutput(self, f"{cid}DeadLetterQueueUrl", value=queue.dead_letter_queue.queue_url)
             CfnOutput(self, f"{cid}FunctionName", value=function.function.function_name)
+            if queue.rule is not None:
+                CfnOutput(self, f"{cid}RuleName", value=queue.rule.rule_name)
+            if queue.schedule is not None:
+                CfnOutput(self, f"{cid}ScheduleName", value=queue.schedule.schedule_name)
 
         CfnOutput(self, "InputBucketName", value=self.storage.input_bucket.bucket_name)
         CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts_bucket.bucket_name)

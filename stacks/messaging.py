@@ -1,20 +1,24 @@
 """Notification topic, and per route: the queue, its dead-letter queue, the DLQ alarm and the trigger.
 
 Every trigger goes through the route's queue: S3 ObjectCreated notifications from the input bucket
-(one per key prefix) or an EventBridge rule on the default bus.
+(one per key prefix), an EventBridge rule on the default bus, or an EventBridge Scheduler schedule.
 - S3: `EncryptedQueueDestination` allows s3.amazonaws.com to send to the queue only for the input
   bucket of this account, and lets S3 use the project key. (CDK's `SqsDestination` would put the
   bucket ARN into the key policy, a circular dependency when the bucket is encrypted with that key.)
 - EventBridge: CDK's `SqsQueue` target allows events.amazonaws.com to send (same account only, see
   EVENTS_TARGET_QUEUE_SAME_ACCOUNT in medscribe_stack.py) and adds the matching key-policy statement.
+- Scheduler: the schedule sends as its own execution role (trusted by scheduler.amazonaws.com for
+  this account's default schedule group only), which may send to the route's queue and DLQ and use
+  the project key for exactly that; no queue- or key-policy change is needed for a same-account role.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, assert_never
 
 import jsii
-from aws_cdk import Aws, Duration
+from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -22,16 +26,21 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct
 
-from medscribe.routes import EventTrigger, Route, S3Trigger
+from medscribe.routes import EventTrigger, Route, S3Trigger, ScheduleTrigger
 from medscribe.settings import PipelineSettings
 
 DLQ_RETENTION = Duration.days(14)  # the SQS maximum: time to find and redrive a poison message
+SCHEDULE_RETRY_ATTEMPTS = 3
+# What a role needs to send to a queue encrypted with a customer-managed key (SQS SSE-KMS).
+QUEUE_SEND_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
 
 
 @jsii.implements(s3.IBucketNotificationDestination)
@@ -160,6 +169,9 @@ class RouteQueue(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        self.rule: events.Rule | None = None
+        self.schedule: scheduler.Schedule | None = None
+        self.schedule_role: iam.Role | None = None
         self._connect(route, settings, key, input_bucket)
 
     def _connect(self, route: Route, settings: PipelineSettings, key: kms.IKey, input_bucket: s3.IBucket) -> None:
@@ -171,7 +183,7 @@ class RouteQueue(Construct):
                     s3.EventType.OBJECT_CREATED, destination, s3.NotificationKeyFilter(prefix=prefix)
                 )
         elif isinstance(trigger, EventTrigger):
-            events.Rule(
+            self.rule = events.Rule(
                 self,
                 "Rule",
                 rule_name=f"{settings.prefix}-{trigger.rule}",
@@ -180,8 +192,56 @@ class RouteQueue(Construct):
                 # Events EventBridge cannot deliver (after its retries) land in the route's DLQ and alarm.
                 targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)],
             )
+        elif isinstance(trigger, ScheduleTrigger):
+            self._schedule(route, trigger, settings, key)
         else:
             assert_never(trigger)
+
+    def _schedule(self, route: Route, trigger: ScheduleTrigger, settings: PipelineSettings, key: kms.IKey) -> None:
+        name = f"{settings.prefix}-{route.name}"
+        interval = Duration.minutes(int(getattr(settings, trigger.interval_setting)))
+        default_group = Stack.of(self).format_arn(
+            service="scheduler",
+            resource="schedule-group",
+            resource_name="default",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        self.schedule_role = iam.Role(
+            self,
+            "ScheduleRole",
+            # AWS's confused-deputy guidance: the schedule group ARN (never a schedule) and the account.
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID, "aws:SourceArn": default_group}},
+            ),
+            description=f"{name} schedule: sends its message to the route queue (or its DLQ) only",
+        )
+        self.schedule_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn, self.dead_letter_queue.queue_arn],
+            )
+        )
+        self.schedule_role.add_to_policy(iam.PolicyStatement(actions=QUEUE_SEND_KEY_ACTIONS, resources=[key.key_arn]))
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            schedule_name=name,
+            description=route.description,
+            schedule=scheduler.ScheduleExpression.rate(interval),
+            time_window=scheduler.TimeWindow.off(),
+            target=scheduler_targets.SqsSendMessage(
+                self.queue,
+                input=scheduler.ScheduleTargetInput.from_text(json.dumps(trigger.message)),
+                # The statements above are the role's whole policy: the target's own grant would add
+                # sqs:GetQueueAttributes/GetQueueUrl and kms:Encrypt/ReEncrypt*, which sending does not use.
+                role=self.schedule_role.without_policy_updates(),
+                # A tick older than the interval is superseded by the next one; failures go to the DLQ.
+                max_event_age=interval,
+                retry_attempts=SCHEDULE_RETRY_ATTEMPTS,
+                dead_letter_queue=self.dead_letter_queue,
+            ),
+        )
 
 
 def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:

@@ -15,7 +15,14 @@ from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import IConstruct
 
 from medscribe.routes import Access
-from stacks.functions import ENCRYPTING_ACCESS
+from stacks.functions import (
+    ENCRYPTING_ACCESS,
+    TRANSCRIBE_JOB_RESOURCE_TYPES,
+    TRANSCRIBE_LIST_ACTIONS,
+    TRANSCRIBE_START_ACTIONS,
+    TRANSCRIPTS_PREFIX,
+    effective_access,
+)
 from stacks.medscribe_stack import MedscribeStack, RouteResources
 
 NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
@@ -114,9 +121,11 @@ def plan(stack: MedscribeStack) -> list[Ack]:
             resources,
             input_arn=_arn(storage.input_bucket),
             artifacts_arn=_arn(storage.artifacts_bucket),
+            prefix=settings.prefix,
             max_receive_count=settings.max_receive_count,
             max_concurrency=resources.route.max_concurrency(settings),
         )
+        acks += _schedule_acks(resources)
     return acks
 
 
@@ -125,26 +134,37 @@ def _route_acks(
     *,
     input_arn: str,
     artifacts_arn: str,
+    prefix: str,
     max_receive_count: int,
     max_concurrency: int,
 ) -> list[Ack]:
     route, function = resources.route, resources.function
     name = route.name
+    access = effective_access(route.access)
     policy = function.role.node.find_child("DefaultPolicy").node.find_child("Resource")
     lambda_function = _cfn(function.function)
+    unscoped = ["xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing)"]
+    if Access.TRANSCRIBE_START in access:
+        unscoped.append(
+            f"{' and '.join(TRANSCRIBE_START_ACTIONS)} (Transcribe defines no resource type for them), limited by "
+            "conditions to output in the artifacts bucket under 'transcripts/' encrypted with the project key"
+        )
+    if Access.TRANSCRIBE_READ in access:
+        unscoped.append(f"{' and '.join(TRANSCRIBE_LIST_ACTIONS)} (a list action)")
     acks = [
         Ack(
             "AwsSolutions-IAM5[Resource::*]",
             policy,
-            f"Route '{name}': only xray:PutTraceSegments and xray:PutTelemetryRecords use Resource '*'; "
-            "X-Ray does not support resource-level permissions for them and active tracing needs them.",
+            f"Route '{name}': Resource '*' appears only for actions that support no resource-level "
+            "permissions: " + "; ".join(unscoped) + ".",
         ),
         Ack(
             "HIPAA.Security-IAMNoInlinePolicy",
             policy,
             f"Route '{name}': one role per function; its only policy is inline so it is deleted with the "
             "role and cannot be attached elsewhere (IAM's guidance for one-to-one policies), and every "
-            "statement names this route's resources.",
+            "statement names this route's resources (the Resource '*' exceptions are listed in its IAM5 "
+            "acknowledgement).",
         ),
         Ack(
             "HIPAA.Security-LambdaConcurrency",
@@ -167,16 +187,21 @@ def _route_acks(
             "private network resource; a VPC would add NAT or endpoint cost without reducing exposure.",
         ),
     ]
-    if Access.INPUT_READ in route.access:
+    if Access.INPUT_READ in access:
         acks.append(
             Ack(
                 f"AwsSolutions-IAM5[Resource::{input_arn}/*]",
                 policy,
                 f"Route '{name}': reads uploaded objects (s3:GetObject, s3:GetObjectVersion) whose keys "
-                "uploaders choose, so the object ARN is the input bucket's '/*'; no other bucket.",
+                "uploaders choose, so the object ARN is the input bucket's '/*'; no other bucket."
+                + (
+                    " Amazon Transcribe reads the media of the jobs this route starts with the same permissions."
+                    if Access.TRANSCRIBE_START in access
+                    else ""
+                ),
             )
         )
-    if Access.ARTIFACTS_READ_WRITE in route.access:
+    if Access.ARTIFACTS_READ_WRITE in access:
         acks.append(
             Ack(
                 f"AwsSolutions-IAM5[Resource::{artifacts_arn}/*]",
@@ -185,7 +210,29 @@ def _route_acks(
                 "object ARN is the artifacts bucket's '/*'; no other bucket.",
             )
         )
-    writers = [service for access, service in ENCRYPTING_ACCESS.items() if access in route.access]
+    elif Access.TRANSCRIBE_START in access:
+        acks.append(
+            Ack(
+                f"AwsSolutions-IAM5[Resource::{artifacts_arn}/{TRANSCRIPTS_PREFIX}*]",
+                policy,
+                f"Route '{name}': s3:PutObject only, for Amazon Transcribe, which writes each job's output "
+                f"with the caller's permissions to '{TRANSCRIPTS_PREFIX}<encounter id>/' in the artifacts "
+                "bucket; the encounter ids are not known at deploy time.",
+            )
+        )
+    if Access.TRANSCRIBE_READ in access:
+        for resource_type in TRANSCRIBE_JOB_RESOURCE_TYPES:
+            acks.append(
+                Ack(
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
+                    f"<AWS::AccountId>:{resource_type}/{prefix}-*]",
+                    policy,
+                    f"Route '{name}': reads the status of this stage's Transcribe jobs; job names are "
+                    f"'{prefix}-<encounter id>' and encounter ids are created at run time, so the ARN ends in "
+                    "the stage prefix and '*'.",
+                )
+            )
+    writers = [service for item, service in ENCRYPTING_ACCESS.items() if item in access]
     if writers:
         for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
             acks.append(
@@ -198,6 +245,21 @@ def _route_acks(
                 )
             )
     return acks
+
+
+def _schedule_acks(resources: RouteResources) -> list[Ack]:
+    role = resources.queue.schedule_role
+    if role is None:
+        return []
+    return [
+        Ack(
+            "HIPAA.Security-IAMNoInlinePolicy",
+            role.node.find_child("DefaultPolicy").node.find_child("Resource"),
+            f"Route '{resources.route.name}': the schedule's execution role has one inline policy, deleted "
+            "with the role (IAM's guidance for one-to-one policies); it allows only sqs:SendMessage on the "
+            "route queue and its DLQ, and kms:GenerateDataKey and kms:Decrypt on the project key.",
+        )
+    ]
 
 
 def acknowledge(stack: MedscribeStack) -> None:

@@ -53,7 +53,7 @@ def unacknowledged_findings(tmp_path_factory: pytest.TempPathFactory) -> set[tup
     )
     app.synth()
     return {
-        (violation.rule_name, resource.construct_path)
+        (violation.rule_name, str(resource.construct_path))
         for pack in (AwsSolutionsChecks(), HIPAASecurityChecks())
         for violation in pack.validate_scope(app).violations
         for resource in violation.violating_resources
@@ -62,7 +62,7 @@ def unacknowledged_findings(tmp_path_factory: pytest.TempPathFactory) -> set[tup
 
 @pytest.fixture(scope="session")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The real routes plus PROBE_ROUTE, nag packs on: the generic wiring for both trigger kinds."""
+    """The real routes plus PROBE_ROUTE (every access), nag packs on: the generic wiring."""
     lambdas = tmp_path_factory.mktemp("lambdas")
     for route in ROUTES:
         (lambdas / route.name).symlink_to(ROOT / "lambdas" / route.name, target_is_directory=True)

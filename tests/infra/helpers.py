@@ -13,7 +13,7 @@ from stacks.medscribe_stack import MedscribeStack
 
 ROOT = Path(__file__).resolve().parents[2]
 # Context that makes CDK skip asset bundling (what `cdk ls` does): for apps whose assets are not used.
-SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+SKIP_BUNDLING: dict[str, list[str]] = {"aws:cdk:bundling-stacks": []}
 
 PROBE_ROUTE = Route(
     name="probe",

@@ -11,7 +11,7 @@ import pytest
 
 from app import build_app
 from stacks import nag
-from stacks.medscribe_stack import construct_id
+from stacks.naming import construct_id
 from tests.infra.helpers import ROOT, SKIP_BUNDLING, Synth
 
 pytestmark = pytest.mark.infra
@@ -80,7 +80,9 @@ def test_outputs_name_every_store_and_route(synth: Synth) -> None:
     outputs = synth.template["Outputs"]
     for name in ("InputBucketName", "ArtifactsBucketName", "AccessLogBucketName", "TableName", "TopicArn"):
         assert name in outputs
-    for route_name in synth.stack.routes:
+    for route_name, resources in synth.stack.routes.items():
         cid = construct_id(route_name)
         for suffix in ("QueueUrl", "DeadLetterQueueUrl", "FunctionName"):
             assert f"{cid}{suffix}" in outputs
+        assert (f"{cid}RuleName" in outputs) == (resources.queue.rule is not None)
+        assert (f"{cid}ScheduleName" in outputs) == (resources.queue.schedule is not None)

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from medscribe.routes import ROUTES, Access
 from medscribe.settings import ENV
 from stacks.functions import TABLE_READ_WRITE_ACTIONS
-from tests.infra.helpers import Synth, as_list, getatt, iam_documents, statements
+from tests.infra.helpers import Synth, as_list, getatt, iam_documents, ref, statements
 
 pytestmark = pytest.mark.infra
 
 ROUTE_FIXTURES = ["synth", "probe"]
-# Actions that do not support resource-level permissions, so only they may use Resource "*".
+# Actions that do not support resource-level permissions (the Service Authorization Reference lists
+# no resource type for them), so only they may use Resource "*".
 RESOURCE_STAR_ALLOWED = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
+    "transcribe:StartTranscriptionJob",
+    "transcribe:StartMedicalTranscriptionJob",
+    "transcribe:ListTranscriptionJobs",
 }
+# Lambda's quota for a function's unzipped code plus all its layers: 250 MB (262,144,000 bytes).
+LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
 ENV_NAMES = [value for name, value in vars(ENV).items() if name.isupper()]
 
 
@@ -151,6 +159,7 @@ def test_ingest_grants_are_scoped_to_exact_resources(synth: Synth) -> None:
     storage = synth.stack.storage
     table_id = resource_id(synth, storage.table)
     input_id = resource_id(synth, storage.input_bucket)
+    artifacts_id = resource_id(synth, storage.artifacts_bucket)
     (key_id,) = synth.resources("AWS::KMS::Key")
     resources_of = {tuple(sorted(as_list(s["Action"]))): as_list(s["Resource"]) for s in policy}
     assert resources_of[tuple(sorted(TABLE_READ_WRITE_ACTIONS))] == [
@@ -159,19 +168,92 @@ def test_ingest_grants_are_scoped_to_exact_resources(synth: Synth) -> None:
     ]
     assert resources_of[("s3:GetObject", "s3:GetObjectVersion")] == [{"Fn::Join": ["", [getatt(input_id), "/*"]]}]
     assert resources_of[("s3:ListBucket",)] == [getatt(input_id)]
+    # Transcribe writes the job output with ingest's permissions: only under transcripts/.
+    assert resources_of[("s3:PutObject",)] == [{"Fn::Join": ["", [getatt(artifacts_id), "/transcripts/*"]]}]
     assert resources_of[("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")] == [getatt(key_id)]
     assert resources_of[("logs:CreateLogStream", "logs:PutLogEvents")] == [
         getatt(resource_id(synth, synth.stack.routes["ingest"].function.log_group))
     ]
-    # ingest has no artifacts or topic access
+    # ingest publishes failure notices, reads job status on conflicts, and writes nothing else
     granted = {action for s in policy for action in as_list(s["Action"])}
-    assert "sns:Publish" not in granted
-    assert "s3:PutObject" not in granted
+    assert "sns:Publish" in granted
+    on_artifacts = [s for s in policy if artifacts_id in json.dumps(s["Resource"])]
+    assert [as_list(s["Action"]) for s in on_artifacts] == [["s3:PutObject"]]
+    assert {a for a in granted if a.startswith("transcribe:Get")} == {
+        "transcribe:GetTranscriptionJob", "transcribe:GetMedicalTranscriptionJob",
+    }
+
+
+def transcribe_start_statements(policy: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in policy if "transcribe:StartTranscriptionJob" in as_list(s["Action"])]
+
+
+@pytest.mark.parametrize("which", ROUTE_FIXTURES)
+def test_transcribe_start_is_pinned_to_the_artifacts_bucket_transcripts_and_project_key(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    (key_id,) = synth.resources("AWS::KMS::Key")
+    artifacts_id = resource_id(synth, synth.stack.storage.artifacts_bucket)
+    input_objects = {"Fn::Join": ["", [getatt(resource_id(synth, synth.stack.storage.input_bucket)), "/*"]]}
+    starters = [name for name, r in synth.stack.routes.items() if Access.TRANSCRIBE_START in r.route.access]
+    assert starters
+    for name in synth.stack.routes:
+        policy = route_policy(synth, name)
+        starts = transcribe_start_statements(policy)
+        if name not in starters:
+            assert not starts, name
+            continue
+        (start,) = starts
+        assert sorted(as_list(start["Action"])) == [
+            "transcribe:StartMedicalTranscriptionJob",
+            "transcribe:StartTranscriptionJob",
+        ]
+        assert start["Resource"] == "*"
+        assert start["Condition"] == {
+            "StringEquals": {
+                "transcribe:OutputBucketName": ref(artifacts_id),
+                "transcribe:OutputEncryptionKMSKeyId": getatt(key_id),
+            },
+            "StringLike": {"transcribe:OutputKey": "transcripts/*"},
+        }, name
+        # Transcribe reads the media with the caller's permissions.
+        assert any(
+            "s3:GetObject" in as_list(s["Action"]) and input_objects in as_list(s["Resource"]) for s in policy
+        ), name
+
+
+@pytest.mark.parametrize("which", ROUTE_FIXTURES)
+def test_transcribe_job_status_is_read_on_this_stages_jobs_only(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    prefix = synth.stack.settings.prefix
+    readers = [name for name, r in synth.stack.routes.items() if Access.TRANSCRIBE_READ in r.route.access]
+    assert readers
+    for name in readers:
+        policy = route_policy(synth, name)
+        (get,) = [s for s in policy if "transcribe:GetTranscriptionJob" in as_list(s["Action"])]
+        assert sorted(as_list(get["Action"])) == [
+            "transcribe:GetMedicalTranscriptionJob",
+            "transcribe:GetTranscriptionJob",
+        ]
+        arns = sorted(resource["Fn::Join"][1][-1] for resource in as_list(get["Resource"]))
+        assert arns == [f":medical-transcription-job/{prefix}-*", f":transcription-job/{prefix}-*"], name
+        (listing,) = [s for s in policy if "transcribe:ListTranscriptionJobs" in as_list(s["Action"])]
+        assert listing["Resource"] == "*"
 
 
 def layer_asset_dir(synth: Synth, layer: Any) -> Path:
     content = synth.template["Resources"][resource_id(synth, layer)]["Properties"]["Content"]
     return synth.template_path.parent / f"asset.{content['S3Key'].removesuffix('.zip')}"
+
+
+def function_asset_dir(synth: Synth, function: Any) -> Path:
+    code = synth.template["Resources"][resource_id(synth, function)]["Properties"]["Code"]
+    return synth.template_path.parent / f"asset.{code['S3Key'].removesuffix('.zip')}"
+
+
+def tree_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
 def test_code_layer_holds_the_package_without_caches(synth: Synth) -> None:
@@ -182,9 +264,52 @@ def test_code_layer_holds_the_package_without_caches(synth: Synth) -> None:
     assert not list(code.rglob("*.egg-info"))
 
 
-def test_dependency_layer_holds_python_3_14_arm64_wheels(synth: Synth) -> None:
-    deps = layer_asset_dir(synth, synth.stack.layers.dependencies)
-    assert (deps / "python" / "aws_lambda_powertools").is_dir()
-    native = list((deps / "python" / "pydantic_core").glob("*.so"))
-    assert native
-    assert all("cpython-314-aarch64-linux-gnu" in so.name for so in native)
+def test_one_dependency_layer_per_requirements_file_shared_by_its_routes(synth: Synth) -> None:
+    layers = synth.stack.layers.dependencies
+    assert set(layers) == {route.requirements for route in ROUTES}
+    code_id = resource_id(synth, synth.stack.layers.code)
+    for name, function in functions_by_route(synth).items():
+        route = synth.stack.routes[name].route
+        expected = [ref(resource_id(synth, layers[route.requirements])), ref(code_id)]
+        assert sorted(function["Layers"], key=json.dumps) == sorted(expected, key=json.dumps), name
+
+
+def test_dependency_layers_hold_python_3_14_arm64_wheels(synth: Synth) -> None:
+    for requirements, layer in synth.stack.layers.dependencies.items():
+        deps = layer_asset_dir(synth, layer)
+        assert (deps / "python" / "aws_lambda_powertools").is_dir(), requirements
+        native = list((deps / "python" / "pydantic_core").glob("*.so"))
+        assert native, requirements
+        assert all("cpython-314-aarch64-linux-gnu" in so.name for so in native), requirements
+
+
+def test_artifacts_layer_carries_tscribe_and_its_native_wheels(synth: Synth) -> None:
+    deps = layer_asset_dir(synth, synth.stack.layers.dependencies["layers/artifacts/requirements.txt"])
+    assert (deps / "python" / "tscribe").is_dir()
+    for package in ("numpy", "pandas", "matplotlib"):
+        native = list((deps / "python" / package).rglob("*.so"))
+        assert native, package
+        assert all("aarch64" in so.name for so in native), package
+    # botocore requires python-dateutil < 3 (pinned in the requirements file)
+    assert list((deps / "python").glob("python_dateutil-2.*.dist-info"))
+
+
+def test_each_function_fits_lambdas_unzipped_size_limit(synth: Synth, capsys: pytest.CaptureFixture[str]) -> None:
+    mib = 1024 * 1024
+    report = []
+    for name, resources in synth.stack.routes.items():
+        parts = {"function": function_asset_dir(synth, resources.function.function)}
+        parts |= {
+            f"layer {layer.node.id}": layer_asset_dir(synth, layer)
+            for layer in synth.stack.layers.for_route(resources.route)
+        }
+        sizes = {part: tree_size(path) for part, path in parts.items()}
+        assert all(path.is_dir() for path in parts.values()), parts
+        total = sum(sizes.values())
+        report.append((name, total, sizes))
+        assert total < LAMBDA_UNZIPPED_LIMIT_BYTES, (name, sizes)
+    with capsys.disabled():
+        print("\nunzipped size of each function with its layers (Lambda limit 250 MB = 262,144,000 bytes):")
+        for name, total, sizes in report:
+            detail = ", ".join(f"{part} {size / mib:.1f} MiB" for part, size in sizes.items())
+            print(f"  {name}: {total:,} bytes ({total / mib:.1f} MiB; {detail})")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from medscribe.routes import ROUTES, EventTrigger, S3Trigger
+from medscribe.routes import ROUTES, EventTrigger, S3Trigger, ScheduleTrigger
 from medscribe.settings import PipelineSettings
+from stacks.medscribe_stack import RouteResources
 from stacks.messaging import DLQ_RETENTION
-from tests.infra.helpers import PROBE_ROUTE, Synth, getatt, ref, statements
+from tests.infra.helpers import Synth, as_list, getatt, ref, statements
 
 pytestmark = pytest.mark.infra
 
@@ -163,35 +165,102 @@ def test_s3_may_send_only_from_the_input_bucket_of_this_account(synth: Synth) ->
         )
 
 
-def test_event_trigger_rule_targets_the_route_queue_with_its_dlq(probe: Synth) -> None:
-    assert isinstance(PROBE_ROUTE.trigger, EventTrigger)
-    resources = probe.stack.routes[PROBE_ROUTE.name]
-    queue_id = logical_id(probe, resources.queue.queue)
-    dlq_id = logical_id(probe, resources.queue.dead_letter_queue)
-    (rule,) = probe.resources("AWS::Events::Rule").values()
-    properties = rule["Properties"]
-    assert properties["Name"] == f"{probe.stack.settings.prefix}-{PROBE_ROUTE.trigger.rule}"
-    assert properties["EventPattern"] == PROBE_ROUTE.trigger.pattern
-    assert "EventBusName" not in properties  # the default bus
-    (target,) = properties["Targets"]
-    assert target["Arn"] == getatt(queue_id)
-    assert target["DeadLetterConfig"] == {"Arn": getatt(dlq_id)}
+def routes_triggered_by(synth: Synth, kind: type) -> list[RouteResources]:
+    return [resources for resources in synth.stack.routes.values() if isinstance(resources.route.trigger, kind)]
 
 
-def test_event_trigger_may_send_only_from_this_account(probe: Synth) -> None:
-    resources = probe.stack.routes[PROBE_ROUTE.name]
-    queue_id = logical_id(probe, resources.queue.queue)
-    (policy,) = [
-        p for p in probe.resources("AWS::SQS::QueuePolicy").values() if p["Properties"]["Queues"] == [ref(queue_id)]
-    ]
-    (events_statement,) = [
-        s
-        for s in statements(policy["Properties"]["PolicyDocument"])
-        if s["Effect"] == "Allow" and s["Principal"] == {"Service": "events.amazonaws.com"}
-    ]
-    assert events_statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
-    (key,) = probe.resources("AWS::KMS::Key").values()
-    (key_statement,) = [
+@pytest.mark.parametrize("which", ["synth", "probe"])
+def test_event_triggers_target_the_route_queue_with_its_dlq(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    rules = {rule["Properties"]["Name"]: rule["Properties"] for rule in synth.resources("AWS::Events::Rule").values()}
+    event_routes = routes_triggered_by(synth, EventTrigger)
+    assert event_routes
+    assert len(rules) == len(event_routes)
+    for resources in event_routes:
+        trigger = resources.route.trigger
+        assert isinstance(trigger, EventTrigger)
+        properties = rules[f"{synth.stack.settings.prefix}-{trigger.rule}"]
+        assert properties["EventPattern"] == trigger.pattern
+        assert "EventBusName" not in properties  # the default bus
+        (target,) = properties["Targets"]
+        assert target["Arn"] == getatt(logical_id(synth, resources.queue.queue))
+        assert target["DeadLetterConfig"] == {"Arn": getatt(logical_id(synth, resources.queue.dead_letter_queue))}
+
+
+@pytest.mark.parametrize("which", ["synth", "probe"])
+def test_event_triggers_may_send_only_from_this_account(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    this_account = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    for resources in routes_triggered_by(synth, EventTrigger):
+        queue_id = logical_id(synth, resources.queue.queue)
+        (policy,) = [
+            p for p in synth.resources("AWS::SQS::QueuePolicy").values() if p["Properties"]["Queues"] == [ref(queue_id)]
+        ]
+        (events_statement,) = [
+            s
+            for s in statements(policy["Properties"]["PolicyDocument"])
+            if s["Effect"] == "Allow" and s["Principal"] == {"Service": "events.amazonaws.com"}
+        ]
+        assert events_statement["Condition"] == this_account
+    (key,) = synth.resources("AWS::KMS::Key").values()
+    key_statements = [
         s for s in statements(key["Properties"]["KeyPolicy"]) if s["Principal"] == {"Service": "events.amazonaws.com"}
     ]
-    assert key_statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert key_statements
+    assert all(s["Condition"] == this_account for s in key_statements)
+
+
+def test_schedule_triggers_send_their_message_to_the_route_queue(synth: Synth) -> None:
+    settings = synth.stack.settings
+    schedules = {s["Properties"]["Name"]: s["Properties"] for s in synth.resources("AWS::Scheduler::Schedule").values()}
+    schedule_routes = routes_triggered_by(synth, ScheduleTrigger)
+    assert schedule_routes
+    assert len(schedules) == len(schedule_routes)
+    for resources in schedule_routes:
+        trigger = resources.route.trigger
+        assert isinstance(trigger, ScheduleTrigger)
+        minutes = int(getattr(settings, trigger.interval_setting))
+        properties = schedules[f"{settings.prefix}-{resources.route.name}"]
+        assert properties["ScheduleExpression"] == (f"rate({minutes} minutes)" if minutes > 1 else "rate(1 minute)")
+        assert properties["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        assert properties["State"] == "ENABLED"
+        target = properties["Target"]
+        assert target["Arn"] == getatt(logical_id(synth, resources.queue.queue))
+        assert json.loads(target["Input"]) == trigger.message
+        assert target["DeadLetterConfig"] == {"Arn": getatt(logical_id(synth, resources.queue.dead_letter_queue))}
+        assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == minutes * 60
+
+
+def test_schedule_role_is_trusted_by_scheduler_and_may_only_send_to_its_queues(synth: Synth) -> None:
+    (key_id,) = synth.resources("AWS::KMS::Key")
+    for resources in routes_triggered_by(synth, ScheduleTrigger):
+        assert resources.queue.schedule_role is not None
+        role_id = logical_id(synth, resources.queue.schedule_role)
+        (target,) = [
+            s["Properties"]["Target"]
+            for s in synth.resources("AWS::Scheduler::Schedule").values()
+            if s["Properties"]["Name"] == f"{synth.stack.settings.prefix}-{resources.route.name}"
+        ]
+        assert target["RoleArn"] == getatt(role_id)
+        role = synth.template["Resources"][role_id]["Properties"]
+        assert "ManagedPolicyArns" not in role
+        assert "Policies" not in role
+        (trust,) = statements(role["AssumeRolePolicyDocument"])
+        assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+        conditions = trust["Condition"]["StringEquals"]
+        assert conditions["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+        assert conditions["aws:SourceArn"]["Fn::Join"][1][-1] == ":schedule-group/default"
+        (policy,) = [
+            p["Properties"]["PolicyDocument"]
+            for p in synth.resources("AWS::IAM::Policy").values()
+            if p["Properties"]["Roles"] == [ref(role_id)]
+        ]
+        granted = {
+            tuple(sorted(as_list(s["Action"]))): sorted(as_list(s["Resource"]), key=json.dumps)
+            for s in statements(policy)
+        }
+        queue_arns = [getatt(logical_id(synth, q)) for q in (resources.queue.queue, resources.queue.dead_letter_queue)]
+        assert granted == {
+            ("sqs:SendMessage",): sorted(queue_arns, key=json.dumps),
+            ("kms:Decrypt", "kms:GenerateDataKey"): [getatt(key_id)],
+        }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from medscribe.routes import ROUTES, Access, Route, S3Trigger
-from stacks.medscribe_stack import check_routes, construct_id
+from medscribe.routes import ROUTES, Access, Route, S3Trigger, ScheduleTrigger
+from stacks.medscribe_stack import check_routes
+from stacks.naming import construct_id
 
 pytestmark = pytest.mark.infra
 
@@ -26,6 +29,16 @@ def test_overlapping_prefixes_are_rejected() -> None:
 def test_duplicate_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="duplicate"):
         check_routes([s3_route("a", "x/"), s3_route("a", "y/")])
+
+
+def test_unknown_settings_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown setting 'no_such_cap'"):
+        check_routes([dataclasses.replace(s3_route("a", "x/"), concurrency_setting="no_such_cap")])
+    schedule = ScheduleTrigger(
+        interval_setting="no_such_interval", local_interval_setting="local_reconcile_interval_seconds", message={}
+    )
+    with pytest.raises(ValueError, match="unknown setting 'no_such_interval'"):
+        check_routes([dataclasses.replace(s3_route("a", "x/"), trigger=schedule)])
 
 
 def test_construct_ids_are_pascal_case() -> None:

@@ -97,7 +97,10 @@ ROUTES: tuple[Route, ...] = (
         name="ingest",
         description="Validate uploaded objects, create encounter records, start transcription jobs",
         trigger=S3Trigger(prefixes=INPUT_PREFIXES),
-        access=frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.TRANSCRIBE_START}),
+        access=frozenset({
+            Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.TRANSCRIBE_START, Access.TRANSCRIBE_READ,
+            Access.TOPIC_PUBLISH,
+        }),
         timeout_seconds=60,
         concurrency_setting="max_concurrent_transcriptions",
     ),

@@ -93,8 +93,8 @@ class TranscriptionService:
         logger.info("transcription job started", extra={"encounter_id": encounter.encounter_id,
                                                           "job_name": name, "job_status": state.status})
         metrics.add_metric(name="TranscriptionsStarted", unit=MetricUnit.Count, value=1)
-        if state.finished:  # a conflicting job that had already finished
-            self._finish(encounter.encounter_id, state)
+        # A conflicting job that had already finished was (or will be) completed by its state-change
+        # event or by the reconciler; ingest does not carry the artifact libraries to do it here.
 
     def start_waiting(self, limit: int = 10) -> int:
         """Start RECEIVED audio encounters, oldest first, until the slots are full."""
