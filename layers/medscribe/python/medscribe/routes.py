@@ -92,6 +92,12 @@ TRANSCRIBE_JOB_STATE_PATTERN: dict[str, Any] = {
     },
 }
 
+# Completing a transcription writes artifacts; both completers may also start waiting work.
+COMPLETES_TRANSCRIPTIONS = frozenset({
+    Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.TRANSCRIBE_READ,
+    Access.TRANSCRIBE_START, Access.INPUT_READ, Access.TOPIC_PUBLISH,
+})
+
 ROUTES: tuple[Route, ...] = (
     Route(
         name="ingest",
@@ -108,10 +114,7 @@ ROUTES: tuple[Route, ...] = (
         name="transcript",
         description="On Transcribe job completion: numbered lines, CSV/DOCX artifacts, TRANSCRIBED or FAILED",
         trigger=EventTrigger(rule="transcribe-job-state", pattern=TRANSCRIBE_JOB_STATE_PATTERN),
-        access=frozenset({
-            Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.TRANSCRIBE_READ,
-            Access.TRANSCRIBE_START, Access.INPUT_READ, Access.TOPIC_PUBLISH,
-        }),
+        access=COMPLETES_TRANSCRIPTIONS,
         timeout_seconds=120,
         memory_mb=1024,
         requirements="layers/artifacts/requirements.txt",
@@ -124,10 +127,7 @@ ROUTES: tuple[Route, ...] = (
             local_interval_setting="local_reconcile_interval_seconds",
             message={"task": "reconcile"},
         ),
-        access=frozenset({
-            Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.TRANSCRIBE_READ,
-            Access.TRANSCRIBE_START, Access.INPUT_READ, Access.TOPIC_PUBLISH,
-        }),
+        access=COMPLETES_TRANSCRIPTIONS,
         timeout_seconds=300,
         memory_mb=1024,
         requirements="layers/artifacts/requirements.txt",
