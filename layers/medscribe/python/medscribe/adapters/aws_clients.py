@@ -18,6 +18,13 @@ _CONFIG = Config(
     read_timeout=30,
     tcp_keepalive=True,
 )
+# Model calls run for minutes on long notes, and BedrockModel retries with backoff itself (it must:
+# throttling raised inside a ConverseStream response is not retried by botocore), so botocore's
+# retries are off for it and the read timeout is long.
+_SERVICE_CONFIG = {
+    "bedrock-runtime": Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
+                              read_timeout=300, tcp_keepalive=True),
+}
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 
@@ -29,7 +36,7 @@ def client(service: str) -> Any:
         return found
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+            _clients[service] = boto3.session.Session().client(service, config=_SERVICE_CONFIG.get(service, _CONFIG))
         return _clients[service]
 
 

@@ -8,6 +8,7 @@ OpenAI-compatible HTTP endpoint (Ray Serve, vLLM, llama.cpp server, Ollama). Bot
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,3 +39,20 @@ class LanguageModel(Protocol):
     def generate_text(self, *, system: str, prompt: str, max_tokens: int = 1024) -> Generation:
         """Free text (streamed where the adapter supports it)."""
         ...
+
+
+def first_json_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object in a model's text (which may wrap it in prose or a ``` fence), else None.
+    Parsing only: nothing in model output is ever executed."""
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    return None
