@@ -1,0 +1,208 @@
+"""HTML review pages: one per encounter (note claims with clickable citations beside the transcript),
+and an index page for a run report. Pure: strings in, a string out.
+
+A page is a single self-contained file: the CSS and the small script are inline (review/page.html,
+shipped as package data) and nothing is loaded from anywhere. A Content-Security-Policy meta tag
+allows only that inline style and script, by their SHA-256 hashes (`default-src 'none'`), so even
+markup that slipped through could not run a script or fetch a resource. Every piece of text
+(transcript lines are untrusted input, and so is model output) is HTML-escaped.
+
+Citations: each claim is followed by links like [12] (href="#L12") to the transcript line with
+id="L12"; following one scrolls to the line, `:target` styles it, and the script adds the class
+`hl` (cleared from the previous line). A cited line that is not in the transcript is shown as a
+red [n] without a link; a claim without citations is marked "uncited".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from html import escape
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from medscribe.domain.emr import FIELDS, LIST_FIELDS, detect_language
+from medscribe.domain.notes import NoteStatus
+
+NEEDS_REVIEW = NoteStatus.NEEDS_REVIEW.value
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+@cache
+def _template() -> str:
+    return resources.files("medscribe.review").joinpath("page.html").read_text(encoding="utf-8")
+
+
+def _digest(content: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(content.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+@cache
+def content_security_policy() -> str:
+    """Only the template's own inline style and script (by hash); nothing else, from nowhere."""
+    template = _template()
+    styles = re.findall(r"<style>(.*?)</style>", template, flags=re.DOTALL)
+    scripts = re.findall(r"<script>(.*?)</script>", template, flags=re.DOTALL)
+    return (
+        "default-src 'none'; "
+        f"style-src {' '.join(map(_digest, styles))}; "
+        f"script-src {' '.join(map(_digest, scripts))}; "
+        "img-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def _page(title: str, body: str, lang: str) -> str:
+    return string.Template(_template()).substitute(
+        # the policy is our own constant text without '"', '<' or '&': written as is, so it reads as sent
+        lang=_e(lang), csp=content_security_policy(), title=_e(title), body=body)
+
+
+def _status_badge(status: str) -> str:
+    return f'<span class="status status-{_e(status.lower())}">{_e(status)}</span>'
+
+
+def _problem_text(problem: object) -> str:
+    if isinstance(problem, Mapping):
+        message = problem.get("message")
+        code = problem.get("code")
+        text = _e(message) if message is not None else _e(json.dumps(problem, ensure_ascii=False, default=str))
+        return f"{text} <code>{_e(code)}</code>" if code else text
+    return _e(problem)
+
+
+def _banner(heading: str, problems: Sequence[object]) -> str:
+    items = "".join(f"<li>{_problem_text(p)}</li>" for p in problems) or "<li>No problem was recorded.</li>"
+    return f'<section class="banner" role="alert"><h2>{_e(heading)}</h2><ul>{items}</ul></section>'
+
+
+def _citations(lines: Sequence[Any], known: set[int]) -> str:
+    if not lines:
+        return '<span class="uncited" title="this claim cites no transcript line">uncited</span>'
+    links: list[str] = []
+    for raw in lines:
+        n = int(raw) if isinstance(raw, int | str) and str(raw).strip().isdigit() else None
+        if n is not None and n in known:
+            links.append(f'<a class="cite" href="#L{n}" data-line="{n}">[{n}]</a>')
+        else:
+            links.append(f'<span class="cite-missing" title="not a line of this transcript">[{_e(raw)}]</span>')
+    return "".join(links)
+
+
+def _note_sections(note: Mapping[str, Any], known: set[int]) -> str:
+    parts: list[str] = []
+    for section in note.get("sections") or []:
+        items = section.get("items") or []
+        claims = "".join(
+            f'<li class="claim"><span class="claim-text">{_e(item.get("text", ""))}</span>'
+            f'{_citations(item.get("lines") or [], known)}</li>'
+            for item in items
+        )
+        body = f"<ul>{claims}</ul>" if claims else '<p class="empty">Nothing documented.</p>'
+        parts.append(f'<section class="note-section"><h3>{_e(section.get("name", ""))}</h3>{body}</section>')
+    return "".join(parts) or '<p class="empty">The note has no sections.</p>'
+
+
+def _transcript(lines: Sequence[Mapping[str, Any]]) -> str:
+    rows: list[str] = []
+    for line in lines:
+        n = int(line["n"])
+        role = str(line.get("role") or "other")
+        rows.append(
+            f'<li class="line role-{_e(role)}" id="L{n}"><a class="n" href="#L{n}">{n}</a> '
+            f'<span class="speaker">{_e(line.get("speaker", ""))}</span>(<span class="role">{_e(role)}</span>) '
+            f'<span class="text">{_e(line.get("text", ""))}</span></li>'
+        )
+    return f'<ol class="lines">{"".join(rows)}</ol>' if rows else '<p class="empty">No transcript lines.</p>'
+
+
+def _emr_panel(emr: Mapping[str, Any]) -> str:
+    """`emr` is an EMR result (`{"record", "problems", "status", "engine"}`) or a bare record."""
+    record = emr.get("record", emr)
+    if not isinstance(record, Mapping):
+        record = {}
+    entries: list[str] = []
+    for name in FIELDS:
+        value = record.get(name)
+        if name in LIST_FIELDS and isinstance(value, list):
+            shown = "".join(f"<li>{_e(v)}</li>" for v in value)
+            rendered = f"<ul>{shown}</ul>" if shown else '<span class="empty">—</span>'
+        else:
+            rendered = _e(value) if value not in (None, "") else '<span class="empty">—</span>'
+        entries.append(f"<dt>{_e(name)}</dt><dd>{rendered}</dd>")
+    status = str(emr.get("status", ""))
+    meta = " · ".join(filter(None, (_status_badge(status) if status else "",
+                                    f"engine {_e(emr['engine'])}" if emr.get("engine") else "")))
+    banner = _banner("EMR record needs review", emr.get("problems") or []) if status == NEEDS_REVIEW else ""
+    return (f'<section class="panel emr" aria-label="EMR record"><h2>EMR record</h2>'
+            f'<p class="meta">{meta}</p>{banner}<dl>{"".join(entries)}</dl></section>')
+
+
+def render_review_page(note: Mapping[str, Any], *, encounter_id: str, title: str,
+                       emr: Mapping[str, Any] | None = None) -> str:
+    """The review page of one encounter from its note JSON (`Note.to_dict()` shape) and optional EMR."""
+    lines = list(note.get("lines") or [])
+    known = {int(line["n"]) for line in lines}
+    status = str(note.get("status", ""))
+    meta = "".join(
+        f"<div><dt>{_e(label)}</dt><dd>{value}</dd></div>"
+        for label, value in (
+            ("Encounter", _e(encounter_id)), ("Template", _e(note.get("template", ""))),
+            ("Engine", f'<span class="engine">{_e(note.get("engine", ""))}</span>'),
+            ("Status", _status_badge(status) if status else ""),
+        )
+    )
+    banner = _banner("Needs review", note.get("problems") or []) if status == NEEDS_REVIEW else ""
+    body = (
+        f'<header class="top"><h1>{_e(title)}</h1><dl class="meta">{meta}</dl></header>{banner}'
+        '<main class="layout">'
+        f'<div><section class="panel note" aria-label="Note"><h2>Note</h2>{_note_sections(note, known)}</section>'
+        f'{_emr_panel(emr) if emr is not None else ""}</div>'
+        f'<section class="panel transcript" aria-label="Transcript"><h2>Transcript</h2>{_transcript(lines)}</section>'
+        "</main>"
+        "<footer>Generated by medscribe. Every statement links to the transcript lines that support it; "
+        "check each one before use.</footer>"
+    )
+    return _page(title, body, detect_language(" ".join(str(line.get("text", "")) for line in lines)))
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    encounter_id: str
+    href: str  # relative link to the encounter's review page
+    status: str
+    engine: str = ""
+    label: str = ""  # e.g. the input's file name
+
+
+def _relative(href: str) -> str:
+    parts = urlsplit(href)
+    if parts.scheme or parts.netloc or href.startswith(("/", "\\")):
+        raise ValueError("index links must be relative paths to review pages")
+    return href
+
+
+def render_index_page(entries: Sequence[IndexEntry], *, title: str) -> str:
+    """A run report's index: one row per encounter, linking to its review page."""
+    rows = "".join(
+        f'<tr><td><a href="{_e(_relative(entry.href))}">{_e(entry.encounter_id)}</a></td>'
+        f"<td>{_e(entry.label)}</td><td>{_status_badge(entry.status)}</td><td>{_e(entry.engine)}</td></tr>"
+        for entry in entries
+    )
+    table = (
+        '<table class="encounters"><thead><tr><th>Encounter</th><th>Input</th><th>Status</th><th>Engine</th></tr>'
+        f"</thead><tbody>{rows}</tbody></table>" if rows else '<p class="empty">No encounters.</p>'
+    )
+    body = (f'<header class="top"><h1>{_e(title)}</h1><dl class="meta"><div><dt>Encounters</dt>'
+            f"<dd>{len(entries)}</dd></div></dl></header>"
+            f'<main class="index"><section class="panel">{table}</section></main>')
+    return _page(title, body, "en")
