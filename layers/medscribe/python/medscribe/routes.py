@@ -20,6 +20,8 @@ class Access(StrEnum):
     """What a route's function may touch; the stack turns each into scoped IAM grants."""
 
     TABLE_READ_WRITE = "table-read-write"
+    TABLE_READ = "table-read"
+    ARTIFACTS_READ = "artifacts-read"
     INPUT_READ = "input-read"
     ARTIFACTS_READ_WRITE = "artifacts-read-write"
     TOPIC_PUBLISH = "topic-publish"
@@ -29,6 +31,11 @@ class Access(StrEnum):
     TRANSCRIBE_START = "transcribe-start"
     # GetTranscriptionJob / GetMedicalTranscriptionJob / ListTranscriptionJobs
     TRANSCRIBE_READ = "transcribe-read"
+    # events:PutEvents on the default bus (pipeline events carry ids only)
+    EVENTS_PUT = "events-put"
+    # bedrock:InvokeModel / InvokeModelWithResponseStream (Converse, ConverseStream) on the configured
+    # model ids / inference profiles and the foundation models behind them
+    BEDROCK_INVOKE = "bedrock-invoke"
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,13 @@ TRANSCRIBE_JOB_STATE_PATTERN: dict[str, Any] = {
 # Completing a transcription writes artifacts; both completers may also start waiting work.
 COMPLETES_TRANSCRIPTIONS = frozenset({
     Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.TRANSCRIBE_READ,
-    Access.TRANSCRIBE_START, Access.INPUT_READ, Access.TOPIC_PUBLISH,
+    Access.TRANSCRIBE_START, Access.INPUT_READ, Access.TOPIC_PUBLISH, Access.EVENTS_PUT,
 })
+
+READY_FOR_DOCUMENTATION_PATTERN: dict[str, Any] = {
+    "source": ["medscribe"],
+    "detail-type": ["Encounter Ready For Documentation"],
+}
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -105,7 +117,7 @@ ROUTES: tuple[Route, ...] = (
         trigger=S3Trigger(prefixes=INPUT_PREFIXES),
         access=frozenset({
             Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.TRANSCRIBE_START, Access.TRANSCRIBE_READ,
-            Access.TOPIC_PUBLISH,
+            Access.TOPIC_PUBLISH, Access.EVENTS_PUT,
         }),
         timeout_seconds=60,
         concurrency_setting="max_concurrent_transcriptions",
@@ -132,6 +144,39 @@ ROUTES: tuple[Route, ...] = (
         memory_mb=1024,
         requirements="layers/artifacts/requirements.txt",
         concurrency_setting="reconcile_max_concurrency",
+    ),
+    Route(
+        name="document",
+        description="Clinical note with verified citations (audio) or EMR record (text) -> DOCUMENTED / NEEDS_REVIEW",
+        trigger=EventTrigger(rule="ready-for-documentation", pattern=READY_FOR_DOCUMENTATION_PATTERN),
+        access=frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE,
+                          Access.BEDROCK_INVOKE}),
+        timeout_seconds=300,
+        memory_mb=1024,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A function behind an IAM-authorised Lambda function URL (not a queue route)."""
+
+    name: str
+    description: str
+    access: frozenset[Access]
+    timeout_seconds: int = 60
+    memory_mb: int = 1024
+
+    @property
+    def handler_path(self) -> str:
+        return f"lambdas/{self.name}/handler.py"
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        name="ask",
+        description="Answer a question over one encounter's transcript, with line citations",
+        access=frozenset({Access.TABLE_READ, Access.ARTIFACTS_READ, Access.BEDROCK_INVOKE}),
     ),
 )
 

@@ -58,6 +58,10 @@ class PipelineSettings(BaseModel):
         "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
         description="Bedrock model or inference profile for long transcripts and repairs.",
     )
+    note_engine: Literal["bedrock", "openai", "offline"] = Field(
+        "bedrock", description="Note engine in AWS: Bedrock, an OpenAI-compatible endpoint, or offline (extractive)."
+    )
+    note_template: Literal["hp", "soap"] = Field("hp", description="Note template: History & Physical or SOAP.")
     max_concurrent_transcriptions: Annotated[int, Field(ge=2, le=1000)] = Field(
         20, description="Cap on concurrent transcription jobs (ingest event source maximum concurrency)."
     )

@@ -35,6 +35,16 @@ class ArtifactStore:
     def put_json(self, key: str, value: Any) -> str:
         return self.put(key, json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
 
+    def get_text(self, key: str) -> str | None:
+        """The object's text, or None when there is no such object (e.g. an optional override)."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise classify(exc) from exc
+        return bytes(body).decode("utf-8")
+
     def get_json(self, key: str) -> Any:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()

@@ -77,6 +77,10 @@ def encounter_from_item(item: dict[str, Any]) -> Encounter:
         line_count=int(data["line_count"]) if data.get("line_count") is not None else None,
         speakers=int(data["speakers"]) if data.get("speakers") is not None else None,
         language_code=data.get("language_code"),
+        note_key=data.get("note_key"),
+        review_key=data.get("review_key"),
+        note_engine=data.get("note_engine"),
+        problem_count=int(data["problem_count"]) if data.get("problem_count") is not None else None,
     )
 
 
@@ -221,6 +225,25 @@ class EncounterRepository:
         except ClientError as exc:
             cancelled = error_code(exc) == "TransactionCanceledException"
             if cancelled and "ConditionalCheckFailed" in _cancellation_codes(exc):
+                return False
+            raise classify(exc) from exc
+        return True
+
+    def transition(self, encounter_id: str, from_status: EncounterStatus, to_status: EncounterStatus,
+                   **fields: Any) -> bool:
+        """`from_status` -> `to_status` with `fields`; False when the encounter was not in `from_status`."""
+        present = {name: value for name, value in sorted(fields.items()) if value is not None}
+        sets = ["#s = :to", "updated_at = :now", *(f"{name} = :f_{name}" for name in present)]
+        values = {":to": to_status.value, ":from": from_status.value, ":now": utc_now(),
+                  **{f":f_{name}": value for name, value in present.items()}}
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=self._encounter_key(encounter_id),
+                UpdateExpression="SET " + ", ".join(sets), ConditionExpression="#s = :from",
+                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=_to_item(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise classify(exc) from exc
         return True

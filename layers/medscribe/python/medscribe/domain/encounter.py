@@ -26,20 +26,23 @@ class EncounterStatus(StrEnum):
     RECEIVED = "RECEIVED"  # passed validation; audio waits here for a transcription slot
     REJECTED = "REJECTED"  # can never be processed (reason)
     TRANSCRIBING = "TRANSCRIBING"  # a transcription job holds a slot
-    TRANSCRIBED = "TRANSCRIBED"  # numbered lines and CSV/DOCX artifacts written
+    TRANSCRIBED = "TRANSCRIBED"  # numbered lines and CSV/DOCX artifacts written; documentation next
+    DOCUMENTED = "DOCUMENTED"  # note (or EMR record) written and every citation verified
+    NEEDS_REVIEW = "NEEDS_REVIEW"  # note written, but with problems a person must look at (listed)
     FAILED = "FAILED"  # a stage failed permanently (reason)
 
 
-# Statuses no stage moves on from. Later stages extend the machine (documentation attaches to
-# TRANSCRIBED and to RECEIVED text notes in their own issue).
-TERMINAL_STATUSES: frozenset[EncounterStatus] = frozenset(
-    {EncounterStatus.REJECTED, EncounterStatus.TRANSCRIBED, EncounterStatus.FAILED}
-)
+# Statuses no stage moves on from.
+TERMINAL_STATUSES: frozenset[EncounterStatus] = frozenset({
+    EncounterStatus.REJECTED, EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW, EncounterStatus.FAILED,
+})
+# Kinds that rest at RECEIVED (registered inputs of later stages: scoring, self-heal).
+RESTING_KINDS: frozenset[Kind] = frozenset({Kind.GROUND_TRUTH, Kind.KEYWORDS})
 
 
 def is_terminal(status: EncounterStatus, kind: Kind | None) -> bool:
-    """Audio goes on from RECEIVED to transcription; other kinds rest at RECEIVED for now."""
-    return status in TERMINAL_STATUSES or (status is EncounterStatus.RECEIVED and kind is not Kind.AUDIO)
+    """Audio and text go on from RECEIVED; ground truth and keywords rest there."""
+    return status in TERMINAL_STATUSES or (status is EncounterStatus.RECEIVED and kind in RESTING_KINDS)
 
 SEQUENCER_WIDTH = 32
 _HEX = re.compile(r"[0-9A-Fa-f]{1,64}")
@@ -148,6 +151,10 @@ class Encounter:
     line_count: int | None = None
     speakers: int | None = None
     language_code: str | None = None
+    note_key: str | None = None
+    review_key: str | None = None
+    note_engine: str | None = None
+    problem_count: int | None = None
 
     @property
     def is_terminal(self) -> bool:

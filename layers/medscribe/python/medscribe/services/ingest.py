@@ -38,11 +38,13 @@ class IngestResult:
 
 class IngestService:
     def __init__(self, repository: EncounterRepository, objects: ObjectStore, settings: PipelineSettings,
-                 on_audio_received: Callable[[Encounter], object] | None = None) -> None:
+                 on_audio_received: Callable[[Encounter], object] | None = None,
+                 on_text_received: Callable[[Encounter], object] | None = None) -> None:
         self.repository = repository
         self.objects = objects
         self.settings = settings
         self.on_audio_received = on_audio_received
+        self.on_text_received = on_text_received
 
     def ingest(self, ref: ObjectRef) -> IngestResult:
         if ref.is_folder_marker:
@@ -70,8 +72,11 @@ class IngestService:
         else:
             metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)
         # also on duplicates: a crash between the record and the job start is healed by redelivery
-        if encounter.kind is Kind.AUDIO and encounter.status is EncounterStatus.RECEIVED and self.on_audio_received:
-            self.on_audio_received(encounter)
+        if encounter.status is EncounterStatus.RECEIVED:
+            if encounter.kind is Kind.AUDIO and self.on_audio_received:
+                self.on_audio_received(encounter)
+            elif encounter.kind is Kind.TEXT and self.on_text_received:
+                self.on_text_received(encounter)
         return IngestResult(outcome, encounter.encounter_id, encounter.status)
 
     def _evaluate(self, ref: ObjectRef) -> Encounter:

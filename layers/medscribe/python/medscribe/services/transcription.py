@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import Acquire, EncounterRepository
+from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.transcribe import JobRequest, JobState, TranscribeJobs
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
@@ -36,12 +37,14 @@ class ReconcileReport:
     completed: int = 0
     restarted: int = 0
     started_waiting: int = 0
+    redelivered: int = 0
     still_running: list[str] = field(default_factory=list)
 
 
 class TranscriptionService:
     def __init__(self, repository: EncounterRepository, jobs: TranscribeJobs, artifacts: ArtifactStore,
-                 notifier: Notifier, settings: FunctionSettings) -> None:
+                 notifier: Notifier, settings: FunctionSettings, events: EventPublisher) -> None:
+        self.events = events
         self.repository = repository
         self.jobs = jobs
         self.artifacts = artifacts
@@ -160,6 +163,7 @@ class TranscriptionService:
         if finished:
             logger.info("transcribed", extra={"encounter_id": encounter_id, "lines": len(lines)})
             metrics.add_metric(name="EncountersTranscribed", unit=MetricUnit.Count, value=1)
+            self.events.ready_for_documentation(encounter_id)
 
     def _fail(self, encounter_id: str, reason: str) -> None:
         if not self.repository.finish_transcription(encounter_id, EncounterStatus.FAILED, reason=reason):
@@ -194,8 +198,14 @@ class TranscriptionService:
             else:
                 report.still_running.append(encounter.encounter_id)
         report.started_waiting = self.start_waiting()
+        # lost "ready for documentation" events: transcribed audio and received text notes that waited
+        for status, kind in ((EncounterStatus.TRANSCRIBED, Kind.AUDIO), (EncounterStatus.RECEIVED, Kind.TEXT)):
+            for encounter in self.repository.oldest(status, updated_before=cutoff, kind=kind, limit=100):
+                self.events.ready_for_documentation(encounter.encounter_id)
+                report.redelivered += 1
         logger.info("reconciled", extra={"checked": report.checked, "completed": report.completed,
-                                         "restarted": report.restarted, "started_waiting": report.started_waiting})
+                                         "restarted": report.restarted, "started_waiting": report.started_waiting,
+                                         "redelivered": report.redelivered})
         if report.completed:
             metrics.add_metric(name="ReconciledEncounters", unit=MetricUnit.Count, value=report.completed)
         return report

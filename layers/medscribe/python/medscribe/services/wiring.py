@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import os
+
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.transcribe import TranscribeJobs
+from medscribe.domain.llm import LanguageModel
+from medscribe.services.documentation_stage import DocumentationStage
 from medscribe.services.ingest import IngestService
 from medscribe.services.transcription import TranscriptionService
-from medscribe.settings import function_settings
+from medscribe.settings import PipelineSettings, function_settings
+
+NOTE_ENGINE_ENV = "MEDSCRIBE_NOTE_ENGINE"  # overrides the note_engine setting (the local runtime sets it)
+
+
+def note_model(settings: PipelineSettings) -> LanguageModel | None:
+    """The configured language model; None means the offline engines."""
+    from medscribe.adapters.llm.bedrock import BedrockModel
+    from medscribe.adapters.llm.openai_compat import ENV_BASE_URL, OpenAICompatibleModel
+
+    engine = os.environ.get(NOTE_ENGINE_ENV) or settings.note_engine
+    if engine == "bedrock":
+        return BedrockModel.from_settings(settings)
+    if engine == "openai":
+        model = OpenAICompatibleModel.from_env()
+        if model is None:
+            raise RuntimeError(f"note engine 'openai' needs {ENV_BASE_URL}")
+        return model
+    return None
 
 
 def transcription_service() -> TranscriptionService:
@@ -17,12 +40,30 @@ def transcription_service() -> TranscriptionService:
     return TranscriptionService(
         EncounterRepository(settings.table_name), TranscribeJobs(),
         ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn), Notifier(settings.topic_arn), settings,
+        EventPublisher(settings.pipeline.stage),
     )
 
 
 def ingest_service() -> IngestService:
     settings = function_settings()
+    events = EventPublisher(settings.pipeline.stage)
     return IngestService(
         EncounterRepository(settings.table_name), ObjectStore(), settings.pipeline,
         on_audio_received=transcription_service().request,
+        on_text_received=lambda encounter: events.ready_for_documentation(encounter.encounter_id),
+    )
+
+
+def documentation_stage() -> DocumentationStage:
+    settings = function_settings()
+    model: list[LanguageModel | None] = []
+
+    def lazy_model() -> LanguageModel | None:  # built on first use: text notes may never need one
+        if not model:
+            model.append(note_model(settings.pipeline))
+        return model[0]
+
+    return DocumentationStage(
+        EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
+        ObjectStore(), lazy_model, settings.pipeline,
     )

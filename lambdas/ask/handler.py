@@ -1,0 +1,48 @@
+"""Ask handler.
+
+Trigger: an IAM-authorised Lambda function URL: POST /ask {"encounter_id": "...", "question": "..."}.
+Side effects: none (reads the encounter's transcript lines; calls the configured model, or answers
+offline with the retrieved lines).
+Response: {"answer", "lines": [n, ...], "found", "engine", "problems"}; 404 for an unknown or not yet
+transcribed encounter. The question and answer are never logged (PHI).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from medscribe.adapters.artifacts import ArtifactStore
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.observability import logger, metrics, tracer
+from medscribe.services.ask import AskService
+from medscribe.services.wiring import note_model
+from medscribe.settings import function_settings
+
+SETTINGS = function_settings()
+SERVICE = AskService(EncounterRepository(SETTINGS.table_name),
+                     ArtifactStore(SETTINGS.artifacts_bucket, SETTINGS.kms_key_arn),
+                     lambda: note_model(SETTINGS.pipeline))
+app = LambdaFunctionUrlResolver()
+
+
+@app.post("/ask")
+@tracer.capture_method(capture_response=False)
+def ask() -> Response[str] | dict[str, Any]:
+    body = app.current_event.json_body or {}
+    encounter_id, question = body.get("encounter_id"), body.get("question")
+    if not isinstance(encounter_id, str) or not isinstance(question, str) or not question.strip():
+        return Response(400, content_types.APPLICATION_JSON, '{"error": "encounter_id and question are required"}')
+    answer = SERVICE.ask(encounter_id, question)
+    if answer is None:
+        return Response(404, content_types.APPLICATION_JSON, '{"error": "no transcript for this encounter"}')
+    return answer.to_dict()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

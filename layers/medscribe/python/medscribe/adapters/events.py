@@ -1,0 +1,35 @@
+"""Pipeline events on the default EventBridge bus (ids only: they are routed, logged and retried)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from medscribe.adapters import aws_clients
+from medscribe.adapters.errors import classify
+from medscribe.domain.errors import TransientError
+
+SOURCE = "medscribe"
+READY_FOR_DOCUMENTATION = "Encounter Ready For Documentation"
+
+
+class EventPublisher:
+    def __init__(self, stage: str, client: Any | None = None) -> None:
+        self.stage = stage
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws_clients.client("events")
+
+    def ready_for_documentation(self, encounter_id: str) -> None:
+        entry = {"Source": SOURCE, "DetailType": READY_FOR_DOCUMENTATION,
+                 "Detail": json.dumps({"encounter_id": encounter_id, "stage": self.stage})}
+        try:
+            response = self.client.put_events(Entries=[entry])
+        except ClientError as exc:
+            raise classify(exc) from exc
+        if response.get("FailedEntryCount"):
+            raise TransientError("EventBridge did not accept the event")

@@ -1,0 +1,135 @@
+"""The documentation stage: an encounter ready for documentation becomes a note or an EMR record.
+
+- audio, TRANSCRIBED: the numbered lines -> a clinical note (template `note_template`) with verified
+  citations; Korean transcripts are also structured into the EMR schema.
+- text, RECEIVED: a speaker-prefixed dialogue -> a clinical note; any other note -> the EMR schema.
+Both end DOCUMENTED, or NEEDS_REVIEW with the problems listed; the transcript is always kept.
+Outputs in the artifacts bucket: notes/<id>/note.json (or emr.json) and notes/<id>/review.html.
+
+Prompts and templates are read from the artifacts bucket's config/ prefix when present
+(config/prompts/<name>.txt, config/templates/<name>.json), so they change without a redeploy.
+Idempotent: only an encounter in the expected status moves (conditional transition); outputs are
+written to fixed keys before the transition, so a retry rewrites the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from medscribe.adapters.artifacts import ArtifactStore
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.objects import ObjectStore
+from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
+from medscribe.domain.emr import detect_language
+from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
+from medscribe.domain.llm import LanguageModel
+from medscribe.domain.notes import NoteStatus
+from medscribe.domain.transcript import Line
+from medscribe.observability import logger, metrics
+from medscribe.review.page import render_review_page
+from medscribe.services.documentation import PROMPT_NAMES, write_note
+from medscribe.services.emr import structure_note
+from medscribe.settings import PipelineSettings
+
+
+def note_keys(encounter_id: str) -> dict[str, str]:
+    folder = f"notes/{encounter_id}"
+    return {"note": f"{folder}/note.json", "emr": f"{folder}/emr.json", "review": f"{folder}/review.html"}
+
+
+def lines_from_json(document: dict[str, Any]) -> list[Line]:
+    return [Line(n=int(x["n"]), speaker=str(x["speaker"]), start=float(x.get("start") or 0.0),
+                 end=float(x.get("end") or 0.0), text=str(x["text"]), confidence=x.get("confidence"))
+            for x in document["lines"]]
+
+
+class DocumentationStage:
+    def __init__(self, repository: EncounterRepository, artifacts: ArtifactStore, objects: ObjectStore,
+                 model: Callable[[], LanguageModel | None], settings: PipelineSettings) -> None:
+        self.repository = repository
+        self.artifacts = artifacts
+        self.objects = objects
+        self.model = model  # None: the offline engines
+        self.settings = settings
+
+    def document(self, encounter_id: str) -> EncounterStatus | None:
+        encounter = self.repository.get(encounter_id)
+        if encounter is None:
+            logger.info("ignored unknown encounter")
+            return None
+        if encounter.kind is Kind.AUDIO and encounter.status is EncounterStatus.TRANSCRIBED:
+            return self._document_transcript(encounter)
+        if encounter.kind is Kind.TEXT and encounter.status is EncounterStatus.RECEIVED:
+            return self._document_text(encounter)
+        logger.info("encounter not waiting for documentation", extra={"encounter_id": encounter_id,
+                                                                      "status": encounter.status})
+        return None
+
+    def _overrides(self, template: str) -> tuple[str | None, dict[str, str]]:
+        prompts = {name: text for name in PROMPT_NAMES
+                   if (text := self.artifacts.get_text(f"config/prompts/{name}.txt")) is not None}
+        return self.artifacts.get_text(f"config/templates/{template}.json"), prompts
+
+    def _document_transcript(self, encounter: Encounter) -> EncounterStatus | None:
+        lines = lines_from_json(self.artifacts.get_json(encounter.transcript_key or ""))
+        emr = None
+        if (encounter.language_code or "").startswith("ko"):
+            emr = structure_note("\n".join(line.text for line in lines), "ko", self.model())
+        return self._write(encounter, EncounterStatus.TRANSCRIBED, lines, emr)
+
+    def _document_text(self, encounter: Encounter) -> EncounterStatus | None:
+        ref = ObjectRef(bucket=encounter.source_bucket, key=encounter.source_key, size=encounter.size,
+                        version_id=None if encounter.revision == "unversioned" else encounter.revision)
+        text = self.objects.read(ref, self.settings.text_max_bytes).decode("utf-8-sig")
+        if looks_like_dialogue(text):
+            return self._write(encounter, EncounterStatus.RECEIVED, dialogue_lines(text), None)
+        emr = structure_note(text, detect_language(text), self.model())
+        return self._write(encounter, EncounterStatus.RECEIVED, None, emr)
+
+    def _write(self, encounter: Encounter, from_status: EncounterStatus, lines: list[Line] | None,
+               emr: Any) -> EncounterStatus | None:
+        keys = note_keys(encounter.encounter_id)
+        note_json: dict[str, Any] = {"template": None, "engine": emr.engine if emr else "offline",
+                                     "lines": [], "sections": [], "problems": [], "status": "DOCUMENTED"}
+        statuses: list[str] = []
+        engine = None
+        if lines is not None:
+            template = self.settings.note_template
+            template_override, prompt_overrides = self._overrides(template)
+            model = self.model()
+            note = write_note(lines, template=template, engine=model, template_override=template_override,
+                              prompt_overrides=prompt_overrides)
+            note_json = note.to_dict()
+            self.artifacts.put_json(keys["note"], note_json)
+            statuses.append(str(note.status))
+            engine = note.engine
+        emr_json = None
+        if emr is not None:
+            emr_json = emr.to_dict()
+            self.artifacts.put_json(keys["emr"], emr_json)
+            statuses.append(str(emr.status))
+            engine = engine or emr.engine
+            if lines is None:
+                note_json["problems"] = emr_json.get("problems", [])
+                note_json["status"] = str(emr.status)
+        page = render_review_page(note_json, encounter_id=encounter.encounter_id,
+                                  title=f"Encounter {encounter.encounter_id}", emr=emr_json)
+        self.artifacts.put(keys["review"], page.encode("utf-8"), "text/html; charset=utf-8")
+        status = (EncounterStatus.NEEDS_REVIEW if NoteStatus.NEEDS_REVIEW.value in statuses
+                  else EncounterStatus.DOCUMENTED)
+        problems = len(note_json.get("problems", [])) + (len(emr_json.get("problems", [])) if emr_json and lines else 0)
+        moved = self.repository.transition(
+            encounter.encounter_id, from_status, status,
+            note_key=keys["note"] if lines is not None else keys["emr"], review_key=keys["review"],
+            note_engine=engine, problem_count=problems,
+        )
+        if not moved:
+            logger.info("documentation already recorded", extra={"encounter_id": encounter.encounter_id})
+            return None
+        logger.info("documented", extra={"encounter_id": encounter.encounter_id, "status": status,
+                                         "engine": engine, "problems": problems})
+        metrics.add_metric(name=f"Encounters{status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+        return status
