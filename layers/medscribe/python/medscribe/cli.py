@@ -397,3 +397,105 @@ def transcript(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(line.as_dict() for line in lines)
     return 0
+
+
+def _transcript_lines(path: Path) -> list[Any]:
+    """Numbered lines from a Transcribe output JSON, our lines.json, or a speaker-prefixed dialogue."""
+    from medscribe.domain.dialogue import dialogue_lines
+    from medscribe.domain.transcript import TranscriptFormatError, parse_transcribe_output
+    from medscribe.services.documentation_stage import lines_from_json
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}", code=1) from exc
+    if text.lstrip().startswith("{"):
+        try:
+            document = json.loads(text)
+            return lines_from_json(document) if "lines" in document else parse_transcribe_output(document)
+        except (json.JSONDecodeError, TranscriptFormatError, KeyError) as exc:
+            raise CliError(f"{path} is JSON but not a Transcribe output or lines file: {exc}", code=1) from exc
+    lines = dialogue_lines(text)
+    if not lines:
+        raise CliError(f"{path} has no speaker-prefixed turns (D:/P:, Doctor:/Patient:, [doctor]/[patient])", code=1)
+    return lines
+
+
+def _model(engine: str) -> Any:
+    from medscribe.services.wiring import note_model
+    from medscribe.settings import load_settings
+
+    try:
+        return note_model(load_settings().model_copy(update={"note_engine": engine}))
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from exc
+
+
+@command(
+    "note", help="write a clinical note with line citations from a transcript or dialogue file",
+    arguments=[
+        arg("file", type=Path, help="Transcribe output JSON, lines.json, or a dialogue with D:/P: style turns"),
+        arg("--template", choices=["hp", "soap"], default="hp", help="History & Physical (default) or SOAP"),
+        arg("--engine", choices=["offline", "bedrock", "openai"], default="offline",
+            help="offline: extractive, no model (default); bedrock: AWS credentials; "
+                 "openai: MEDSCRIBE_OPENAI_BASE_URL and MEDSCRIBE_OPENAI_MODEL"),
+        arg("--json", action="store_true", help="print the note as JSON"),
+    ],
+)
+def note(args: argparse.Namespace) -> int:
+    import os
+
+    from medscribe.services.documentation import write_note
+    from medscribe.services.wiring import NOTE_ENGINE_ENV
+
+    os.environ.pop(NOTE_ENGINE_ENV, None)  # the command line decides
+    result = write_note(_transcript_lines(args.file), template=args.template, engine=_model(args.engine))
+    if args.json:
+        print(result.to_json(indent=1))
+        return 0
+    data = result.to_dict()
+    console.print(Text(f"{data['template']} note — engine {data['engine']} — {data['status']}", style="bold"))
+    for section in data["sections"]:
+        console.print(Text(section["name"], style="bold underline"))
+        for item in section["items"] or [{"text": "(nothing in the transcript)", "lines": []}]:
+            cites = " ".join(f"[{n}]" for n in item["lines"])
+            console.print(Text(f"  • {item['text']} {cites}".rstrip()))
+    for problem in data["problems"]:
+        errors.print(Text(f"problem: {problem['message']}", style="yellow"))
+    return 0
+
+
+@command(
+    "ask", help="answer a question over one transcript, citing its lines (declines when it is not there)",
+    arguments=[
+        arg("source", help="an encounter id (local runtime) or a transcript/dialogue file"),
+        arg("question", help="the question, in quotes"),
+        arg("--engine", choices=["offline", "bedrock", "openai"], default="offline",
+            help="offline answers with the retrieved supporting lines"),
+        arg("--json", action="store_true", help="print the answer as JSON"),
+    ],
+)
+def ask(args: argparse.Namespace) -> int:
+    from medscribe.adapters.artifacts import ArtifactStore
+    from medscribe.services.ask import AskService
+    from medscribe.services.documentation import answer_question
+
+    path = Path(args.source)
+    if path.exists():
+        lines = _transcript_lines(path)
+    else:
+        info = _connect()
+        service = AskService(EncounterRepository(info.resources.table),
+                             ArtifactStore(info.resources.artifacts_bucket, info.resources.kms_key_arn), lambda: None)
+        found = service.lines(args.source)
+        if found is None:
+            raise CliError(f"no transcript for {args.source!r} (not a file, and no transcribed encounter)", code=1)
+        lines = found
+    answer = answer_question(lines, args.question, _model(args.engine))
+    if args.json:
+        print(answer.to_json(indent=1))
+        return 0
+    console.print(Text(answer.answer, style="bold" if answer.found else "yellow"))
+    if answer.found:
+        console.print(Text(f"cited lines: {', '.join(str(n) for n in answer.lines)} — engine {answer.engine}"))
+    return 0 if answer.found else 1

@@ -1,0 +1,44 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from medscribe.cli import main
+
+FAREEZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "dialogues" / "fareez-osce"
+DOCS = Path(__file__).resolve().parents[3] / "shared" / "data" / "transcribe-output" / "aws-docs" / "strict_json"
+
+
+@pytest.mark.parametrize("template", ["hp", "soap"])
+def test_note_json_shape_and_citations(template: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["note", str(FAREEZ / "CAR0003.txt"), "--template", template, "--json"]) == 0
+    note = json.loads(capsys.readouterr().out)
+    assert {"template", "engine", "lines", "sections", "problems"} <= set(note)
+    assert note["template"] == template
+    assert note["engine"] == "offline"
+    numbers = {line["n"] for line in note["lines"]}
+    assert {line["role"] for line in note["lines"]} == {"clinician", "patient"}
+    cited = [n for section in note["sections"] for item in section["items"] for n in item["lines"]]
+    assert cited
+    assert set(cited) <= numbers
+
+
+def test_note_from_transcribe_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["note", str(DOCS / "diarization-output-batch.json"), "--json"]) == 0
+    assert [line["n"] for line in json.loads(capsys.readouterr().out)["lines"]] == [1, 2]
+
+
+def test_ask_answers_with_citations_and_declines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", str(FAREEZ / "RES0006.txt"), "how many cigarettes a day?", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["found"] is True
+    assert 82 in answer["lines"]
+    assert main(["ask", str(FAREEZ / "RES0006.txt"), "what is the favourite football team?"]) == 1
+    assert "does not contain" in capsys.readouterr().out
+
+
+def test_openai_engine_without_endpoint_is_a_clear_error(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEDSCRIBE_OPENAI_BASE_URL", raising=False)
+    assert main(["note", str(FAREEZ / "CAR0003.txt"), "--engine", "openai"]) == 2
+    assert "MEDSCRIBE_OPENAI_BASE_URL" in capsys.readouterr().err
