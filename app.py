@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "layers" / "medscribe" / "python"))
 from aws_cdk import App, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks  # noqa: E402
 
-from medscribe.routes import ROUTES, Route  # noqa: E402
+from medscribe.routes import ENDPOINTS, ROUTES, Endpoint, Route  # noqa: E402
 from medscribe.settings import CONTEXT_KEY, PipelineSettings  # noqa: E402
 from stacks import nag  # noqa: E402
 from stacks.medscribe_stack import MedscribeStack  # noqa: E402
@@ -37,13 +37,14 @@ def build_app(
     *,
     outdir: str | None = None,
     routes: Sequence[Route] = ROUTES,
+    endpoints: Sequence[Endpoint] = ENDPOINTS,
     lambdas_dir: Path | None = None,
     checks: bool = True,
     extra_context: Mapping[str, Any] | None = None,
 ) -> tuple[App, MedscribeStack]:
     """The app with its one stack.
 
-    Tests use the keywords: other routes or handler directories, `checks=False` to leave out the nag
+    Tests use the keywords: other routes, endpoints or handler directories, `checks=False` to leave out the nag
     packs and acknowledgements, `extra_context` e.g. to skip bundling.
     """
     app = App(
@@ -51,7 +52,9 @@ def build_app(
         context={**cdk_json_context(), **(extra_context or {})},
     )
     settings = PipelineSettings.from_context(app.node.try_get_context(CONTEXT_KEY))
-    stack = MedscribeStack(app, settings.prefix, settings=settings, routes=routes, lambdas_dir=lambdas_dir)
+    stack = MedscribeStack(
+        app, settings.prefix, settings=settings, routes=routes, endpoints=endpoints, lambdas_dir=lambdas_dir
+    )
     if checks:
         nag.acknowledge(stack)
         Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True), HIPAASecurityChecks(app, verbose=True))

@@ -1,12 +1,17 @@
-"""Lambda layers and one function per route: its own role, log group, grants and SQS event source.
+"""Lambda layers, one function per route and one per endpoint: each with its own role, log group and grants.
 
-Roles carry no managed policies: each gets write access to its own log group, X-Ray, consume access
-to its route queue (added by `SqsEventSource`) and the route's `Access` grants scoped to the exact
-resources. Concurrency is capped at the event source mapping (`max_concurrency`), the function's
-only invoker; reserved concurrency stays unset because new accounts have low concurrency limits.
+Roles carry no managed policies: each gets write access to its own log group, X-Ray and the
+`Access` grants of its route or endpoint, scoped to the exact resources.
+- A route's function also consumes its route queue (added by `SqsEventSource`). Concurrency is
+  capped at the event source mapping (`max_concurrency`), the function's only invoker.
+- An endpoint's function sits behind a Lambda function URL with AuthType AWS_IAM (never NONE, no
+  CORS): only IAM principals of this account whose own policies allow it may call it; the function
+  gets no resource-based policy.
+Reserved concurrency stays unset because new accounts have low concurrency limits.
 
 Each function gets two layers: the `medscribe` package and the dependency layer built from its
-route's requirements file (one layer per distinct file, shared by the routes that name it).
+requirements file (one layer per distinct file, shared by the functions that name it; endpoints use
+the default file).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import assert_never
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -25,7 +30,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from medscribe.routes import Access, Route
+from medscribe.routes import Access, Endpoint, Route
 from medscribe.settings import PipelineSettings
 from stacks import naming
 from stacks.bundling import dependency_layer_code
@@ -38,6 +43,8 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 LAYER_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 MAX_BATCHING_WINDOW = Duration.seconds(1)
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info"]
+# Endpoints name no requirements file: they use the one a Route uses by default (a test keeps the two equal).
+DEFAULT_REQUIREMENTS = "layers/deps/requirements.txt"
 
 # PipelineSettings.log_retention_days allows exactly the retention periods CloudWatch Logs accepts.
 RETENTION: dict[int, logs.RetentionDays] = {
@@ -60,18 +67,17 @@ RETENTION: dict[int, logs.RetentionDays] = {
     3653: logs.RetentionDays.TEN_YEARS,
 }
 
-TABLE_READ_WRITE_ACTIONS = [
+TABLE_READ_ACTIONS = [
     "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
     "dynamodb:DescribeTable",
     "dynamodb:GetItem",
-    "dynamodb:PutItem",
     "dynamodb:Query",
     "dynamodb:Scan",
-    "dynamodb:UpdateItem",
 ]
+TABLE_READ_WRITE_ACTIONS = sorted(
+    [*TABLE_READ_ACTIONS, "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+)
 OBJECT_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
 OBJECT_WRITE_ACTIONS = ["s3:PutObject", "s3:AbortMultipartUpload"]
 # Neither start action supports resource-level permissions (Service Authorization Reference: no
@@ -82,8 +88,21 @@ TRANSCRIBE_LIST_ACTIONS = ["transcribe:ListTranscriptionJobs"]  # no resource-le
 TRANSCRIBE_JOB_RESOURCE_TYPES = ("transcription-job", "medical-transcription-job")
 # Transcribe writes its output here with the caller's permissions (domain.transcription.TranscriptKeys).
 TRANSCRIPTS_PREFIX = "transcripts/"
+# The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
+# routes.READY_FOR_DOCUMENTATION_PATTERN matches it; a test keeps the three equal).
+PIPELINE_EVENT_SOURCE = "medscribe"
+# Converse uses InvokeModel, ConverseStream uses InvokeModelWithResponseStream.
+BEDROCK_INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+# Geography prefixes of Bedrock's system-defined (cross-region) inference profile ids, e.g.
+# `us.anthropic.claude-haiku-4-5-20251001-v1:0`; an id without one is a foundation model id.
+INFERENCE_PROFILE_GEOGRAPHIES = frozenset({"us", "us-gov", "eu", "apac", "au", "ca", "jp", "global"})
 # Access that needs another: Transcribe reads the input media with the caller's permissions.
 IMPLIED_ACCESS: dict[Access, frozenset[Access]] = {Access.TRANSCRIBE_START: frozenset({Access.INPUT_READ})}
+# Read-only access that a read-write access on the same store already covers.
+SUBSUMED_ACCESS: dict[Access, Access] = {
+    Access.TABLE_READ: Access.TABLE_READ_WRITE,
+    Access.ARTIFACTS_READ: Access.ARTIFACTS_READ_WRITE,
+}
 # Write access for which a service encrypts with the project key on the function's behalf.
 ENCRYPTING_ACCESS = {
     Access.TABLE_READ_WRITE: "DynamoDB",
@@ -91,11 +110,21 @@ ENCRYPTING_ACCESS = {
     Access.TOPIC_PUBLISH: "SNS",
     Access.TRANSCRIBE_START: "Amazon Transcribe (transcript output)",
 }
+# Access that touches nothing encrypted with the project key (the default event bus uses an AWS
+# owned key; Transcribe job status and Bedrock inference carry no project-key data).
+KEYLESS_ACCESS = frozenset({Access.TRANSCRIBE_READ, Access.EVENTS_PUT, Access.BEDROCK_INVOKE})
 
 
 def effective_access(access: frozenset[Access]) -> frozenset[Access]:
-    """A route's access with what it implies (starting a transcription implies reading the input)."""
-    return access.union(*(IMPLIED_ACCESS.get(item, frozenset()) for item in access))
+    """The access with what it implies (starting a transcription implies reading the input), minus
+    read-only access that a read-write access on the same store covers."""
+    implied = access.union(*(IMPLIED_ACCESS.get(item, frozenset()) for item in access))
+    return frozenset(item for item in implied if SUBSUMED_ACCESS.get(item) not in implied)
+
+
+def requirements_of(handler: Route | Endpoint) -> str:
+    """The requirements file of a route's or endpoint's dependency layer (relative to the project root)."""
+    return handler.requirements if isinstance(handler, Route) else DEFAULT_REQUIREMENTS
 
 
 def transcription_job_arns(scope: Construct, prefix: str) -> list[str]:
@@ -112,10 +141,81 @@ def transcription_job_arns(scope: Construct, prefix: str) -> list[str]:
     ]
 
 
+def default_event_bus_arn(scope: Construct) -> str:
+    return Stack.of(scope).format_arn(
+        service="events", resource="event-bus", resource_name="default", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+    )
+
+
+def bedrock_model_ids(settings: PipelineSettings) -> list[str]:
+    """The configured Bedrock model ids (fast and long tier), each once, in settings order."""
+    ids = list(dict.fromkeys([settings.bedrock_model_id, settings.bedrock_long_model_id]))
+    for model_id in ids:
+        if model_id.startswith("arn:") or "/" in model_id:
+            raise ValueError(
+                f"bedrock model {model_id!r}: the stack grants foundation model ids and system-defined "
+                "inference profile ids (e.g. us.anthropic.claude-haiku-4-5-20251001-v1:0), not ARNs"
+            )
+    return ids
+
+
+def split_inference_profile(model_id: str) -> tuple[str | None, str]:
+    """`us.anthropic.x-v1:0` -> ("us", "anthropic.x-v1:0"); a foundation model id -> (None, model_id)."""
+    geography, separator, foundation_model = model_id.partition(".")
+    if separator and geography in INFERENCE_PROFILE_GEOGRAPHIES:
+        return geography, foundation_model
+    return None, model_id
+
+
+def bedrock_foundation_model_arn(scope: Construct, model_id: str) -> str:
+    """The foundation model(s) a configured id invokes: behind an inference profile in any region
+    (the profile routes each request to one region of its geography), else in this region."""
+    geography, foundation_model = split_inference_profile(model_id)
+    if geography is None:
+        return Stack.of(scope).format_arn(
+            service="bedrock",
+            account="",
+            resource="foundation-model",
+            resource_name=foundation_model,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+    return f"arn:{Aws.PARTITION}:bedrock:*::foundation-model/{foundation_model}"
+
+
+def bedrock_statements(scope: Construct, model_ids: Sequence[str]) -> list[iam.PolicyStatement]:
+    """Invoke statements for each model id, as Bedrock's inference-profile prerequisites describe:
+    the profile in this region and account, and its foundation model in every region, the latter
+    only for requests made through that profile (`bedrock:InferenceProfileArn`)."""
+    statements = []
+    for model_id in model_ids:
+        geography, _ = split_inference_profile(model_id)
+        foundation_model = bedrock_foundation_model_arn(scope, model_id)
+        if geography is None:
+            statements.append(iam.PolicyStatement(actions=BEDROCK_INVOKE_ACTIONS, resources=[foundation_model]))
+            continue
+        profile = Stack.of(scope).format_arn(
+            service="bedrock",
+            resource="inference-profile",
+            resource_name=model_id,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        statements.append(iam.PolicyStatement(actions=BEDROCK_INVOKE_ACTIONS, resources=[profile]))
+        statements.append(
+            iam.PolicyStatement(
+                actions=BEDROCK_INVOKE_ACTIONS,
+                resources=[foundation_model],
+                conditions={"StringEquals": {"bedrock:InferenceProfileArn": profile}},
+            )
+        )
+    return statements
+
+
 class Layers(Construct):
     """The `medscribe` package layer and one dependency layer per requirements file (built without Docker)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, root: Path, routes: Sequence[Route]) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, root: Path, handlers: Sequence[Route | Endpoint]
+    ) -> None:
         super().__init__(scope, construct_id)
         package_dir = root / "layers" / "medscribe"
         if not (package_dir / "python" / "medscribe" / "__init__.py").is_file():
@@ -130,10 +230,10 @@ class Layers(Construct):
         )
         # Keyed by the requirements path as routes.py writes it (relative to the project root).
         self.dependencies: dict[str, lambda_.LayerVersion] = {}
-        for requirements in sorted({route.requirements for route in routes}):
+        for requirements in sorted({requirements_of(handler) for handler in handlers}):
             path = root / requirements
             if not path.is_file():
-                raise FileNotFoundError(f"{path} is missing: a route's dependency layer needs it")
+                raise FileNotFoundError(f"{path} is missing: a function's dependency layer needs it")
             self.dependencies[requirements] = lambda_.LayerVersion(
                 self,
                 dependency_layer_id(requirements),
@@ -143,8 +243,8 @@ class Layers(Construct):
                 compatible_architectures=[ARCHITECTURE],
             )
 
-    def for_route(self, route: Route) -> list[lambda_.ILayerVersion]:
-        return [self.dependencies[route.requirements], self.code]
+    def for_handler(self, handler: Route | Endpoint) -> list[lambda_.ILayerVersion]:
+        return [self.dependencies[requirements_of(handler)], self.code]
 
 
 def dependency_layer_id(requirements: str) -> str:
@@ -154,7 +254,80 @@ def dependency_layer_id(requirements: str) -> str:
     return naming.construct_id(name)
 
 
-class RouteFunction(Construct):
+class HandlerFunction(Construct):
+    """A route's or endpoint's handler: its own role (no managed policies), KMS-encrypted log group
+    with retention, active tracing, both layers, the shared environment and the `Access` grants."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: Route | Endpoint,
+        settings: PipelineSettings,
+        code_dir: Path,
+        layers: Layers,
+        environment: dict[str, str],
+        key: kms.IKey,
+        storage: Storage,
+        topic: sns.ITopic,
+        role_description: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = handler
+        self.kind = "route" if isinstance(handler, Route) else "endpoint"
+        # What the role is granted: the declared access with what it implies (see effective_access).
+        self.access = effective_access(handler.access)
+        if not (code_dir / "handler.py").is_file():
+            raise FileNotFoundError(f"{self.kind} {handler.name!r}: {code_dir / 'handler.py'} is missing")
+        function_name = f"{settings.prefix}-{handler.name}"
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{function_name}: {role_description}",
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=lambda_log_group_name(settings.prefix, handler.name),
+            retention=RETENTION[settings.log_retention_days],
+            encryption_key=key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description=handler.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES),
+            layers=layers.for_handler(handler),
+            memory_size=handler.memory_mb,
+            timeout=Duration.seconds(handler.timeout_seconds),
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.INFO,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": f"medscribe-{handler.name}",
+                "POWERTOOLS_METRICS_NAMESPACE": "medscribe",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                # PHI-safe defaults even if a decorator forgets them.
+                "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+            },
+        )
+        grant_access(self.role, handler.access, key=key, storage=storage, topic=topic, settings=settings)
+
+
+class RouteFunction(HandlerFunction):
     """The handler of one route, fed by the route's queue."""
 
     def __init__(
@@ -172,54 +345,20 @@ class RouteFunction(Construct):
         topic: sns.ITopic,
         queue: sqs.IQueue,
     ) -> None:
-        super().__init__(scope, construct_id)
-        if not (code_dir / "handler.py").is_file():
-            raise FileNotFoundError(f"route {route.name!r}: {code_dir / 'handler.py'} is missing")
-        function_name = f"{settings.prefix}-{route.name}"
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{function_name}: logs, X-Ray, its queue and its route's grants only",
+        super().__init__(
+            scope,
+            construct_id,
+            handler=route,
+            settings=settings,
+            code_dir=code_dir,
+            layers=layers,
+            environment=environment,
+            key=key,
+            storage=storage,
+            topic=topic,
+            role_description="logs, X-Ray, its queue and its route's grants only",
         )
-        self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            log_group_name=lambda_log_group_name(settings.prefix, route.name),
-            retention=RETENTION[settings.log_retention_days],
-            encryption_key=key,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.log_group.grant_write(self.role)
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=function_name,
-            description=route.description,
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES),
-            layers=layers.for_route(route),
-            memory_size=route.memory_mb,
-            timeout=Duration.seconds(route.timeout_seconds),
-            role=self.role,
-            log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-            system_log_level_v2=lambda_.SystemLogLevel.INFO,
-            tracing=lambda_.Tracing.ACTIVE,
-            environment={
-                **environment,
-                "POWERTOOLS_SERVICE_NAME": f"medscribe-{route.name}",
-                "POWERTOOLS_METRICS_NAMESPACE": "medscribe",
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-                # PHI-safe defaults even if a decorator forgets them.
-                "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-            },
-        )
-        grant_access(self.role, route.access, key=key, storage=storage, topic=topic, prefix=settings.prefix)
+        self.route = route
         self.event_source = event_sources.SqsEventSource(
             queue,
             batch_size=settings.batch_size,
@@ -230,6 +369,43 @@ class RouteFunction(Construct):
         self.function.add_event_source(self.event_source)
 
 
+class EndpointFunction(HandlerFunction):
+    """The handler of one endpoint, behind an IAM-authorised function URL (no CORS, no resource policy)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint: Endpoint,
+        settings: PipelineSettings,
+        code_dir: Path,
+        layers: Layers,
+        environment: dict[str, str],
+        key: kms.IKey,
+        storage: Storage,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            handler=endpoint,
+            settings=settings,
+            code_dir=code_dir,
+            layers=layers,
+            environment=environment,
+            key=key,
+            storage=storage,
+            topic=topic,
+            role_description="logs, X-Ray and its endpoint's grants only",
+        )
+        self.endpoint = endpoint
+        # AWS_IAM: callers sign requests (SigV4) and need lambda:InvokeFunctionUrl and
+        # lambda:InvokeFunction on this function in their own policies. No grant is made here, so no
+        # principal outside this account's IAM can call it. Browsers are not callers: no CORS.
+        self.url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+
+
 def grant_access(
     role: iam.IRole,
     access: frozenset[Access],
@@ -237,17 +413,17 @@ def grant_access(
     key: kms.IKey,
     storage: Storage,
     topic: sns.ITopic,
-    prefix: str,
+    settings: PipelineSettings,
 ) -> None:
-    """Turn a route's `Access` set into IAM statements on the exact resources it names."""
+    """Turn an `Access` set into IAM statements on the exact resources it names."""
     access = effective_access(access)
     artifacts_arn = storage.artifacts_bucket.bucket_arn
     for item in sorted(access):
         match item:
-            case Access.TABLE_READ_WRITE:
+            case Access.TABLE_READ_WRITE | Access.TABLE_READ:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
-                        actions=TABLE_READ_WRITE_ACTIONS,
+                        actions=TABLE_READ_WRITE_ACTIONS if item is Access.TABLE_READ_WRITE else TABLE_READ_ACTIONS,
                         resources=[storage.table.table_arn, storage.by_status_index_arn],
                     )
                 )
@@ -255,6 +431,8 @@ def grant_access(
                 _grant_bucket(role, storage.input_bucket.bucket_arn, OBJECT_READ_ACTIONS)
             case Access.ARTIFACTS_READ_WRITE:
                 _grant_bucket(role, artifacts_arn, OBJECT_READ_ACTIONS + OBJECT_WRITE_ACTIONS)
+            case Access.ARTIFACTS_READ:
+                _grant_bucket(role, artifacts_arn, OBJECT_READ_ACTIONS)
             case Access.TOPIC_PUBLISH:
                 role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
             case Access.TRANSCRIBE_START:
@@ -283,16 +461,32 @@ def grant_access(
             case Access.TRANSCRIBE_READ:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
-                        actions=TRANSCRIBE_READ_ACTIONS, resources=transcription_job_arns(role.stack, prefix)
+                        actions=TRANSCRIBE_READ_ACTIONS, resources=transcription_job_arns(role.stack, settings.prefix)
                     )
                 )
                 role.add_to_principal_policy(iam.PolicyStatement(actions=TRANSCRIBE_LIST_ACTIONS, resources=["*"]))
+            case Access.EVENTS_PUT:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=["events:PutEvents"],
+                        resources=[default_event_bus_arn(role.stack)],
+                        # events:source is multivalued (one value per entry): every entry of a request
+                        # must carry the pipeline's source, and a request without one is denied.
+                        conditions={
+                            "ForAllValues:StringEquals": {"events:source": [PIPELINE_EVENT_SOURCE]},
+                            "Null": {"events:source": "false"},
+                        },
+                    )
+                )
+            case Access.BEDROCK_INVOKE:
+                for statement in bedrock_statements(role.stack, bedrock_model_ids(settings)):
+                    role.add_to_principal_policy(statement)
             case _:
                 assert_never(item)
     # Every store is encrypted with the project key: reading needs Decrypt, writing also data keys.
     if access & ENCRYPTING_ACCESS.keys():
         key.grant_encrypt_decrypt(role)
-    elif access:
+    elif access - KEYLESS_ACCESS:
         key.grant_decrypt(role)
 
 

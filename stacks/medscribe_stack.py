@@ -1,8 +1,9 @@
-"""The medscribe stack: shared stores, then everything per route, generated from `ROUTES`.
+"""The medscribe stack: shared stores, then everything per route and per endpoint, generated from
+`ROUTES` and `ENDPOINTS`.
 
-Nothing is wired by hand outside the loop over the route table: each route gets its queue, DLQ,
+Nothing is wired by hand outside the loops over the two tables: each route gets its queue, DLQ,
 alarm, trigger (S3 notification, EventBridge rule or EventBridge Scheduler schedule), function, role,
-log group and event source.
+log group and event source; each endpoint its function, role, log group and IAM-authorised function URL.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from medscribe.routes import ROUTES, Route, S3Trigger, ScheduleTrigger
+from medscribe.routes import ENDPOINTS, ROUTES, Endpoint, Route, S3Trigger, ScheduleTrigger
 from medscribe.settings import PipelineSettings, function_env
-from stacks.functions import Layers, RouteFunction
+from stacks.functions import EndpointFunction, HandlerFunction, Layers, RouteFunction
 from stacks.messaging import Notifications, RouteQueue
 from stacks.naming import construct_id
 from stacks.security import ProjectKey
@@ -36,15 +37,17 @@ class RouteResources:
     function: RouteFunction
 
 
-def check_routes(routes: Sequence[Route]) -> None:
-    """Fail synth on a route table S3 or CloudFormation would reject at deploy time."""
-    names = [route.name for route in routes]
+def check_routes(routes: Sequence[Route], endpoints: Sequence[Endpoint] = ()) -> None:
+    """Fail synth on a route table S3 or CloudFormation would reject at deploy time.
+
+    Routes and endpoints share one namespace: the name makes the function and log group names."""
+    names = [route.name for route in routes] + [endpoint.name for endpoint in endpoints]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ValueError(f"duplicate route names: {duplicates}")
+        raise ValueError(f"duplicate route or endpoint names: {duplicates}")
     ids = [construct_id(name) for name in names]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"route names collide once turned into construct ids: {names}")
+        raise ValueError(f"route or endpoint names collide once turned into construct ids: {names}")
     prefixes = [
         (route.name, prefix)
         for route in routes
@@ -76,6 +79,7 @@ class MedscribeStack(Stack):
         *,
         settings: PipelineSettings,
         routes: Sequence[Route] = ROUTES,
+        endpoints: Sequence[Endpoint] = ENDPOINTS,
         root: Path = ROOT,
         lambdas_dir: Path | None = None,
     ) -> None:
@@ -86,7 +90,7 @@ class MedscribeStack(Stack):
             description="medscribe: serverless clinical documentation pipeline",
         )
         self.node.set_context(EVENTS_TARGET_QUEUE_SAME_ACCOUNT, True)
-        check_routes(routes)
+        check_routes(routes, endpoints)
         self.settings = settings
         lambdas_dir = lambdas_dir or root / "lambdas"
 
@@ -95,7 +99,7 @@ class MedscribeStack(Stack):
         self.storage = Storage(self, "Storage", settings=settings, key=key)
         self.notifications = Notifications(self, "Notifications", settings=settings, key=key)
         topic = self.notifications.topic
-        self.layers = Layers(self, "Layers", root=root, routes=routes)
+        self.layers = Layers(self, "Layers", root=root, handlers=[*routes, *endpoints])
         environment = function_env(
             table=self.storage.table.table_name,
             input_bucket=self.storage.input_bucket.bucket_name,
@@ -106,6 +110,7 @@ class MedscribeStack(Stack):
         )
 
         self.routes: dict[str, RouteResources] = {}
+        self.endpoints: dict[str, EndpointFunction] = {}
         for route in routes:
             cid = construct_id(route.name)
             queue = RouteQueue(
@@ -139,9 +144,36 @@ class MedscribeStack(Stack):
             if queue.schedule is not None:
                 CfnOutput(self, f"{cid}ScheduleName", value=queue.schedule.schedule_name)
 
+        for endpoint in endpoints:
+            cid = construct_id(endpoint.name)
+            self.endpoints[endpoint.name] = endpoint_function = EndpointFunction(
+                self,
+                f"{cid}Endpoint",
+                endpoint=endpoint,
+                settings=settings,
+                code_dir=lambdas_dir / endpoint.name,
+                layers=self.layers,
+                environment=environment,
+                key=key,
+                storage=self.storage,
+                topic=topic,
+            )
+            CfnOutput(self, f"{cid}EndpointFunctionName", value=endpoint_function.function.function_name)
+            CfnOutput(
+                self,
+                f"{cid}EndpointUrl",
+                value=endpoint_function.url.url,
+                description=f"{endpoint.description} (AuthType AWS_IAM: sign requests with SigV4, service lambda)",
+            )
+
         CfnOutput(self, "InputBucketName", value=self.storage.input_bucket.bucket_name)
         CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts_bucket.bucket_name)
         CfnOutput(self, "AccessLogBucketName", value=self.storage.access_logs.bucket_name)
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
         CfnOutput(self, "TopicArn", value=topic.topic_arn)
         CfnOutput(self, "KmsKeyArn", value=key.key_arn)
+
+    @property
+    def functions(self) -> dict[str, HandlerFunction]:
+        """Every handler function, routes' and endpoints', by name."""
+        return {**{name: r.function for name, r in self.routes.items()}, **self.endpoints}

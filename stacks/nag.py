@@ -21,7 +21,9 @@ from stacks.functions import (
     TRANSCRIBE_LIST_ACTIONS,
     TRANSCRIBE_START_ACTIONS,
     TRANSCRIPTS_PREFIX,
-    effective_access,
+    HandlerFunction,
+    bedrock_model_ids,
+    split_inference_profile,
 )
 from stacks.medscribe_stack import MedscribeStack, RouteResources
 
@@ -116,31 +118,73 @@ def plan(stack: MedscribeStack) -> list[Ack]:
                 "the input bucket.",
             ),
         ]
+    context = _Context(
+        input_arn=_arn(storage.input_bucket),
+        artifacts_arn=_arn(storage.artifacts_bucket),
+        prefix=settings.prefix,
+        bedrock_model_ids=bedrock_model_ids(settings) if _uses_bedrock(stack) else [],
+    )
     for resources in stack.routes.values():
-        acks += _route_acks(
-            resources,
-            input_arn=_arn(storage.input_bucket),
-            artifacts_arn=_arn(storage.artifacts_bucket),
-            prefix=settings.prefix,
-            max_receive_count=settings.max_receive_count,
-            max_concurrency=resources.route.max_concurrency(settings),
+        route = resources.route
+        subject = _subject(resources.function)
+        acks += _function_acks(
+            resources.function,
+            context,
+            concurrency=(
+                f"{subject}: concurrency is capped at the SQS event source mapping, the function's only "
+                f"invoker (MaximumConcurrency {route.max_concurrency(settings)}); reserved concurrency is left "
+                "unset because new accounts have low concurrency limits."
+            ),
+            dlq=(
+                f"{subject}: invoked only by its SQS event source mapping and has no asynchronous "
+                "trigger, so a function DLQ would never receive anything; failed messages go to the route's "
+                f"dead-letter queue after {settings.max_receive_count} receives, and its alarm notifies the topic."
+            ),
         )
         acks += _schedule_acks(resources)
+    for endpoint_function in stack.endpoints.values():
+        subject = _subject(endpoint_function)
+        acks += _function_acks(
+            endpoint_function,
+            context,
+            concurrency=(
+                f"{subject}: invoked only through its function URL with AuthType AWS_IAM, by IAM principals of "
+                "this account whose own policies allow lambda:InvokeFunctionUrl and lambda:InvokeFunction on "
+                "it (the function has no resource-based policy), so every caller is authenticated and "
+                "accountable; reserved concurrency is left unset because new accounts have low concurrency "
+                "limits, and the account limit bounds it."
+            ),
+            dlq=(
+                f"{subject}: invoked synchronously through its function URL only; a function DLQ receives "
+                "failed asynchronous invocations, which never happen here, and every error returns to the "
+                "caller as the HTTP response."
+            ),
+        )
     return acks
 
 
-def _route_acks(
-    resources: RouteResources,
-    *,
-    input_arn: str,
-    artifacts_arn: str,
-    prefix: str,
-    max_receive_count: int,
-    max_concurrency: int,
-) -> list[Ack]:
-    route, function = resources.route, resources.function
-    name = route.name
-    access = effective_access(route.access)
+@dataclass(frozen=True)
+class _Context:
+    """What the per-function acknowledgements need from the stack (cdk-nag's spelling of ARNs)."""
+
+    input_arn: str
+    artifacts_arn: str
+    prefix: str
+    bedrock_model_ids: list[str]
+
+
+def _uses_bedrock(stack: MedscribeStack) -> bool:
+    return any(Access.BEDROCK_INVOKE in function.access for function in stack.functions.values())
+
+
+def _subject(function: HandlerFunction) -> str:
+    return f"{function.kind.capitalize()} '{function.handler.name}'"
+
+
+def _function_acks(function: HandlerFunction, context: _Context, *, concurrency: str, dlq: str) -> list[Ack]:
+    """The acknowledgements of one route's or endpoint's function, its role policy included."""
+    subject = _subject(function)
+    access = function.access
     policy = function.role.node.find_child("DefaultPolicy").node.find_child("Resource")
     lambda_function = _cfn(function.function)
     unscoped = ["xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing)"]
@@ -155,44 +199,32 @@ def _route_acks(
         Ack(
             "AwsSolutions-IAM5[Resource::*]",
             policy,
-            f"Route '{name}': Resource '*' appears only for actions that support no resource-level "
+            f"{subject}: Resource '*' appears only for actions that support no resource-level "
             "permissions: " + "; ".join(unscoped) + ".",
         ),
         Ack(
             "HIPAA.Security-IAMNoInlinePolicy",
             policy,
-            f"Route '{name}': one role per function; its only policy is inline so it is deleted with the "
+            f"{subject}: one role per function; its only policy is inline so it is deleted with the "
             "role and cannot be attached elsewhere (IAM's guidance for one-to-one policies), and every "
-            "statement names this route's resources (the Resource '*' exceptions are listed in its IAM5 "
+            f"statement names this {function.kind}'s resources (the Resource '*' exceptions are listed in its IAM5 "
             "acknowledgement).",
         ),
-        Ack(
-            "HIPAA.Security-LambdaConcurrency",
-            lambda_function,
-            f"Route '{name}': concurrency is capped at the SQS event source mapping, the function's only "
-            f"invoker (MaximumConcurrency {max_concurrency}); reserved concurrency is left unset because "
-            "new accounts have low concurrency limits.",
-        ),
-        Ack(
-            "HIPAA.Security-LambdaDLQ",
-            lambda_function,
-            f"Route '{name}': invoked only by its SQS event source mapping and has no asynchronous "
-            "trigger, so a function DLQ would never receive anything; failed messages go to the route's dead-letter "
-            f"queue after {max_receive_count} receives, and its alarm notifies the topic.",
-        ),
+        Ack("HIPAA.Security-LambdaConcurrency", lambda_function, concurrency),
+        Ack("HIPAA.Security-LambdaDLQ", lambda_function, dlq),
         Ack(
             "HIPAA.Security-LambdaInsideVPC",
             lambda_function,
-            f"Route '{name}': calls only AWS regional APIs over TLS with IAM authorization and reaches no "
+            f"{subject}: calls only AWS regional APIs over TLS with IAM authorization and reaches no "
             "private network resource; a VPC would add NAT or endpoint cost without reducing exposure.",
         ),
     ]
     if Access.INPUT_READ in access:
         acks.append(
             Ack(
-                f"AwsSolutions-IAM5[Resource::{input_arn}/*]",
+                f"AwsSolutions-IAM5[Resource::{context.input_arn}/*]",
                 policy,
-                f"Route '{name}': reads uploaded objects (s3:GetObject, s3:GetObjectVersion) whose keys "
+                f"{subject}: reads uploaded objects (s3:GetObject, s3:GetObjectVersion) whose keys "
                 "uploaders choose, so the object ARN is the input bucket's '/*'; no other bucket."
                 + (
                     " Amazon Transcribe reads the media of the jobs this route starts with the same permissions."
@@ -204,34 +236,47 @@ def _route_acks(
     if Access.ARTIFACTS_READ_WRITE in access:
         acks.append(
             Ack(
-                f"AwsSolutions-IAM5[Resource::{artifacts_arn}/*]",
+                f"AwsSolutions-IAM5[Resource::{context.artifacts_arn}/*]",
                 policy,
-                f"Route '{name}': reads and writes artifacts under keys derived from encounter ids, so the "
+                f"{subject}: reads and writes artifacts under keys derived from encounter ids, so the "
                 "object ARN is the artifacts bucket's '/*'; no other bucket.",
             )
         )
-    elif Access.TRANSCRIBE_START in access:
-        acks.append(
-            Ack(
-                f"AwsSolutions-IAM5[Resource::{artifacts_arn}/{TRANSCRIPTS_PREFIX}*]",
-                policy,
-                f"Route '{name}': s3:PutObject only, for Amazon Transcribe, which writes each job's output "
-                f"with the caller's permissions to '{TRANSCRIPTS_PREFIX}<encounter id>/' in the artifacts "
-                "bucket; the encounter ids are not known at deploy time.",
+    else:
+        if Access.ARTIFACTS_READ in access:
+            acks.append(
+                Ack(
+                    f"AwsSolutions-IAM5[Resource::{context.artifacts_arn}/*]",
+                    policy,
+                    f"{subject}: reads artifacts (s3:GetObject, s3:GetObjectVersion only, no write) under "
+                    "keys derived from encounter ids, so the object ARN is the artifacts bucket's '/*'; no "
+                    "other bucket.",
+                )
             )
-        )
+        if Access.TRANSCRIBE_START in access:
+            acks.append(
+                Ack(
+                    f"AwsSolutions-IAM5[Resource::{context.artifacts_arn}/{TRANSCRIPTS_PREFIX}*]",
+                    policy,
+                    f"{subject}: s3:PutObject only, for Amazon Transcribe, which writes each job's output "
+                    f"with the caller's permissions to '{TRANSCRIPTS_PREFIX}<encounter id>/' in the artifacts "
+                    "bucket; the encounter ids are not known at deploy time.",
+                )
+            )
     if Access.TRANSCRIBE_READ in access:
         for resource_type in TRANSCRIBE_JOB_RESOURCE_TYPES:
             acks.append(
                 Ack(
                     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
-                    f"<AWS::AccountId>:{resource_type}/{prefix}-*]",
+                    f"<AWS::AccountId>:{resource_type}/{context.prefix}-*]",
                     policy,
-                    f"Route '{name}': reads the status of this stage's Transcribe jobs; job names are "
-                    f"'{prefix}-<encounter id>' and encounter ids are created at run time, so the ARN ends in "
-                    "the stage prefix and '*'.",
+                    f"{subject}: reads the status of this stage's Transcribe jobs; job names are "
+                    f"'{context.prefix}-<encounter id>' and encounter ids are created at run time, so the ARN "
+                    "ends in the stage prefix and '*'.",
                 )
             )
+    if Access.BEDROCK_INVOKE in access:
+        acks += _bedrock_acks(subject, policy, context.bedrock_model_ids)
     writers = [service for item, service in ENCRYPTING_ACCESS.items() if item in access]
     if writers:
         for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
@@ -239,12 +284,34 @@ def _route_acks(
                 Ack(
                     f"AwsSolutions-IAM5[Action::{action}]",
                     policy,
-                    f"Route '{name}': part of CDK's encrypt/decrypt grant (the one CDK's own write grants "
+                    f"{subject}: part of CDK's encrypt/decrypt grant (the one CDK's own write grants "
                     f"use) for {' and '.join(writers)} writes on the function's behalf; the grant's only "
                     "resource is the project key's exact ARN.",
                 )
             )
     return acks
+
+
+def _bedrock_acks(subject: str, policy: IConstruct, model_ids: list[str]) -> list[Ack]:
+    """One IAM5 per foundation model behind a configured inference profile (any region by design)."""
+    profiles_by_model: dict[str, list[str]] = {}
+    for model_id in model_ids:
+        geography, foundation_model = split_inference_profile(model_id)
+        if geography is not None:
+            profiles_by_model.setdefault(foundation_model, []).append(model_id)
+    return [
+        Ack(
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{foundation_model}]",
+            policy,
+            f"{subject}: bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream (Converse, "
+            f"ConverseStream) on the foundation model behind the cross-region inference profile "
+            f"{' and '.join(repr(p) for p in profiles)}, which routes each request to one region of its "
+            "geography, so the region is '*' as Bedrock's inference-profile prerequisites require; the "
+            "statement only applies to requests made through that profile (bedrock:InferenceProfileArn "
+            "equals its ARN in this account and region).",
+        )
+        for foundation_model, profiles in profiles_by_model.items()
+    ]
 
 
 def _schedule_acks(resources: RouteResources) -> list[Ack]:

@@ -2,7 +2,8 @@
 
 `synth` is the real app (nag packs on, acknowledgements applied) written to cdk.out, so it reuses
 the dependency layer already bundled there; a nag finding makes it raise, failing every test.
-The two other apps (no acknowledgements; an extra EventBridge-triggered route) skip bundling.
+The two other apps (no acknowledgements; an extra EventBridge-triggered route and an extra endpoint,
+both with every access) skip bundling.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from aws_cdk import App  # noqa: E402
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks  # noqa: E402
 
 from app import build_app, cdk_json_context  # noqa: E402
-from medscribe.routes import ROUTES  # noqa: E402
+from medscribe.routes import ENDPOINTS, ROUTES  # noqa: E402
 from medscribe.settings import CONTEXT_KEY, PipelineSettings  # noqa: E402
 from stacks.medscribe_stack import MedscribeStack  # noqa: E402
-from tests.infra.helpers import PROBE_ROUTE, ROOT, SKIP_BUNDLING, Synth  # noqa: E402
+from tests.infra.helpers import PROBE_ENDPOINT, PROBE_ROUTE, ROOT, SKIP_BUNDLING, Synth  # noqa: E402
 
 
 def _synth(app: App, stack: MedscribeStack) -> Synth:
@@ -62,15 +63,18 @@ def unacknowledged_findings(tmp_path_factory: pytest.TempPathFactory) -> set[tup
 
 @pytest.fixture(scope="session")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The real routes plus PROBE_ROUTE (every access), nag packs on: the generic wiring."""
+    """The real routes and endpoints plus PROBE_ROUTE and PROBE_ENDPOINT (every access), nag packs on:
+    the generic wiring."""
     lambdas = tmp_path_factory.mktemp("lambdas")
-    for route in ROUTES:
-        (lambdas / route.name).symlink_to(ROOT / "lambdas" / route.name, target_is_directory=True)
-    (lambdas / PROBE_ROUTE.name).mkdir()
-    (lambdas / PROBE_ROUTE.name / "handler.py").write_text("def handler(event, context):\n    return {}\n")
+    for name in [route.name for route in ROUTES] + [endpoint.name for endpoint in ENDPOINTS]:
+        (lambdas / name).symlink_to(ROOT / "lambdas" / name, target_is_directory=True)
+    for probe in (PROBE_ROUTE.name, PROBE_ENDPOINT.name):
+        (lambdas / probe).mkdir()
+        (lambdas / probe / "handler.py").write_text("def handler(event, context):\n    return {}\n")
     app, stack = build_app(
         outdir=str(tmp_path_factory.mktemp("probe")),
         routes=(*ROUTES, PROBE_ROUTE),
+        endpoints=(*ENDPOINTS, PROBE_ENDPOINT),
         lambdas_dir=lambdas,
         extra_context=SKIP_BUNDLING,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_cdk import App
 
-from medscribe.routes import Access, EventTrigger, Route
+from medscribe.routes import Access, Endpoint, EventTrigger, Route
 from stacks.medscribe_stack import MedscribeStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +29,14 @@ PROBE_ROUTE = Route(
     access=frozenset(Access),
     timeout_seconds=45,
     memory_mb=1024,
+)
+
+PROBE_ENDPOINT = Endpoint(
+    name="probe-endpoint",
+    description="Function URL endpoint with every access, to exercise the generic endpoint wiring",
+    access=frozenset(Access),
+    timeout_seconds=30,
+    memory_mb=512,
 )
 
 
@@ -73,3 +81,21 @@ def iam_documents(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[
         elif resource["Type"] == "AWS::IAM::Role":
             documents += [(logical_id, policy["PolicyDocument"]) for policy in properties.get("Policies", [])]
     return documents
+
+
+def render(value: Any) -> Any:
+    """An intrinsic-laden template value as one readable string: `arn:${AWS::Partition}:...`.
+
+    Ref -> ${Name}, Fn::GetAtt -> ${Id.Attribute}, Fn::Join -> the joined parts; lists element-wise."""
+    if isinstance(value, list):
+        return [render(item) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            return f"${{{value['Ref']}}}"
+        if set(value) == {"Fn::GetAtt"}:
+            return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(str(render(part)) for part in parts)
+        return {key: render(item) for key, item in value.items()}
+    return value

@@ -1,4 +1,4 @@
-"""Functions, layers, roles, log groups and event source mappings, for every route."""
+"""Functions, layers, roles, log groups, grants and event source mappings, for every route and endpoint."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from medscribe.routes import ROUTES, Access
+from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route
 from medscribe.settings import ENV
-from stacks.functions import TABLE_READ_WRITE_ACTIONS
+from stacks.functions import TABLE_READ_WRITE_ACTIONS, requirements_of
 from tests.infra.helpers import Synth, as_list, getatt, iam_documents, ref, statements
 
 pytestmark = pytest.mark.infra
@@ -34,43 +34,47 @@ def resource_id(synth: Synth, construct: Any) -> str:
     return str(synth.stack.resolve(construct.node.default_child.logical_id))
 
 
-def functions_by_route(synth: Synth) -> dict[str, dict[str, Any]]:
+def functions_by_name(synth: Synth) -> dict[str, dict[str, Any]]:
+    """Every route's and endpoint's function properties, by route or endpoint name."""
     return {
-        name: synth.template["Resources"][resource_id(synth, resources.function.function)]["Properties"]
-        for name, resources in synth.stack.routes.items()
+        name: synth.template["Resources"][resource_id(synth, function.function)]["Properties"]
+        for name, function in synth.stack.functions.items()
     }
 
 
-def route_policy(synth: Synth, route_name: str) -> list[dict[str, Any]]:
-    role = synth.stack.routes[route_name].function.role
+def route_policy(synth: Synth, name: str) -> list[dict[str, Any]]:
+    """The statements of a route's or endpoint's role policy."""
+    role = synth.stack.functions[name].role
     policy = role.node.find_child("DefaultPolicy").node.find_child("Resource")
     logical_id = str(synth.stack.resolve(policy.logical_id))  # type: ignore[attr-defined]
     return statements(synth.template["Resources"][logical_id]["Properties"]["PolicyDocument"])
 
 
 @pytest.mark.parametrize("which", ROUTE_FIXTURES)
-def test_every_route_has_exactly_one_function(which: str, request: pytest.FixtureRequest) -> None:
+def test_every_route_and_endpoint_has_exactly_one_function(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     handlers = [
         f
         for f in synth.resources("AWS::Lambda::Function").values()
         if f["Properties"].get("Handler") == "handler.handler"
     ]
-    assert len(handlers) == len(synth.stack.routes) >= 1
+    assert synth.stack.routes
+    assert synth.stack.endpoints
+    assert len(handlers) == len(synth.stack.routes) + len(synth.stack.endpoints) == len(synth.stack.functions)
 
 
 @pytest.mark.parametrize("which", ROUTE_FIXTURES)
 def test_function_runtime_tracing_logging_and_environment(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     (key_id,) = synth.resources("AWS::KMS::Key")
-    for name, function in functions_by_route(synth).items():
-        route = synth.stack.routes[name].route
+    for name, function in functions_by_name(synth).items():
+        handler = synth.stack.functions[name].handler
         assert function["Runtime"] == "python3.14", name
         assert function["Architectures"] == ["arm64"], name
         assert function["Handler"] == "handler.handler", name
         assert function["TracingConfig"] == {"Mode": "Active"}, name
-        assert function["MemorySize"] == route.memory_mb, name
-        assert function["Timeout"] == route.timeout_seconds, name
+        assert function["MemorySize"] == handler.memory_mb, name
+        assert function["Timeout"] == handler.timeout_seconds, name
         assert function["FunctionName"] == f"{synth.stack.settings.prefix}-{name}", name
         assert "ReservedConcurrentExecutions" not in function, name
         assert len(function["Layers"]) == 2, name
@@ -128,8 +132,8 @@ def test_ingest_concurrency_is_the_transcription_cap(synth: Synth) -> None:
 @pytest.mark.parametrize("which", ROUTE_FIXTURES)
 def test_function_roles_have_no_managed_policies(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
-    for name, resources in synth.stack.routes.items():
-        role = synth.template["Resources"][resource_id(synth, resources.function.role)]
+    for name, function in synth.stack.functions.items():
+        role = synth.template["Resources"][resource_id(synth, function.role)]
         assert "ManagedPolicyArns" not in role["Properties"], name
         assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
             {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
@@ -180,7 +184,8 @@ def test_ingest_grants_are_scoped_to_exact_resources(synth: Synth) -> None:
     on_artifacts = [s for s in policy if artifacts_id in json.dumps(s["Resource"])]
     assert [as_list(s["Action"]) for s in on_artifacts] == [["s3:PutObject"]]
     assert {a for a in granted if a.startswith("transcribe:Get")} == {
-        "transcribe:GetTranscriptionJob", "transcribe:GetMedicalTranscriptionJob",
+        "transcribe:GetTranscriptionJob",
+        "transcribe:GetMedicalTranscriptionJob",
     }
 
 
@@ -196,9 +201,9 @@ def test_transcribe_start_is_pinned_to_the_artifacts_bucket_transcripts_and_proj
     (key_id,) = synth.resources("AWS::KMS::Key")
     artifacts_id = resource_id(synth, synth.stack.storage.artifacts_bucket)
     input_objects = {"Fn::Join": ["", [getatt(resource_id(synth, synth.stack.storage.input_bucket)), "/*"]]}
-    starters = [name for name, r in synth.stack.routes.items() if Access.TRANSCRIBE_START in r.route.access]
+    starters = [name for name, f in synth.stack.functions.items() if Access.TRANSCRIBE_START in f.access]
     assert starters
-    for name in synth.stack.routes:
+    for name in synth.stack.functions:
         policy = route_policy(synth, name)
         starts = transcribe_start_statements(policy)
         if name not in starters:
@@ -227,7 +232,7 @@ def test_transcribe_start_is_pinned_to_the_artifacts_bucket_transcripts_and_proj
 def test_transcribe_job_status_is_read_on_this_stages_jobs_only(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     prefix = synth.stack.settings.prefix
-    readers = [name for name, r in synth.stack.routes.items() if Access.TRANSCRIBE_READ in r.route.access]
+    readers = [name for name, f in synth.stack.functions.items() if Access.TRANSCRIBE_READ in f.access]
     assert readers
     for name in readers:
         policy = route_policy(synth, name)
@@ -264,13 +269,14 @@ def test_code_layer_holds_the_package_without_caches(synth: Synth) -> None:
     assert not list(code.rglob("*.egg-info"))
 
 
-def test_one_dependency_layer_per_requirements_file_shared_by_its_routes(synth: Synth) -> None:
+def test_one_dependency_layer_per_requirements_file_shared_by_its_functions(synth: Synth) -> None:
     layers = synth.stack.layers.dependencies
-    assert set(layers) == {route.requirements for route in ROUTES}
+    handlers: list[Route | Endpoint] = [*ROUTES, *ENDPOINTS]
+    assert set(layers) == {requirements_of(handler) for handler in handlers}
     code_id = resource_id(synth, synth.stack.layers.code)
-    for name, function in functions_by_route(synth).items():
-        route = synth.stack.routes[name].route
-        expected = [ref(resource_id(synth, layers[route.requirements])), ref(code_id)]
+    for name, function in functions_by_name(synth).items():
+        handler = synth.stack.functions[name].handler
+        expected = [ref(resource_id(synth, layers[requirements_of(handler)])), ref(code_id)]
         assert sorted(function["Layers"], key=json.dumps) == sorted(expected, key=json.dumps), name
 
 
@@ -297,11 +303,11 @@ def test_artifacts_layer_carries_tscribe_and_its_native_wheels(synth: Synth) -> 
 def test_each_function_fits_lambdas_unzipped_size_limit(synth: Synth, capsys: pytest.CaptureFixture[str]) -> None:
     mib = 1024 * 1024
     report = []
-    for name, resources in synth.stack.routes.items():
-        parts = {"function": function_asset_dir(synth, resources.function.function)}
+    for name, handler_function in synth.stack.functions.items():
+        parts = {"function": function_asset_dir(synth, handler_function.function)}
         parts |= {
             f"layer {layer.node.id}": layer_asset_dir(synth, layer)
-            for layer in synth.stack.layers.for_route(resources.route)
+            for layer in synth.stack.layers.for_handler(handler_function.handler)
         }
         sizes = {part: tree_size(path) for part, path in parts.items()}
         assert all(path.is_dir() for path in parts.values()), parts

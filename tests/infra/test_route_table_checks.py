@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from medscribe.routes import ROUTES, Access, Route, S3Trigger, ScheduleTrigger
+from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route, S3Trigger, ScheduleTrigger
 from stacks.medscribe_stack import check_routes
 from stacks.naming import construct_id
 
@@ -18,7 +18,7 @@ def s3_route(name: str, *prefixes: str) -> Route:
 
 
 def test_the_real_route_table_passes() -> None:
-    check_routes(ROUTES)
+    check_routes(ROUTES, ENDPOINTS)
 
 
 def test_overlapping_prefixes_are_rejected() -> None:
@@ -29,6 +29,15 @@ def test_overlapping_prefixes_are_rejected() -> None:
 def test_duplicate_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="duplicate"):
         check_routes([s3_route("a", "x/"), s3_route("a", "y/")])
+
+
+def test_an_endpoint_may_not_share_a_route_name() -> None:
+    # The name makes the function and log group names: a clash would fail at deploy time.
+    endpoint = Endpoint(name="a", description="a", access=frozenset({Access.TABLE_READ}))
+    with pytest.raises(ValueError, match=r"duplicate route or endpoint names: \['a'\]"):
+        check_routes([s3_route("a", "x/")], [endpoint])
+    with pytest.raises(ValueError, match="collide"):
+        check_routes([s3_route("a-b", "x/")], [Endpoint(name="a_b", description="", access=frozenset())])
 
 
 def test_unknown_settings_are_rejected() -> None:
