@@ -288,6 +288,16 @@ def local_run(args: argparse.Namespace) -> int:
         "pending": outcome.pending,
     })
     _say(f"results: {results}")
+    from medscribe.adapters.artifacts import ArtifactStore
+    from medscribe.local.report import write_report
+
+    report = write_report(
+        results.parent, [row.encounter_id for row in rows if row.encounter_id],
+        EncounterRepository(info.resources.table),
+        ArtifactStore(info.resources.artifacts_bucket, info.resources.kms_key_arn),
+        title=f"medscribe run {results.parent.name}",
+    )
+    _say(f"report:  {report}")
     if outcome.complete:
         return 0
     errors.print(Text.assemble(

@@ -1,0 +1,37 @@
+"""The local run report: an HTML index of a run's encounters beside each encounter's review page.
+
+Review pages are copied out of the emulated artifacts bucket into the run folder, so the report opens
+from disk (file://) with no server, and stays after the runtime stops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medscribe.adapters.artifacts import ArtifactStore
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.review.page import IndexEntry, render_index_page
+
+
+def write_report(folder: Path, encounter_ids: list[str], repository: EncounterRepository,
+                 artifacts: ArtifactStore, *, title: str) -> Path:
+    pages = folder / "encounters"
+    pages.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for encounter_id in encounter_ids:
+        encounter = repository.get(encounter_id)
+        if encounter is None:
+            continue
+        href = ""
+        if encounter.review_key:
+            page = artifacts.get_text(encounter.review_key)
+            if page is not None:
+                (pages / f"{encounter_id}.html").write_text(page, encoding="utf-8")
+                href = f"encounters/{encounter_id}.html"
+        entries.append(IndexEntry(
+            encounter_id=encounter_id, href=href, status=encounter.status.value,
+            engine=encounter.note_engine or "", label=encounter.source_key.rsplit("/", 1)[-1],
+        ))
+    index = folder / "report.html"
+    index.write_text(render_index_page(entries, title=title), encoding="utf-8")
+    return index
