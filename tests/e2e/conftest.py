@@ -1,20 +1,29 @@
 """One in-process local runtime for the e2e session, and a driver to feed it and read results.
 
-The runtime uses cdk.json settings with quick retries (1 s visibility timeout, 2 receives before
-the dead-letter queue) and a small ingest concurrency cap, so every behaviour shows within seconds.
+The runtime uses cdk.json settings with quick retries (3 s visibility timeout: longer than a
+transcript or note invocation takes here; 2 receives before the dead-letter queue), a small
+transcription cap and a 2 s reconciler timer (10 s stuck age), so
+every behaviour shows within seconds. Audio is transcribed by the real local speech engine.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
+import io
 import json
 import time
 import uuid
+import wave
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
+import numpy as np
 import pytest
+from faster_whisper import decode_audio
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
@@ -25,13 +34,30 @@ from medscribe.local.uploads import Upload, upload, wait_for_terminal
 from medscribe.settings import PipelineSettings, load_settings, project_root
 
 EVENTS = project_root().parent / "shared" / "data" / "events"
+SAMPLE_AUDIO = project_root() / "sample-data" / "audio" / "fareez"
 T = TypeVar("T")
 
 
 def e2e_settings() -> PipelineSettings:
     return load_settings().model_copy(update={
-        "local_visibility_timeout_seconds": 1, "max_receive_count": 2, "max_concurrent_transcriptions": 4,
+        "local_visibility_timeout_seconds": 3, "max_receive_count": 2, "max_concurrent_transcriptions": 4,
+        "local_reconcile_interval_seconds": 2, "local_stuck_after_seconds": 10,
     })
+
+
+@cache
+def speech_wav(seconds: float = 2.0) -> bytes:
+    """The opening of a sample recording as a stereo 16 kHz WAV: the clinician, on the left channel,
+    asking "What brings you in today?" (1.6 s); shorter cuts end mid-question."""
+    left, right = decode_audio(str(SAMPLE_AUDIO / "GAS0001.mp3"), split_stereo=True)
+    frames = np.stack([left, right], axis=1)[: int(seconds * 16000)]
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes((np.clip(frames, -1, 1) * 32767).astype("<i2").tobytes())
+    return out.getvalue()
 
 
 def s3_notification(bucket: str, key: str, size: int, etag: str, version_id: str, sequencer: str) -> str:
@@ -100,6 +126,15 @@ class Driver:
             QueueUrl=self.ingest.queue_url,
             Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)],
         )
+
+    def outbox_files(self, subject_contains: str) -> list[Path]:
+        """The outbox's .eml files whose subject contains the text."""
+        found = []
+        for path in sorted(self.runtime.paths.outbox.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if subject_contains in str(message["Subject"]):
+                found.append(path)
+        return found
 
     def wait_idle(self, timeout: float = 15.0) -> None:
         eventually(lambda: self.queue_depth(self.ingest.queue_url) == 0, timeout)

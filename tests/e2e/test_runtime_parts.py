@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
-from medscribe.local.pollers import failed_message_ids
+from medscribe.local.pollers import ExecutionEnvironments, failed_message_ids
 from medscribe.local.uploads import Upload, input_key, result_rows, wait_for_terminal
+from medscribe.routes import Access, Route, S3Trigger
 
 pytestmark = pytest.mark.e2e
 
@@ -77,3 +78,11 @@ def test_waiting_times_out_and_names_what_is_missing() -> None:
     assert progress[-1] == (2, 3)
     uploads = [(Upload(r.key, r.encounter_id, r.version_id or "", r.size), None) for r in refs]
     assert [row.status for row in result_rows(uploads, outcome)] == ["RECEIVED", "RECEIVED", "MISSING"]
+
+
+def test_a_route_whose_handler_is_missing_fails_to_load_naming_the_file(tmp_path: Path) -> None:
+    route = Route(name="absent", description="no handler yet", trigger=S3Trigger(prefixes=("x/",)),
+                  access=frozenset({Access.TABLE_READ_WRITE}))
+
+    with pytest.raises(RuntimeError, match=r"route absent: its handler lambdas/absent/handler\.py does not exist"):
+        ExecutionEnvironments(route, tmp_path).acquire()

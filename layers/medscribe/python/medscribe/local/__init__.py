@@ -3,7 +3,9 @@
   emulator.py     moto's server on 127.0.0.1 (with S3 notification fidelity: versionId, sequencer)
   environment.py  point boto3 at the emulator
   provision.py    the stack's resources, from the same settings and route table
-  pollers.py      Lambda's SQS event source mapping, per route
+  transcribe_service.py  Amazon Transcribe's batch API on 127.0.0.1 (jobs, vocabularies, events)
+  whisper_engine.py      the local speech engine behind it (faster-whisper, packaged models)
+  pollers.py      Lambda's SQS event source mapping, per route; timers for scheduled routes
   alarms.py       DLQ alarm -> SNS, like the stack's CloudWatch alarm
   outbox.py       SNS email subscription -> .eml files
   logs.py         handler output -> <state>/logs/runtime.log

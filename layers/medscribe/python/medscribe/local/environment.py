@@ -1,4 +1,9 @@
-"""Point this process's boto3 clients at the local emulator (kept free of moto so clients start fast)."""
+"""Point this process's boto3 clients at the local emulator (kept free of moto so clients start fast).
+
+Transcribe is the exception: its clients go to the local Transcribe service (transcribe_service.py)
+through botocore's service-specific endpoint variable, while every other service stays on the
+emulator's AWS_ENDPOINT_URL.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections.abc import Callable, Mapping
 from medscribe.adapters import aws_clients
 
 REGION = "us-east-1"
+TRANSCRIBE_ENDPOINT_ENV = "AWS_ENDPOINT_URL_TRANSCRIBE"
 
 
 def aws_environment(endpoint: str) -> dict[str, str | None]:
@@ -45,9 +51,9 @@ def patch_environ(values: Mapping[str, str | None]) -> Callable[[], None]:
     return lambda: apply(previous)
 
 
-def connect(endpoint: str) -> Callable[[], None]:
-    """Point this process's boto3 clients at the emulator; returns a function that undoes it."""
-    restore_environ = patch_environ(aws_environment(endpoint))
+def _redirect(values: Mapping[str, str | None]) -> Callable[[], None]:
+    """Set `values` and drop cached clients (they keep the endpoint they were made with)."""
+    restore_environ = patch_environ(values)
     aws_clients.reset()
 
     def restore() -> None:
@@ -55,3 +61,14 @@ def connect(endpoint: str) -> Callable[[], None]:
         aws_clients.reset()
 
     return restore
+
+
+def connect(endpoint: str) -> Callable[[], None]:
+    """Point this process's boto3 clients at the emulator; returns a function that undoes it."""
+    return _redirect(aws_environment(endpoint))
+
+
+def route_transcribe(endpoint: str) -> Callable[[], None]:
+    """Send this process's Transcribe clients to `endpoint` (the local Transcribe service); returns a
+    function that undoes it. botocore reads AWS_ENDPOINT_URL_<SERVICE> before AWS_ENDPOINT_URL."""
+    return _redirect({TRANSCRIBE_ENDPOINT_ENV: endpoint})

@@ -8,6 +8,10 @@ invalid response or a run past the function timeout fails the whole batch. Faile
 back after the queue's visibility timeout, and the emulator moves a message to the dead-letter
 queue once it has been received `max_receive_count` times (moto implements the redrive policy).
 
+Schedules: a route with a ScheduleTrigger gets a `ScheduleTimer` that sends the trigger's message
+to the route's queue every `settings.<local_interval_setting>` seconds (EventBridge Scheduler's
+role in AWS); its poller then delivers it like any other message.
+
 Execution environments: Lambda runs one invocation at a time per environment and keeps module
 state (e.g. a module-level Powertools BatchProcessor) per environment. So each concurrent
 invocation here gets its own instance of the handler module, loaded once when first needed (a cold
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 import logging
 import os
 import threading
@@ -33,7 +38,7 @@ from typing import Any, cast
 from medscribe.adapters import aws_clients
 from medscribe.local.loops import BackgroundLoop
 from medscribe.local.state import Resources, RouteResources
-from medscribe.routes import Route
+from medscribe.routes import Route, ScheduleTrigger
 from medscribe.settings import PipelineSettings
 
 log = logging.getLogger("medscribe.local")
@@ -138,6 +143,9 @@ class ExecutionEnvironments:
             self._idle.append(handler)
 
     def _load(self, number: int) -> Handler:
+        if not self.path.is_file():
+            raise RuntimeError(f"route {self.route.name}: its handler {self.route.handler_path} does not exist "
+                               f"(looked in {self.path.parent})")
         module_name = f"medscribe_lambda_{self.route.name.replace('-', '_')}_{number}"
         spec = importlib.util.spec_from_file_location(module_name, self.path)
         if spec is None or spec.loader is None:
@@ -291,3 +299,22 @@ class RoutePoller:
                 "route %s: %d deletes failed (receipt expired?); those messages will be delivered again",
                 self.route.name, len(response["Failed"]),
             )
+
+
+class ScheduleTimer:
+    """The schedule of one ScheduleTrigger route: its message into the route's queue, at start and
+    then every `local_interval_setting` seconds, until stopped."""
+
+    def __init__(self, route: Route, resources: Resources, settings: PipelineSettings) -> None:
+        if not isinstance(route.trigger, ScheduleTrigger):
+            raise TypeError(f"route {route.name} has no schedule")
+        self.route = route
+        self.interval_seconds = float(getattr(settings, route.trigger.local_interval_setting))
+        self.queue_url = resources.routes[route.name].queue_url
+        self._body = json.dumps(route.trigger.message)
+        self.sent = 0
+        self.loop = BackgroundLoop(f"{route.name}-schedule", self._send, pause_seconds=self.interval_seconds)
+
+    def _send(self) -> None:
+        aws_clients.client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=self._body)
+        self.sent += 1

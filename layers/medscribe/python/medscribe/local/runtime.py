@@ -1,7 +1,9 @@
-"""The local runtime: emulator + provisioned resources + one poller per route + DLQ alarms + outbox.
+"""The local runtime: emulator + provisioned resources + local Transcribe service + one poller per
+route + schedule timers + DLQ alarms + outbox.
 
 Runs in the calling process (tests, benchmarks, `medscribe local serve`). While it runs, this
-process's boto3 clients and handler environment point at the emulator; `stop()` restores both.
+process's boto3 clients and handler environment point at the emulator (Transcribe clients at the
+local Transcribe service, `runtime.transcribe`); `stop()` restores both.
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
+from medscribe.adapters.llm.openai_compat import ENV_BASE_URL
 from medscribe.domain.encounter import utc_now
 from medscribe.local.alarms import DlqAlarms
 from medscribe.local.emulator import Emulator
-from medscribe.local.environment import connect, patch_environ
+from medscribe.local.environment import connect, patch_environ, route_transcribe
 from medscribe.local.logs import RuntimeLog
 from medscribe.local.outbox import Outbox
-from medscribe.local.pollers import SERVICE_NAME_ENV, RoutePoller, RouteStats
+from medscribe.local.pollers import SERVICE_NAME_ENV, RoutePoller, RouteStats, ScheduleTimer
 from medscribe.local.provision import provision
 from medscribe.local.state import Resources, RuntimeInfo, StatePaths, remove_runtime, write_runtime
-from medscribe.routes import ROUTES
+from medscribe.local.transcribe_service import DEFAULT_WORKERS, TranscribeService
+from medscribe.local.whisper_engine import Recognizer, WhisperRecognizer
+from medscribe.routes import ROUTES, ScheduleTrigger
+from medscribe.services.wiring import NOTE_ENGINE_ENV
 from medscribe.settings import PipelineSettings, function_env, function_settings, load_settings, project_root
 
 log = logging.getLogger("medscribe.local")
@@ -34,14 +40,28 @@ class _Stoppable(Protocol):
     def join(self) -> None: ...
 
 
+def local_function_settings(settings: PipelineSettings) -> PipelineSettings:
+    """The settings handlers see locally: the `local_*` timings replace their AWS counterparts."""
+    return PipelineSettings.model_validate({
+        **settings.model_dump(), "stuck_after_seconds": settings.local_stuck_after_seconds,
+    })
+
+
+def local_note_engine() -> str:
+    """An OpenAI-compatible endpoint when one is configured, else the offline engine (Bedrock is not
+    emulated locally)."""
+    return "openai" if os.environ.get(ENV_BASE_URL) else "offline"
+
+
 def handler_environment(resources: Resources, settings: PipelineSettings) -> dict[str, str | None]:
-    """What every handler runs with: the stack's function environment plus local Powertools switches."""
+    """What every handler runs with: the stack's function environment plus local switches."""
     return {
         **function_env(
             table=resources.table, input_bucket=resources.input_bucket,
             artifacts_bucket=resources.artifacts_bucket, topic_arn=resources.topic_arn,
-            kms_key_arn=resources.kms_key_arn, settings=settings,
+            kms_key_arn=resources.kms_key_arn, settings=local_function_settings(settings),
         ),
+        NOTE_ENGINE_ENV: local_note_engine(),
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "medscribe",
         SERVICE_NAME_ENV: "medscribe",  # each route sets its own before loading its handler
@@ -49,12 +69,21 @@ def handler_environment(resources: Resources, settings: PipelineSettings) -> dic
 
 
 class LocalRuntime:
-    def __init__(self, paths: StatePaths, settings: PipelineSettings | None = None) -> None:
+    """`recognizer` replaces the Whisper engine behind the local Transcribe service (tests)."""
+
+    def __init__(
+        self, paths: StatePaths, settings: PipelineSettings | None = None, recognizer: Recognizer | None = None,
+        transcribe_workers: int = DEFAULT_WORKERS,
+    ) -> None:
         self.paths = paths
         self.settings = settings or load_settings()
         self.log = RuntimeLog(paths.log_file)
         self.emulator = Emulator()
+        self.recognizer = recognizer or WhisperRecognizer(workers=transcribe_workers)
+        self.transcribe_workers = transcribe_workers
+        self._transcribe: TranscribeService | None = None
         self.pollers: dict[str, RoutePoller] = {}
+        self.timers: dict[str, ScheduleTimer] = {}
         self._resources: Resources | None = None
         self._alarms: DlqAlarms | None = None
         self._outbox: Outbox | None = None
@@ -66,6 +95,13 @@ class LocalRuntime:
         if self._resources is None:
             raise RuntimeError("the runtime is not running")
         return self._resources
+
+    @property
+    def transcribe(self) -> TranscribeService:
+        """The local Transcribe service (its fault hooks: drop_completion_events, throttle_starts)."""
+        if self._transcribe is None:
+            raise RuntimeError("the runtime is not running")
+        return self._transcribe
 
     @property
     def info(self) -> RuntimeInfo:
@@ -86,6 +122,11 @@ class LocalRuntime:
         endpoint = self.emulator.start()
         self._restore.append(connect(endpoint))
         resources = self._resources = provision(self.settings, ROUTES)
+        self._transcribe = TranscribeService(
+            self.paths.root / "transcribe", self.recognizer, self.settings, account_id=resources.account_id,
+            region=resources.region, workers=self.transcribe_workers,
+        )
+        self._restore.append(route_transcribe(self._transcribe.start()))
         self._restore.append(patch_environ(handler_environment(resources, self.settings)))
         function_settings.cache_clear()  # handlers read their settings once per process
         root = project_root()
@@ -93,10 +134,14 @@ class LocalRuntime:
             poller = RoutePoller(route, resources, self.settings, root)
             poller.prewarm()
             self.pollers[route.name] = poller
+            if isinstance(route.trigger, ScheduleTrigger):
+                self.timers[route.name] = ScheduleTimer(route, resources, self.settings)
         self._alarms = DlqAlarms(resources, resources.routes.values())
         self._outbox = Outbox(resources.outbox_queue_url, self.paths.outbox, self.settings.notification_email)
         for poller in self.pollers.values():
             poller.start()
+        for timer in self.timers.values():
+            timer.loop.start()
         self._alarms.loop.start()
         self._outbox.loop.start()
         self._info = RuntimeInfo(
@@ -114,7 +159,7 @@ class LocalRuntime:
 
     def stop(self) -> None:
         # Signal everything first, then wait: the loops wind down in parallel.
-        loops: list[_Stoppable] = [*self.pollers.values()]
+        loops: list[_Stoppable] = [*self.pollers.values(), *(timer.loop for timer in self.timers.values())]
         loops += [worker.loop for worker in (self._alarms, self._outbox) if worker is not None]
         for loop in loops:
             loop.signal_stop()
@@ -123,7 +168,11 @@ class LocalRuntime:
         for name, stats in self.stats().items():
             log.info("route %s stats: %s", name, stats.as_dict())
         self.pollers.clear()
+        self.timers.clear()
         self._alarms = self._outbox = None
+        if self._transcribe is not None:  # before the emulator: running jobs still write to it
+            self._transcribe.stop()
+            self._transcribe = None
         self.emulator.stop()
         while self._restore:
             self._restore.pop()()

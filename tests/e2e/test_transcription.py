@@ -1,0 +1,116 @@
+"""Audio through the local Transcribe service and speech engine, inside the running pipeline: real
+recordings become speaker lines, the job cap holds, a lost completion event is recovered by the
+reconciler (driven by the local schedule timer), and a failed job is reported without PHI.
+
+These tests wait for an encounter to leave transcription (TRANSCRIBED, or a later stage's status,
+or FAILED), so they hold whatever the stages after transcription do.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from medscribe.adapters import aws_clients
+from medscribe.domain.encounter import Encounter, EncounterStatus
+from medscribe.local.uploads import Upload
+from medscribe.local.whisper_engine import FORMAT_MISMATCH
+from tests.e2e.conftest import SAMPLE_AUDIO, Driver, eventually, speech_wav
+from tests.media import MP3
+
+pytestmark = pytest.mark.e2e
+
+IN_TRANSCRIPTION = frozenset({EncounterStatus.RECEIVED, EncounterStatus.TRANSCRIBING})
+
+
+def transcribed(driver: Driver, *uploads: Upload, timeout: float = 60) -> list[Encounter]:
+    """The encounters once each has left RECEIVED / TRANSCRIBING."""
+
+    def probe() -> list[Encounter] | None:
+        found = [driver.repository.get(u.encounter_id) for u in uploads]
+        done = [e for e in found if e is not None and e.status not in IN_TRANSCRIPTION]
+        return done if len(done) == len(uploads) else None
+
+    return eventually(probe, timeout=timeout, interval=0.2)
+
+
+def test_a_two_voice_recording_becomes_numbered_speaker_lines(driver: Driver) -> None:
+    uploaded = driver.put(driver.unique("audio", "GAS0001.mp3"), (SAMPLE_AUDIO / "GAS0001.mp3").read_bytes())
+
+    [encounter] = transcribed(driver, uploaded)
+
+    assert encounter.status is not EncounterStatus.FAILED, encounter.reason
+    assert encounter.job_name == f"{driver.runtime.settings.prefix}-{encounter.encounter_id}"
+    assert (encounter.speakers, encounter.language_code) == (2, "en-US")
+    assert encounter.line_count == 18  # the excerpt's 18 turns, each on its own channel
+    assert encounter.transcript_key is not None
+    lines = json.loads(driver.s3.get_object(
+        Bucket=driver.resources.artifacts_bucket, Key=encounter.transcript_key)["Body"].read())
+    assert lines["attribution"] == "channel-energy"
+    first, second = lines["lines"][:2]
+    assert (first["speaker"], second["speaker"]) == ("spk_0", "spk_1")
+    assert "brings you in today" in first["text"].lower()
+    job = driver.runtime.transcribe.job(encounter.job_name)
+    assert job is not None
+    assert (job.status, job.engine["model"]) == ("COMPLETED", "tiny.en")
+    head = driver.s3.head_object(Bucket=job.output_bucket, Key=job.output_key)
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", driver.resources.kms_key_arn)
+    saved = driver.runtime.paths.root / "transcribe" / "jobs" / f"{encounter.job_name}.json"
+    assert json.loads(saved.read_text())["TranscriptionJob"]["TranscriptionJobStatus"] == "COMPLETED"
+
+
+def test_running_jobs_never_exceed_the_cap(driver: Driver) -> None:
+    cap = driver.runtime.settings.max_concurrent_transcriptions
+    uploads = [driver.put(driver.unique("audio", f"clip-{i}.wav"), speech_wav(1.0)) for i in range(2 * cap)]
+
+    encounters = transcribed(driver, *uploads, timeout=90)
+
+    assert all(e.status is not EncounterStatus.FAILED for e in encounters), [e.reason for e in encounters]
+    service = driver.runtime.transcribe
+    assert 1 <= service.stats().max_running <= min(cap, service.workers)
+    listed = aws_clients.client("transcribe").list_transcription_jobs(Status="COMPLETED", MaxResults=100)
+    names = {s["TranscriptionJobName"] for s in listed["TranscriptionJobSummaries"]}
+    assert {e.job_name for e in encounters} <= names  # one job per encounter, all completed
+
+
+def test_a_lost_completion_event_is_recovered_by_the_reconciler(driver: Driver) -> None:
+    settings = driver.runtime.settings
+    lost: set[str] = set()
+    driver.runtime.transcribe.drop_completion_events = lambda name: name in lost
+    dropped_before = driver.runtime.transcribe.stats().events_dropped
+    try:
+        uploaded = driver.put(driver.unique("audio", "visit.wav"), speech_wav())
+        lost.add(f"{settings.prefix}-{uploaded.encounter_id}")
+        started = time.monotonic()
+        [encounter] = transcribed(driver, uploaded, timeout=settings.local_stuck_after_seconds + 30)
+        took = time.monotonic() - started
+    finally:
+        driver.runtime.transcribe.drop_completion_events = None
+
+    assert encounter.status is not EncounterStatus.FAILED, encounter.reason
+    assert encounter.line_count == 1
+    assert driver.runtime.transcribe.stats().events_dropped == dropped_before + 1
+    # nothing but the reconciler could have moved it, and only once it counted as stuck
+    assert took >= settings.local_stuck_after_seconds
+    assert driver.runtime.timers["reconcile"].sent >= 1
+
+
+def test_a_failed_job_ends_failed_with_the_reason_and_a_notification_without_phi(driver: Driver) -> None:
+    # The ID3 header passes ingest's checks; the frames hold no audio, so Transcribe cannot decode it.
+    uploaded = driver.put(driver.unique("audio", "Jane Doe 1962-03-04 call.mp3"), MP3)
+
+    [encounter] = transcribed(driver, uploaded)
+
+    assert encounter.status is EncounterStatus.FAILED
+    assert encounter.reason == FORMAT_MISMATCH
+    [notice] = eventually(lambda: driver.outbox_files(encounter.encounter_id))
+    text = notice.read_text(encoding="utf-8")
+    assert "does not match the detected media format" in text
+    for phi in ("Jane", "1962"):
+        assert phi not in text
+        assert phi not in driver.runtime.paths.log_file.read_text(encoding="utf-8")
+    job = driver.runtime.transcribe.job(encounter.job_name or "")
+    assert job is not None
+    assert job.failure_reason == FORMAT_MISMATCH
