@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_poison_message_goes_to_the_dlq_with_an_alarm_while_the_batch_proceeds(d
 
     driver.send(bodies[0], "{not json " + sentinel, *bodies[1:])
 
-    assert [e.status for e in driver.wait(*good)] == [EncounterStatus.RECEIVED] * 3
+    assert all(e.status in (EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW) for e in driver.wait(*good))
     route = driver.ingest
     eventually(lambda: driver.queue_depth(route.dlq_url) == 1, timeout=20)
     [dead] = driver.sqs.receive_message(QueueUrl=route.dlq_url, VisibilityTimeout=0)["Messages"]
@@ -38,7 +39,10 @@ def test_poison_message_goes_to_the_dlq_with_an_alarm_while_the_batch_proceeds(d
     assert stats.messages_failed - failed_before == driver.runtime.settings.max_receive_count
 
     outbox = driver.runtime.paths.outbox
-    [alarm_file] = eventually(lambda: list(outbox.glob("*.eml")), timeout=10)
+    def alarms() -> list[Path]:
+        return [f for f in outbox.glob("*.eml") if "ALARM:" in f.read_text(encoding="utf-8")]
+
+    [alarm_file] = eventually(alarms, timeout=10)
     alarm = email.message_from_bytes(alarm_file.read_bytes(), policy=email.policy.default)
     assert alarm["Subject"].startswith(f'ALARM: "{alarm_name(route)}"')
     assert alarm["To"]
@@ -60,7 +64,7 @@ def test_a_burst_of_uploads_all_end_terminal_within_the_concurrency_cap(driver: 
 
     encounters = driver.wait(*uploads, timeout=40)
 
-    assert [e.status for e in encounters] == [EncounterStatus.RECEIVED] * 50
+    assert all(e.is_terminal and e.status is not EncounterStatus.REJECTED for e in encounters)
     stats = driver.runtime.stats()["ingest"]
     assert cap == 4
     assert 2 <= stats.max_in_flight <= cap  # concurrency was used, never beyond the cap

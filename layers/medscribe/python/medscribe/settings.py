@@ -104,7 +104,7 @@ class PipelineSettings(BaseModel):
     local_reconcile_interval_seconds: Annotated[int, Field(ge=1)] = Field(
         10, description="Local runtime only: reconciler timer."
     )
-    local_stuck_after_seconds: Annotated[int, Field(ge=1)] = Field(
+    local_stuck_after_seconds: Annotated[int, Field(ge=10)] = Field(
         20, description="Local runtime only: stuck age for the reconciler."
     )
     local_speech_model: Literal["auto", "tiny.en", "base"] = Field(

@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
+# matplotlib (tscribe's confidence chart) is not thread-safe; Lambda runs one invocation per
+# process, the local runtime runs several in threads.
+_LOCK = threading.Lock()
+EMPTY_CSV = b",start_time,end_time,speaker,comment\n"
+
 
 def render(document: dict[str, Any]) -> dict[str, bytes]:
-    """{"csv": ..., "docx": ...} for a COMPLETED Transcribe output document."""
+    """{"csv": ..., "docx": ...} for a COMPLETED Transcribe output document.
+
+    A transcript without words (silence) gets tscribe's CSV header and no DOCX: tscribe cannot
+    render an empty transcript."""
+    items = document.get("results", {}).get("items") or []
+    if not any(item.get("type") == "pronunciation" for item in items):
+        return {"csv": EMPTY_CSV}
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("MPLCONFIGDIR", tempfile.gettempdir())
     import tscribe  # heavy: imported only where artifacts are written
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with _LOCK, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         tscribe.decode_transcript(document).to_csv(folder / "transcript.csv")
         tscribe.write_docx(document, str(folder / "transcript.docx"))

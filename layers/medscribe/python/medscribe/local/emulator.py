@@ -48,11 +48,32 @@ def _event_with_version_and_sequencer(event_name: str, bucket: Any, key: Any, no
     return event
 
 
+class _SerialMotoServer(ThreadedMotoServer):
+    """moto's server with one request at a time: moto's backends are not thread-safe (concurrent
+    DynamoDB TransactWriteItems fail with "dictionary changed size during iteration")."""
+
+    def _server_entry(self) -> None:
+        from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ignore[attr-defined]
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serial(environ: Any, start_response: Any) -> Any:
+            with lock:
+                return list(app(environ, start_response))
+
+        self._server = make_server(self._ip_address, self._port, serial, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class Emulator:
     """moto's threaded server on a free loopback port, with S3 notification fidelity restored."""
 
     def __init__(self, host: str = HOST, port: int = 0) -> None:
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._server = _SerialMotoServer(ip_address=host, port=port, verbose=False)
         self._endpoint: str | None = None
 
     @property

@@ -38,6 +38,7 @@ class ReconcileReport:
     restarted: int = 0
     started_waiting: int = 0
     redelivered: int = 0
+    errors: int = 0
     still_running: list[str] = field(default_factory=list)
 
 
@@ -150,13 +151,16 @@ class TranscriptionService:
         from medscribe.adapters import tscribe_files  # heavy (pandas): only this path needs it
 
         rendered = tscribe_files.render(document)
+        artifacts = {"transcribe": keys.transcribe_output, "lines": keys.lines, "csv": keys.csv}
         self.artifacts.put(keys.csv, rendered["csv"], "text/csv")
-        self.artifacts.put(keys.docx, rendered["docx"],
-                           "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        if "docx" in rendered:
+            self.artifacts.put(keys.docx, rendered["docx"],
+                               "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+            artifacts["docx"] = keys.docx
         finished = self.repository.finish_transcription(
             encounter_id, EncounterStatus.TRANSCRIBED,
             transcript_key=keys.lines,
-            artifacts={"transcribe": keys.transcribe_output, "lines": keys.lines, "csv": keys.csv, "docx": keys.docx},
+            artifacts=artifacts,
             line_count=len(lines), speakers=len({line.speaker for line in lines}),
             language_code=state.language_code,
         )
@@ -179,6 +183,18 @@ class TranscriptionService:
 
     # -- reconciling ----------------------------------------------------------------------------
 
+    def _reconcile_one(self, encounter: Encounter, report: ReconcileReport) -> None:
+        name = encounter.job_name or job_name(self.pipeline.prefix, encounter.encounter_id)
+        state = self.jobs.get(name, medical=self.pipeline.transcribe_medical)
+        if state.finished:
+            self._finish(encounter.encounter_id, state)
+            report.completed += 1
+        elif state.status == "NOT_FOUND":
+            self._start(encounter, name)
+            report.restarted += 1
+        else:
+            report.still_running.append(encounter.encounter_id)
+
     def reconcile(self, now: datetime | None = None, *, stuck_after_seconds: int | None = None) -> ReconcileReport:
         """Drive encounters stuck in TRANSCRIBING (lost completion events, crashed starts)."""
         report = ReconcileReport()
@@ -187,16 +203,11 @@ class TranscriptionService:
         cutoff = cutoff.replace("+00:00", "Z")
         for encounter in self.repository.oldest(EncounterStatus.TRANSCRIBING, updated_before=cutoff, limit=100):
             report.checked += 1
-            name = encounter.job_name or job_name(self.pipeline.prefix, encounter.encounter_id)
-            state = self.jobs.get(name, medical=self.pipeline.transcribe_medical)
-            if state.finished:
-                self._finish(encounter.encounter_id, state)
-                report.completed += 1
-            elif state.status == "NOT_FOUND":
-                self._start(encounter, name)
-                report.restarted += 1
-            else:
-                report.still_running.append(encounter.encounter_id)
+            try:
+                self._reconcile_one(encounter, report)
+            except Exception:  # one bad encounter must not stall the others; it is retried next run
+                report.errors += 1
+                logger.exception("reconciling an encounter failed", extra={"encounter_id": encounter.encounter_id})
         report.started_waiting = self.start_waiting()
         # lost "ready for documentation" events: transcribed audio and received text notes that waited
         for status, kind in ((EncounterStatus.TRANSCRIBED, Kind.AUDIO), (EncounterStatus.RECEIVED, Kind.TEXT)):
@@ -205,7 +216,7 @@ class TranscriptionService:
                 report.redelivered += 1
         logger.info("reconciled", extra={"checked": report.checked, "completed": report.completed,
                                          "restarted": report.restarted, "started_waiting": report.started_waiting,
-                                         "redelivered": report.redelivered})
+                                         "redelivered": report.redelivered, "errors": report.errors})
         if report.completed:
             metrics.add_metric(name="ReconciledEncounters", unit=MetricUnit.Count, value=report.completed)
         return report
