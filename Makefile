@@ -58,6 +58,8 @@ cfn-lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/transcript.py
+	$(BIN)/python bench/notes.py
 
 clean:
 	rm -rf cdk.out .medscribe .pytest_cache .mypy_cache .ruff_cache
