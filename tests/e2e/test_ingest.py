@@ -94,7 +94,8 @@ def test_key_with_spaces_plus_and_unicode_is_received(driver: Driver, capfd: pyt
     assert encounter.duration_seconds == pytest.approx(0.6)
     # Handler logs go to the runtime log, with ids and no user-supplied key; not to the terminal.
     log = driver.runtime.paths.log_file.read_text(encoding="utf-8")
-    ingested = [json.loads(line) for line in log.splitlines() if encounter.encounter_id in line]
+    handler_lines = [line for line in log.splitlines() if line.startswith("{")]
+    ingested = [json.loads(line) for line in handler_lines if encounter.encounter_id in line]
     assert any(entry.get("message") == "ingested" for entry in ingested)
     assert "dr visit" not in log
     assert "한국" not in log

@@ -67,7 +67,7 @@ class StubRepository:
 
 def test_waiting_times_out_and_names_what_is_missing() -> None:
     refs = [ObjectRef("b", f"text/{i}.txt", 10, version_id=f"v{i}") for i in range(3)]
-    done = {r.encounter_id: Encounter.from_ref(r, Kind.TEXT, EncounterStatus.RECEIVED) for r in refs[:2]}
+    done = {r.encounter_id: Encounter.from_ref(r, Kind.GROUND_TRUTH, EncounterStatus.RECEIVED) for r in refs[:2]}
     repository = StubRepository(done)
     progress: list[tuple[int, int]] = []
 

@@ -49,8 +49,9 @@ def _event_with_version_and_sequencer(event_name: str, bucket: Any, key: Any, no
 
 
 class _SerialMotoServer(ThreadedMotoServer):
-    """moto's server with one request at a time: moto's backends are not thread-safe (concurrent
-    DynamoDB TransactWriteItems fail with "dictionary changed size during iteration")."""
+    """moto's server with one DynamoDB request at a time: moto's DynamoDB backend is not thread-safe
+    (concurrent TransactWriteItems fail with "dictionary changed size during iteration"). Other
+    services stay concurrent: SQS long polls block inside moto and must not hold a lock."""
 
     def _server_entry(self) -> None:
         from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ignore[attr-defined]
@@ -61,6 +62,8 @@ class _SerialMotoServer(ThreadedMotoServer):
         lock = threading.Lock()
 
         def serial(environ: Any, start_response: Any) -> Any:
+            if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+                return app(environ, start_response)
             with lock:
                 return list(app(environ, start_response))
 
