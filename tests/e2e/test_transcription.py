@@ -114,3 +114,23 @@ def test_a_failed_job_ends_failed_with_the_reason_and_a_notification_without_phi
     job = driver.runtime.transcribe.job(encounter.job_name or "")
     assert job is not None
     assert job.failure_reason == FORMAT_MISMATCH
+
+
+def test_every_sample_recording_is_transcribed_and_documented_with_its_artifacts(driver: Driver) -> None:
+    uploads = [driver.put(driver.unique("audio", path.name), path.read_bytes())
+               for path in sorted(SAMPLE_AUDIO.glob("*.mp3"))]
+    assert len(uploads) == 3
+    encounters = driver.wait(*uploads, timeout=120)
+    for encounter in encounters:
+        assert encounter.status in (EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW), encounter.reason
+        assert encounter.artifacts is not None
+        assert set(encounter.artifacts) == {"transcribe", "lines", "csv", "docx"}
+        bucket = driver.resources.artifacts_bucket
+        for key in [*encounter.artifacts.values(), encounter.note_key, encounter.review_key]:
+            assert driver.s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+        csv = driver.s3.get_object(Bucket=bucket, Key=encounter.artifacts["csv"])["Body"].read().decode()
+        assert csv.splitlines()[0] == ",start_time,end_time,speaker,comment"
+        note = json.loads(driver.s3.get_object(Bucket=bucket, Key=encounter.note_key)["Body"].read())
+        cited = {n for section in note["sections"] for item in section["items"] for n in item["lines"]}
+        assert cited
+        assert cited <= {line["n"] for line in note["lines"]}
