@@ -1,7 +1,8 @@
 """One observability module: Powertools logger, tracer and metrics for every handler.
 
 PHI rule: log ids, sizes, counts, statuses and durations only; never event bodies, object keys,
-transcript or note text. Hence no `log_event=True` and tracer `capture_response=False` everywhere.
+transcript or note text. Hence handlers never log events (log_event is off) and the tracer never
+captures responses.
 """
 
 from __future__ import annotations
