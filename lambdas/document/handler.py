@@ -12,29 +12,19 @@ text) moves, and outputs are written to fixed keys.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from medscribe.observability import logger, metrics, tracer
+from medscribe.handlers import sqs_batch_handler
 from medscribe.services.wiring import documentation_stage
 
 SERVICE = documentation_stage()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> None:
     event = EventBridgeEvent(json.loads(record.body))
     SERVICE.document(str(event.detail["encounter_id"]))
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = sqs_batch_handler(record_handler)

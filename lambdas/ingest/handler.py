@@ -15,18 +15,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from medscribe.domain.encounter import ObjectRef
-from medscribe.observability import logger, metrics, tracer
+from medscribe.handlers import sqs_batch_handler
+from medscribe.observability import logger
 from medscribe.services.wiring import ingest_service
 
 SERVICE = ingest_service()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def object_refs(body: dict[str, Any]) -> list[ObjectRef]:
@@ -46,14 +43,9 @@ def object_refs(body: dict[str, Any]) -> list[ObjectRef]:
     return refs
 
 
-@tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> None:
     for ref in object_refs(json.loads(record.body)):
         SERVICE.ingest(ref)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = sqs_batch_handler(record_handler)
