@@ -1,0 +1,77 @@
+"""SQLite FTS5 search index (the local runtime's stand-in for OpenSearch).
+
+The trigram tokenizer indexes every 3-character window, so substrings match in any language —
+Korean included — without a morphological analyser. Query terms of three or more characters use the
+index (MATCH, ranked by bm25); shorter terms (two-syllable Korean words such as 두통) fall back to
+LIKE on the same table. Upserts replace the encounter's row, so indexing the same record twice changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from medscribe.domain.search import SearchDocument, SearchHit
+
+_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS encounters USING fts5(
+    encounter_id UNINDEXED, status UNINDEXED, kind UNINDEXED, updated_at UNINDEXED, folder UNINDEXED,
+    transcript, note, tokenize = 'trigram'
+)
+"""
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+class SqliteSearchIndex:
+    def __init__(self, path: Path | str = ":memory:") -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute(_SCHEMA)
+
+    def upsert(self, document: SearchDocument) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (document.encounter_id,))
+            self._db.execute(
+                "INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (document.encounter_id, document.status, document.kind, document.updated_at, document.folder,
+                 document.transcript, document.note),
+            )
+
+    def delete(self, encounter_id: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (encounter_id,))
+
+    def search(self, text: str, *, status: str | None = None, since: str | None = None,
+               limit: int = 20) -> list[SearchHit]:
+        terms = [term for term in text.split() if term]
+        if not terms:
+            return []
+        long_terms = [t for t in terms if len(t) >= 3]
+        short_terms = [t for t in terms if len(t) < 3]
+        where, params = [], []
+        if long_terms:
+            where.append("encounters MATCH ?")
+            params.append(" AND ".join(_quote(t) for t in long_terms))
+        for term in short_terms:
+            where.append("(transcript LIKE ? OR note LIKE ?)")
+            params += [f"%{term}%", f"%{term}%"]
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if since:
+            where.append("updated_at >= ?")
+            params.append(since)
+        rank = "bm25(encounters)" if long_terms else "0.0"
+        snippet = ("coalesce(nullif(snippet(encounters, 5, '[', ']', '…', 12), ''), "
+                   "snippet(encounters, 6, '[', ']', '…', 12))") if long_terms else "substr(transcript || note, 1, 80)"
+        sql = (f"SELECT encounter_id, status, updated_at, {rank}, {snippet} FROM encounters "  # noqa: S608 (fixed SQL)
+               f"WHERE {' AND '.join(where)} ORDER BY {rank} LIMIT ?")
+        with self._lock:
+            rows = self._db.execute(sql, [*params, limit]).fetchall()
+        return [SearchHit(encounter_id=r[0], status=r[1], updated_at=r[2], score=-float(r[3]), snippet=r[4])
+                for r in rows]

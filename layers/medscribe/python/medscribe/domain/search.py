@@ -1,0 +1,39 @@
+"""Search over encounters: the documents indexed and the hits returned. Pure.
+
+Adapters: SQLite FTS5 with the trigram tokenizer (local; works for Korean, which has no spaces
+between many morphemes) and, in AWS, Amazon OpenSearch Service (issue 5, not built yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SearchDocument:
+    encounter_id: str
+    status: str
+    kind: str
+    updated_at: str  # ISO-8601 UTC, sorts as text
+    folder: str  # the source key's folder (e.g. "audio/clinic-a"), for by-folder filters
+    transcript: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    encounter_id: str
+    status: str
+    updated_at: str
+    score: float  # higher is better
+    snippet: str
+
+
+class SearchIndex(Protocol):
+    def upsert(self, document: SearchDocument) -> None: ...
+
+    def delete(self, encounter_id: str) -> None: ...
+
+    def search(self, text: str, *, status: str | None = None, since: str | None = None,
+               limit: int = 20) -> list[SearchHit]: ...

@@ -1,0 +1,51 @@
+"""The local search index with English and Korean notes (fictional text from sample-data/text)."""
+
+from pathlib import Path
+
+from medscribe.adapters.search_sqlite import SqliteSearchIndex
+from medscribe.domain.search import SearchDocument
+
+TEXT = Path(__file__).resolve().parents[2] / "sample-data" / "text"
+
+
+def index() -> SqliteSearchIndex:
+    idx = SqliteSearchIndex()
+    idx.upsert(SearchDocument("enc-en", "DOCUMENTED", "text", "2026-10-14T10:00:00.000Z", "text",
+                              note=(TEXT / "en-chest-pain-followup.txt").read_text()))
+    idx.upsert(SearchDocument("enc-ko", "NEEDS_REVIEW", "text", "2026-10-21T10:00:00.000Z", "text",
+                              note=(TEXT / "ko-diabetes-followup.txt").read_text()))
+    idx.upsert(SearchDocument("enc-audio", "DOCUMENTED", "audio", "2026-11-01T10:00:00.000Z", "audio/fareez",
+                              transcript="I've just been feeling breathless and it's getting worse."))
+    return idx
+
+
+def test_a_korean_query_finds_the_korean_note() -> None:
+    hits = index().search("당뇨병성 말초신경병증")
+    assert [h.encounter_id for h in hits] == ["enc-ko"]
+    assert "[" in hits[0].snippet
+
+
+def test_short_korean_terms_still_match() -> None:
+    assert [h.encounter_id for h in index().search("저림")] == ["enc-ko"]
+
+
+def test_english_phrase_and_filters() -> None:
+    idx = index()
+    assert [h.encounter_id for h in idx.search("atorvastatin")] == ["enc-en"]
+    assert [h.encounter_id for h in idx.search("breathless")] == ["enc-audio"]
+    assert idx.search("atorvastatin", status="NEEDS_REVIEW") == []
+    assert idx.search("atorvastatin", since="2026-10-15") == []
+    assert idx.search("   ") == []
+
+
+def test_upsert_replaces_and_delete_removes() -> None:
+    idx = index()
+    idx.upsert(SearchDocument("enc-en", "DOCUMENTED", "text", "2026-10-14T10:00:00.000Z", "text", note="no drugs"))
+    assert idx.search("atorvastatin") == []
+    assert [h.encounter_id for h in idx.search("drugs")] == ["enc-en"]
+    idx.delete("enc-en")
+    assert idx.search("drugs") == []
+
+
+def test_query_syntax_in_user_text_is_quoted_not_parsed() -> None:
+    assert index().search('"atorvastatin" OR NEAR(') == []
