@@ -152,3 +152,14 @@ def test_template_override_from_the_artifacts_bucket(load_handler, world) -> Non
     encounter = EncounterRepository(world["table"]).get(encounter_id)
     note = json.loads(read(encounter.note_key or ""))  # type: ignore[union-attr]
     assert [s["name"] for s in note["sections"]] == ["Subjective", "Objective", "Assessment", "Plan"]
+
+
+def test_a_text_note_whose_object_is_gone_ends_failed_not_in_the_dlq(load_handler, world) -> None:  # type: ignore[no-untyped-def]
+    encounter_id = text_encounter(world, "text/gone.txt", b"a note")
+    versions = boto3.client("s3").list_object_versions(Bucket=world["bucket"], Prefix="text/gone.txt")["Versions"]
+    boto3.client("s3").delete_object(Bucket=world["bucket"], Key="text/gone.txt", VersionId=versions[0]["VersionId"])
+    assert load_handler("document").handler(ready(encounter_id), Context()) == {"batchItemFailures": []}
+    encounter = EncounterRepository(world["table"]).get(encounter_id)
+    assert encounter is not None
+    assert encounter.status is EncounterStatus.FAILED
+    assert encounter.reason == "documentation failed: object no longer exists"

@@ -25,6 +25,7 @@ from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
 from medscribe.domain.emr import detect_language
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
+from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.notes import NoteStatus
 from medscribe.domain.transcript import Line
@@ -60,10 +61,19 @@ class DocumentationStage:
         if encounter is None:
             logger.info("ignored unknown encounter")
             return None
-        if encounter.kind is Kind.AUDIO and encounter.status is EncounterStatus.TRANSCRIBED:
-            return self._document_transcript(encounter)
-        if encounter.kind is Kind.TEXT and encounter.status is EncounterStatus.RECEIVED:
-            return self._document_text(encounter)
+        waiting = (encounter.kind is Kind.AUDIO and encounter.status is EncounterStatus.TRANSCRIBED) or (
+            encounter.kind is Kind.TEXT and encounter.status is EncounterStatus.RECEIVED)
+        if waiting:
+            try:
+                if encounter.kind is Kind.AUDIO:
+                    return self._document_transcript(encounter)
+                return self._document_text(encounter)
+            except PermanentError as exc:  # retrying cannot help: end with a clear status, not in a DLQ
+                reason = f"documentation failed: {exc}"
+                if self.repository.transition(encounter_id, encounter.status, EncounterStatus.FAILED, reason=reason):
+                    logger.warning("documentation failed", extra={"encounter_id": encounter_id})
+                    metrics.add_metric(name="DocumentationFailed", unit=MetricUnit.Count, value=1)
+                return EncounterStatus.FAILED
         logger.info("encounter not waiting for documentation", extra={"encounter_id": encounter_id,
                                                                       "status": encounter.status})
         return None
