@@ -424,7 +424,7 @@ def grant_access(
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
                         actions=TABLE_READ_WRITE_ACTIONS if item is Access.TABLE_READ_WRITE else TABLE_READ_ACTIONS,
-                        resources=[storage.table.table_arn, storage.by_status_index_arn],
+                        resources=[storage.table.table_arn, *storage.index_arns],
                     )
                 )
             case Access.INPUT_READ:

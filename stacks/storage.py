@@ -15,9 +15,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from medscribe.adapters.encounters import INDEXES, TTL_ATTRIBUTE
 from medscribe.settings import PipelineSettings
 
-BY_STATUS_INDEX = "by-status"
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 # Daily AWS Backup recovery points, kept as long as the table's point-in-time recovery window.
 BACKUP_RETENTION_DAYS = 35
@@ -82,16 +82,18 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
-            time_to_live_attribute="expires_at",
+            time_to_live_attribute=TTL_ATTRIBUTE,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.table.add_global_secondary_index(
-            index_name=BY_STATUS_INDEX,
-            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="updated_at", type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
+        # The same indexes as the local runtime's table (medscribe.adapters.encounters.INDEXES).
+        for index in INDEXES:
+            self.table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(name=index.partition, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=index.sort, type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
 
         vault = backup.BackupVault(
             self,
@@ -118,5 +120,6 @@ class Storage(Construct):
         )
 
     @property
-    def by_status_index_arn(self) -> str:
-        return f"{self.table.table_arn}/index/{BY_STATUS_INDEX}"
+    def index_arns(self) -> list[str]:
+        """Every GSI of the table (read access for whoever queries by status, date or folder)."""
+        return [f"{self.table.table_arn}/index/{index.name}" for index in INDEXES]

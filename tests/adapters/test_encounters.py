@@ -51,3 +51,59 @@ def test_sdk_errors_are_typed(table: str) -> None:
 
     with pytest.raises(PermanentError):
         EncounterRepository("no-such-table").get("enc-x")
+
+
+def _created(repo: EncounterRepository, key: str, created_at: str) -> Encounter:
+    ref_ = ObjectRef.from_event(bucket="b", raw_key=key, size=5, version_id="v1", sequencer=None)
+    encounter = replace(Encounter.from_ref(ref_, Kind.AUDIO, EncounterStatus.RECEIVED),
+                        created_at=created_at, updated_at=created_at)
+    assert repo.create(encounter)
+    return encounter
+
+
+def test_by_date_range_spans_day_partitions_and_honours_times(table: str) -> None:
+    repo = EncounterRepository(table)
+    a = _created(repo, "audio/a.wav", "2026-03-01T23:59:00.000Z")
+    b = _created(repo, "audio/b.wav", "2026-03-02T08:00:00.000Z")
+    c = _created(repo, "audio/c.wav", "2026-03-04T12:00:00.000Z")
+    _created(repo, "audio/d.wav", "2026-03-05T00:00:00.000Z")
+    ids = [e.encounter_id for e in repo.created_between("2026-03-01", "2026-03-04")]
+    assert ids == [a.encounter_id, b.encounter_id, c.encounter_id]  # oldest first, the 3rd is an empty day
+    # times narrow the first and last day
+    narrowed = repo.created_between("2026-03-02T00:00:00.000Z", "2026-03-04T11:00:00.000Z")
+    assert [e.encounter_id for e in narrowed] == [b.encounter_id]
+    assert len(repo.created_between("2026-03-01", "2026-03-05", limit=2)) == 2
+    with pytest.raises(ValueError, match="ends"):
+        repo.created_between("2026-03-05", "2026-03-01")
+    with pytest.raises(ValueError, match="at most"):
+        repo.created_between("2020-01-01", "2026-01-01")
+    with pytest.raises(ValueError, match="not a date"):
+        repo.created_between("yesterday", "2026-01-01")
+
+
+def test_by_source_folder(table: str) -> None:
+    repo = EncounterRepository(table)
+    a = _created(repo, "audio/clinic-a/1.wav", "2026-03-01T10:00:00.000Z")
+    b = _created(repo, "audio/clinic-a/2.wav", "2026-03-02T10:00:00.000Z")
+    _created(repo, "audio/clinic-b/1.wav", "2026-03-01T10:00:00.000Z")
+    _created(repo, "audio/clinic-a/sub/1.wav", "2026-03-01T10:00:00.000Z")  # a different folder
+    assert [e.encounter_id for e in repo.in_folder("audio/clinic-a/")] == [a.encounter_id, b.encounter_id]
+    assert [e.encounter_id for e in repo.in_folder("audio/clinic-a", since="2026-03-02")] == [b.encounter_id]
+    assert repo.in_folder("audio/none") == []
+
+
+def test_source_records_expire_encounter_records_do_not(table: str) -> None:
+    import time
+
+    import boto3
+
+    repo = EncounterRepository(table)
+    repo.order_event(ref("0B", "v2"))
+    encounter = _created(repo, "audio/x.wav", "2026-03-01T10:00:00.000Z")
+    items = {item["pk"]["S"].split("#")[0]: item for item in boto3.client("dynamodb").scan(TableName=table)["Items"]}
+    ttl = int(items["SRC"]["expires_at"]["N"])
+    assert 29 * 86400 < ttl - time.time() <= 30 * 86400
+    assert "expires_at" not in items["ENC"]  # PHI records are kept (retention is the clinic's policy)
+    assert items["ENC"]["folder"] == {"S": "audio"}
+    assert items["ENC"]["created_day"] == {"S": "2026-03-01"}
+    assert encounter.encounter_id in items["ENC"]["pk"]["S"]

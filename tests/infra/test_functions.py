@@ -168,7 +168,7 @@ def test_ingest_grants_are_scoped_to_exact_resources(synth: Synth) -> None:
     resources_of = {tuple(sorted(as_list(s["Action"]))): as_list(s["Resource"]) for s in policy}
     assert resources_of[tuple(sorted(TABLE_READ_WRITE_ACTIONS))] == [
         getatt(table_id),
-        {"Fn::Join": ["", [getatt(table_id), "/index/by-status"]]},
+        *({"Fn::Join": ["", [getatt(table_id), f"/index/{name}"]]} for name in ("by-status", "by-day", "by-folder")),
     ]
     assert resources_of[("s3:GetObject", "s3:GetObjectVersion")] == [{"Fn::Join": ["", [getatt(input_id), "/*"]]}]
     assert resources_of[("s3:ListBucket",)] == [getatt(input_id)]

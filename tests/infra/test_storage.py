@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from medscribe.adapters.encounters import table_definition
 from medscribe.settings import PipelineSettings
-from stacks.storage import ABORT_INCOMPLETE_UPLOADS_DAYS, BACKUP_RETENTION_DAYS, BY_STATUS_INDEX
+from stacks.storage import ABORT_INCOMPLETE_UPLOADS_DAYS, BACKUP_RETENTION_DAYS
 from tests.infra.helpers import Synth, getatt, ref, statements
 
 pytestmark = pytest.mark.infra
@@ -138,15 +139,11 @@ def test_table_is_encrypted_recoverable_and_streamed(synth: Synth) -> None:
     }
     assert properties["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    (index,) = properties["GlobalSecondaryIndexes"]
-    assert index == {
-        "IndexName": BY_STATUS_INDEX,
-        "KeySchema": [
-            {"AttributeName": "status", "KeyType": "HASH"},
-            {"AttributeName": "updated_at", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    }
+    # the deployed table has exactly the local runtime's indexes and key attributes
+    local = table_definition("t")
+    assert properties["GlobalSecondaryIndexes"] == local["GlobalSecondaryIndexes"]
+    assert sorted(properties["AttributeDefinitions"], key=str) == sorted(local["AttributeDefinitions"], key=str)
+    assert [i["IndexName"] for i in properties["GlobalSecondaryIndexes"]] == ["by-status", "by-day", "by-folder"]
 
 
 def test_table_is_in_a_daily_backup_plan_with_an_encrypted_vault(synth: Synth) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -29,3 +29,20 @@ def sqs_batch_handler(record_handler: Callable[[SQSRecord], None]) -> SqsHandler
         return process_partial_response(event=event, record_handler=traced, processor=processor, context=context)
 
     return cast(SqsHandler, handler)  # Powertools' decorators are untyped
+
+
+def sqs_bulk_handler(batch_handler: Callable[[list[SQSRecord]], set[str]]) -> SqsHandler:
+    """A Lambda handler for an SQS event source whose records are handled together (one bulk request):
+    `batch_handler` returns the message ids that failed, reported in batchItemFailures and retried."""
+
+    @logger.inject_lambda_context(log_event=False)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        records = [SQSRecord(raw) for raw in event.get("Records", [])]
+        failed = batch_handler(records)
+        failures: list[PartialItemFailures] = [{"itemIdentifier": record.message_id}
+                                               for record in records if record.message_id in failed]
+        return {"batchItemFailures": failures}
+
+    return cast(SqsHandler, handler)

@@ -36,6 +36,8 @@ class Access(StrEnum):
     # bedrock:InvokeModel / InvokeModelWithResponseStream (Converse, ConverseStream) on the configured
     # model ids / inference profiles and the foundation models behind them
     BEDROCK_INVOKE = "bedrock-invoke"
+    # es:ESHttpGet/Head/Post/Put/Delete on the search domain's indexes (SigV4-signed HTTP)
+    SEARCH_WRITE = "search-write"
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,36 @@ class ScheduleTrigger:
 
 
 @dataclass(frozen=True)
+class StreamTrigger:
+    """The table's DynamoDB stream into the queue: an EventBridge Pipe in AWS, a stream poller locally.
+
+    Only items whose sort key is one of `item_types` pass, and each message carries the item's keys and
+    the change type only (`STREAM_MESSAGE_TEMPLATE`), never the item: the handler reads the current
+    item, so messages that arrive out of order or twice change nothing."""
+
+    item_types: tuple[str, ...]
+
+
+# The Pipe's input template (EventBridge Pipes placeholder syntax) and its local twin, `stream_message`.
+STREAM_MESSAGE_TEMPLATE = (
+    '{"pk": "<$.dynamodb.Keys.pk.S>", "sk": "<$.dynamodb.Keys.sk.S>", "eventName": "<$.eventName>"}'
+)
+
+
+def stream_message(record: dict[str, Any], item_types: tuple[str, ...]) -> dict[str, str] | None:
+    """What the Pipe sends for one DynamoDB stream record; None when its filter drops the record."""
+    keys = record.get("dynamodb", {}).get("Keys", {})
+    sk = keys.get("sk", {}).get("S")
+    if sk not in item_types:
+        return None
+    return {"pk": keys["pk"]["S"], "sk": sk, "eventName": str(record.get("eventName", ""))}
+
+
+@dataclass(frozen=True)
 class Route:
     name: str
     description: str
-    trigger: S3Trigger | EventTrigger | ScheduleTrigger
+    trigger: S3Trigger | EventTrigger | ScheduleTrigger | StreamTrigger
     access: frozenset[Access]
     timeout_seconds: int = 60
     memory_mb: int = 512
@@ -153,6 +181,15 @@ ROUTES: tuple[Route, ...] = (
                           Access.BEDROCK_INVOKE}),
         timeout_seconds=300,
         memory_mb=1024,
+    ),
+    Route(
+        name="index",
+        description="Keep the search index in step with encounter records (DynamoDB stream -> OpenSearch)",
+        trigger=StreamTrigger(item_types=("ENC",)),
+        access=frozenset({Access.TABLE_READ, Access.INPUT_READ, Access.ARTIFACTS_READ, Access.SEARCH_WRITE}),
+        timeout_seconds=60,
+        requirements="layers/search/requirements.txt",
+        concurrency_setting="index_max_concurrency",
     ),
 )
 

@@ -71,6 +71,17 @@ class PipelineSettings(BaseModel):
     reconcile_max_concurrency: Annotated[int, Field(ge=2, le=2)] = Field(
         2, description="The reconciler's event source maximum concurrency (2 is the SQS minimum)."
     )
+    index_max_concurrency: Annotated[int, Field(ge=2, le=100)] = Field(
+        2, description="The search indexer's event source maximum concurrency (bounds the write load on OpenSearch)."
+    )
+    search_instance_type: str = Field("t3.small.search", description="OpenSearch Service data node instance type.")
+    search_instance_count: Annotated[int, Field(ge=1, le=20)] = Field(
+        1, description="OpenSearch data nodes; 2 or more spreads them over two Availability Zones."
+    )
+    search_volume_gb: Annotated[int, Field(ge=10, le=1024)] = Field(
+        10, description="EBS gp3 volume per data node (GiB)."
+    )
+    search_engine_version: str = Field("2.19", description="OpenSearch engine version of the search domain.")
     batch_size: Annotated[int, Field(ge=1, le=10)] = Field(5, description="SQS messages per handler invocation.")
     max_receive_count: Annotated[int, Field(ge=1, le=100)] = Field(
         5, description="Receives before a message moves to its dead-letter queue."
@@ -149,6 +160,7 @@ class ENV:
     TOPIC_ARN = "MEDSCRIBE_TOPIC_ARN"
     KMS_KEY_ARN = "MEDSCRIBE_KMS_KEY_ARN"
     SETTINGS = "MEDSCRIBE_SETTINGS"  # the PipelineSettings as JSON
+    SEARCH_URL = "MEDSCRIBE_SEARCH_URL"  # https://<OpenSearch domain endpoint>, or sqlite:///<file> locally
 
 
 class FunctionSettings(BaseModel):
@@ -162,14 +174,15 @@ class FunctionSettings(BaseModel):
     topic_arn: str
     kms_key_arn: str
     pipeline: PipelineSettings
+    search_url: str | None = None  # only the search indexer needs it
 
 
 def function_env(
     *, table: str, input_bucket: str, artifacts_bucket: str, topic_arn: str, kms_key_arn: str,
-    settings: PipelineSettings,
+    settings: PipelineSettings, search_url: str | None = None,
 ) -> dict[str, str]:
     """The environment a handler runs with, used by the stack and by the local runtime alike."""
-    return {
+    return ({ENV.SEARCH_URL: search_url} if search_url else {}) | {
         ENV.TABLE: table,
         ENV.INPUT_BUCKET: input_bucket,
         ENV.ARTIFACTS_BUCKET: artifacts_bucket,
@@ -194,4 +207,5 @@ def function_settings() -> FunctionSettings:
     return FunctionSettings(
         **{field: os.environ[env] for field, env in names.items()},
         pipeline=PipelineSettings.model_validate_json(os.environ[ENV.SETTINGS]),
+        search_url=os.environ.get(ENV.SEARCH_URL) or None,
     )

@@ -1,9 +1,14 @@
 """DynamoDB access for encounter records (single table; see README "Data model").
 
 Items:
-  encounter  pk=ENC#<encounter_id>  sk=ENC   status, updated_at (GSI by-status), source and verdict fields
-  source     pk=SRC#<source_id>     sk=SRC   the highest S3 sequencer seen for a key (event ordering)
+  encounter  pk=ENC#<encounter_id>  sk=ENC   status/updated_at (GSI by-status), created_day/created_at
+                                             (GSI by-day), folder/created_at (GSI by-folder), source and
+                                             verdict fields, pointers to the note/transcript artifacts
+  source     pk=SRC#<source_id>     sk=SRC   the highest S3 sequencer seen for a key (event ordering);
+                                             transient: expires_at (TTL) SOURCE_TTL_DAYS after the last event
   slots      pk=SLOTS#transcribe    sk=SLOTS in_flight: transcription jobs holding a slot (the job cap)
+
+The GSIs are sparse: only encounter items carry their keys.
 
 A slot is taken and released in the same transaction as the status change it belongs to
 (RECEIVED -> TRANSCRIBING takes one; TRANSCRIBING -> TRANSCRIBED/FAILED gives it back), so the count
@@ -12,6 +17,9 @@ can neither leak nor double-count when events repeat.
 
 from __future__ import annotations
 
+import builtins
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -25,9 +33,27 @@ from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectR
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
-STATUS_INDEX = "by-status"
-STATUS_INDEX_KEYS = ("status", "updated_at")
 TTL_ATTRIBUTE = "expires_at"
+# SQS keeps a message at most 14 days, so no S3 event older than that can still arrive: a source
+# record's sequencer is useless after it and expires.
+SOURCE_TTL_DAYS = 30
+# the longest date range `created_between` will walk, one by-day partition per day
+MAX_DAYS_PER_QUERY = 366
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index: its name and (partition, sort) attributes; projection ALL."""
+
+    name: str
+    partition: str
+    sort: str
+
+
+STATUS_INDEX = Index("by-status", "status", "updated_at")  # stuck work, listing by status
+DAY_INDEX = Index("by-day", "created_day", "created_at")  # a date range: one partition per UTC day
+FOLDER_INDEX = Index("by-folder", "folder", "created_at")  # everything from one source folder
+INDEXES = (STATUS_INDEX, DAY_INDEX, FOLDER_INDEX)
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
@@ -89,8 +115,8 @@ def _cancellation_codes(exc: ClientError) -> list[str]:
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
-    """`CreateTable` arguments for the local runtime and tests; stacks/ builds the same from these names."""
-    keys = (PARTITION_KEY, SORT_KEY, *STATUS_INDEX_KEYS)
+    """`CreateTable` arguments for the local runtime and tests; stacks/ builds the same from `INDEXES`."""
+    keys = dict.fromkeys([PARTITION_KEY, SORT_KEY, *(a for i in INDEXES for a in (i.partition, i.sort))])
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
@@ -100,13 +126,29 @@ def table_definition(table_name: str) -> dict[str, Any]:
             {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
         ],
         "GlobalSecondaryIndexes": [{
-            "IndexName": STATUS_INDEX,
-            "KeySchema": [{"AttributeName": STATUS_INDEX_KEYS[0], "KeyType": "HASH"},
-                          {"AttributeName": STATUS_INDEX_KEYS[1], "KeyType": "RANGE"}],
+            "IndexName": index.name,
+            "KeySchema": [{"AttributeName": index.partition, "KeyType": "HASH"},
+                          {"AttributeName": index.sort, "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
-        }],
+        } for index in INDEXES],
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     }
+
+
+def source_folder(key: str) -> str:
+    """The folder part of an object key ("audio/clinic-a/x.wav" -> "audio/clinic-a"; "x.wav" -> "")."""
+    return key.rsplit("/", 1)[0] if "/" in key else ""
+
+
+def _expires_at(days: int) -> int:
+    return int((datetime.now(UTC) + timedelta(days=days)).timestamp())
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise ValueError(f"not a date (YYYY-MM-DD or ISO-8601 time): {value!r}") from exc
 
 
 class EncounterRepository:
@@ -126,12 +168,13 @@ class EncounterRepository:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=_to_item({"pk": f"SRC#{ref.source_id}", "sk": "SRC"}),
-                UpdateExpression="SET #seq = :seq, encounter_id = :enc, updated_at = :now",
+                UpdateExpression="SET #seq = :seq, encounter_id = :enc, updated_at = :now, #ttl = :ttl",
                 ConditionExpression="attribute_not_exists(#seq) OR #seq <= :seq",
-                ExpressionAttributeNames={"#seq": "sequencer"},
-                ExpressionAttributeValues=_to_item(
-                    {":seq": ref.sequencer, ":enc": ref.encounter_id, ":now": utc_now()}
-                ),
+                ExpressionAttributeNames={"#seq": "sequencer", "#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues=_to_item({
+                    ":seq": ref.sequencer, ":enc": ref.encounter_id, ":now": utc_now(),
+                    ":ttl": _expires_at(SOURCE_TTL_DAYS),
+                }),
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
@@ -151,6 +194,7 @@ class EncounterRepository:
             "source_bucket": encounter.source_bucket, "source_key": encounter.source_key,
             "revision": encounter.revision, "size": encounter.size,
             "created_at": encounter.created_at, "updated_at": encounter.updated_at,
+            "created_day": encounter.created_at[:10], "folder": source_folder(encounter.source_key),
             "reason": encounter.reason, "media_format": encounter.media_format,
             "duration_seconds": encounter.duration_seconds,
         }
@@ -260,7 +304,7 @@ class EncounterRepository:
         if updated_before:
             values[":before"] = updated_before
         params: dict[str, Any] = {
-            "TableName": self.table_name, "IndexName": STATUS_INDEX, "KeyConditionExpression": condition,
+            "TableName": self.table_name, "IndexName": STATUS_INDEX.name, "KeyConditionExpression": condition,
             "ExpressionAttributeNames": {"#s": "status"}, "ScanIndexForward": True,
         }
         if kind is not None:
@@ -292,7 +336,7 @@ class EncounterRepository:
         """Encounters, newest update first: by the status index when a status is given."""
         if status is not None:
             pages = self.client.get_paginator("query").paginate(
-                TableName=self.table_name, IndexName=STATUS_INDEX,
+                TableName=self.table_name, IndexName=STATUS_INDEX.name,
                 KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=_to_item({":s": status.value}), ScanIndexForward=False,
             )
@@ -303,3 +347,55 @@ class EncounterRepository:
             )
         found = [encounter_from_item(item) for page in pages for item in page.get("Items", [])]
         return sorted(found, key=lambda e: e.updated_at, reverse=True)
+
+    def created_between(self, start: str, end: str, *, limit: int = 1000) -> builtins.list[Encounter]:
+        """Encounters created from `start` to `end` inclusive (dates or ISO times), oldest first.
+
+        One by-day partition per UTC day, so no single partition takes every write."""
+        first, last = _day(start), _day(end)
+        if last < first:
+            raise ValueError(f"the range ends ({end}) before it starts ({start})")
+        days = (last - first).days + 1
+        if days > MAX_DAYS_PER_QUERY:
+            raise ValueError(f"a date range covers at most {MAX_DAYS_PER_QUERY} days, not {days}")
+        low = start if len(start) > 10 else f"{start}T00:00:00.000Z"
+        high = end if len(end) > 10 else f"{end}T23:59:59.999Z"
+        found: builtins.list[Encounter] = []
+        for offset in range(days):
+            day = (first + timedelta(days=offset)).isoformat()
+            found += self._query(DAY_INDEX, day, since=low, until=high, limit=limit - len(found))
+            if len(found) >= limit:
+                break
+        return found
+
+    def in_folder(self, folder: str, *, since: str | None = None, limit: int = 1000) -> builtins.list[Encounter]:
+        """Encounters whose source object is directly in `folder` (e.g. "audio/clinic-a"), oldest first."""
+        return self._query(FOLDER_INDEX, folder.strip("/"), since=since, limit=limit)
+
+    def _query(self, index: Index, value: str, *, since: str | None = None, until: str | None = None,
+               limit: int) -> builtins.list[Encounter]:
+        condition = "#p = :p"
+        names = {"#p": index.partition} | ({"#r": index.sort} if since else {})
+        values: dict[str, Any] = {":p": value}
+        if since and until:
+            condition += " AND #r BETWEEN :since AND :until"
+            values |= {":since": since, ":until": until}
+        elif since:
+            condition += " AND #r >= :since"
+            values[":since"] = since
+        found: builtins.list[Encounter] = []
+        if limit <= 0:
+            return found
+        try:
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.table_name, IndexName=index.name, KeyConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_item(values), ScanIndexForward=True,
+            )
+            for page in pages:
+                found.extend(encounter_from_item(item) for item in page.get("Items", []))
+                if len(found) >= limit:
+                    break
+        except ClientError as exc:
+            raise classify(exc) from exc
+        return found[:limit]

@@ -4,13 +4,15 @@ The trigram tokenizer indexes every 3-character window, so substrings match in a
 Korean included — without a morphological analyser. Query terms of three or more characters use the
 index (MATCH, ranked by bm25); shorter terms (two-syllable Korean words such as 두통) fall back to
 LIKE on the same table. Upserts replace the encounter's row, so indexing the same record twice changes
-nothing.
+nothing. Several processes or threads may write one file (WAL journal, busy timeout); `apply` writes a
+whole batch in one transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from medscribe.domain.search import SearchDocument, SearchHit
@@ -21,6 +23,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS encounters USING fts5(
     transcript, note, tokenize = 'trigram'
 )
 """
+BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def _quote(term: str) -> str:
@@ -30,21 +33,31 @@ def _quote(term: str) -> str:
 class SqliteSearchIndex:
     def __init__(self, path: Path | str = ":memory:") -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute(_SCHEMA)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        with self._db:
+            self._db.execute(_SCHEMA)
 
     def upsert(self, document: SearchDocument) -> None:
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (document.encounter_id,))
-            self._db.execute(
-                "INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (document.encounter_id, document.status, document.kind, document.updated_at, document.folder,
-                 document.transcript, document.note),
-            )
+        self.apply([document], [])
 
     def delete(self, encounter_id: str) -> None:
+        self.apply([], [encounter_id])
+
+    def apply(self, upserts: Sequence[SearchDocument], deletes: Sequence[str]) -> set[str]:
         with self._lock, self._db:
-            self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (encounter_id,))
+            for encounter_id in [*deletes, *(d.encounter_id for d in upserts)]:
+                self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (encounter_id,))
+            self._db.executemany(
+                "INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(d.encounter_id, d.status, d.kind, d.updated_at, d.folder, d.transcript, d.note) for d in upserts],
+            )
+        return set()  # one transaction: all written, or an exception for the whole batch
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM encounters").fetchone()[0])
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
                limit: int = 20) -> list[SearchHit]:

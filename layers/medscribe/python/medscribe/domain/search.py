@@ -1,11 +1,13 @@
 """Search over encounters: the documents indexed and the hits returned. Pure.
 
 Adapters: SQLite FTS5 with the trigram tokenizer (local; works for Korean, which has no spaces
-between many morphemes) and, in AWS, Amazon OpenSearch Service (issue 5, not built yet).
+between many morphemes) and, in AWS, Amazon OpenSearch Service (English analyser plus the Korean
+`nori` analyser on every text field).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +19,7 @@ class SearchDocument:
     kind: str
     updated_at: str  # ISO-8601 UTC, sorts as text
     folder: str  # the source key's folder (e.g. "audio/clinic-a"), for by-folder filters
+    language: str = ""  # "en", "ko" or "" (unknown)
     transcript: str = ""
     note: str = ""
 
@@ -34,6 +37,10 @@ class SearchIndex(Protocol):
     def upsert(self, document: SearchDocument) -> None: ...
 
     def delete(self, encounter_id: str) -> None: ...
+
+    def apply(self, upserts: Sequence[SearchDocument], deletes: Sequence[str]) -> set[str]:
+        """Many upserts and deletes in one request; returns the encounter ids that failed."""
+        ...
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
                limit: int = 20) -> list[SearchHit]: ...

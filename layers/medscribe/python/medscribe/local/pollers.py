@@ -12,6 +12,10 @@ Schedules: a route with a ScheduleTrigger gets a `ScheduleTimer` that sends the 
 to the route's queue every `settings.<local_interval_setting>` seconds (EventBridge Scheduler's
 role in AWS); its poller then delivers it like any other message.
 
+Streams: a route with a StreamTrigger gets a `StreamPump` that reads the table's DynamoDB stream in
+the emulator and sends each record that passes the trigger's filter, reduced to its keys
+(`routes.stream_message`), to the route's queue: the EventBridge Pipe's role in AWS.
+
 Execution environments: Lambda runs one invocation at a time per environment and keeps module
 state (e.g. a module-level Powertools BatchProcessor) per environment. So each concurrent
 invocation here gets its own instance of the handler module, loaded once when first needed (a cold
@@ -38,12 +42,13 @@ from typing import Any, cast
 from medscribe.adapters import aws_clients
 from medscribe.local.loops import BackgroundLoop
 from medscribe.local.state import Resources, RouteResources
-from medscribe.routes import Route, ScheduleTrigger
+from medscribe.routes import Route, ScheduleTrigger, StreamTrigger, stream_message
 from medscribe.settings import PipelineSettings
 
 log = logging.getLogger("medscribe.local")
 
 RECEIVE_WAIT_SECONDS = 1
+STREAM_POLL_SECONDS = 0.2
 SLOT_WAIT_SECONDS = 0.25
 SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
 _load_lock = threading.Lock()  # handler modules execute their imports one at a time
@@ -318,3 +323,50 @@ class ScheduleTimer:
     def _send(self) -> None:
         aws_clients.client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=self._body)
         self.sent += 1
+
+
+class StreamPump:
+    """The EventBridge Pipe of one StreamTrigger route: table stream -> filter -> keys -> route queue.
+
+    Reads every shard from its start (TRIM_HORIZON: the emulator's table is new with each runtime)
+    and follows each shard's iterator; records leave in stream order."""
+
+    def __init__(self, route: Route, resources: Resources) -> None:
+        if not isinstance(route.trigger, StreamTrigger):
+            raise TypeError(f"route {route.name} has no stream trigger")
+        self.route = route
+        self.item_types = route.trigger.item_types
+        self.queue_url = resources.routes[route.name].queue_url
+        self.stream_arn = str(aws_clients.client("dynamodb").describe_table(
+            TableName=resources.table)["Table"]["LatestStreamArn"])
+        self._iterators: dict[str, str | None] = {}
+        self.sent = 0
+        self.loop = BackgroundLoop(f"{route.name}-stream", self._pump, pause_seconds=STREAM_POLL_SECONDS)
+
+    def _pump(self) -> None:
+        streams = aws_clients.client("dynamodbstreams")
+        for shard in streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", []):
+            if shard["ShardId"] not in self._iterators:
+                self._iterators[shard["ShardId"]] = streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON",
+                )["ShardIterator"]
+        for shard_id, iterator in list(self._iterators.items()):
+            while iterator:
+                response = streams.get_records(ShardIterator=iterator, Limit=100)
+                messages = [m for record in response.get("Records", [])
+                            if (m := stream_message(record, self.item_types)) is not None]
+                self._send(messages)
+                # the iterator moves on only once its records are in the queue (nothing lost)
+                self._iterators[shard_id] = iterator = response.get("NextShardIterator")
+                if not response.get("Records"):
+                    break
+
+    def _send(self, messages: list[dict[str, str]]) -> None:
+        sqs = aws_clients.client("sqs")
+        for start in range(0, len(messages), 10):
+            batch = messages[start:start + 10]
+            response = sqs.send_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(n), "MessageBody": json.dumps(body)} for n, body in enumerate(batch)])
+            if response.get("Failed"):
+                raise RuntimeError(f"{len(response['Failed'])} stream messages not sent")
+            self.sent += len(batch)

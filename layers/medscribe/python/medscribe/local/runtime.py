@@ -23,13 +23,13 @@ from medscribe.local.emulator import Emulator
 from medscribe.local.environment import connect, patch_environ, route_transcribe
 from medscribe.local.logs import RuntimeLog
 from medscribe.local.outbox import Outbox
-from medscribe.local.pollers import SERVICE_NAME_ENV, RoutePoller, RouteStats, ScheduleTimer
+from medscribe.local.pollers import SERVICE_NAME_ENV, RoutePoller, RouteStats, ScheduleTimer, StreamPump
 from medscribe.local.provision import provision
 from medscribe.local.state import Resources, RuntimeInfo, StatePaths, remove_runtime, write_runtime
 from medscribe.local.transcribe_service import DEFAULT_WORKERS, TranscribeService
 from medscribe.local.whisper_engine import Recognizer, WhisperRecognizer
-from medscribe.routes import ROUTES, ScheduleTrigger
-from medscribe.services.wiring import NOTE_ENGINE_ENV
+from medscribe.routes import ROUTES, ScheduleTrigger, StreamTrigger
+from medscribe.services.wiring import NOTE_ENGINE_ENV, SQLITE_URL_PREFIX
 from medscribe.settings import PipelineSettings, function_env, function_settings, load_settings, project_root
 
 log = logging.getLogger("medscribe.local")
@@ -53,13 +53,19 @@ def local_note_engine() -> str:
     return "openai" if os.environ.get(ENV_BASE_URL) else "offline"
 
 
-def handler_environment(resources: Resources, settings: PipelineSettings) -> dict[str, str | None]:
+def search_url(paths: StatePaths) -> str:
+    """The local search index: SQLite FTS5 in the state folder."""
+    return f"{SQLITE_URL_PREFIX}{paths.search_db}"
+
+
+def handler_environment(resources: Resources, settings: PipelineSettings,
+                        search: str | None = None) -> dict[str, str | None]:
     """What every handler runs with: the stack's function environment plus local switches."""
     return {
         **function_env(
             table=resources.table, input_bucket=resources.input_bucket,
             artifacts_bucket=resources.artifacts_bucket, topic_arn=resources.topic_arn,
-            kms_key_arn=resources.kms_key_arn, settings=local_function_settings(settings),
+            kms_key_arn=resources.kms_key_arn, settings=local_function_settings(settings), search_url=search,
         ),
         NOTE_ENGINE_ENV: local_note_engine(),
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -84,6 +90,7 @@ class LocalRuntime:
         self._transcribe: TranscribeService | None = None
         self.pollers: dict[str, RoutePoller] = {}
         self.timers: dict[str, ScheduleTimer] = {}
+        self.pumps: dict[str, StreamPump] = {}
         self._resources: Resources | None = None
         self._alarms: DlqAlarms | None = None
         self._outbox: Outbox | None = None
@@ -127,7 +134,8 @@ class LocalRuntime:
             region=resources.region, workers=self.transcribe_workers,
         )
         self._restore.append(route_transcribe(self._transcribe.start()))
-        self._restore.append(patch_environ(handler_environment(resources, self.settings)))
+        self.paths.reset_search_index()  # the index mirrors this runtime's table, which starts empty
+        self._restore.append(patch_environ(handler_environment(resources, self.settings, search_url(self.paths))))
         function_settings.cache_clear()  # handlers read their settings once per process
         root = project_root()
         for route in ROUTES:
@@ -136,12 +144,16 @@ class LocalRuntime:
             self.pollers[route.name] = poller
             if isinstance(route.trigger, ScheduleTrigger):
                 self.timers[route.name] = ScheduleTimer(route, resources, self.settings)
+            if isinstance(route.trigger, StreamTrigger):
+                self.pumps[route.name] = StreamPump(route, resources)
         self._alarms = DlqAlarms(resources, resources.routes.values())
         self._outbox = Outbox(resources.outbox_queue_url, self.paths.outbox, self.settings.notification_email)
         for poller in self.pollers.values():
             poller.start()
         for timer in self.timers.values():
             timer.loop.start()
+        for pump in self.pumps.values():
+            pump.loop.start()
         self._alarms.loop.start()
         self._outbox.loop.start()
         self._info = RuntimeInfo(
@@ -159,7 +171,8 @@ class LocalRuntime:
 
     def stop(self) -> None:
         # Signal everything first, then wait: the loops wind down in parallel.
-        loops: list[_Stoppable] = [*self.pollers.values(), *(timer.loop for timer in self.timers.values())]
+        loops: list[_Stoppable] = [*self.pollers.values(), *(timer.loop for timer in self.timers.values()),
+                                   *(pump.loop for pump in self.pumps.values())]
         loops += [worker.loop for worker in (self._alarms, self._outbox) if worker is not None]
         for loop in loops:
             loop.signal_stop()
@@ -169,6 +182,7 @@ class LocalRuntime:
             log.info("route %s stats: %s", name, stats.as_dict())
         self.pollers.clear()
         self.timers.clear()
+        self.pumps.clear()
         self._alarms = self._outbox = None
         if self._transcribe is not None:  # before the emulator: running jobs still write to it
             self._transcribe.stop()

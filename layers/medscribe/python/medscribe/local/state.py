@@ -86,6 +86,14 @@ class StatePaths:
     def runs(self) -> Path:
         return self.root / "runs"
 
+    @property
+    def search_db(self) -> Path:
+        return self.root / "search.db"
+
+    def reset_search_index(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            self.search_db.with_name(self.search_db.name + suffix).unlink(missing_ok=True)
+
     def ensure(self) -> StatePaths:
         for folder in (self.root, self.logs, self.outbox, self.runs):
             folder.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,14 @@ from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.transcribe import TranscribeJobs
 from medscribe.domain.llm import LanguageModel
+from medscribe.domain.search import SearchIndex
 from medscribe.services.documentation_stage import DocumentationStage
+from medscribe.services.indexing import IndexingService
 from medscribe.services.ingest import IngestService
 from medscribe.services.transcription import TranscriptionService
-from medscribe.settings import PipelineSettings, function_settings
+from medscribe.settings import ENV, PipelineSettings, function_settings
+
+SQLITE_URL_PREFIX = "sqlite:///"
 
 NOTE_ENGINE_ENV = "MEDSCRIBE_NOTE_ENGINE"  # overrides the note_engine setting (the local runtime sets it)
 
@@ -66,4 +70,30 @@ def documentation_stage() -> DocumentationStage:
     return DocumentationStage(
         EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
         ObjectStore(), lazy_model, settings.pipeline,
+    )
+
+
+def search_index(url: str | None) -> SearchIndex:
+    """The search index a URL names: sqlite:///<file> (local) or https://<OpenSearch domain endpoint>."""
+    if not url:
+        raise RuntimeError(f"no search index configured ({ENV.SEARCH_URL} is not set)")
+    if url.startswith(SQLITE_URL_PREFIX):
+        from medscribe.adapters.search_sqlite import SqliteSearchIndex
+
+        return SqliteSearchIndex(url.removeprefix(SQLITE_URL_PREFIX))
+    if url.startswith(("https://", "http://")):
+        import boto3
+
+        from medscribe.adapters.search_opensearch import OpenSearchIndex
+
+        region = boto3.session.Session().region_name or os.environ.get("AWS_REGION") or "us-east-1"
+        return OpenSearchIndex.for_endpoint(url, region=region)
+    raise RuntimeError(f"unsupported search index URL scheme in {ENV.SEARCH_URL}: {url.split(':', 1)[0]!r}")
+
+
+def indexing_service() -> IndexingService:
+    settings = function_settings()
+    return IndexingService(
+        EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
+        ObjectStore(), search_index(settings.search_url), settings.pipeline,
     )
