@@ -34,7 +34,7 @@ from medscribe.routes import Access, Endpoint, Route
 from medscribe.settings import PipelineSettings
 from stacks import naming
 from stacks.bundling import dependency_layer_code
-from stacks.security import lambda_log_group_name
+from stacks.security import RETENTION, lambda_log_group_name
 from stacks.storage import Storage
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -45,27 +45,6 @@ MAX_BATCHING_WINDOW = Duration.seconds(1)
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info"]
 # Endpoints name no requirements file: they use the one a Route uses by default (a test keeps the two equal).
 DEFAULT_REQUIREMENTS = "layers/deps/requirements.txt"
-
-# PipelineSettings.log_retention_days allows exactly the retention periods CloudWatch Logs accepts.
-RETENTION: dict[int, logs.RetentionDays] = {
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
 
 TABLE_READ_ACTIONS = [
     "dynamodb:BatchGetItem",
@@ -481,6 +460,8 @@ def grant_access(
             case Access.BEDROCK_INVOKE:
                 for statement in bedrock_statements(role.stack, bedrock_model_ids(settings)):
                     role.add_to_principal_policy(statement)
+            case Access.SEARCH_WRITE:
+                storage.search.allow(role)  # the role's policy and the domain's resource policy
             case _:
                 assert_never(item)
     # Every store is encrypted with the project key: reading needs Decrypt, writing also data keys.

@@ -16,8 +16,8 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from medscribe.routes import ENDPOINTS, ROUTES, Endpoint, Route, S3Trigger, ScheduleTrigger
-from medscribe.settings import PipelineSettings, function_env
+from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route, S3Trigger, ScheduleTrigger
+from medscribe.settings import ENV, PipelineSettings, function_env
 from stacks.functions import EndpointFunction, HandlerFunction, Layers, RouteFunction
 from stacks.messaging import Notifications, RouteQueue
 from stacks.naming import construct_id
@@ -108,6 +108,8 @@ class MedscribeStack(Stack):
             kms_key_arn=key.key_arn,
             settings=settings,
         )
+        # Only the functions that write the index know (and wait at deploy time for) the search domain.
+        search_environment = environment | {ENV.SEARCH_URL: self.storage.search.url}
 
         self.routes: dict[str, RouteResources] = {}
         self.endpoints: dict[str, EndpointFunction] = {}
@@ -121,6 +123,7 @@ class MedscribeStack(Stack):
                 key=key,
                 topic=topic,
                 input_bucket=self.storage.input_bucket,
+                table=self.storage.table,
             )
             function = RouteFunction(
                 self,
@@ -129,7 +132,7 @@ class MedscribeStack(Stack):
                 settings=settings,
                 code_dir=lambdas_dir / route.name,
                 layers=self.layers,
-                environment=environment,
+                environment=search_environment if Access.SEARCH_WRITE in route.access else environment,
                 key=key,
                 storage=self.storage,
                 topic=topic,
@@ -143,6 +146,8 @@ class MedscribeStack(Stack):
                 CfnOutput(self, f"{cid}RuleName", value=queue.rule.rule_name)
             if queue.schedule is not None:
                 CfnOutput(self, f"{cid}ScheduleName", value=queue.schedule.schedule_name)
+            if queue.pipe is not None:
+                CfnOutput(self, f"{cid}PipeName", value=queue.pipe.ref)
 
         for endpoint in endpoints:
             cid = construct_id(endpoint.name)
@@ -153,7 +158,7 @@ class MedscribeStack(Stack):
                 settings=settings,
                 code_dir=lambdas_dir / endpoint.name,
                 layers=self.layers,
-                environment=environment,
+                environment=search_environment if Access.SEARCH_WRITE in endpoint.access else environment,
                 key=key,
                 storage=self.storage,
                 topic=topic,
@@ -170,6 +175,12 @@ class MedscribeStack(Stack):
         CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts_bucket.bucket_name)
         CfnOutput(self, "AccessLogBucketName", value=self.storage.access_logs.bucket_name)
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
+        CfnOutput(
+            self,
+            "SearchUrl",
+            value=self.storage.search.url,
+            description="OpenSearch domain endpoint (SigV4, service es): `medscribe search --aws` reads it",
+        )
         CfnOutput(self, "TopicArn", value=topic.topic_arn)
         CfnOutput(self, "KmsKeyArn", value=key.key_arn)
 

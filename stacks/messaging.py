@@ -10,6 +10,10 @@ Every trigger goes through the route's queue: S3 ObjectCreated notifications fro
 - Scheduler: the schedule sends as its own execution role (trusted by scheduler.amazonaws.com for
   this account's default schedule group only), which may send to the route's queue and DLQ and use
   the project key for exactly that; no queue- or key-policy change is needed for a same-account role.
+- Stream: an EventBridge Pipe reads the table's DynamoDB stream as its own role (trusted by
+  pipes.amazonaws.com for this pipe only), drops every item type the trigger does not name (pipe
+  filter on the sort key), and sends the item's keys and change type only (`STREAM_MESSAGE_TEMPLATE`)
+  to the route's queue; records it cannot deliver go to the route's DLQ.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import jsii
 from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
@@ -34,11 +40,13 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct
 
-from medscribe.routes import EventTrigger, Route, S3Trigger, ScheduleTrigger
+from medscribe.routes import STREAM_MESSAGE_TEMPLATE, EventTrigger, Route, S3Trigger, ScheduleTrigger, StreamTrigger
 from medscribe.settings import PipelineSettings
 
 DLQ_RETENTION = Duration.days(14)  # the SQS maximum: time to find and redrive a poison message
 SCHEDULE_RETRY_ATTEMPTS = 3
+STREAM_BATCH_SIZE = 10
+STREAM_RETRY_ATTEMPTS = 10
 # What a role needs to send to a queue encrypted with a customer-managed key (SQS SSE-KMS).
 QUEUE_SEND_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
 
@@ -131,6 +139,7 @@ class RouteQueue(Construct):
         key: kms.IKey,
         topic: sns.ITopic,
         input_bucket: s3.IBucket,
+        table: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
         name = f"{settings.prefix}-{route.name}"
@@ -172,9 +181,13 @@ class RouteQueue(Construct):
         self.rule: events.Rule | None = None
         self.schedule: scheduler.Schedule | None = None
         self.schedule_role: iam.Role | None = None
-        self._connect(route, settings, key, input_bucket)
+        self.pipe: pipes.CfnPipe | None = None
+        self.pipe_role: iam.Role | None = None
+        self._connect(route, settings, key, input_bucket, table)
 
-    def _connect(self, route: Route, settings: PipelineSettings, key: kms.IKey, input_bucket: s3.IBucket) -> None:
+    def _connect(
+        self, route: Route, settings: PipelineSettings, key: kms.IKey, input_bucket: s3.IBucket, table: dynamodb.ITable
+    ) -> None:
         trigger = route.trigger
         if isinstance(trigger, S3Trigger):
             destination = EncryptedQueueDestination(self.queue, key)
@@ -194,6 +207,8 @@ class RouteQueue(Construct):
             )
         elif isinstance(trigger, ScheduleTrigger):
             self._schedule(route, trigger, settings, key)
+        elif isinstance(trigger, StreamTrigger):
+            self._pipe(route, trigger, settings, key, table)
         else:
             assert_never(trigger)
 
@@ -242,6 +257,70 @@ class RouteQueue(Construct):
                 dead_letter_queue=self.dead_letter_queue,
             ),
         )
+
+
+    def _pipe(
+        self, route: Route, trigger: StreamTrigger, settings: PipelineSettings, key: kms.IKey, table: dynamodb.ITable
+    ) -> None:
+        name = f"{settings.prefix}-{route.name}"
+        stream_arn = table.table_stream_arn
+        if stream_arn is None:
+            raise ValueError(f"route {route.name!r} reads the table's stream, but the table has none")
+        pipe_arn = Stack.of(self).format_arn(
+            service="pipes", resource="pipe", resource_name=name, arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
+        self.pipe_role = iam.Role(
+            self,
+            "PipeRole",
+            assumed_by=iam.ServicePrincipal(
+                "pipes.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID, "aws:SourceArn": pipe_arn}},
+            ),
+            description=f"{name} pipe: reads the table stream, sends keys to the route queue (or its DLQ)",
+        )
+        self.pipe_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams",
+                ],
+                resources=[stream_arn],
+            )
+        )
+        self.pipe_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn, self.dead_letter_queue.queue_arn],
+            )
+        )
+        # Decrypt: the stream is encrypted with the table's key; GenerateDataKey: the encrypted queues.
+        self.pipe_role.add_to_policy(iam.PolicyStatement(actions=QUEUE_SEND_KEY_ACTIONS, resources=[key.key_arn]))
+        item_filter = {"dynamodb": {"Keys": {"sk": {"S": list(trigger.item_types)}}}}
+        self.pipe = pipes.CfnPipe(
+            self,
+            "Pipe",
+            name=name,
+            description=route.description,
+            role_arn=self.pipe_role.role_arn,
+            kms_key_identifier=key.key_arn,  # the pipe's own data (filter pattern) under the project key
+            source=stream_arn,
+            source_parameters=pipes.CfnPipe.PipeSourceParametersProperty(
+                filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
+                    filters=[pipes.CfnPipe.FilterProperty(pattern=json.dumps(item_filter))]
+                ),
+                dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
+                    starting_position="LATEST",
+                    batch_size=STREAM_BATCH_SIZE,
+                    maximum_retry_attempts=STREAM_RETRY_ATTEMPTS,
+                    dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
+                ),
+            ),
+            target=self.queue.queue_arn,
+            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(input_template=STREAM_MESSAGE_TEMPLATE),
+        )
+        self.pipe.node.add_dependency(self.pipe_role)
 
 
 def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:

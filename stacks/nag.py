@@ -118,9 +118,11 @@ def plan(stack: MedscribeStack) -> list[Ack]:
                 "the input bucket.",
             ),
         ]
+    acks += _search_acks(stack)
     context = _Context(
         input_arn=_arn(storage.input_bucket),
         artifacts_arn=_arn(storage.artifacts_bucket),
+        search_arn=_arn(storage.search.domain),
         prefix=settings.prefix,
         bedrock_model_ids=bedrock_model_ids(settings) if _uses_bedrock(stack) else [],
     )
@@ -142,6 +144,7 @@ def plan(stack: MedscribeStack) -> list[Ack]:
             ),
         )
         acks += _schedule_acks(resources)
+        acks += _pipe_acks(resources)
     for endpoint_function in stack.endpoints.values():
         subject = _subject(endpoint_function)
         acks += _function_acks(
@@ -169,6 +172,7 @@ class _Context:
 
     input_arn: str
     artifacts_arn: str
+    search_arn: str
     prefix: str
     bedrock_model_ids: list[str]
 
@@ -219,6 +223,17 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
             "private network resource; a VPC would add NAT or endpoint cost without reducing exposure.",
         ),
     ]
+    if Access.SEARCH_WRITE in access:
+        acks.append(
+            Ack(
+                f"AwsSolutions-IAM5[Resource::{context.search_arn}/*]",
+                policy,
+                f"{subject}: OpenSearch authorizes HTTP calls on paths under the domain ARN (index "
+                "template, bulk, search, delete by id), so the resource is the search domain's '/*'; the "
+                "actions are the five es:ESHttp* methods, not es:*, and the domain names this role in its "
+                "resource policy.",
+            )
+        )
     if Access.INPUT_READ in access:
         acks.append(
             Ack(
@@ -327,6 +342,68 @@ def _schedule_acks(resources: RouteResources) -> list[Ack]:
             "route queue and its DLQ, and kms:GenerateDataKey and kms:Decrypt on the project key.",
         )
     ]
+
+
+def _pipe_acks(resources: RouteResources) -> list[Ack]:
+    role = resources.queue.pipe_role
+    if role is None:
+        return []
+    return [
+        Ack(
+            "HIPAA.Security-IAMNoInlinePolicy",
+            role.node.find_child("DefaultPolicy").node.find_child("Resource"),
+            f"Route '{resources.route.name}': the pipe's execution role has one inline policy, deleted with "
+            "the role (IAM's guidance for one-to-one policies); it allows only reading the table's stream, "
+            "sqs:SendMessage on the route queue and its DLQ, and kms:GenerateDataKey and kms:Decrypt on the "
+            "project key.",
+        )
+    ]
+
+
+SEARCH_NOT_IN_VPC = (
+    "The search domain has a public endpoint that accepts only HTTPS (TLS 1.2) requests signed with SigV4 "
+    "by IAM principals of this account: its resource policy names the index function's role, and nothing "
+    "allows anonymous access. The functions that use it run outside a VPC (they call S3, DynamoDB, "
+    "Transcribe and Bedrock; a VPC would need NAT or five interface endpoints), so a VPC domain would add "
+    "cost and moving parts without closing an exposure. README 'Search domain' records the decision and "
+    "how to move it into a VPC."
+)
+
+
+def _search_acks(stack: MedscribeStack) -> list[Ack]:
+    search = stack.storage.search
+    domain = _cfn(search.domain)
+    settings = stack.settings
+    acks = [
+        Ack("AwsSolutions-OS1", domain, SEARCH_NOT_IN_VPC),
+        Ack("HIPAA.Security-OpenSearchInVPCOnly", domain, SEARCH_NOT_IN_VPC),
+        Ack(
+            "AwsSolutions-OS3",
+            domain,
+            "Access is granted to IAM roles (SigV4), not to IP addresses: Lambda functions have no fixed "
+            "source addresses, and an IP allow list is weaker than the role-based resource policy.",
+        ),
+        Ack(
+            "AwsSolutions-OS4",
+            domain,
+            f"{settings.search_instance_count} data node(s) of {settings.search_instance_type}: dedicated "
+            "master nodes are for clusters of several data nodes; the index is a copy of the table that "
+            "can be rebuilt (the index route re-indexes any encounter named in its queue), so a small "
+            "clinic's domain runs without them. "
+            "Raise search_instance_count and add masters for production scale.",
+        ),
+    ]
+    if settings.search_instance_count < 2:
+        acks.append(
+            Ack(
+                "AwsSolutions-OS7",
+                domain,
+                "One data node (search_instance_count 1) cannot be spread over zones; setting 2 or more "
+                "enables zone awareness over two Availability Zones. The index can be rebuilt from the table "
+                "through the index route's queue.",
+            )
+        )
+    return acks
 
 
 def acknowledge(stack: MedscribeStack) -> None:

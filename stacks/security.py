@@ -2,7 +2,7 @@
 
 The key policy keeps CDK's default statement (the account root, so IAM policies decide who in the
 account may use the key) and adds the AWS services that use the key on their own behalf:
-- CloudWatch Logs, only for this stage's Lambda log groups (encryption-context condition);
+- CloudWatch Logs, only for this stage's Lambda and search-domain log groups (encryption-context condition);
 - CloudWatch alarms, which publish to the encrypted notification topic.
 S3 (event notifications) and EventBridge (rule targets) get their statements from CDK when the
 queues are wired (`SqsDestination`, `SqsQueue`), see messaging.py.
@@ -13,12 +13,39 @@ from __future__ import annotations
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+# PipelineSettings.log_retention_days allows exactly the retention periods CloudWatch Logs accepts.
+RETENTION: dict[int, logs.RetentionDays] = {
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
 
 
 def lambda_log_group_name(prefix: str, function_name: str) -> str:
     """The one naming rule for function log groups; the key policy relies on it."""
     return f"/aws/lambda/{prefix}-{function_name}"
+
+
+def opensearch_log_group_name(prefix: str, kind: str) -> str:
+    """The one naming rule for the search domain's log groups; the key policy relies on it."""
+    return f"/aws/opensearch/{prefix}/{kind}"
 
 
 class ProjectKey(Construct):
@@ -32,9 +59,10 @@ class ProjectKey(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        log_groups = (
-            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{lambda_log_group_name(prefix, '*')}"
-        )
+        log_groups = [
+            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{name}"
+            for name in (lambda_log_group_name(prefix, "*"), opensearch_log_group_name(prefix, "*"))
+        ]
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchLogsForStageLogGroups",

@@ -1,4 +1,5 @@
-"""PHI stores: the input and artifacts buckets, the encounter table and its backups, plus the access-log bucket.
+"""PHI stores: the input and artifacts buckets, the encounter table and its backups, the search domain
+(stacks/search.py), plus the access-log bucket.
 
 Every data store is encrypted with the project key and retained when the stack is deleted (PHI).
 The access-log bucket is the exception to KMS: S3 server access logging cannot deliver to a bucket
@@ -17,6 +18,7 @@ from constructs import Construct
 
 from medscribe.adapters.encounters import INDEXES, TTL_ATTRIBUTE
 from medscribe.settings import PipelineSettings
+from stacks.search import SearchDomain
 
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 # Daily AWS Backup recovery points, kept as long as the table's point-in-time recovery window.
@@ -94,6 +96,9 @@ class Storage(Construct):
                 sort_key=dynamodb.Attribute(name=index.sort, type=dynamodb.AttributeType.STRING),
                 projection_type=dynamodb.ProjectionType.ALL,
             )
+
+        # The search index: a copy of the records' text for full-text search (PHI, same key).
+        self.search = SearchDomain(self, "Search", settings=settings, key=key)
 
         vault = backup.BackupVault(
             self,

@@ -210,11 +210,12 @@ def test_requests_carry_a_valid_sigv4_signature(fake: FakeOpenSearch, index: Ope
 
 
 # --- bulk -----------------------------------------------------------------------------------------------
-def test_bulk_sends_one_ndjson_request(fake: FakeOpenSearch, index: OpenSearchIndex, sleeps: list[float]) -> None:
-    korean, english = doc("enc-1", transcript="어제부터 두통이 있어요"), doc("enc-2", note="Tension headache.")
-    fake.script(bulk_reply(ok_item("index", "enc-1"), ok_item("index", "enc-2", 200, "updated"),
-                           ok_item("delete", "enc-3", 200, "deleted")))
-    index.bulk(upserts=[korean, english], deletes=["enc-3"])
+def test_apply_sends_one_ndjson_request(fake: FakeOpenSearch, index: OpenSearchIndex, sleeps: list[float]) -> None:
+    korean = doc("enc-1", transcript="어제부터 두통이 있어요")
+    english = SearchDocument("enc-2", "SCORED", "text", "2024-05-03T08:00:00Z", "notes", "en", "", "Tension headache.")
+    fake.script(bulk_reply(ok_item("delete", "enc-3", 200, "deleted"), ok_item("index", "enc-1"),
+                           ok_item("index", "enc-2", 200, "updated")))
+    assert index.apply([korean, english], ["enc-3"]) == set()
 
     (sent,) = fake.requests
     assert (sent.method, sent.path) == ("POST", "/_bulk")
@@ -222,11 +223,24 @@ def test_bulk_sends_one_ndjson_request(fake: FakeOpenSearch, index: OpenSearchIn
     assert sent.body.endswith(b"}\n")
     assert "어제부터 두통이".encode() in sent.body  # UTF-8, not \u escapes
     assert sent.ndjson() == [
-        {"index": {"_index": "encounters", "_id": "enc-1"}}, asdict(korean),
-        {"index": {"_index": "encounters", "_id": "enc-2"}}, asdict(english),
         {"delete": {"_index": "encounters", "_id": "enc-3"}},
+        {"index": {"_index": "encounters", "_id": "enc-1"}}, asdict(korean),
+        {"index": {"_index": "encounters", "_id": "enc-2"}},
+        {"encounter_id": "enc-2", "status": "SCORED", "kind": "text", "updated_at": "2024-05-03T08:00:00Z",
+         "folder": "notes", "language": "en", "transcript": "", "note": "Tension headache."},
     ]
     assert sleeps == []
+
+
+def test_an_id_both_deleted_and_upserted_ends_indexed(fake: FakeOpenSearch, index: OpenSearchIndex) -> None:
+    fake.script(bulk_reply(ok_item("delete", "enc-1", 200, "deleted"), ok_item("index", "enc-1")))
+    assert index.apply([doc("enc-1")], ["enc-1"]) == set()
+    assert [next(iter(line)) for line in fake.requests[0].ndjson()] == ["delete", "index", "encounter_id"]
+
+
+def test_apply_with_nothing_sends_nothing(fake: FakeOpenSearch, index: OpenSearchIndex) -> None:
+    assert index.apply([], []) == set()
+    assert fake.requests == []
 
 
 def test_whole_request_429_is_retried_by_the_transport(fake: FakeOpenSearch, index: OpenSearchIndex,
@@ -242,21 +256,21 @@ def test_whole_request_429_is_retried_by_the_transport(fake: FakeOpenSearch, ind
     assert sleeps == []  # the transport's retry, not the per-item backoff
 
 
-def test_whole_request_throttled_past_the_retries_is_transient(fake: FakeOpenSearch,
-                                                               index: OpenSearchIndex) -> None:
+def test_whole_request_unavailable_past_the_retries_is_transient(fake: FakeOpenSearch,
+                                                                 index: OpenSearchIndex) -> None:
     fake.script(*[(503, {"message": "Service Unavailable"})] * 4)
     with pytest.raises(TransientError, match=r"^opensearch bulk: 503 error$"):
-        index.upsert(doc("enc-1"))
+        index.apply([doc("enc-1")], [])
     assert len(fake.requests) == 4  # the first try and max_retries=3
 
 
 def test_a_throttled_item_is_retried_alone(fake: FakeOpenSearch, index: OpenSearchIndex,
                                            sleeps: list[float]) -> None:
     second = doc("enc-2")
-    fake.script(bulk_reply(ok_item("index", "enc-1"), throttled_item("enc-2"), ok_item("delete", "enc-3", 200,
-                                                                                         "deleted")),
+    fake.script(bulk_reply(ok_item("delete", "enc-3", 200, "deleted"), ok_item("index", "enc-1"),
+                           throttled_item("enc-2")),
                 bulk_reply(ok_item("index", "enc-2")))
-    index.bulk(upserts=[doc("enc-1"), second], deletes=["enc-3"])
+    assert index.apply([doc("enc-1"), second], ["enc-3"]) == set()
 
     assert len(fake.requests) == 2
     assert fake.requests[1].ndjson() == [{"index": {"_index": "encounters", "_id": "enc-2"}}, asdict(second)]
@@ -264,37 +278,50 @@ def test_a_throttled_item_is_retried_alone(fake: FakeOpenSearch, index: OpenSear
     assert 0.1 <= delay <= 0.2  # base 0.2 s, jitter in [0.5, 1)
 
 
-def test_items_still_failing_after_the_attempts_raise_transient(fake: FakeOpenSearch, index: OpenSearchIndex,
-                                                                sleeps: list[float]) -> None:
+def test_items_still_failing_after_the_attempts(fake: FakeOpenSearch, index: OpenSearchIndex,
+                                                sleeps: list[float]) -> None:
     down = failed_item("index", "enc-2", 503, "unavailable_shards_exception", "primary shard is not active")
     fake.script(bulk_reply(ok_item("index", "enc-1"), down), *[bulk_reply(down)] * 3)
-    with pytest.raises(BulkItemsThrottled) as raised:
-        index.bulk(upserts=[doc("enc-1"), doc("enc-2")])
+    assert index.apply([doc("enc-1"), doc("enc-2")], []) == {"enc-2"}
 
-    assert isinstance(raised.value, TransientError)
-    assert raised.value.failures == (BulkItemFailure("index", "enc-2", 503, "unavailable_shards_exception"),)
     assert len(fake.requests) == 4
     assert all(r.ndjson()[0] == {"index": {"_index": "encounters", "_id": "enc-2"}} for r in fake.requests[1:])
-    caps = [0.2, 0.4, 0.8]
     assert len(sleeps) == 3
-    assert all(cap / 2 <= delay <= cap for delay, cap in zip(sleeps, caps, strict=True))
+    assert all(cap / 2 <= delay <= cap for delay, cap in zip(sleeps, [0.2, 0.4, 0.8], strict=True))
 
 
-def test_a_refused_item_is_reported_not_retried_and_its_text_not_repeated(
-        fake: FakeOpenSearch, index: OpenSearchIndex, sleeps: list[float]) -> None:
-    refused = failed_item("index", "enc-1", 400, "mapper_parsing_exception",
-                          "failed to parse field [updated_at] of type [date] in document with id 'enc-1'. "
-                          "Preview of field's value: '어제부터 두통'")
-    fake.script(bulk_reply(refused, throttled_item("enc-2")), bulk_reply(ok_item("index", "enc-2")))
+def test_upsert_raises_transient_when_its_item_stays_throttled(fake: FakeOpenSearch,
+                                                               index: OpenSearchIndex) -> None:
+    fake.script(*[bulk_reply(throttled_item("enc-1"))] * 4)
+    with pytest.raises(BulkItemsThrottled) as raised:
+        index.upsert(doc("enc-1"))
+    assert isinstance(raised.value, TransientError)
+    assert raised.value.failures == (BulkItemFailure("index", "enc-1", 429, "es_rejected_execution_exception"),)
+    assert str(raised.value) == "1 bulk item(s) failed: index enc-1 429 es_rejected_execution_exception"
+
+
+REFUSED = failed_item("index", "enc-1", 400, "mapper_parsing_exception",
+                      "failed to parse field [updated_at] of type [date] in document with id 'enc-1'. "
+                      "Preview of field's value: '어제부터 두통'")
+
+
+def test_a_refused_item_is_reported_not_retried(fake: FakeOpenSearch, index: OpenSearchIndex,
+                                                sleeps: list[float]) -> None:
+    fake.script(bulk_reply(REFUSED, throttled_item("enc-2")), bulk_reply(ok_item("index", "enc-2")))
+    assert index.apply([doc("enc-1"), doc("enc-2")], []) == {"enc-1"}
+    assert [r.ndjson()[0]["index"]["_id"] for r in fake.requests] == ["enc-1", "enc-2"]  # enc-2 retried alone
+    assert len(sleeps) == 1
+
+
+def test_upsert_refused_is_permanent_and_does_not_repeat_the_text(fake: FakeOpenSearch, index: OpenSearchIndex,
+                                                                 sleeps: list[float]) -> None:
+    fake.script(bulk_reply(REFUSED))
     with pytest.raises(BulkItemsRejected) as raised:
-        index.bulk(upserts=[doc("enc-1"), doc("enc-2")])
-
+        index.upsert(doc("enc-1"))
     assert isinstance(raised.value, PermanentError)
     assert raised.value.failures == (BulkItemFailure("index", "enc-1", 400, "mapper_parsing_exception"),)
-    assert "enc-1 400 mapper_parsing_exception" in str(raised.value)
-    assert "두통" not in str(raised.value)
-    assert [r.ndjson()[0]["index"]["_id"] for r in fake.requests] == ["enc-1", "enc-2"]  # enc-2 retried only
-    assert len(sleeps) == 1
+    assert str(raised.value) == "1 bulk item(s) failed: index enc-1 400 mapper_parsing_exception"
+    assert (len(fake.requests), sleeps) == (1, [])
 
 
 def test_deleting_a_missing_document_succeeds(fake: FakeOpenSearch, index: OpenSearchIndex,
@@ -307,21 +334,23 @@ def test_deleting_a_missing_document_succeeds(fake: FakeOpenSearch, index: OpenS
     assert sleeps == []
 
 
-def test_one_id_both_upserted_and_deleted_is_refused(fake: FakeOpenSearch, index: OpenSearchIndex) -> None:
-    with pytest.raises(ValueError, match="enc-1"):
-        index.bulk(upserts=[doc("enc-1")], deletes=["enc-1"])
-    assert fake.requests == []
-
-
 def test_document_text_is_not_logged(fake: FakeOpenSearch, index: OpenSearchIndex,
                                      caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)
-    fake.script(bulk_reply(ok_item("index", "enc-1")))
+    fake.script(bulk_reply(ok_item("index", "enc-1")), bulk_reply(REFUSED),
+                error_reply(400, "illegal_argument_exception", "Preview of field's value: '어제부터 두통'"))
     index.upsert(doc("enc-1", transcript="어제부터 두통이 있어요"))
+    assert index.apply([doc("enc-1", transcript="어제부터 두통이 있어요")], []) == {"enc-1"}
+    with pytest.raises(PermanentError):
+        index.upsert(doc("enc-1", transcript="어제부터 두통이 있어요"))
+
     out, err = capfd.readouterr()
-    assert "/_bulk" in caplog.text  # the client's own request line is still logged
-    for text in (caplog.text, out, err):
-        assert "두통" not in text
+    logged = caplog.text + out + err + "".join(str(vars(record)) for record in caplog.records)  # extras too
+    assert "POST http://127.0.0.1" in caplog.text  # the client still logs its request lines
+    failed = next(r for r in caplog.records if r.getMessage() == "search items failed")
+    assert failed.failures == [{"encounter_id": "enc-1", "action": "index", "status": 400,  # ids, not text
+                                "error_type": "mapper_parsing_exception"}]
+    assert "두통" not in logged
 
 
 # --- search ---------------------------------------------------------------------------------------------
@@ -390,7 +419,7 @@ def test_search_errors_are_typed_and_do_not_repeat_the_query(fake: FakeOpenSearc
     with pytest.raises(PermanentError) as raised:
         index.search("두통 [[[")
     assert str(raised.value) == "opensearch search: 400 search_phase_execution_exception"
-    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert raised.value.__suppress_context__  # the client's exception (with the reason) is not chained
 
 
 # --- construction ---------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ RESOURCE_STAR_ALLOWED = {
 }
 # Lambda's quota for a function's unzipped code plus all its layers: 250 MB (262,144,000 bytes).
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
-ENV_NAMES = [value for name, value in vars(ENV).items() if name.isupper()]
+ENV_NAMES = [value for name, value in vars(ENV).items() if name.isupper() and value != ENV.SEARCH_URL]
 
 
 def resource_id(synth: Synth, construct: Any) -> str:
@@ -80,6 +80,8 @@ def test_function_runtime_tracing_logging_and_environment(which: str, request: p
         assert len(function["Layers"]) == 2, name
         variables = function["Environment"]["Variables"]
         assert set(ENV_NAMES) <= set(variables), name
+        # only the functions that write the search index know the domain (and wait for it at deploy)
+        assert (ENV.SEARCH_URL in variables) == (Access.SEARCH_WRITE in handler.access), name
         assert variables["POWERTOOLS_SERVICE_NAME"] == f"medscribe-{name}"
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "medscribe"
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
@@ -168,7 +170,7 @@ def test_ingest_grants_are_scoped_to_exact_resources(synth: Synth) -> None:
     resources_of = {tuple(sorted(as_list(s["Action"]))): as_list(s["Resource"]) for s in policy}
     assert resources_of[tuple(sorted(TABLE_READ_WRITE_ACTIONS))] == [
         getatt(table_id),
-        *({"Fn::Join": ["", [getatt(table_id), f"/index/{name}"]]} for name in ("by-status", "by-day", "by-folder")),
+        *({"Fn::Join": ["", [getatt(table_id), f"/index/{name}"]]} for name in ("by-day", "by-folder", "by-status")),
     ]
     assert resources_of[("s3:GetObject", "s3:GetObjectVersion")] == [{"Fn::Join": ["", [getatt(input_id), "/*"]]}]
     assert resources_of[("s3:ListBucket",)] == [getatt(input_id)]

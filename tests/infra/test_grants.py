@@ -74,7 +74,7 @@ def test_table_access_is_read_only_unless_read_write_is_declared(which: str, req
         elif Access.TABLE_READ in function.access:
             (statement,) = on_table
             assert sorted(as_list(statement["Action"])) == TABLE_READ_ACTIONS, name
-            indexes = [f"{table}/index/{i}" for i in ("by-status", "by-day", "by-folder")]
+            indexes = [f"{table}/index/{i}" for i in ("by-day", "by-folder", "by-status")]
             assert statement["Resource"] == [table, *indexes], name
         else:
             assert not on_table, name

@@ -35,7 +35,11 @@ def test_key_policy_lets_services_use_the_key_only_as_scoped(synth: Synth) -> No
     logs = by_sid["CloudWatchLogsForStageLogGroups"]
     assert logs["Principal"]["Service"] == {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
     condition = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
-    assert condition["Fn::Join"][1][-1] == f":log-group:/aws/lambda/{synth.stack.settings.prefix}-*"
+    prefix = synth.stack.settings.prefix
+    assert [arn["Fn::Join"][1][-1] for arn in condition] == [
+        f":log-group:/aws/lambda/{prefix}-*",  # function log groups
+        f":log-group:/aws/opensearch/{prefix}/*",  # the search domain's log groups
+    ]
     assert by_sid["CloudWatchAlarmsPublishToEncryptedTopic"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     s3 = by_sid["S3NotificationsToEncryptedQueues"]
     assert s3["Principal"] == {"Service": "s3.amazonaws.com"}

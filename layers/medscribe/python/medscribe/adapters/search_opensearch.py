@@ -1,10 +1,11 @@
 """Amazon OpenSearch Service search index (the `SearchIndex` port in AWS; SQLite FTS5 locally).
 
 Requests are signed with SigV4 (service `es`). Writes go through one `_bulk` request; items the cluster
-rejects with 429 or 5xx are retried alone, with exponential backoff and jitter, and whatever still fails
-is raised as a typed error listing ids, statuses and error types only: OpenSearch error reasons can quote
-document text (mapper_parsing_exception shows a preview of the field's value), which is PHI. Indexing the
-same document twice changes nothing; deleting a document that is not there succeeds.
+rejects with 429 or 5xx are retried alone, with exponential backoff and jitter. What still fails is
+returned by `apply` (the indexer retries those encounters) and raised by `upsert`/`delete` as a typed
+error. Failures carry ids, statuses and error types only: OpenSearch error reasons can quote document
+text (mapper_parsing_exception shows a preview of the field's value), which is PHI. Indexing the same
+document twice changes nothing; deleting a document that is not there succeeds.
 
 Whole requests answered 429/502/503/504, or timing out, are retried by opensearch-py's transport
 (`max_retries`), immediately, before any of this code sees them.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,20 +103,24 @@ class BulkItemFailure:
     status: int
     error_type: str  # e.g. es_rejected_execution_exception; never the reason (it can quote the document)
 
+    @property
+    def retriable(self) -> bool:
+        return self.status == 429 or self.status >= 500
+
 
 class _BulkFailed(MedscribeError):
-    def __init__(self, failures: Iterable[BulkItemFailure], attempts: int) -> None:
+    def __init__(self, failures: Sequence[BulkItemFailure]) -> None:
         self.failures = tuple(failures)
-        super().__init__(f"{len(self.failures)} bulk item(s) failed after {attempts} attempt(s): " + "; ".join(
+        super().__init__(f"{len(self.failures)} bulk item(s) failed: " + "; ".join(
             f"{f.action} {f.encounter_id} {f.status} {f.error_type}" for f in self.failures))
 
 
 class BulkItemsThrottled(_BulkFailed, TransientError):
-    """Some items were still rejected with 429/5xx when the attempts ran out (`failures` lists all)."""
+    """Items still rejected with 429/5xx when the attempts ran out (`failures` lists every failed item)."""
 
 
 class BulkItemsRejected(_BulkFailed, PermanentError):
-    """The cluster refused some items (4xx other than 429): sending them again cannot help."""
+    """The cluster refused the items (4xx other than 429): sending them again cannot help."""
 
 
 @dataclass(frozen=True)
@@ -211,36 +216,48 @@ class OpenSearchIndex:
             raise _translate(exc, "create index") from None
 
     def upsert(self, document: SearchDocument) -> None:
-        self.bulk(upserts=[document])
+        self._raise_for(self._write([document], []))
 
     def delete(self, encounter_id: str) -> None:
-        self.bulk(deletes=[encounter_id])
+        self._raise_for(self._write([], [encounter_id]))
 
-    def bulk(self, *, upserts: Iterable[SearchDocument] = (), deletes: Iterable[str] = ()) -> None:
-        """Index `upserts` and delete `deletes` in one `_bulk` request, then retry the items that were
-        throttled or hit a 5xx. An id may not be both upserted and deleted in one call (the order would
-        decide the outcome)."""
-        actions = [_Action("index", d.encounter_id, asdict(d)) for d in upserts]
-        actions += [_Action("delete", encounter_id) for encounter_id in deletes]
-        both = {a.encounter_id for a in actions if a.kind == "index"} & {a.encounter_id for a in actions
-                                                                          if a.kind == "delete"}
-        if both:
-            raise ValueError(f"ids both upserted and deleted: {sorted(both)}")
-        pending = actions
-        rejected: list[BulkItemFailure] = []
+    def apply(self, upserts: Sequence[SearchDocument], deletes: Sequence[str]) -> set[str]:
+        """Many upserts and deletes in one `_bulk` request; returns the encounter ids that still failed."""
+        return {failure.encounter_id for failure in self._write(upserts, deletes)}
+
+    @staticmethod
+    def _raise_for(failures: list[BulkItemFailure]) -> None:
+        if any(failure.retriable for failure in failures):
+            raise BulkItemsThrottled(failures)
+        if failures:
+            raise BulkItemsRejected(failures)
+
+    def _write(self, upserts: Sequence[SearchDocument], deletes: Sequence[str]) -> list[BulkItemFailure]:
+        """Send the writes, then resend the items throttled or hit by a 5xx, alone, until they succeed or the
+        attempts run out; returns the items still failing. Deletes go first, so an id in both ends indexed
+        (as in SqliteSearchIndex)."""
+        pending = [_Action("delete", encounter_id) for encounter_id in deletes]
+        pending += [_Action("index", d.encounter_id, asdict(d)) for d in upserts]
+        if not pending:
+            return []
+        refused: list[BulkItemFailure] = []
+        throttled: list[tuple[_Action, BulkItemFailure]] = []
         for attempt in range(1, self._attempts + 1):
-            throttled, refused = self._send(pending)
-            rejected += refused
+            if attempt > 1:
+                self._sleep(backoff_delay(attempt - 1, self._base_delay, self._max_delay))
+            throttled, newly_refused = self._send(pending)
+            refused += newly_refused
             logger.info("search bulk sent", extra={"index": self.index, "attempt": attempt, "items": len(pending),
-                                                    "throttled": len(throttled), "rejected": len(refused)})
+                                                    "throttled": len(throttled), "refused": len(newly_refused)})
             pending = [action for action, _ in throttled]
             if not pending:
-                if rejected:
-                    raise BulkItemsRejected(rejected, attempt)
-                return
-            if attempt < self._attempts:
-                self._sleep(backoff_delay(attempt, self._base_delay, self._max_delay))
-        raise BulkItemsThrottled([failure for _, failure in throttled] + rejected, self._attempts)
+                break
+        failures = [failure for _, failure in throttled] + refused
+        if failures:
+            logger.warning("search items failed", extra={"index": self.index, "failures": [
+                {"encounter_id": f.encounter_id, "action": f.action, "status": f.status, "error_type": f.error_type}
+                for f in failures]})
+        return failures
 
     def _send(self, actions: list[_Action]) -> tuple[list[tuple[_Action, BulkItemFailure]], list[BulkItemFailure]]:
         """One `_bulk` request: (items to retry, items refused for good)."""
@@ -265,7 +282,7 @@ class OpenSearchIndex:
                 continue
             failure = BulkItemFailure(action.kind, action.encounter_id, status,
                                       _error_type(result.get("error", {}).get("type")))
-            if status == 429 or status >= 500:
+            if failure.retriable:
                 throttled.append((action, failure))
             else:
                 refused.append(failure)
@@ -283,7 +300,7 @@ class OpenSearchIndex:
         body = {
             "size": limit,
             "track_total_hits": False,
-            "_source": ["status", "updated_at", *TEXT_FIELDS],
+            "_source": ["status", "updated_at", *TEXT_FIELDS],  # the text tells whether a snippet was cut (…)
             "query": {"bool": {
                 "must": [{"multi_match": {"query": text, "fields": list(SEARCH_FIELDS), "operator": "and"}}],
                 "filter": filters,

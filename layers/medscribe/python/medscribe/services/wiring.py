@@ -73,7 +73,7 @@ def documentation_stage() -> DocumentationStage:
     )
 
 
-def search_index(url: str | None) -> SearchIndex:
+def search_index(url: str | None, *, ensure_template: bool = False) -> SearchIndex:
     """The search index a URL names: sqlite:///<file> (local) or https://<OpenSearch domain endpoint>."""
     if not url:
         raise RuntimeError(f"no search index configured ({ENV.SEARCH_URL} is not set)")
@@ -87,7 +87,10 @@ def search_index(url: str | None) -> SearchIndex:
         from medscribe.adapters.search_opensearch import OpenSearchIndex
 
         region = boto3.session.Session().region_name or os.environ.get("AWS_REGION") or "us-east-1"
-        return OpenSearchIndex.for_endpoint(url, region=region)
+        index = OpenSearchIndex.for_endpoint(url, region=region)
+        if ensure_template:
+            index.ensure_template()  # idempotent: the template and the index exist before the first write
+        return index
     raise RuntimeError(f"unsupported search index URL scheme in {ENV.SEARCH_URL}: {url.split(':', 1)[0]!r}")
 
 
@@ -95,5 +98,5 @@ def indexing_service() -> IndexingService:
     settings = function_settings()
     return IndexingService(
         EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
-        ObjectStore(), search_index(settings.search_url), settings.pipeline,
+        ObjectStore(), search_index(settings.search_url, ensure_template=True), settings.pipeline,
     )
