@@ -26,6 +26,7 @@ from rich.text import Text
 
 from medscribe import __version__
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.search_sqlite import SqliteSearchIndex
 from medscribe.domain.encounter import EncounterStatus
 from medscribe.domain.validation import AUDIO_FORMATS
 from medscribe.local.daemon import DaemonError, start_daemon, stop_daemon
@@ -36,6 +37,7 @@ from medscribe.local.uploads import (
     plan_folder,
     result_rows,
     upload,
+    wait_for_index,
     wait_for_terminal,
     write_results,
 )
@@ -44,6 +46,10 @@ from medscribe.local.uploads import (
 _WIDTH = None if sys.stdout.isatty() else 200
 console = Console(highlight=False, width=_WIDTH)
 errors = Console(stderr=True, highlight=False, width=_WIDTH)
+
+
+# how long `local run` waits for the search index once every encounter is terminal
+INDEX_TIMEOUT_SECONDS = 60.0
 
 
 class CliError(Exception):
@@ -270,6 +276,15 @@ def local_run(args: argparse.Namespace) -> int:
             EncounterRepository(resources.table), [u.encounter_id for u, _ in uploads], args.timeout,
             on_progress=lambda done, total: progress.update(waiting, completed=done, total=total),
         )
+        indexing = progress.add_task("indexing for search", total=len(outcome.encounters))
+        search_db = StatePaths(Path(info.state_dir)).search_db
+        behind = wait_for_index(
+            lambda: SqliteSearchIndex(search_db).versions() if search_db.is_file() else {},
+            outcome.encounters, INDEX_TIMEOUT_SECONDS,
+            on_progress=lambda done, total: progress.update(indexing, completed=done, total=total),
+        )
+    if behind:
+        errors.print(f"the search index is behind for {len(behind)} encounter(s); `medscribe search` may miss them")
     rows = result_rows(uploads, outcome)
     table = Table(title=f"{len(rows)} encounters", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("encounter id", "kind"):
@@ -366,6 +381,82 @@ def show(args: argparse.Namespace) -> int:
     console.print(table)
     return 0
 
+
+
+def _search_url(args: argparse.Namespace) -> str:
+    """The local SQLite index, or with --aws the deployed domain (--url, MEDSCRIBE_SEARCH_URL, or the stack output)."""
+    import os
+
+    from medscribe.services.wiring import SQLITE_URL_PREFIX
+    from medscribe.settings import ENV, load_settings
+
+    if not args.aws:
+        db = StatePaths.resolve().search_db
+        if not db.is_file():
+            raise CliError(f"no local search index at {db}: run `medscribe local run sample-data` first")
+        return f"{SQLITE_URL_PREFIX}{db}"
+    if args.url or os.environ.get(ENV.SEARCH_URL):
+        return str(args.url or os.environ[ENV.SEARCH_URL])
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    stack = load_settings().prefix
+    try:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    except (BotoCoreError, ClientError) as exc:
+        raise CliError(f"cannot read the outputs of stack {stack!r} ({type(exc).__name__}); pass --url") from exc
+    for output in outputs:
+        if output["OutputKey"] == "SearchUrl":
+            return str(output["OutputValue"])
+    raise CliError(f"stack {stack!r} has no SearchUrl output; pass --url")
+
+
+def _since(value: str) -> str:
+    from datetime import date, datetime
+
+    try:
+        (date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date or ISO-8601 time: {value!r}") from exc
+    return value
+
+
+@command(
+    "search", help="full-text search over transcripts and notes (English and Korean), ranked, with snippets",
+    arguments=[
+        arg("text", help="words to find, e.g. \"chest pain\" or \"무릎 통증\" (every word must match)"),
+        arg("--status", choices=[s.value for s in EncounterStatus], help="only encounters with this status"),
+        arg("--since", type=_since, help="only encounters updated on or after this date (YYYY-MM-DD) or time"),
+        arg("--limit", type=int, default=20, help="at most this many hits (default 20)"),
+        arg("--json", action="store_true", help="print JSON instead of a table"),
+        arg("--aws", action="store_true",
+            help="search the deployed OpenSearch domain (AWS credentials; the stack's SearchUrl output)"),
+        arg("--url", help="with --aws: the domain URL (https://...), instead of the stack output"),
+    ],
+)
+def search(args: argparse.Namespace) -> int:
+    from medscribe.services.wiring import search_index
+
+    index = search_index(_search_url(args))
+    hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit))
+    if args.json:
+        _print_json({"query": args.text, "hits": [
+            {"encounter_id": h.encounter_id, "status": h.status, "updated_at": h.updated_at,
+             "score": round(h.score, 4), "snippet": h.snippet} for h in hits]})
+        return 0
+    if not hits:
+        _say(f"no encounter matches {args.text!r}")
+        return 0
+    table = Table(title=f"{len(hits)} hit(s) for {args.text!r}, best first", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    for column in ("#", "encounter id", "status", "updated", "score"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("snippet", overflow="fold")
+    for rank, hit in enumerate(hits, 1):
+        table.add_row(str(rank), hit.encounter_id, _status(hit.status), hit.updated_at, f"{hit.score:.2f}",
+                      Text(hit.snippet.replace("\n", " ")))
+    console.print(table)
+    return 0
 
 
 @command(

@@ -55,6 +55,11 @@ class SqliteSearchIndex:
             )
         return set()  # one transaction: all written, or an exception for the whole batch
 
+    def versions(self) -> dict[str, str]:
+        """encounter id -> the record's updated_at as indexed (how far the index has caught up)."""
+        with self._lock:
+            return dict(self._db.execute("SELECT encounter_id, updated_at FROM encounters").fetchall())
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM encounters").fetchone()[0])
@@ -80,11 +85,22 @@ class SqliteSearchIndex:
             where.append("updated_at >= ?")
             params.append(since)
         rank = "bm25(encounters)" if long_terms else "0.0"
-        snippet = ("coalesce(nullif(snippet(encounters, 5, '[', ']', '…', 12), ''), "
-                   "snippet(encounters, 6, '[', ']', '…', 12))") if long_terms else "substr(transcript || note, 1, 80)"
+        snippet = ("coalesce(nullif(snippet(encounters, 5, '[', ']', '…', 48), ''), "
+                   "snippet(encounters, 6, '[', ']', '…', 48))") if long_terms else "transcript || char(10) || note"
         sql = (f"SELECT encounter_id, status, updated_at, {rank}, {snippet} FROM encounters "  # noqa: S608 (fixed SQL)
-               f"WHERE {' AND '.join(where)} ORDER BY {rank} LIMIT ?")
+               f"WHERE {' AND '.join(where)} ORDER BY {rank}, updated_at DESC LIMIT ?")
         with self._lock:
             rows = self._db.execute(sql, [*params, limit]).fetchall()
-        return [SearchHit(encounter_id=r[0], status=r[1], updated_at=r[2], score=-float(r[3]), snippet=r[4])
+        return [SearchHit(encounter_id=r[0], status=r[1], updated_at=r[2], score=-float(r[3]) or 0.0,
+                          snippet=r[4] if long_terms else like_snippet(r[4], short_terms[0]))
                 for r in rows]
+
+
+def like_snippet(text: str, term: str, width: int = 60) -> str:
+    """A window of `text` around the first `term`, marked like FTS5's snippets: …before [term] after…"""
+    at = text.find(term)
+    if at < 0:
+        return text[:width]
+    start, end = max(0, at - width // 2), min(len(text), at + len(term) + width // 2)
+    before, after = text[start:at], text[at + len(term):end]
+    return ("…" if start else "") + f"{before}[{term}]{after}" + ("…" if end < len(text) else "")

@@ -137,3 +137,20 @@ def write_results(paths: StatePaths, rows: list[ResultRow], summary: dict[str, A
         encoding="utf-8",
     )
     return path
+
+
+def wait_for_index(
+    indexed_versions: Callable[[], dict[str, str]], encounters: dict[str, Encounter], timeout: float,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """Poll until the search index holds each encounter's record as of its latest update (the index
+    route runs after the status change); returns the ids still behind when `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        versions = indexed_versions()
+        behind = [i for i, e in encounters.items() if versions.get(i, "") < e.updated_at]
+        if on_progress:
+            on_progress(len(encounters) - len(behind), len(encounters))
+        if not behind or time.monotonic() >= deadline:
+            return behind
+        time.sleep(POLL_SECONDS)

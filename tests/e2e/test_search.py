@@ -1,0 +1,114 @@
+"""Search end to end, as a user runs it: `medscribe local run sample-data`, then `medscribe search`
+finds every transcribed or documented encounter by a phrase of its transcript and by a term of its
+note (English and Korean), through the DynamoDB stream -> index queue -> index handler -> SQLite FTS5."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from medscribe.local.state import StatePaths, read_runtime
+from medscribe.settings import project_root
+from tests.e2e.test_cli import medscribe
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE_DATA = project_root() / "sample-data"
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.findall(r"\w+", text) if len(w) >= 3 and not w.isdigit()]
+
+
+def _phrase(text: str) -> str:
+    """Three consecutive words of the longest line (a phrase a user would remember)."""
+    line = max(text.splitlines(), key=lambda x: len(_words(x)))
+    return " ".join(_words(line)[:3])
+
+
+def _values(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _values(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _values(item)]
+    return []
+
+
+def _note_term(note: dict[str, Any]) -> str:
+    """The longest word of the note: a clinical note's claims, or an EMR record's values."""
+    claims = [item["text"] for section in note.get("sections", []) for item in section["items"]]
+    return max(_words(" ".join(claims or _values(note.get("record", {})))), key=len)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    tmp_path = tmp_path_factory.mktemp("search")
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(MEDSCRIBE_STATE_DIR=str(state), COLUMNS="200")
+    try:
+        run = medscribe("local", "run", str(SAMPLE_DATA), "--timeout", "240", cwd=tmp_path, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        info = read_runtime(StatePaths(state))
+        assert info is not None
+        [results_file] = (state / "runs").glob("*/results.json")
+        results = json.loads(results_file.read_text())
+        s3 = boto3.client("s3", endpoint_url=info.endpoint, region_name=info.resources.region,
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        texts = {}
+        for row in results["encounters"]:
+            if row["kind"] not in ("audio", "text"):
+                continue
+            record = json.loads(medscribe("show", row["encounter_id"], "--json", cwd=tmp_path, env=env).stdout)
+
+            def artifact(key: str) -> dict[str, Any]:
+                return dict(json.loads(s3.get_object(Bucket=info.resources.artifacts_bucket, Key=key)["Body"].read()))
+
+            if row["kind"] == "audio":
+                transcript = "\n".join(line["text"] for line in artifact(record["transcript_key"])["lines"])
+            else:
+                transcript = (SAMPLE_DATA / row["source_key"]).read_text(encoding="utf-8")
+            texts[row["encounter_id"]] = (row["source_key"], transcript, artifact(record["note_key"]))
+        yield tmp_path, env, texts
+    finally:
+        medscribe("local", "down", cwd=tmp_path, env=env)
+
+
+def _found(tmp_path: Path, env: dict[str, str], text: str, *extra: str) -> list[str]:
+    result = medscribe("search", text, "--json", "--limit", "50", *extra, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    return [hit["encounter_id"] for hit in json.loads(result.stdout)["hits"]]
+
+
+def test_every_sample_encounter_is_found_by_transcript_phrase_and_note_term(sample_run) -> None:  # type: ignore[no-untyped-def]
+    tmp_path, env, texts = sample_run
+    kinds = {source.split("/")[0] for source, _, _ in texts.values()}
+    assert kinds == {"audio", "text"}
+    assert len(texts) == 11  # 3 recordings, 8 notes (4 English, 4 Korean)
+    for encounter_id, (source, transcript, note) in texts.items():
+        phrase = _phrase(transcript)
+        assert encounter_id in _found(tmp_path, env, phrase), (source, phrase)
+        term = _note_term(note)
+        assert encounter_id in _found(tmp_path, env, term), (source, term)
+
+
+def test_korean_query_finds_only_korean_notes_and_filters_apply(sample_run) -> None:  # type: ignore[no-untyped-def]
+    tmp_path, env, texts = sample_run
+    korean = {i for i, (source, _, _) in texts.items() if source.startswith("text/ko-")}
+    hits = _found(tmp_path, env, "진료")  # "medical care": in every Korean sample note's header
+    assert set(hits) == korean
+    assert _found(tmp_path, env, "진료", "--status", "FAILED") == []
+    assert _found(tmp_path, env, "진료", "--since", "2999-01-01") == []
+    table = medscribe("search", "무릎 통증", cwd=tmp_path, env=env)
+    assert table.returncode == 0
+    assert "[무릎]" in table.stdout  # a snippet with the match marked
+    nothing = medscribe("search", "zzzyyyxxx", cwd=tmp_path, env=env)
+    assert "no encounter matches" in nothing.stdout
