@@ -67,6 +67,11 @@ TRANSCRIBE_LIST_ACTIONS = ["transcribe:ListTranscriptionJobs"]  # no resource-le
 TRANSCRIBE_JOB_RESOURCE_TYPES = ("transcription-job", "medical-transcription-job")
 # Transcribe writes its output here with the caller's permissions (domain.transcription.TranscriptKeys).
 TRANSCRIPTS_PREFIX = "transcripts/"
+TRANSCRIBE_VOCABULARY_ACTIONS = [
+    "transcribe:CreateVocabulary", "transcribe:GetVocabulary", "transcribe:UpdateVocabulary",
+]
+TRANSCRIBE_LANGUAGE_MODEL_ACTIONS = ["transcribe:CreateLanguageModel", "transcribe:DescribeLanguageModel"]
+COMPREHEND_SYNTAX_ACTIONS = ["comprehend:BatchDetectSyntax"]  # no resource-level permissions
 # The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
 # routes.READY_FOR_DOCUMENTATION_PATTERN matches it; a test keeps the three equal).
 PIPELINE_EVENT_SOURCE = "medscribe"
@@ -91,7 +96,10 @@ ENCRYPTING_ACCESS = {
 }
 # Access that touches nothing encrypted with the project key (the default event bus uses an AWS
 # owned key; Transcribe job status and Bedrock inference carry no project-key data).
-KEYLESS_ACCESS = frozenset({Access.TRANSCRIBE_READ, Access.EVENTS_PUT, Access.BEDROCK_INVOKE})
+KEYLESS_ACCESS = frozenset({
+    Access.TRANSCRIBE_READ, Access.EVENTS_PUT, Access.BEDROCK_INVOKE, Access.TRANSCRIBE_CUSTOMIZE,
+    Access.COMPREHEND_SYNTAX, Access.SEARCH_WRITE,
+})
 
 
 def effective_access(access: frozenset[Access]) -> frozenset[Access]:
@@ -460,6 +468,21 @@ def grant_access(
             case Access.BEDROCK_INVOKE:
                 for statement in bedrock_statements(role.stack, bedrock_model_ids(settings)):
                     role.add_to_principal_policy(statement)
+            case Access.TRANSCRIBE_CUSTOMIZE:
+                stack = Stack.of(role.stack)
+                for actions, resource_type in ((TRANSCRIBE_VOCABULARY_ACTIONS, "vocabulary"),
+                                               (TRANSCRIBE_LANGUAGE_MODEL_ACTIONS, "language-model")):
+                    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[stack.format_arn(
+                        service="transcribe", resource=resource_type, resource_name=f"{settings.prefix}-*",
+                        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                    )]))
+                # CreateLanguageModel hands Transcribe the role that reads the training text
+                role.add_to_principal_policy(iam.PolicyStatement(
+                    actions=["iam:PassRole"], resources=[storage.clm_data_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "transcribe.amazonaws.com"}},
+                ))
+            case Access.COMPREHEND_SYNTAX:
+                role.add_to_principal_policy(iam.PolicyStatement(actions=COMPREHEND_SYNTAX_ACTIONS, resources=["*"]))
             case Access.SEARCH_WRITE:
                 storage.search.allow(role)  # the role's policy and the domain's resource policy
             case _:

@@ -109,7 +109,17 @@ class MedscribeStack(Stack):
             settings=settings,
         )
         # Only the functions that write the index know (and wait at deploy time for) the search domain.
-        search_environment = environment | {ENV.SEARCH_URL: self.storage.search.url}
+        # Resources only some functions use are in only their environment (and deploy-time dependencies).
+        extra_environment = {
+            Access.SEARCH_WRITE: {ENV.SEARCH_URL: self.storage.search.url},
+            Access.TRANSCRIBE_CUSTOMIZE: {ENV.CLM_ROLE_ARN: self.storage.clm_data_role.role_arn},
+        }
+
+        def environment_for(handler: Route | Endpoint) -> dict[str, str]:
+            return environment | {
+                name: value for access, extra in extra_environment.items() if access in handler.access
+                for name, value in extra.items()
+            }
 
         self.routes: dict[str, RouteResources] = {}
         self.endpoints: dict[str, EndpointFunction] = {}
@@ -132,7 +142,7 @@ class MedscribeStack(Stack):
                 settings=settings,
                 code_dir=lambdas_dir / route.name,
                 layers=self.layers,
-                environment=search_environment if Access.SEARCH_WRITE in route.access else environment,
+                environment=environment_for(route),
                 key=key,
                 storage=self.storage,
                 topic=topic,
@@ -158,7 +168,7 @@ class MedscribeStack(Stack):
                 settings=settings,
                 code_dir=lambdas_dir / endpoint.name,
                 layers=self.layers,
-                environment=search_environment if Access.SEARCH_WRITE in endpoint.access else environment,
+                environment=environment_for(endpoint),
                 key=key,
                 storage=self.storage,
                 topic=topic,

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import IConstruct
 
+from medscribe.domain.selfheal import CLM_TRAINING_PREFIX
 from medscribe.routes import Access
 from stacks.functions import (
+    COMPREHEND_SYNTAX_ACTIONS,
     ENCRYPTING_ACCESS,
     TRANSCRIBE_JOB_RESOURCE_TYPES,
     TRANSCRIBE_LIST_ACTIONS,
@@ -119,6 +121,23 @@ def plan(stack: MedscribeStack) -> list[Ack]:
             ),
         ]
     acks += _search_acks(stack)
+    clm_policy = storage.clm_data_role.node.find_child("DefaultPolicy").node.find_child("Resource")
+    acks += [
+        Ack(
+            f"AwsSolutions-IAM5[Resource::{_arn(storage.artifacts_bucket)}/{CLM_TRAINING_PREFIX}*]",
+            clm_policy,
+            "Amazon Transcribe reads a custom language model's training text with this role; the files "
+            f"are written per model under '{CLM_TRAINING_PREFIX}<model>/' at run time, so the object ARN "
+            "ends in that prefix and '*'; nothing else in the bucket.",
+        ),
+        Ack(
+            "HIPAA.Security-IAMNoInlinePolicy",
+            clm_policy,
+            "The language-model data role (trusted by transcribe.amazonaws.com for this account only) has one "
+            "inline policy, deleted with the role: s3:ListBucket on the artifacts bucket, s3:GetObject under "
+            f"'{CLM_TRAINING_PREFIX}', kms:Decrypt on the project key.",
+        ),
+    ]
     context = _Context(
         input_arn=_arn(storage.input_bucket),
         artifacts_arn=_arn(storage.artifacts_bucket),
@@ -199,6 +218,11 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
         )
     if Access.TRANSCRIBE_READ in access:
         unscoped.append(f"{' and '.join(TRANSCRIBE_LIST_ACTIONS)} (a list action)")
+    if Access.COMPREHEND_SYNTAX in access:
+        unscoped.append(
+            f"{' and '.join(COMPREHEND_SYNTAX_ACTIONS)} (Comprehend's synchronous analysis actions have no "
+            "resource type; the requests carry missed words only)"
+        )
     acks = [
         Ack(
             "AwsSolutions-IAM5[Resource::*]",
@@ -288,6 +312,18 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
                     f"{subject}: reads the status of this stage's Transcribe jobs; job names are "
                     f"'{context.prefix}-<encounter id>' and encounter ids are created at run time, so the ARN "
                     "ends in the stage prefix and '*'.",
+                )
+            )
+    if Access.TRANSCRIBE_CUSTOMIZE in access:
+        for resource_type in ("vocabulary", "language-model"):
+            acks.append(
+                Ack(
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
+                    f"<AWS::AccountId>:{resource_type}/{context.prefix}-*]",
+                    policy,
+                    f"{subject}: creates and reads the self-heal loop's custom {resource_type.replace('-', ' ')}s, "
+                    f"named '{context.prefix}-sh-<digest of the phrases>' at run time, so the ARN ends in the "
+                    "stage prefix and '*'; no other stage's or system's models.",
                 )
             )
     if Access.BEDROCK_INVOKE in access:

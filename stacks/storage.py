@@ -8,15 +8,17 @@ whose default encryption is SSE-KMS, so it uses SSE-S3 (acknowledged in nag.py).
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from medscribe.adapters.encounters import INDEXES, TTL_ATTRIBUTE
+from medscribe.domain.selfheal import CLM_TRAINING_PREFIX
 from medscribe.settings import PipelineSettings
 from stacks.search import SearchDomain
 
@@ -96,6 +98,25 @@ class Storage(Construct):
                 sort_key=dynamodb.Attribute(name=index.sort, type=dynamodb.AttributeType.STRING),
                 projection_type=dynamodb.ProjectionType.ALL,
             )
+
+        # Transcribe reads a custom language model's training text with this role (self-heal loop).
+        self.clm_data_role = iam.Role(
+            self,
+            "LanguageModelDataRole",
+            assumed_by=iam.ServicePrincipal(
+                "transcribe.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+            description=f"{settings.prefix}: Amazon Transcribe reads custom language model training text",
+        )
+        self.clm_data_role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.artifacts_bucket.bucket_arn])
+        )
+        self.clm_data_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[f"{self.artifacts_bucket.bucket_arn}/{CLM_TRAINING_PREFIX}*"]
+            )
+        )
+        self.clm_data_role.add_to_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]))
 
         # The search index: a copy of the records' text for full-text search (PHI, same key).
         self.search = SearchDomain(self, "Search", settings=settings, key=key)

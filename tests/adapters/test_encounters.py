@@ -107,3 +107,10 @@ def test_source_records_expire_encounter_records_do_not(table: str) -> None:
     assert items["ENC"]["folder"] == {"S": "audio"}
     assert items["ENC"]["created_day"] == {"S": "2026-03-01"}
     assert encounter.encounter_id in items["ENC"]["pk"]["S"]
+
+
+def test_a_key_at_the_bucket_root_has_no_folder_entry(table: str) -> None:
+    repo = EncounterRepository(table)
+    encounter = _created(repo, "visit.wav", "2026-03-01T10:00:00.000Z")  # DynamoDB rejects "" index keys
+    assert repo.get(encounter.encounter_id) is not None
+    assert [e.encounter_id for e in repo.created_between("2026-03-01", "2026-03-01")] == [encounter.encounter_id]

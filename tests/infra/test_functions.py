@@ -27,7 +27,8 @@ RESOURCE_STAR_ALLOWED = {
 }
 # Lambda's quota for a function's unzipped code plus all its layers: 250 MB (262,144,000 bytes).
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
-ENV_NAMES = [value for name, value in vars(ENV).items() if name.isupper() and value != ENV.SEARCH_URL]
+ENV_NAMES = [value for name, value in vars(ENV).items()
+             if name.isupper() and value not in (ENV.SEARCH_URL, ENV.CLM_ROLE_ARN)]
 
 
 def resource_id(synth: Synth, construct: Any) -> str:
@@ -82,6 +83,7 @@ def test_function_runtime_tracing_logging_and_environment(which: str, request: p
         assert set(ENV_NAMES) <= set(variables), name
         # only the functions that write the search index know the domain (and wait for it at deploy)
         assert (ENV.SEARCH_URL in variables) == (Access.SEARCH_WRITE in handler.access), name
+        assert (ENV.CLM_ROLE_ARN in variables) == (Access.TRANSCRIBE_CUSTOMIZE in handler.access), name
         assert variables["POWERTOOLS_SERVICE_NAME"] == f"medscribe-{name}"
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "medscribe"
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from medscribe import __version__
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.scores import ScoreStore
 from medscribe.adapters.search_sqlite import SqliteSearchIndex
 from medscribe.domain.encounter import EncounterStatus
 from medscribe.domain.validation import AUDIO_FORMATS
@@ -388,7 +389,7 @@ def _search_url(args: argparse.Namespace) -> str:
     import os
 
     from medscribe.services.wiring import SQLITE_URL_PREFIX
-    from medscribe.settings import ENV, load_settings
+    from medscribe.settings import ENV
 
     if not args.aws:
         db = StatePaths.resolve().search_db
@@ -397,18 +398,25 @@ def _search_url(args: argparse.Namespace) -> str:
         return f"{SQLITE_URL_PREFIX}{db}"
     if args.url or os.environ.get(ENV.SEARCH_URL):
         return str(args.url or os.environ[ENV.SEARCH_URL])
+    return _stack_output("SearchUrl", "--url")
+
+
+def _stack_output(name: str, instead: str) -> str:
+    """An output of the deployed stack `medscribe-<stage>` (AWS credentials from the environment)."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
+
+    from medscribe.settings import load_settings
 
     stack = load_settings().prefix
     try:
         outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     except (BotoCoreError, ClientError) as exc:
-        raise CliError(f"cannot read the outputs of stack {stack!r} ({type(exc).__name__}); pass --url") from exc
+        raise CliError(f"cannot read the outputs of stack {stack!r} ({type(exc).__name__}); pass {instead}") from exc
     for output in outputs:
-        if output["OutputKey"] == "SearchUrl":
+        if output["OutputKey"] == name:
             return str(output["OutputValue"])
-    raise CliError(f"stack {stack!r} has no SearchUrl output; pass --url")
+    raise CliError(f"stack {stack!r} has no {name} output; pass {instead}")
 
 
 def _since(value: str) -> str:
@@ -456,6 +464,174 @@ def search(args: argparse.Namespace) -> int:
         table.add_row(str(rank), hit.encounter_id, _status(hit.status), hit.updated_at, f"{hit.score:.2f}",
                       Text(hit.snippet.replace("\n", " ")))
     console.print(table)
+    return 0
+
+
+@command(
+    "score", help="word error rate of a transcript against a human reference (CER for Korean)",
+    description="Score HYPOTHESIS (plain text, or an Amazon Transcribe output JSON) against REFERENCE\n"
+    "(plain text). Both are normalised the same way first (English: Whisper's normaliser: case,\n"
+    "punctuation, fillers as whole words, numbers, contractions; Korean: punctuation and spacing).\n"
+    "Prints WER, MER and the substitution/deletion/insertion/hit counts, and the missed words\n"
+    "(reference words deleted or substituted, once per occurrence).",
+    arguments=[
+        arg("reference", type=Path, help="the human transcript (.txt)"),
+        arg("hypothesis", type=Path, help="the machine transcript (.txt or Transcribe output .json)"),
+        arg("--lang", choices=["en", "ko"], default="en", help="en: WER; ko: CER (and WER) (default en)"),
+        arg("--json", action="store_true", help="print JSON"),
+    ],
+)
+def score(args: argparse.Namespace) -> int:
+    from medscribe.domain.scoring import EmptyReferenceError, hypothesis_text
+    from medscribe.domain.scoring import score as score_texts
+    from medscribe.domain.transcript import TranscriptFormatError
+
+    try:
+        reference = args.reference.read_text(encoding="utf-8-sig")
+        hypothesis = hypothesis_text(args.hypothesis.read_bytes())
+        result = score_texts(reference, hypothesis, language=args.lang)
+    except (OSError, UnicodeDecodeError, TranscriptFormatError, EmptyReferenceError) as exc:
+        raise CliError(f"cannot score: {exc}", code=1) from exc
+    if args.json:
+        _print_json(result.to_json())
+        return 0
+    table = Table(title=f"{args.hypothesis.name} against {args.reference.name}", title_justify="left",
+                  show_header=False)
+    table.add_column("measure", style="bold")
+    table.add_column("value", overflow="fold")
+    rows: list[tuple[str, str | Text]] = [("WER", f"{result.wer:.2%}"), ("MER", f"{result.mer:.2%}")]
+    if result.cer is not None:
+        rows.insert(0, ("CER", f"{result.cer:.2%}"))
+    rows += [("reference words", str(result.reference_words)), ("hits", str(result.hits)),
+             ("substitutions", str(result.substitutions)), ("deletions", str(result.deletions)),
+             ("insertions", str(result.insertions)),
+             ("missed words", Text(", ".join(result.missed_words) or "-"))]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    return 0
+
+
+def _score_store(args: argparse.Namespace) -> ScoreStore:
+    if getattr(args, "aws", False):
+        return ScoreStore(args.table or _stack_output("TableName", "--table"))
+    return ScoreStore(_connect().resources.table)
+
+
+def _print_leaderboard(store: ScoreStore, as_json: bool) -> None:
+    from medscribe.domain.selfheal import leaderboard
+
+    models = {model.name: model for model in store.models()}
+    active = store.active()
+    rows = store.all_scores()
+    standings = leaderboard(rows, {name: model.status.value for name, model in models.items()})
+    if as_json:
+        _print_json({"active": active.name if active else "baseline", "leaderboard": [
+            {"rank": n, "model": s.model, "status": s.status or ("ACTIVE" if s.model == "baseline" and not active
+                                                                  else ""),
+             "files": s.files, "mean_error_rate": round(s.mean_error_rate, 6)}
+            for n, s in enumerate(standings, 1)],
+            "scores": [{"encounter_id": r.encounter_id, "model": r.model, "metric": r.metric,
+                        "error_rate": round(r.error_rate, 6), "substitutions": r.substitutions,
+                        "deletions": r.deletions, "insertions": r.insertions, "hits": r.hits} for r in rows]})
+        return
+    if not standings:
+        _say("no scores yet: upload audio with ground truth (ground-truth/<same path>.txt)")
+        return
+    table = Table(title=f"leaderboard (new jobs use: {active.name if active else 'baseline'})",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("#", "model", "status", "files", "mean error rate"):
+        table.add_column(column, no_wrap=True)
+    for n, standing in enumerate(standings, 1):
+        status = standing.status or ("ACTIVE" if standing.model == "baseline" and not active else "")
+        table.add_row(str(n), standing.model, status, str(standing.files), f"{standing.mean_error_rate:.2%}")
+    console.print(table)
+    per_file = Table(title="error rate per file and model", title_justify="left", box=box.SIMPLE_HEAD)
+    names = [s.model for s in standings]
+    per_file.add_column("encounter id", no_wrap=True)
+    for name in names:
+        per_file.add_column(name, no_wrap=True)
+    by_file: dict[str, dict[str, float]] = {}
+    for row in rows:
+        by_file.setdefault(row.encounter_id, {})[row.model] = row.error_rate
+    for encounter_id, scores in sorted(by_file.items()):
+        per_file.add_row(encounter_id, *(f"{scores[n]:.2%}" if n in scores else "-" for n in names))
+    console.print(per_file)
+
+
+@command(
+    "leaderboard", help="transcription models by mean error rate on the ground-truth set, and per-file scores",
+    arguments=[
+        arg("--json", action="store_true", help="print JSON"),
+        arg("--aws", action="store_true", help="read the deployed table (AWS credentials) instead of the local one"),
+        arg("--table", help="with --aws: the table name (default: the stack output TableName)"),
+    ],
+)
+def leaderboard_command(args: argparse.Namespace) -> int:
+    _print_leaderboard(_score_store(args), args.json)
+    return 0
+
+
+@command(
+    "selfheal", help="run the self-heal loop now (local runtime): learn keywords, build, evaluate, decide",
+    description="Sends self-heal ticks to the running local runtime (as its schedule would) until the\n"
+    "cycle ends: a candidate vocabulary is built from the missed words and keywords files, the\n"
+    "ground-truth recordings are transcribed again with it, scored, and it is promoted only if it\n"
+    "beats the incumbent by `selfheal_margin`. Prints the leaderboard. Exit 1 on timeout.",
+    arguments=[
+        arg("--timeout", type=float, default=600.0, help="seconds to wait for the cycle (default 600)"),
+        arg("--json", action="store_true", help="print the leaderboard as JSON"),
+    ],
+)
+def selfheal(args: argparse.Namespace) -> int:
+    from medscribe.adapters import aws_clients
+    from medscribe.domain.selfheal import ModelStatus
+
+    info = _connect()
+    store = ScoreStore(info.resources.table)
+    queue_url = info.resources.routes["selfheal"].queue_url
+    sqs = aws_clients.client("sqs")
+    before = {model.name for model in store.models()}
+    deadline = time.monotonic() + args.timeout
+    in_flight = (ModelStatus.BUILDING, ModelStatus.EVALUATING)
+
+    def queue_idle() -> bool:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return all(int(value) == 0 for value in attributes.values())
+
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=errors) as progress:
+        task = progress.add_task("self-heal: building a candidate")
+        while True:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"task": "selfheal"}))
+            while not queue_idle() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            models = store.models()
+            new = [m for m in models if m.name not in before]
+            busy = [m for m in models if m.status in in_flight]
+            if busy:
+                progress.update(task, description=f"self-heal: {busy[0].name} {busy[0].status.value.lower()}")
+            elif new or time.monotonic() >= deadline:
+                break
+            else:
+                progress.update(task, description="self-heal: nothing new to learn")
+                break
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(1.0)
+    for model in new:
+        line = f"candidate {model.name}: {model.status.value}"
+        if model.mean_error_rate is not None:
+            line += f", mean error rate {model.mean_error_rate:.2%} over {model.files} file(s)"
+        if model.reason:
+            line += f" ({model.reason})"
+        _say(line)
+    if not new:
+        _say("no new candidate: no scored ground truth yet, or the same keywords as an earlier candidate")
+    _print_leaderboard(store, args.json)
+    if busy:
+        errors.print(f"timed out after {args.timeout:g} s with {busy[0].name} still {busy[0].status.value}")
+        return 1
     return 0
 
 

@@ -38,6 +38,11 @@ class Access(StrEnum):
     BEDROCK_INVOKE = "bedrock-invoke"
     # es:ESHttpGet/Head/Post/Put/Delete on the search domain's indexes (SigV4-signed HTTP)
     SEARCH_WRITE = "search-write"
+    # Create/Update/Get custom vocabularies and Create/Describe custom language models named
+    # <prefix>-*, and iam:PassRole of the CLM data-access role to Transcribe
+    TRANSCRIBE_CUSTOMIZE = "transcribe-customize"
+    # comprehend:BatchDetectSyntax (nouns among missed words; no resource-level permissions)
+    COMPREHEND_SYNTAX = "comprehend-syntax"
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,11 @@ READY_FOR_DOCUMENTATION_PATTERN: dict[str, Any] = {
     "detail-type": ["Encounter Ready For Documentation"],
 }
 
+READY_FOR_SCORING_PATTERN: dict[str, Any] = {
+    "source": ["medscribe"],
+    "detail-type": ["Encounter Ready For Scoring"],
+}
+
 ROUTES: tuple[Route, ...] = (
     Route(
         name="ingest",
@@ -181,6 +191,33 @@ ROUTES: tuple[Route, ...] = (
                           Access.BEDROCK_INVOKE}),
         timeout_seconds=300,
         memory_mb=1024,
+    ),
+    Route(
+        name="score",
+        description="Score transcripts against their ground truth (WER/CER): score records, CSV report, email",
+        trigger=EventTrigger(rule="ready-for-scoring", pattern=READY_FOR_SCORING_PATTERN),
+        access=frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE,
+                          Access.TOPIC_PUBLISH}),
+        timeout_seconds=120,
+        memory_mb=1024,
+        requirements="layers/scoring/requirements.txt",
+    ),
+    Route(
+        name="selfheal",
+        description="Self-heal: missed words -> custom vocabulary / language model, evaluate, leaderboard, promote",
+        trigger=ScheduleTrigger(
+            interval_setting="selfheal_interval_minutes",
+            local_interval_setting="local_selfheal_interval_seconds",
+            message={"task": "selfheal"},
+        ),
+        access=frozenset({
+            Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE, Access.TOPIC_PUBLISH,
+            Access.TRANSCRIBE_START, Access.TRANSCRIBE_READ, Access.TRANSCRIBE_CUSTOMIZE, Access.COMPREHEND_SYNTAX,
+        }),
+        timeout_seconds=300,
+        memory_mb=1024,
+        requirements="layers/scoring/requirements.txt",
+        concurrency_setting="reconcile_max_concurrency",
     ),
     Route(
         name="index",

@@ -112,6 +112,21 @@ class PipelineSettings(BaseModel):
     stuck_after_seconds: Annotated[int, Field(ge=10)] = Field(
         900, description="Age after which a transcribing encounter is asked about (lost completion events)."
     )
+    selfheal_interval_minutes: Annotated[int, Field(ge=5, le=1440)] = Field(
+        60, description="How often the self-heal loop runs (EventBridge Scheduler): build, evaluate, promote."
+    )
+    selfheal_margin: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.01, description="A candidate model replaces the incumbent only if its mean error rate is lower by this much."
+    )
+    selfheal_language_model: bool = Field(
+        True, description="Also train a custom language model (Wikipedia text per keyword) where the language has one."
+    )
+    selfheal_max_keywords: Annotated[int, Field(ge=1, le=1000)] = Field(
+        300, description="Most keywords (given plus learned) in one candidate vocabulary."
+    )
+    local_selfheal_interval_seconds: Annotated[int, Field(ge=1)] = Field(
+        3600, description="Local runtime only: self-heal timer (run a cycle now with `medscribe selfheal`)."
+    )
     local_reconcile_interval_seconds: Annotated[int, Field(ge=1)] = Field(
         10, description="Local runtime only: reconciler timer."
     )
@@ -161,6 +176,7 @@ class ENV:
     KMS_KEY_ARN = "MEDSCRIBE_KMS_KEY_ARN"
     SETTINGS = "MEDSCRIBE_SETTINGS"  # the PipelineSettings as JSON
     SEARCH_URL = "MEDSCRIBE_SEARCH_URL"  # https://<OpenSearch domain endpoint>, or sqlite:///<file> locally
+    CLM_ROLE_ARN = "MEDSCRIBE_CLM_ROLE_ARN"  # the role Transcribe uses to read language model training text
 
 
 class FunctionSettings(BaseModel):
@@ -175,6 +191,7 @@ class FunctionSettings(BaseModel):
     kms_key_arn: str
     pipeline: PipelineSettings
     search_url: str | None = None  # only the search indexer needs it
+    clm_role_arn: str | None = None  # only the self-heal loop needs it
 
 
 def function_env(
@@ -208,4 +225,5 @@ def function_settings() -> FunctionSettings:
         **{field: os.environ[env] for field, env in names.items()},
         pipeline=PipelineSettings.model_validate_json(os.environ[ENV.SETTINGS]),
         search_url=os.environ.get(ENV.SEARCH_URL) or None,
+        clm_role_arn=os.environ.get(ENV.CLM_ROLE_ARN) or None,
     )

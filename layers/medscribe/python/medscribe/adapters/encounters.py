@@ -73,17 +73,17 @@ class EventOrder(StrEnum):
     STALE = "stale"  # older than an event already processed for this key
 
 
-def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
     clean = {k: (Decimal(str(v)) if isinstance(v, float) else v) for k, v in values.items() if v is not None}
     return {k: _ser.serialize(v) for k, v in clean.items()}
 
 
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _de.deserialize(v) for k, v in item.items()}
 
 
 def encounter_from_item(item: dict[str, Any]) -> Encounter:
-    data = _from_item(item)
+    data = from_item(item)
     return Encounter(
         encounter_id=data["encounter_id"],
         kind=Kind(data["kind"]) if data.get("kind") else None,
@@ -107,6 +107,7 @@ def encounter_from_item(item: dict[str, Any]) -> Encounter:
         review_key=data.get("review_key"),
         note_engine=data.get("note_engine"),
         problem_count=int(data["problem_count"]) if data.get("problem_count") is not None else None,
+        model=data.get("model"),
     )
 
 
@@ -167,11 +168,11 @@ class EncounterRepository:
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
-                Key=_to_item({"pk": f"SRC#{ref.source_id}", "sk": "SRC"}),
+                Key=to_item({"pk": f"SRC#{ref.source_id}", "sk": "SRC"}),
                 UpdateExpression="SET #seq = :seq, encounter_id = :enc, updated_at = :now, #ttl = :ttl",
                 ConditionExpression="attribute_not_exists(#seq) OR #seq <= :seq",
                 ExpressionAttributeNames={"#seq": "sequencer", "#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues=_to_item({
+                ExpressionAttributeValues=to_item({
                     ":seq": ref.sequencer, ":enc": ref.encounter_id, ":now": utc_now(),
                     ":ttl": _expires_at(SOURCE_TTL_DAYS),
                 }),
@@ -181,7 +182,7 @@ class EncounterRepository:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return EventOrder.STALE
             raise classify(exc) from exc
-        old = _from_item(response.get("Attributes", {})).get("sequencer")
+        old = from_item(response.get("Attributes", {})).get("sequencer")
         return EventOrder.REPEAT if old == ref.sequencer else EventOrder.FIRST
 
     def create(self, encounter: Encounter) -> bool:
@@ -194,13 +195,14 @@ class EncounterRepository:
             "source_bucket": encounter.source_bucket, "source_key": encounter.source_key,
             "revision": encounter.revision, "size": encounter.size,
             "created_at": encounter.created_at, "updated_at": encounter.updated_at,
-            "created_day": encounter.created_at[:10], "folder": source_folder(encounter.source_key),
+            # a key at the bucket root has no folder: no by-folder entry (an index key cannot be "")
+            "created_day": encounter.created_at[:10], "folder": source_folder(encounter.source_key) or None,
             "reason": encounter.reason, "media_format": encounter.media_format,
             "duration_seconds": encounter.duration_seconds,
         }
         try:
             self.client.put_item(
-                TableName=self.table_name, Item=_to_item(values),
+                TableName=self.table_name, Item=to_item(values),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -210,7 +212,7 @@ class EncounterRepository:
         return True
 
     def _encounter_key(self, encounter_id: str) -> dict[str, Any]:
-        return _to_item({"pk": f"ENC#{encounter_id}", "sk": "ENC"})
+        return to_item({"pk": f"ENC#{encounter_id}", "sk": "ENC"})
 
     def acquire_slot(self, encounter_id: str, *, cap: int, job_name: str) -> Acquire:
         """RECEIVED -> TRANSCRIBING while taking one of `cap` transcription slots, atomically."""
@@ -218,17 +220,17 @@ class EncounterRepository:
         try:
             self.client.transact_write_items(TransactItems=[
                 {"Update": {
-                    "TableName": self.table_name, "Key": _to_item(SLOTS_KEY),
+                    "TableName": self.table_name, "Key": to_item(SLOTS_KEY),
                     "UpdateExpression": "SET in_flight = if_not_exists(in_flight, :zero) + :one",
                     "ConditionExpression": "attribute_not_exists(in_flight) OR in_flight < :cap",
-                    "ExpressionAttributeValues": _to_item({":zero": 0, ":one": 1, ":cap": cap}),
+                    "ExpressionAttributeValues": to_item({":zero": 0, ":one": 1, ":cap": cap}),
                 }},
                 {"Update": {
                     "TableName": self.table_name, "Key": self._encounter_key(encounter_id),
                     "UpdateExpression": "SET #s = :to, job_name = :job, updated_at = :now",
                     "ConditionExpression": "#s = :from",
                     "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": _to_item({
+                    "ExpressionAttributeValues": to_item({
                         ":to": EncounterStatus.TRANSCRIBING.value, ":from": EncounterStatus.RECEIVED.value,
                         ":job": job_name, ":now": now,
                     }),
@@ -253,17 +255,17 @@ class EncounterRepository:
         try:
             self.client.transact_write_items(TransactItems=[
                 {"Update": {
-                    "TableName": self.table_name, "Key": _to_item(SLOTS_KEY),
+                    "TableName": self.table_name, "Key": to_item(SLOTS_KEY),
                     "UpdateExpression": "SET in_flight = in_flight - :one",
                     "ConditionExpression": "in_flight > :zero",
-                    "ExpressionAttributeValues": _to_item({":one": 1, ":zero": 0}),
+                    "ExpressionAttributeValues": to_item({":one": 1, ":zero": 0}),
                 }},
                 {"Update": {
                     "TableName": self.table_name, "Key": self._encounter_key(encounter_id),
                     "UpdateExpression": "SET " + ", ".join(sets),
                     "ConditionExpression": "#s = :from",
                     "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": _to_item(values),
+                    "ExpressionAttributeValues": to_item(values),
                 }},
             ])
         except ClientError as exc:
@@ -284,7 +286,7 @@ class EncounterRepository:
             self.client.update_item(
                 TableName=self.table_name, Key=self._encounter_key(encounter_id),
                 UpdateExpression="SET " + ", ".join(sets), ConditionExpression="#s = :from",
-                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=_to_item(values),
+                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=to_item(values),
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -293,8 +295,8 @@ class EncounterRepository:
         return True
 
     def slots_in_flight(self) -> int:
-        response = self.client.get_item(TableName=self.table_name, Key=_to_item(SLOTS_KEY), ConsistentRead=True)
-        return int(_from_item(response.get("Item", {})).get("in_flight", 0))
+        response = self.client.get_item(TableName=self.table_name, Key=to_item(SLOTS_KEY), ConsistentRead=True)
+        return int(from_item(response.get("Item", {})).get("in_flight", 0))
 
     def oldest(self, status: EncounterStatus, *, updated_before: str | None = None,
                kind: Kind | None = None, limit: int = 25) -> list[Encounter]:
@@ -310,7 +312,7 @@ class EncounterRepository:
         if kind is not None:
             params["FilterExpression"] = "kind = :kind"
             values[":kind"] = kind.value
-        params["ExpressionAttributeValues"] = _to_item(values)
+        params["ExpressionAttributeValues"] = to_item(values)
         found: list[Encounter] = []
         try:
             for page in self.client.get_paginator("query").paginate(**params):
@@ -324,7 +326,7 @@ class EncounterRepository:
     def get(self, encounter_id: str) -> Encounter | None:
         try:
             response = self.client.get_item(
-                TableName=self.table_name, Key=_to_item({"pk": f"ENC#{encounter_id}", "sk": "ENC"}),
+                TableName=self.table_name, Key=to_item({"pk": f"ENC#{encounter_id}", "sk": "ENC"}),
                 ConsistentRead=True,
             )
         except ClientError as exc:
@@ -338,12 +340,12 @@ class EncounterRepository:
             pages = self.client.get_paginator("query").paginate(
                 TableName=self.table_name, IndexName=STATUS_INDEX.name,
                 KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_to_item({":s": status.value}), ScanIndexForward=False,
+                ExpressionAttributeValues=to_item({":s": status.value}), ScanIndexForward=False,
             )
         else:
             pages = self.client.get_paginator("scan").paginate(
                 TableName=self.table_name, FilterExpression="sk = :sk",
-                ExpressionAttributeValues=_to_item({":sk": "ENC"}),
+                ExpressionAttributeValues=to_item({":sk": "ENC"}),
             )
         found = [encounter_from_item(item) for page in pages for item in page.get("Items", [])]
         return sorted(found, key=lambda e: e.updated_at, reverse=True)
@@ -390,7 +392,7 @@ class EncounterRepository:
             pages = self.client.get_paginator("query").paginate(
                 TableName=self.table_name, IndexName=index.name, KeyConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item(values), ScanIndexForward=True,
+                ExpressionAttributeValues=to_item(values), ScanIndexForward=True,
             )
             for page in pages:
                 found.extend(encounter_from_item(item) for item in page.get("Items", []))

@@ -13,6 +13,7 @@ from medscribe.domain.errors import TransientError
 
 SOURCE = "medscribe"
 READY_FOR_DOCUMENTATION = "Encounter Ready For Documentation"
+READY_FOR_SCORING = "Encounter Ready For Scoring"
 
 
 class EventPublisher:
@@ -25,7 +26,14 @@ class EventPublisher:
         return self._client or aws_clients.client("events")
 
     def ready_for_documentation(self, encounter_id: str) -> None:
-        entry = {"Source": SOURCE, "DetailType": READY_FOR_DOCUMENTATION,
+        self._put(READY_FOR_DOCUMENTATION, encounter_id)
+
+    def ready_for_scoring(self, encounter_id: str) -> None:
+        """A transcript or a ground truth exists: score the pair if its other half does too."""
+        self._put(READY_FOR_SCORING, encounter_id)
+
+    def _put(self, detail_type: str, encounter_id: str) -> None:
+        entry = {"Source": SOURCE, "DetailType": detail_type,
                  "Detail": json.dumps({"encounter_id": encounter_id, "stage": self.stage})}
         try:
             response = self.client.put_events(Entries=[entry])

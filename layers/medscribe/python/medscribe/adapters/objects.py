@@ -34,3 +34,27 @@ class ObjectStore:
             if error_code(exc) == "InvalidRange":
                 return b""
             raise classify(exc) from exc
+
+    def latest(self, bucket: str, key: str) -> ObjectRef | None:
+        """The current revision of a key (HeadObject), or None when there is none."""
+        try:
+            response = self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise classify(exc) from exc
+        return ObjectRef(bucket=bucket, key=key, size=int(response.get("ContentLength", 0)),
+                         etag=str(response.get("ETag", "")).strip('"') or None,
+                         version_id=response.get("VersionId") or None)
+
+    def keys_with_prefix(self, bucket: str, prefix: str, limit: int = 100) -> list[str]:
+        """Up to `limit` keys that start with `prefix`."""
+        keys: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys += [item["Key"] for item in page.get("Contents", [])]
+                if len(keys) >= limit:
+                    break
+        except ClientError as exc:
+            raise classify(exc) from exc
+        return keys[:limit]

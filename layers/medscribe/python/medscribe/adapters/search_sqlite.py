@@ -87,7 +87,7 @@ class SqliteSearchIndex:
         rank = "bm25(encounters)" if long_terms else "0.0"
         snippet = ("coalesce(nullif(snippet(encounters, 5, '[', ']', '…', 48), ''), "
                    "snippet(encounters, 6, '[', ']', '…', 48))") if long_terms else "transcript || char(10) || note"
-        sql = (f"SELECT encounter_id, status, updated_at, {rank}, {snippet} FROM encounters "  # noqa: S608 (fixed SQL)
+        sql = (f"SELECT encounter_id, status, updated_at, {rank}, {snippet} FROM encounters "  # noqa: S608 (fixed SQL)  # nosec B608
                f"WHERE {' AND '.join(where)} ORDER BY {rank}, updated_at DESC LIMIT ?")
         with self._lock:
             rows = self._db.execute(sql, [*params, limit]).fetchall()

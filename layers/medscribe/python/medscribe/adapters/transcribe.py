@@ -9,7 +9,6 @@ testable); when attempts run out they become `TransientError`, and the SQS messa
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.errors import classify, error_code
+from medscribe.adapters.llm.retry import backoff_delay
 from medscribe.domain.errors import PermanentError, TransientError
 from medscribe.observability import logger
 
@@ -80,6 +80,8 @@ class JobState:
     status: str  # QUEUED | IN_PROGRESS | COMPLETED | FAILED | NOT_FOUND
     failure_reason: str | None = None
     language_code: str | None = None
+    vocabulary_name: str | None = None
+    language_model_name: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -108,7 +110,7 @@ class TranscribeJobs:
                     raise
                 if attempt == self.attempts:
                     raise TransientError(f"Transcribe {code} after {attempt} attempts") from exc
-                delay = self.base_delay * 2 ** (attempt - 1) * (0.5 + random.random() / 2)  # noqa: S311
+                delay = backoff_delay(attempt, self.base_delay, float("inf"))
                 logger.warning("transcribe throttled; backing off", extra={"code": code, "attempt": attempt})
                 self.sleep(delay)
         raise AssertionError("unreachable")
@@ -154,4 +156,6 @@ def _state(response: dict[str, Any], medical: bool) -> JobState:
         status=job["TranscriptionJobStatus"],
         failure_reason=job.get("FailureReason"),
         language_code=job.get("LanguageCode"),
+        vocabulary_name=(job.get("Settings") or {}).get("VocabularyName"),
+        language_model_name=(job.get("ModelSettings") or {}).get("LanguageModelName"),
     )

@@ -155,6 +155,7 @@ class Encounter:
     review_key: str | None = None
     note_engine: str | None = None
     problem_count: int | None = None
+    model: str | None = None  # the transcription model the job used ("baseline" or a self-heal model)
 
     @property
     def is_terminal(self) -> bool:

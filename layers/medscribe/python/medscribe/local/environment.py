@@ -24,9 +24,9 @@ def aws_environment(endpoint: str) -> dict[str, str | None]:
     values: dict[str, str | None] = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": None,
-        "AWS_SECURITY_TOKEN": None,
+        "AWS_SECRET_ACCESS_KEY": "testing",  # moto's throwaway credential  # nosec B105
+        "AWS_SESSION_TOKEN": None,  # unset, not a value  # nosec B105
+        "AWS_SECURITY_TOKEN": None,  # unset, not a value  # nosec B105
         "AWS_PROFILE": None,
         "AWS_DEFAULT_PROFILE": None,
         "AWS_REGION": REGION,

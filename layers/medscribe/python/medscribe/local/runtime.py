@@ -29,7 +29,7 @@ from medscribe.local.state import Resources, RuntimeInfo, StatePaths, remove_run
 from medscribe.local.transcribe_service import DEFAULT_WORKERS, TranscribeService
 from medscribe.local.whisper_engine import Recognizer, WhisperRecognizer
 from medscribe.routes import ROUTES, ScheduleTrigger, StreamTrigger
-from medscribe.services.wiring import NOTE_ENGINE_ENV, SQLITE_URL_PREFIX
+from medscribe.services.wiring import KEYWORD_ENGINE_ENV, NOTE_ENGINE_ENV, SQLITE_URL_PREFIX
 from medscribe.settings import PipelineSettings, function_env, function_settings, load_settings, project_root
 
 log = logging.getLogger("medscribe.local")
@@ -41,9 +41,11 @@ class _Stoppable(Protocol):
 
 
 def local_function_settings(settings: PipelineSettings) -> PipelineSettings:
-    """The settings handlers see locally: the `local_*` timings replace their AWS counterparts."""
+    """The settings handlers see locally: the `local_*` timings replace their AWS counterparts, and no
+    custom language model is trained (the local speech engine has none; its vocabulary is hot words)."""
     return PipelineSettings.model_validate({
         **settings.model_dump(), "stuck_after_seconds": settings.local_stuck_after_seconds,
+        "selfheal_language_model": False,
     })
 
 
@@ -68,6 +70,7 @@ def handler_environment(resources: Resources, settings: PipelineSettings,
             kms_key_arn=resources.kms_key_arn, settings=local_function_settings(settings), search_url=search,
         ),
         NOTE_ENGINE_ENV: local_note_engine(),
+        KEYWORD_ENGINE_ENV: "offline",  # Amazon Comprehend is not emulated
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "medscribe",
         SERVICE_NAME_ENV: "medscribe",  # each route sets its own before loading its handler

@@ -101,6 +101,8 @@ OUTPUT_UNWRITABLE = (
 INTERNAL_FAILURE = "Internal failure. Please try your request again."
 
 
+MAX_HOTWORDS = 5  # phrases passed to Whisper as hot words: longer lists made tiny.en loop (README)
+
 class ApiError(Exception):
     def __init__(self, code: str, message: str, status: int = HTTPStatus.BAD_REQUEST) -> None:
         super().__init__(message)
@@ -226,8 +228,10 @@ class Vocabulary:
         return info
 
     def hotwords(self) -> str | None:
-        """The phrases as Whisper hot words: Transcribe joins the words of a phrase with hyphens."""
-        return ", ".join(phrase.replace("-", " ") for phrase in self.phrases) or None
+        """The first MAX_HOTWORDS phrases as Whisper hot words (Transcribe joins the words of a phrase
+        with hyphens). Whisper reads hot words as a decoder prompt of at most 224 tokens: a long list
+        crowds it and biases decoding towards words that were never said, so only the head is used."""
+        return ", ".join(phrase.replace("-", " ") for phrase in self.phrases[:MAX_HOTWORDS]) or None
 
 
 def parse_vocabulary_file(text: str) -> list[str]:

@@ -39,12 +39,14 @@ class IngestResult:
 class IngestService:
     def __init__(self, repository: EncounterRepository, objects: ObjectStore, settings: PipelineSettings,
                  on_audio_received: Callable[[Encounter], object] | None = None,
-                 on_text_received: Callable[[Encounter], object] | None = None) -> None:
+                 on_text_received: Callable[[Encounter], object] | None = None,
+                 on_ground_truth_received: Callable[[Encounter], object] | None = None) -> None:
         self.repository = repository
         self.objects = objects
         self.settings = settings
         self.on_audio_received = on_audio_received
         self.on_text_received = on_text_received
+        self.on_ground_truth_received = on_ground_truth_received
 
     def ingest(self, ref: ObjectRef) -> IngestResult:
         if ref.is_folder_marker:
@@ -77,6 +79,8 @@ class IngestService:
                 self.on_audio_received(encounter)
             elif encounter.kind is Kind.TEXT and self.on_text_received:
                 self.on_text_received(encounter)
+            elif encounter.kind is Kind.GROUND_TRUTH and self.on_ground_truth_received:
+                self.on_ground_truth_received(encounter)
         return IngestResult(outcome, encounter.encounter_id, encounter.status)
 
     def _evaluate(self, ref: ObjectRef) -> Encounter:

@@ -13,6 +13,7 @@ completing an encounter that is no longer TRANSCRIBING changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,7 @@ from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.transcribe import JobRequest, JobState, TranscribeJobs
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.errors import PermanentError
+from medscribe.domain.selfheal import model_name
 from medscribe.domain.transcript import parse_transcribe_output
 from medscribe.domain.transcription import TranscriptKeys, encounter_of_job, job_name, safe_reason
 from medscribe.observability import logger, metrics
@@ -42,10 +44,35 @@ class ReconcileReport:
     still_running: list[str] = field(default_factory=list)
 
 
+def job_request(settings: FunctionSettings, encounter: Encounter, name: str, output_key: str, *,
+                vocabulary: str | None, language_model: str | None) -> JobRequest:
+    """The job for an audio encounter under the deployment's settings, with the given model."""
+    pipeline = settings.pipeline
+    if pipeline.transcribe_medical or pipeline.language.value == "ko-KR":
+        language_model = None  # custom language models exist for neither
+    return JobRequest(
+        job_name=name,
+        media_uri=f"s3://{encounter.source_bucket}/{encounter.source_key}",
+        media_format=encounter.media_format or "mp3",
+        output_bucket=settings.artifacts_bucket,
+        output_key=output_key,
+        kms_key_arn=settings.kms_key_arn,
+        language=pipeline.language.value,
+        medical=pipeline.transcribe_medical,
+        channel_identification=pipeline.speaker_mode is SpeakerMode.CHANNELS,
+        max_speakers=pipeline.max_speakers,
+        vocabulary_name=vocabulary,
+        language_model_name=language_model,
+    )
+
+
 class TranscriptionService:
     def __init__(self, repository: EncounterRepository, jobs: TranscribeJobs, artifacts: ArtifactStore,
-                 notifier: Notifier, settings: FunctionSettings, events: EventPublisher) -> None:
+                 notifier: Notifier, settings: FunctionSettings, events: EventPublisher,
+                 active_model: Callable[[], tuple[str | None, str | None] | None] | None = None) -> None:
         self.events = events
+        # (vocabulary, language model) the self-heal loop promoted; None: the settings' names
+        self.active_model = active_model
         self.repository = repository
         self.jobs = jobs
         self.artifacts = artifacts
@@ -73,20 +100,10 @@ class TranscriptionService:
         return outcome
 
     def _request_for(self, encounter: Encounter, name: str) -> JobRequest:
-        return JobRequest(
-            job_name=name,
-            media_uri=f"s3://{encounter.source_bucket}/{encounter.source_key}",
-            media_format=encounter.media_format or "mp3",
-            output_bucket=self.settings.artifacts_bucket,
-            output_key=TranscriptKeys(encounter.encounter_id).transcribe_output,
-            kms_key_arn=self.settings.kms_key_arn,
-            language=self.pipeline.language.value,
-            medical=self.pipeline.transcribe_medical,
-            channel_identification=self.pipeline.speaker_mode is SpeakerMode.CHANNELS,
-            max_speakers=self.pipeline.max_speakers,
-            vocabulary_name=self.pipeline.vocabulary_name,
-            language_model_name=self.pipeline.language_model_name,
-        )
+        active = self.active_model() if self.active_model else None
+        vocabulary, language_model = active or (self.pipeline.vocabulary_name, self.pipeline.language_model_name)
+        return job_request(self.settings, encounter, name, TranscriptKeys(encounter.encounter_id).transcribe_output,
+                           vocabulary=vocabulary, language_model=language_model)
 
     def _start(self, encounter: Encounter, name: str) -> None:
         try:
@@ -163,11 +180,13 @@ class TranscriptionService:
             artifacts=artifacts,
             line_count=len(lines), speakers=len({line.speaker for line in lines}),
             language_code=state.language_code,
+            model=model_name(state.vocabulary_name, state.language_model_name),
         )
         if finished:
             logger.info("transcribed", extra={"encounter_id": encounter_id, "lines": len(lines)})
             metrics.add_metric(name="EncountersTranscribed", unit=MetricUnit.Count, value=1)
             self.events.ready_for_documentation(encounter_id)
+            self.events.ready_for_scoring(encounter_id)
 
     def _fail(self, encounter_id: str, reason: str) -> None:
         if not self.repository.finish_transcription(encounter_id, EncounterStatus.FAILED, reason=reason):

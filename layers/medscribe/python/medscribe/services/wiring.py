@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.objects import ObjectStore
+from medscribe.adapters.scores import ScoreStore
 from medscribe.adapters.transcribe import TranscribeJobs
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.search import SearchIndex
@@ -18,8 +22,14 @@ from medscribe.services.ingest import IngestService
 from medscribe.services.transcription import TranscriptionService
 from medscribe.settings import ENV, PipelineSettings, function_settings
 
-SQLITE_URL_PREFIX = "sqlite:///"
+if TYPE_CHECKING:  # imported where used: jiwer and requests are only in the scoring layer
+    from medscribe.services.scoring import ScoringService
+    from medscribe.services.selfheal import SelfHealService
 
+SQLITE_URL_PREFIX = "sqlite:///"
+ACTIVE_MODEL_TTL_SECONDS = 60.0  # how long a function keeps using the model it read as active
+
+KEYWORD_ENGINE_ENV = "MEDSCRIBE_KEYWORD_ENGINE"  # "offline": no Comprehend (the local runtime sets it)
 NOTE_ENGINE_ENV = "MEDSCRIBE_NOTE_ENGINE"  # overrides the note_engine setting (the local runtime sets it)
 
 
@@ -39,12 +49,67 @@ def note_model(settings: PipelineSettings) -> LanguageModel | None:
     return None
 
 
+def active_model(store: ScoreStore, ttl_seconds: float = ACTIVE_MODEL_TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> Callable[[], tuple[str | None, str | None] | None]:
+    """The promoted model's (vocabulary, language model), read at most once per `ttl_seconds`."""
+    cached: list[tuple[float, tuple[str | None, str | None] | None]] = []
+
+    def current() -> tuple[str | None, str | None] | None:
+        if not cached or clock() - cached[0][0] > ttl_seconds:
+            model = store.active()
+            cached[:] = [(clock(), (model.vocabulary_name, model.language_model_name) if model else None)]
+        return cached[0][1]
+
+    return current
+
+
 def transcription_service() -> TranscriptionService:
     settings = function_settings()
     return TranscriptionService(
         EncounterRepository(settings.table_name), TranscribeJobs(),
         ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn), Notifier(settings.topic_arn), settings,
-        EventPublisher(settings.pipeline.stage),
+        EventPublisher(settings.pipeline.stage), active_model=active_model(ScoreStore(settings.table_name)),
+    )
+
+
+def keyword_nouns(engine: str | None) -> Callable[[Sequence[str], str], list[str]]:
+    """Nouns among missed words: Amazon Comprehend where it supports the language, else (and in the
+    local runtime, MEDSCRIBE_KEYWORD_ENGINE=offline) the offline heuristic."""
+    from medscribe.adapters.customization import ComprehendSyntax
+    from medscribe.domain.vocabulary import candidate_nouns_offline
+
+    comprehend = ComprehendSyntax()
+
+    def nouns(words: Sequence[str], language: str) -> list[str]:
+        if engine != "offline" and comprehend.supports(language):
+            return comprehend.nouns([" ".join(words)], language)
+        return candidate_nouns_offline(words, language)
+
+    return nouns
+
+
+def selfheal_service() -> SelfHealService:
+    from medscribe.adapters.customization import TranscribeCustomization, WikipediaCorpus
+    from medscribe.services.selfheal import SelfHealService
+
+    settings = function_settings()
+    artifacts = ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn)
+    return SelfHealService(
+        EncounterRepository(settings.table_name), ScoreStore(settings.table_name), scoring_service(), artifacts,
+        ObjectStore(), TranscribeJobs(), TranscribeCustomization(),
+        keyword_nouns(os.environ.get(KEYWORD_ENGINE_ENV)),
+        WikipediaCorpus(artifacts) if settings.pipeline.selfheal_language_model else None, settings,
+    )
+
+
+def scoring_service() -> ScoringService:
+    from medscribe.services.scoring import ScoringService
+
+    settings = function_settings()
+    return ScoringService(
+        EncounterRepository(settings.table_name), ScoreStore(settings.table_name),
+        ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn), ObjectStore(), Notifier(settings.topic_arn),
+        settings.input_bucket,
     )
 
 
@@ -55,6 +120,7 @@ def ingest_service() -> IngestService:
         EncounterRepository(settings.table_name), ObjectStore(), settings.pipeline,
         on_audio_received=transcription_service().request,
         on_text_received=lambda encounter: events.ready_for_documentation(encounter.encounter_id),
+        on_ground_truth_received=lambda encounter: events.ready_for_scoring(encounter.encounter_id),
     )
 
 

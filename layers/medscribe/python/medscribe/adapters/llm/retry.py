@@ -32,7 +32,7 @@ class Retryable(Exception):
 def backoff_delay(attempt: int, base_delay: float, max_delay: float) -> float:
     """base * 2^(attempt-1), capped at max_delay, times a random factor in [0.5, 1) (jitter)."""
     delay: float = min(max_delay, base_delay * 2.0 ** (attempt - 1))
-    return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+    return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography  # nosec B311
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,326 @@
+"""Vocabulary self-heal adapters: Amazon Transcribe custom vocabularies and custom language models,
+Amazon Comprehend syntax (nouns), and Wikipedia plain-text extracts as CLM training text.
+
+Transcribe calls go through `TranscribeJobs`' backoff (the codes in `transcribe.RETRYABLE`:
+throttling, quota, internal failure, unavailable; exponential backoff with jitter, then
+`TransientError`).
+Other SDK errors are typed by `errors.classify`. Shapes follow botocore's service models
+(transcribe 2017-10-26, comprehend 2017-11-27).
+
+Terms may derive from transcripts (PHI): nothing here logs a term, a phrase or a text; logs carry
+counts, sizes, statuses, resource names and the first 12 hex digits of a term's SHA-256.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import requests
+from botocore.exceptions import ClientError
+
+from medscribe import __version__
+from medscribe.adapters import aws_clients
+from medscribe.adapters.artifacts import ArtifactStore
+from medscribe.adapters.errors import classify, error_code
+from medscribe.adapters.transcribe import TranscribeJobs
+from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.observability import logger
+
+# CreateLanguageModel's `CLMLanguageCode` enum (botocore transcribe 2017-10-26). ko-KR is absent.
+CLM_LANGUAGES = frozenset({"en-US", "hi-IN", "es-US", "en-GB", "en-AU", "de-DE", "ja-JP"})
+# BatchDetectSyntax's `SyntaxLanguageCode` enum (botocore comprehend 2017-11-27). Korean is absent.
+SYNTAX_LANGUAGES = frozenset({"en", "es", "fr", "de", "it", "pt"})
+SYNTAX_BATCH_SIZE = 25  # "The list can contain a maximum of 25 documents"
+SYNTAX_DOCUMENT_BYTES = 4999  # "maximum size for each document is 5 KB"; older docs: "fewer than 5,000 bytes"
+NOUN_TAGS = frozenset({"NOUN", "PROPN"})
+WIDEBAND_MIN_HZ = 16000  # "16,000 Hz or greater, choose WideBand"
+
+
+def _is_not_found(exc: ClientError) -> bool:
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return error_code(exc) == "NotFoundException" or (
+        error_code(exc) == "BadRequestException" and "couldn't be found" in message)
+
+
+class TranscribeCustomization:
+    """Custom vocabularies (CreateVocabulary/UpdateVocabulary/GetVocabulary) and custom language
+    models (CreateLanguageModel/DescribeLanguageModel)."""
+
+    def __init__(self, client: Any | None = None, *, attempts: int = 5, base_delay: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._jobs = TranscribeJobs(client, attempts=attempts, base_delay=base_delay, sleep=sleep)
+
+    @property
+    def client(self) -> Any:
+        return self._jobs.client
+
+    def put_vocabulary(self, name: str, language: str, phrases: Sequence[str]) -> str:
+        """Create the vocabulary, or replace its phrases when it exists; its VocabularyState."""
+        if not phrases:
+            raise PermanentError("a custom vocabulary needs at least one phrase")
+        params = {"VocabularyName": name, "LanguageCode": language, "Phrases": list(phrases)}
+        try:
+            response = self._jobs._call(lambda: self.client.create_vocabulary(**params))
+        except ClientError as exc:
+            if error_code(exc) != "ConflictException":
+                raise classify(exc) from exc
+            response = self._update_vocabulary(params)
+        logger.info("custom vocabulary submitted", extra={
+            "vocabulary": name, "language": language, "phrases": len(phrases), "state": response["VocabularyState"]})
+        return str(response["VocabularyState"])
+
+    def _update_vocabulary(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return dict(self._jobs._call(lambda: self.client.update_vocabulary(**params)))
+        except ClientError as exc:
+            if error_code(exc) == "ConflictException":
+                # "Your custom vocabulary must be in a terminal state (READY or FAILED) before you can update it."
+                raise TransientError("custom vocabulary is still PENDING; update later") from exc
+            raise classify(exc) from exc
+
+    def vocabulary_state(self, name: str) -> tuple[str, str | None]:
+        """(VocabularyState, FailureReason): PENDING | READY | FAILED, or NOT_FOUND."""
+        return self._state(lambda: self.client.get_vocabulary(VocabularyName=name), "VocabularyState")
+
+    def create_language_model(self, name: str, language: str, base_model: str, s3_uri: str, role_arn: str) -> str:
+        """Start training a CLM on the text files under `s3_uri`; its ModelStatus. An existing
+        model of that name is described instead (CLMs cannot be updated, only recreated)."""
+        if not self.supports_language_model(language):
+            raise PermanentError(f"custom language models do not support {language}")
+        params = {
+            "LanguageCode": language, "BaseModelName": base_model, "ModelName": name,
+            "InputDataConfig": {"S3Uri": s3_uri, "DataAccessRoleArn": role_arn},
+        }
+        try:
+            response = self._jobs._call(lambda: self.client.create_language_model(**params))
+        except ClientError as exc:
+            if error_code(exc) != "ConflictException":
+                raise classify(exc) from exc
+            logger.info("custom language model exists; reading it", extra={"language_model": name})
+            return self.language_model_state(name)[0]
+        logger.info("custom language model submitted", extra={
+            "language_model": name, "language": language, "base_model": base_model, "status": response["ModelStatus"]})
+        return str(response["ModelStatus"])
+
+    def language_model_state(self, name: str) -> tuple[str, str | None]:
+        """(ModelStatus, FailureReason): IN_PROGRESS | COMPLETED | FAILED, or NOT_FOUND."""
+        return self._state(lambda: self.client.describe_language_model(ModelName=name)["LanguageModel"], "ModelStatus")
+
+    def _state(self, describe: Callable[[], Any], state_field: str) -> tuple[str, str | None]:
+        try:
+            resource = self._jobs._call(describe)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return "NOT_FOUND", None
+            raise classify(exc) from exc
+        return str(resource[state_field]), resource.get("FailureReason")
+
+    @staticmethod
+    def base_model_for(sample_rate_hz: int) -> Literal["WideBand", "NarrowBand"]:
+        """WideBand for audio sampled at 16,000 Hz or more, NarrowBand below (CreateLanguageModel)."""
+        return "WideBand" if sample_rate_hz >= WIDEBAND_MIN_HZ else "NarrowBand"
+
+    @staticmethod
+    def supports_language_model(language: str) -> bool:
+        return language in CLM_LANGUAGES
+
+
+def utf8_chunks(text: str, max_bytes: int = SYNTAX_DOCUMENT_BYTES) -> list[str]:
+    """`text` cut into pieces of at most `max_bytes` UTF-8 bytes, at whitespace where possible and
+    never inside a character; whitespace at the cuts is dropped."""
+    if max_bytes < 4:  # a UTF-8 character takes up to 4 bytes
+        raise ValueError("max_bytes must be at least 4")
+    chunks: list[str] = []
+    current = ""
+    for token in re.findall(r"\S+\s*", text):
+        if len((current + token).rstrip().encode("utf-8")) <= max_bytes:
+            current += token
+            continue
+        if current.strip():
+            chunks.append(current.rstrip())
+        current = ""
+        while len(token.rstrip().encode("utf-8")) > max_bytes:  # one word longer than a document
+            cut = len(token.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore"))
+            chunks.append(token[:cut])
+            token = token[cut:]
+        current = token
+    if current.strip():
+        chunks.append(current.rstrip())
+    return chunks
+
+
+class ComprehendSyntax:
+    """Nouns (NOUN, PROPN) of texts by Amazon Comprehend BatchDetectSyntax."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws_clients.client("comprehend")
+
+    @staticmethod
+    def supports(language: str) -> bool:
+        """`language` as "en" or "en-US"."""
+        return _syntax_code(language) in SYNTAX_LANGUAGES
+
+    def nouns(self, texts: Sequence[str], language: str) -> list[str]:
+        """Distinct (case-insensitive) NOUN and PROPN tokens in order of appearance."""
+        code = _syntax_code(language)
+        if code not in SYNTAX_LANGUAGES:
+            raise PermanentError(f"Comprehend syntax analysis does not support {language}")
+        documents = [chunk for text in texts for chunk in utf8_chunks(text)]
+        found: dict[str, str] = {}
+        failed = 0
+        for start in range(0, len(documents), SYNTAX_BATCH_SIZE):
+            batch = documents[start:start + SYNTAX_BATCH_SIZE]
+            try:
+                response = self.client.batch_detect_syntax(TextList=batch, LanguageCode=code)
+            except ClientError as exc:
+                raise classify(exc) from exc
+            failed += len(response["ErrorList"])
+            for result in sorted(response["ResultList"], key=lambda item: int(item["Index"])):
+                for token in result.get("SyntaxTokens", []):
+                    if token.get("PartOfSpeech", {}).get("Tag") in NOUN_TAGS and token.get("Text"):
+                        found.setdefault(token["Text"].casefold(), token["Text"])
+        logger.info("syntax analysed", extra={
+            "documents": len(documents), "batches": -(-len(documents) // SYNTAX_BATCH_SIZE),
+            "failed_documents": failed, "nouns": len(found)})
+        return list(found.values())
+
+
+def _syntax_code(language: str) -> str:
+    return language.split("-")[0].lower()
+
+
+# --- Wikipedia ----------------------------------------------------------------------------------
+
+WIKIPEDIA_API = "https://{lang}.wikipedia.org/w/api.php"
+# Wikimedia User-Agent policy: "<client name>/<version> (<contact information>) <library>/<version>".
+# The contact is the project's public home; change it here if the project moves.
+CONTACT_URL = "https://github.com/medscribe/medscribe"
+USER_AGENT = f"medscribe/{__version__} ({CONTACT_URL}; vocabulary self-heal) python-requests/{requests.__version__}"
+CACHE_PREFIX = "selfheal/wikipedia"
+MAX_RETRY_AFTER = 30.0  # a longer wait is the queue's job (TransientError), not a Lambda's
+_WIKI_LANGUAGE = re.compile(r"[a-z]{2,3}")
+_ILLEGAL_TITLE = re.compile(r"[#<>\[\]|{}]")  # characters MediaWiki titles cannot contain ("|" separates titles)
+
+
+class WikipediaCorpus:
+    """Plain-text extracts of Wikipedia articles through the MediaWiki action API, cached in the
+    artifacts bucket under selfheal/wikipedia/<lang>/<sha256 of the term>.txt (a cached missing
+    page is an empty object, so it is not asked for again).
+
+    Polite by Wikimedia's API etiquette: a descriptive User-Agent with a contact URL, one request
+    at a time and at most one per `min_interval` seconds, a timeout, one retry on 429 or 5xx
+    after Retry-After (capped at MAX_RETRY_AFTER; longer becomes TransientError)."""
+
+    def __init__(self, artifacts: ArtifactStore, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep, min_interval: float = 1.0, *,
+                 base_url_template: str = WIKIPEDIA_API, timeout: float = 10.0) -> None:
+        self.artifacts = artifacts
+        self.session = session or requests.Session()
+        self.sleep = sleep
+        self.min_interval = min_interval
+        self.base_url_template = base_url_template
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._next_request = 0.0
+
+    def text(self, term: str, language: str) -> str:
+        """The article's plain text for `term` ("en-US"/"ko-KR" or "en"/"ko"); "" when there is
+        no such page."""
+        lang = language.split("-")[0].lower()
+        if not _WIKI_LANGUAGE.fullmatch(lang):
+            raise PermanentError("unsupported Wikipedia language code")
+        title = " ".join(term.split())
+        if not title or _ILLEGAL_TITLE.search(title):
+            return ""
+        digest = hashlib.sha256(title.encode("utf-8")).hexdigest()
+        key = f"{CACHE_PREFIX}/{lang}/{digest}.txt"
+        cached = self.artifacts.get_text(key)
+        if cached is not None:
+            logger.info("wikipedia cache hit", extra={"lang": lang, "term_sha256": digest[:12], "chars": len(cached)})
+            return cached
+        text = self._fetch(lang, title, digest[:12])
+        self.artifacts.put(key, text.encode("utf-8"), "text/plain; charset=utf-8")
+        return text
+
+    def _fetch(self, lang: str, title: str, term_hash: str) -> str:
+        params = {"action": "query", "prop": "extracts", "explaintext": "1", "redirects": "1", "format": "json",
+                  "titles": title}
+        url = self.base_url_template.format(lang=lang)
+        with self._lock:
+            for attempt in (1, 2):
+                response = self._get(url, params)
+                status = response.status_code
+                if status == 429 or status >= 500:
+                    wait = _retry_after(response.headers.get("Retry-After"), self.min_interval)
+                    if attempt == 2 or wait > MAX_RETRY_AFTER:
+                        raise TransientError(f"Wikipedia HTTP {status}")
+                    logger.warning("wikipedia busy; retrying once", extra={
+                        "lang": lang, "term_sha256": term_hash, "status": status, "retry_after": wait})
+                    self.sleep(wait)
+                    self._next_request = time.monotonic() + max(0.0, self.min_interval - wait)
+                    continue
+                if status != 200:
+                    raise PermanentError(f"Wikipedia HTTP {status}")
+                text = _extract(_json(response))
+                logger.info("wikipedia fetched", extra={
+                    "lang": lang, "term_sha256": term_hash, "status": status, "chars": len(text)})
+                return text
+        raise AssertionError("unreachable")
+
+    def _get(self, url: str, params: dict[str, str]) -> Any:
+        wait = self._next_request - time.monotonic()
+        if wait > 0:
+            self.sleep(wait)
+        try:
+            return self.session.get(url, params=params, headers={"User-Agent": USER_AGENT}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransientError(f"Wikipedia request failed: {type(exc).__name__}") from exc
+        finally:
+            self._next_request = time.monotonic() + self.min_interval
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    """Retry-After as delay-seconds or an HTTP-date (RFC 9110); `default` when absent or invalid."""
+    if not value:
+        return default
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TransientError("Wikipedia returned a body that is not JSON") from exc
+
+
+def _extract(data: Any) -> str:
+    """The extracts of an action=query&prop=extracts answer (formatversion 1: pages keyed by page
+    id, "-1" with "missing" for a missing page; formatversion 2: a list)."""
+    if not isinstance(data, dict):
+        raise TransientError("Wikipedia returned an unexpected document")
+    if "error" in data:
+        raise PermanentError(f"Wikipedia API error {data['error'].get('code', '')}")
+    pages = data.get("query", {}).get("pages", {})
+    page_list = list(pages.values()) if isinstance(pages, dict) else list(pages)
+    texts = [str(page.get("extract", "")).strip() for page in page_list
+             if "missing" not in page and "invalid" not in page]
+    return "\n\n".join(text for text in texts if text)

@@ -1,0 +1,170 @@
+"""The scoring stage: a transcript against its human ground truth, whichever of the two arrives last.
+
+Triggered by "Encounter Ready For Scoring" events (after a transcription completes, and when a
+ground truth is received). For an audio encounter it looks for ground-truth/<same path>.txt; for a
+ground truth, for the current revision of every audio/<same path>.<ext>. A new revision of either
+side is a new encounter and a new event, so it is scored again; a score is one record per
+(encounter, model), so a repeated event rewrites the same record.
+
+Per pair: WER (CER for Korean) and the counts into the table (numbers only); the missed words into
+scores/<encounter>/<model>.json in the artifacts bucket (they are transcript words: PHI). Per run (one
+batch of events): a CSV report reports/scores/<timestamp>.csv and one email with ids, the model,
+numbers and the leaderboard — never text or the uploader's file names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from medscribe.adapters.artifacts import ArtifactStore
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.notifications import Notifier
+from medscribe.adapters.objects import ObjectStore
+from medscribe.adapters.scores import ScoreStore
+from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
+from medscribe.domain.errors import PermanentError
+from medscribe.domain.scoring import EmptyReferenceError, Score, score
+from medscribe.domain.selfheal import (
+    BASELINE,
+    ScoreRow,
+    audio_key_prefix,
+    ground_truth_key,
+    leaderboard,
+    report_csv,
+    report_message,
+)
+from medscribe.observability import logger, metrics
+
+TRANSCRIBED = frozenset({EncounterStatus.TRANSCRIBED, EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW})
+GROUND_TRUTH_MAX_BYTES = 1024**2
+
+
+def score_language(language_code: str | None) -> str:
+    return "ko" if (language_code or "").lower().startswith("ko") else "en"
+
+
+def details_key(encounter_id: str, model: str) -> str:
+    return f"scores/{encounter_id}/{model}.json"
+
+
+def row_of(encounter: Encounter, model: str, result: Score) -> ScoreRow:
+    return ScoreRow(
+        encounter_id=encounter.encounter_id, model=model, metric=result.metric, error_rate=result.error_rate,
+        wer=result.wer, mer=result.mer, substitutions=result.substitutions, deletions=result.deletions,
+        insertions=result.insertions, hits=result.hits, reference_words=result.reference_words,
+        timestamp=utc_now(), filename=encounter.source_key,
+    )
+
+
+@dataclass(frozen=True)
+class Pair:
+    audio: Encounter
+    ground_truth_key: str
+
+
+class ScoringService:
+    def __init__(self, repository: EncounterRepository, scores: ScoreStore, artifacts: ArtifactStore,
+                 objects: ObjectStore, notifier: Notifier, input_bucket: str) -> None:
+        self.repository = repository
+        self.scores = scores
+        self.artifacts = artifacts
+        self.objects = objects
+        self.notifier = notifier
+        self.input_bucket = input_bucket
+
+    def score_encounters(self, encounter_ids: Iterable[str]) -> list[ScoreRow]:
+        """Score every complete pair these encounters belong to, then report the run."""
+        rows = []
+        for encounter_id in dict.fromkeys(encounter_ids):
+            for pair in self.pairs(encounter_id):
+                row = self.score_pair(pair)
+                if row is not None:
+                    rows.append(row)
+        if rows:
+            self.report(rows, title="medscribe scoring run")
+        return rows
+
+    def pairs(self, encounter_id: str) -> list[Pair]:
+        encounter = self.repository.get(encounter_id)
+        if encounter is None or encounter.status is EncounterStatus.REJECTED:
+            return []
+        if encounter.kind is Kind.AUDIO:
+            key = ground_truth_key(encounter.source_key)
+            return [Pair(encounter, key)] if key else []
+        if encounter.kind is Kind.GROUND_TRUTH:
+            prefix = audio_key_prefix(encounter.source_key)
+            if prefix is None:
+                return []
+            pairs = []
+            for key in self.objects.keys_with_prefix(self.input_bucket, prefix):
+                if "/" in key[len(prefix):]:
+                    continue  # audio/a.b/c.mp3 is not audio/a.<ext>
+                current = self.objects.latest(self.input_bucket, key)
+                audio = self.repository.get(current.encounter_id) if current else None
+                if audio is not None:
+                    pairs.append(Pair(audio, encounter.source_key))
+            return pairs
+        return []
+
+    def hypothesis(self, encounter: Encounter) -> str:
+        lines = (self.artifacts.get_json(encounter.transcript_key or "") or {}).get("lines", [])
+        return "\n".join(str(line.get("text", "")) for line in lines)
+
+    def reference(self, key: str) -> str | None:
+        current = self.objects.latest(self.input_bucket, key)
+        if current is None:
+            return None
+        try:
+            return self.objects.read(current, GROUND_TRUTH_MAX_BYTES).decode("utf-8-sig", errors="replace")
+        except PermanentError:
+            return None
+
+    def score_pair(self, pair: Pair, *, model: str | None = None, hypothesis: str | None = None) -> ScoreRow | None:
+        """Score one audio encounter's transcript (or `hypothesis`, for an evaluation job) against its
+        ground truth; None when either half is missing (it is scored when that half arrives)."""
+        audio = pair.audio
+        if hypothesis is None and (audio.status not in TRANSCRIBED or not audio.transcript_key):
+            logger.info("transcript not ready; scored when it is", extra={"encounter_id": audio.encounter_id})
+            return None
+        reference = self.reference(pair.ground_truth_key)
+        if reference is None:
+            logger.info("no ground truth for this recording yet", extra={"encounter_id": audio.encounter_id})
+            return None
+        model = model or audio.model or BASELINE
+        language = score_language(audio.language_code)
+        try:
+            result = score(reference, hypothesis if hypothesis is not None else self.hypothesis(audio),
+                           language=language)
+        except EmptyReferenceError:
+            logger.warning("ground truth has no words; not scored", extra={"encounter_id": audio.encounter_id})
+            return None
+        row = row_of(audio, model, result)
+        key = details_key(audio.encounter_id, model)
+        self.artifacts.put_json(key, {"encounter_id": audio.encounter_id, "model": model,
+                                      "ground_truth_key": pair.ground_truth_key, **result.to_json()})
+        self.scores.put_score(row, ground_truth_key=pair.ground_truth_key, details_key=key)
+        logger.info("scored", extra={"encounter_id": audio.encounter_id, "model": model, "metric": row.metric,
+                                     "error_rate": round(row.error_rate, 4)})
+        metrics.add_metric(name="EncountersScored", unit=MetricUnit.Count, value=1)
+        return row
+
+    def missed_words(self, encounter_id: str, model: str) -> list[str]:
+        data: Any = json.loads(self.artifacts.get_text(details_key(encounter_id, model)) or "{}")
+        return [str(word) for word in data.get("missed_words", [])]
+
+    def report(self, rows: list[ScoreRow], *, title: str, note: str = "") -> str:
+        """The CSV report in the artifacts bucket and the email: returns the report's key."""
+        stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
+        key = f"reports/scores/{stamp}.csv"
+        self.artifacts.put(key, report_csv(rows).encode("utf-8"), "text/csv")
+        statuses = {model.name: model.status.value for model in self.scores.models()}
+        standings = leaderboard(self.scores.all_scores(), statuses)
+        subject, body = report_message(title, rows, standings, key, note)
+        self.notifier.publish(subject, body.splitlines(), {"files": len(rows), "report_key": key})
+        logger.info("score report", extra={"files": len(rows), "report_key": key})
+        return key

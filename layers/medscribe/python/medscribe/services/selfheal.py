@@ -1,0 +1,282 @@
+"""The self-heal loop: missed words -> a candidate model -> evaluation -> leaderboard -> promotion.
+
+One `tick()` per schedule (EventBridge Scheduler in AWS; a timer or `medscribe selfheal` locally)
+moves every model one step; nothing waits inside a tick, so the loop survives restarts:
+
+1. **build** (no model in flight): the missed words of the incumbent's scores (the active model, or
+   the baseline) -> learned keywords = nouns among them (Amazon Comprehend DetectSyntax where it
+   supports the language; the offline heuristic in the local runtime and for Korean) + the
+   uploaded keywords files (keywords/, comma-separated) -> vocabulary phrases. The candidate is
+   named by its phrases, so the same phrases never build twice. Transcribe creates the custom
+   vocabulary; where the language has custom language models (and `selfheal_language_model`), it
+   also trains one on the keywords plus Wikipedia text per keyword (fetched politely, cached in S3).
+2. **evaluate** (vocabulary READY, language model COMPLETED): every ground-truth recording the
+   incumbent was scored on is transcribed again with the candidate (job `<prefix>-eval-...`,
+   output under transcripts/selfheal/).
+3. **decide** (every evaluation job finished): each transcript is scored like any other; the
+   candidate becomes ACTIVE for new jobs only if its mean error rate on the same files beats the
+   incumbent's by `selfheal_margin`; otherwise it stays a CANDIDATE on the leaderboard. Either way
+   a CSV report and one email (ids, model names, numbers) go out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from medscribe.adapters.artifacts import ArtifactStore
+from medscribe.adapters.customization import TranscribeCustomization, WikipediaCorpus
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.objects import ObjectStore
+from medscribe.adapters.scores import Model, ScoreStore
+from medscribe.adapters.transcribe import TranscribeJobs
+from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
+from medscribe.domain.errors import PermanentError
+from medscribe.domain.scoring import fixed_words
+from medscribe.domain.selfheal import (
+    BASELINE,
+    CLM_TRAINING_PREFIX,
+    ModelStatus,
+    ScoreRow,
+    candidate_name,
+    decide,
+    ground_truth_key,
+)
+from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.domain.vocabulary import parse_keywords, training_text, vocabulary_phrases
+from medscribe.observability import logger, metrics
+from medscribe.services.scoring import Pair, ScoringService, score_language
+from medscribe.services.transcription import job_request
+from medscribe.settings import FunctionSettings
+
+EVAL_OUTPUT_PREFIX = "transcripts/selfheal"
+MAX_EVALUATION_FILES = 50  # the ground-truth set re-transcribed per candidate
+MAX_WIKIPEDIA_TERMS = 40  # articles fetched per language model (politeness and Lambda time)
+KEYWORDS_MAX_BYTES = 256 * 1024
+# The base model of a language model: clinic recordings are 16 kHz or more (WideBand); telephone audio
+# (8 kHz) would want NarrowBand.
+BASE_MODEL = "WideBand"
+
+Nouns = Callable[[Sequence[str], str], list[str]]
+
+
+@dataclass
+class TickReport:
+    built: str | None = None
+    evaluating: list[str] = field(default_factory=list)
+    decided: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    nothing_to_learn: bool = False
+
+
+def eval_job_name(prefix: str, model: str, encounter_id: str) -> str:
+    return f"{prefix}-eval-{hashlib.sha256(model.encode()).hexdigest()[:8]}-{encounter_id}"
+
+
+def eval_output_key(model: str, encounter_id: str) -> str:
+    return f"{EVAL_OUTPUT_PREFIX}/{model}/{encounter_id}.json"
+
+
+class SelfHealService:
+    def __init__(self, repository: EncounterRepository, scores: ScoreStore, scoring: ScoringService,
+                 artifacts: ArtifactStore, objects: ObjectStore, jobs: TranscribeJobs,
+                 customization: TranscribeCustomization, nouns: Nouns, corpus: WikipediaCorpus | None,
+                 settings: FunctionSettings) -> None:
+        self.repository = repository
+        self.scores = scores
+        self.scoring = scoring
+        self.artifacts = artifacts
+        self.objects = objects
+        self.jobs = jobs
+        self.customization = customization
+        self.nouns = nouns
+        self.corpus = corpus
+        self.settings = settings
+        self.pipeline = settings.pipeline
+
+    @property
+    def language(self) -> str:
+        return "ko-KR" if self.pipeline.language.value == "ko-KR" else "en-US"
+
+    def incumbent(self) -> str:
+        active = self.scores.active()
+        return active.name if active else BASELINE
+
+    def tick(self) -> TickReport:
+        report = TickReport()
+        in_flight = False
+        for model in self.scores.models():
+            try:
+                if model.status is ModelStatus.BUILDING:
+                    in_flight = True
+                    self._check_build(model, report)
+                elif model.status is ModelStatus.EVALUATING:
+                    in_flight = True
+                    self._check_evaluation(model, report)
+            except PermanentError as exc:
+                self.scores.update_model(model.name, model.status, status=ModelStatus.FAILED, reason=str(exc)[:300])
+                report.failed.append(model.name)
+        if not in_flight:
+            report.built = self._build()
+            report.nothing_to_learn = report.built is None
+        logger.info("self-heal tick", extra={"built": report.built, "evaluating": len(report.evaluating),
+                                             "decided": report.decided, "failed": report.failed})
+        return report
+
+    # --- 1. build ---------------------------------------------------------------------------------
+
+    def evaluation_set(self, model: str) -> list[ScoreRow]:
+        return sorted((row for row in self.scores.all_scores() if row.model == model),
+                      key=lambda row: row.encounter_id)[:MAX_EVALUATION_FILES]
+
+    def _keywords(self) -> list[str]:
+        keywords: list[str] = []
+        for encounter in self.repository.list(EncounterStatus.RECEIVED):
+            if encounter.kind is Kind.KEYWORDS:
+                current = self.objects.latest(encounter.source_bucket, encounter.source_key)
+                if current is not None and current.encounter_id == encounter.encounter_id:
+                    keywords += parse_keywords(self.objects.read(current, KEYWORDS_MAX_BYTES).decode("utf-8-sig"))
+        return keywords
+
+    def _build(self) -> str | None:
+        incumbent = self.incumbent()
+        rows = self.evaluation_set(incumbent)
+        if not rows:
+            logger.info("no scored ground truth yet: nothing to learn from")
+            return None
+        missed = [word for row in rows for word in self.scoring.missed_words(row.encounter_id, incumbent)]
+        learned = self.nouns(missed, self.language) if missed else []
+        given = self._keywords()
+        # learned first: they come from this clinic's own misses; the cap keeps the given list's tail out
+        terms = list(dict.fromkeys([*learned, *given]))[:self.pipeline.selfheal_max_keywords]
+        phrases = vocabulary_phrases(terms, self.language)
+        if not phrases:
+            logger.info("no keywords to build a vocabulary from")
+            return None
+        name = candidate_name(self.pipeline.prefix, self.language, phrases)
+        if self.scores.model(name) is not None:
+            logger.info("this vocabulary was built before", extra={"model": name})
+            return None
+        self.artifacts.put_json(f"selfheal/models/{name}.json", {
+            "name": name, "language": self.language, "incumbent": incumbent, "given_keywords": len(given),
+            "learned_keywords": learned, "phrases": phrases,
+        })
+        self.customization.put_vocabulary(name, self.language, phrases)
+        language_model = self._language_model(name, terms)
+        self.scores.put_model(Model(
+            name=name, status=ModelStatus.BUILDING, language=self.language, vocabulary_name=name,
+            language_model_name=language_model, phrases=len(phrases),
+            digest=hashlib.sha256("\n".join(phrases).encode()).hexdigest()[:16],
+        ))
+        logger.info("candidate model building", extra={"model": name, "phrases": len(phrases),
+                                                       "learned": len(learned), "given": len(given),
+                                                       "language_model": bool(language_model)})
+        metrics.add_metric(name="SelfHealCandidates", unit=MetricUnit.Count, value=1)
+        return name
+
+    def _language_model(self, name: str, terms: list[str]) -> str | None:
+        role = self.settings.clm_role_arn
+        if not (self.pipeline.selfheal_language_model and role and self.corpus
+                and self.customization.supports_language_model(self.language)
+                and not self.pipeline.transcribe_medical):
+            return None
+        documents = {term: self.corpus.text(term, self.language) for term in terms[:MAX_WIKIPEDIA_TERMS]}
+        key = f"{CLM_TRAINING_PREFIX}{name}/train.txt"
+        self.artifacts.put(key, training_text(terms, documents).encode("utf-8"), "text/plain; charset=utf-8")
+        uri = f"s3://{self.settings.artifacts_bucket}/{CLM_TRAINING_PREFIX}{name}/"
+        self.customization.create_language_model(name, self.language, BASE_MODEL, uri, role)
+        return name
+
+    # --- 2. evaluate --------------------------------------------------------------------------------
+
+    def _check_build(self, model: Model, report: TickReport) -> None:
+        state, reason = self.customization.vocabulary_state(model.vocabulary_name or model.name)
+        if state == "FAILED":
+            raise PermanentError(f"vocabulary failed: {reason or 'no reason given'}")
+        ready = state == "READY"
+        if model.language_model_name:
+            lm_state, lm_reason = self.customization.language_model_state(model.language_model_name)
+            if lm_state == "FAILED":
+                raise PermanentError(f"language model failed: {lm_reason or 'no reason given'}")
+            ready = ready and lm_state == "COMPLETED"
+        if not ready:
+            return
+        evaluations = {}
+        for row in self.evaluation_set(self.incumbent()):
+            audio = self.repository.get(row.encounter_id)
+            if audio is None:
+                continue
+            name = eval_job_name(self.pipeline.prefix, model.name, audio.encounter_id)
+            self.jobs.start(job_request(self.settings, audio, name, eval_output_key(model.name, audio.encounter_id),
+                                        vocabulary=model.vocabulary_name, language_model=model.language_model_name))
+            evaluations[audio.encounter_id] = name
+        self.scores.update_model(model.name, ModelStatus.BUILDING, status=ModelStatus.EVALUATING,
+                                 evaluations=evaluations)
+        report.evaluating.append(model.name)
+
+    def _check_evaluation(self, model: Model, report: TickReport) -> None:
+        scored = {row.encounter_id: row for row in self.scores.all_scores() if row.model == model.name}
+        pending = 0
+        fixed = 0
+        for encounter_id, job in model.evaluations.items():
+            if encounter_id in scored:
+                continue
+            state = self.jobs.get(job, medical=self.pipeline.transcribe_medical)
+            if not state.finished:
+                pending += 1
+                continue
+            audio = self.repository.get(encounter_id)
+            if audio is None or state.status == "FAILED":
+                logger.warning("evaluation job failed", extra={"encounter_id": encounter_id, "model": model.name})
+                continue
+            row, fixed_here = self._score_evaluation(model, audio)
+            if row is not None:
+                scored[encounter_id] = row
+                fixed += fixed_here
+        if pending:
+            report.evaluating.append(model.name)
+            return
+        self._decide(model, list(scored.values()), fixed)
+        report.decided.append(model.name)
+
+    def _score_evaluation(self, model: Model, audio: Encounter) -> tuple[ScoreRow | None, int]:
+        document = self.artifacts.get_json(eval_output_key(model.name, audio.encounter_id))
+        hypothesis = "\n".join(line.text for line in parse_transcribe_output(document))
+        key = ground_truth_key(audio.source_key) or ""
+        row = self.scoring.score_pair(Pair(audio, key), model=model.name, hypothesis=hypothesis)
+        reference = self.scoring.reference(key)
+        if row is None or reference is None or not audio.transcript_key:
+            return row, 0
+        baseline = self.scoring.hypothesis(audio)
+        return row, len(fixed_words(reference, baseline, hypothesis, score_language(audio.language_code)))
+
+    def _decide(self, model: Model, rows: list[ScoreRow], fixed: int) -> None:
+        incumbent = self.incumbent()
+        theirs = [row for row in self.scores.all_scores() if row.model == incumbent]
+        decision = decide(rows, theirs, self.pipeline.selfheal_margin)
+        mean = sum(r.error_rate for r in rows) / len(rows) if rows else None
+        if decision.promote:
+            self.scores.update_model(model.name, ModelStatus.EVALUATING, mean_error_rate=mean, files=len(rows))
+            current = self.scores.model(model.name) or model
+            self.scores.activate(current, incumbent)
+            outcome = f"PROMOTED: {model.name} replaces {incumbent} for new jobs"
+        else:
+            self.scores.update_model(model.name, ModelStatus.EVALUATING, status=ModelStatus.CANDIDATE,
+                                     mean_error_rate=mean, files=len(rows))
+            outcome = f"kept {incumbent}: {model.name} is a candidate"
+        note = (f"Self-heal decision: {outcome} ({decision.reason}; candidate {decision.candidate:.2%}, "
+                f"incumbent {decision.incumbent:.2%}, margin {decision.margin:.2%}). "
+                f"Words fixed (missed by the incumbent, recognised by the candidate): {fixed}.")
+        self.scoring.report([*rows, *[r for r in theirs if r.encounter_id in {x.encounter_id for x in rows}]],
+                            title="medscribe self-heal evaluation", note=note)
+        logger.info("self-heal decided", extra={"model": model.name, "promoted": decision.promote,
+                                                "files": len(rows), "fixed_words": fixed})
+        self.artifacts.put_json(f"selfheal/models/{model.name}-decision.json", {
+            "model": model.name, "incumbent": incumbent, "promote": decision.promote, "reason": decision.reason,
+            "candidate_error_rate": decision.candidate, "incumbent_error_rate": decision.incumbent,
+            "margin": decision.margin, "fixed_words": fixed, "files": len(rows),
+        })
+        metrics.add_metric(name="SelfHealPromotions", unit=MetricUnit.Count, value=int(decision.promote))
