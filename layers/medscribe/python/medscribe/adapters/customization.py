@@ -39,7 +39,9 @@ CLM_LANGUAGES = frozenset({"en-US", "hi-IN", "es-US", "en-GB", "en-AU", "de-DE",
 SYNTAX_LANGUAGES = frozenset({"en", "es", "fr", "de", "it", "pt"})
 SYNTAX_BATCH_SIZE = 25  # "The list can contain a maximum of 25 documents"
 SYNTAX_DOCUMENT_BYTES = 4999  # "maximum size for each document is 5 KB"; older docs: "fewer than 5,000 bytes"
-NOUN_TAGS = frozenset({"NOUN", "PROPN"})
+# Common nouns only: proper nouns (PROPN) are the words most likely to be names of people, and a
+# custom vocabulary is stored by Transcribe outside the PHI stores.
+NOUN_TAGS = frozenset({"NOUN"})
 WIDEBAND_MIN_HZ = 16000  # "16,000 Hz or greater, choose WideBand"
 
 
@@ -157,7 +159,7 @@ def utf8_chunks(text: str, max_bytes: int = SYNTAX_DOCUMENT_BYTES) -> list[str]:
 
 
 class ComprehendSyntax:
-    """Nouns (NOUN, PROPN) of texts by Amazon Comprehend BatchDetectSyntax."""
+    """Common nouns (NOUN; not PROPN, which would carry names) of texts by Amazon Comprehend BatchDetectSyntax."""
 
     def __init__(self, client: Any | None = None) -> None:
         self._client = client
@@ -172,7 +174,7 @@ class ComprehendSyntax:
         return _syntax_code(language) in SYNTAX_LANGUAGES
 
     def nouns(self, texts: Sequence[str], language: str) -> list[str]:
-        """Distinct (case-insensitive) NOUN and PROPN tokens in order of appearance."""
+        """Distinct (case-insensitive) NOUN tokens in order of appearance."""
         code = _syntax_code(language)
         if code not in SYNTAX_LANGUAGES:
             raise PermanentError(f"Comprehend syntax analysis does not support {language}")
