@@ -1,6 +1,11 @@
-"""Search end to end, as a user runs it: `medscribe local run sample-data`, then `medscribe search`
-finds every transcribed or documented encounter by a phrase of its transcript and by a term of its
-note (English and Korean), through the DynamoDB stream -> index queue -> index handler -> SQLite FTS5."""
+"""sample-data end to end, as a user runs it, in one local runtime (`medscribe local run sample-data`):
+
+- search: `medscribe search` finds every transcribed or documented encounter by a phrase of its
+  transcript and by a term of its note (English and Korean), through the DynamoDB stream -> index
+  queue -> index handler -> SQLite FTS5;
+- scoring: the three recordings are scored against their ground truth, and the emails carry numbers;
+- self-heal: `medscribe selfheal` runs one cycle and `medscribe leaderboard` shows the baseline and
+  the candidate with their measured error rates — whether or not the candidate is better."""
 
 from __future__ import annotations
 
@@ -77,7 +82,7 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
             else:
                 transcript = (SAMPLE_DATA / row["source_key"]).read_text(encoding="utf-8")
             texts[row["encounter_id"]] = (row["source_key"], transcript, artifact(record["note_key"]))
-        yield tmp_path, env, texts
+        yield tmp_path, env, texts, state
     finally:
         medscribe("local", "down", cwd=tmp_path, env=env)
 
@@ -89,7 +94,7 @@ def _found(tmp_path: Path, env: dict[str, str], text: str, *extra: str) -> list[
 
 
 def test_every_sample_encounter_is_found_by_transcript_phrase_and_note_term(sample_run) -> None:  # type: ignore[no-untyped-def]
-    tmp_path, env, texts = sample_run
+    tmp_path, env, texts, _state = sample_run
     kinds = {source.split("/")[0] for source, _, _ in texts.values()}
     assert kinds == {"audio", "text"}
     assert len(texts) == 11  # 3 recordings, 8 notes (4 English, 4 Korean)
@@ -101,7 +106,7 @@ def test_every_sample_encounter_is_found_by_transcript_phrase_and_note_term(samp
 
 
 def test_korean_query_finds_only_korean_notes_and_filters_apply(sample_run) -> None:  # type: ignore[no-untyped-def]
-    tmp_path, env, texts = sample_run
+    tmp_path, env, texts, _state = sample_run
     korean = {i for i, (source, _, _) in texts.items() if source.startswith("text/ko-")}
     hits = _found(tmp_path, env, "진료")  # "medical care": in every Korean sample note's header
     assert set(hits) == korean
@@ -112,3 +117,48 @@ def test_korean_query_finds_only_korean_notes_and_filters_apply(sample_run) -> N
     assert "[무릎]" in table.stdout  # a snippet with the match marked
     nothing = medscribe("search", "zzzyyyxxx", cwd=tmp_path, env=env)
     assert "no encounter matches" in nothing.stdout
+
+
+def _leaderboard(tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:
+    result = medscribe("leaderboard", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_recordings_are_scored_against_ground_truth_and_emailed(sample_run) -> None:  # type: ignore[no-untyped-def]
+    tmp_path, env, texts, state = sample_run
+    board = _leaderboard(tmp_path, env)
+    audio = {i for i, (source, _, _) in texts.items() if source.startswith("audio/")}
+    baseline = [row for row in board["scores"] if row["model"] == "baseline"]
+    assert {row["encounter_id"] for row in baseline} == audio
+    assert all(0 < row["error_rate"] < 0.6 for row in baseline)
+    emails = [p.read_text(encoding="utf-8") for p in (state / "outbox").glob("*.eml")]
+    scored = [e for e in emails if "medscribe scores:" in e]
+    assert scored
+    truths = [(SAMPLE_DATA / "ground-truth" / "fareez" / f"{name}.txt").read_text(encoding="utf-8")
+              for name in ("CAR0003", "GAS0001", "RES0006")]
+    for email in scored:
+        for truth in truths:
+            assert _phrase(truth) not in email  # ids and numbers, never the words
+        assert "fareez/" not in email  # nor the uploader's keys
+
+
+def test_one_selfheal_cycle_and_the_leaderboard(sample_run) -> None:  # type: ignore[no-untyped-def]
+    tmp_path, env, _texts, _state = sample_run
+    result = medscribe("selfheal", "--timeout", "400", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    board = _leaderboard(tmp_path, env)
+    models = {row["model"]: row for row in board["leaderboard"]}
+    assert "baseline" in models
+    candidates = [name for name in models if name != "baseline"]
+    assert len(candidates) == 1, board
+    (candidate,) = candidates
+    assert models[candidate]["files"] == models["baseline"]["files"] == 3
+    assert models[candidate]["status"] in ("ACTIVE", "CANDIDATE")
+    # promoted exactly when it beat the baseline by the margin (0.01)
+    better = models["baseline"]["mean_error_rate"] - models[candidate]["mean_error_rate"] >= 0.01
+    assert (models[candidate]["status"] == "ACTIVE") == better
+    assert board["active"] == (candidate if better else "baseline")
+    print(f"\nself-heal on sample-data: baseline {models['baseline']['mean_error_rate']:.2%}, "
+          f"{candidate} {models[candidate]['mean_error_rate']:.2%} ({models[candidate]['status']})")
+    assert candidate in result.stdout  # the leaderboard table is printed
