@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +31,7 @@ from medscribe.adapters.customization import (
     utf8_chunks,
 )
 from medscribe.domain.errors import PermanentError, TransientError
+from tests.local_server import serve
 
 WHEN = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 VOCABULARY = "medscribe-dev-selfheal-en-US"
@@ -311,13 +311,9 @@ def wiki() -> Iterator[WikiServer]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.base_url_template = f"http://127.0.0.1:{server.server_address[1]}/{{lang}}/w/api.php"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve(Handler) as url:
+        state.base_url_template = f"{url}/{{lang}}/w/api.php"
+        yield state
 
 
 @pytest.fixture

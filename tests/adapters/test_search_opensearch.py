@@ -7,11 +7,10 @@ import hashlib
 import json
 import logging
 import re
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from medscribe.adapters.search_opensearch import (
 )
 from medscribe.domain.errors import PermanentError, TransientError
 from medscribe.domain.search import SearchDocument, SearchHit
+from tests.local_server import serve
 
 REGION = "eu-west-2"
 CREDENTIALS = Credentials("AKID", "SECRET", "TOKEN")
@@ -90,14 +90,9 @@ def _handler(fake: FakeOpenSearch) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def fake() -> Iterator[FakeOpenSearch]:
     fake = FakeOpenSearch()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with serve(_handler(fake)) as url:
+        fake.url = url
+        yield fake
     assert not fake.replies, "scripted replies left unused"
 
 

@@ -44,16 +44,17 @@ def text_encounter(world: dict[str, Any], key: str, body: bytes) -> str:
     return ref.encounter_id
 
 
-def transcribed_encounter(world: dict[str, Any], lines: list[dict[str, Any]], language: str = "en-US") -> str:
-    response = put(world["bucket"], "audio/a.mp3", b"ID3")
-    ref = ObjectRef(bucket=world["bucket"], key="audio/a.mp3", size=3, version_id=response["VersionId"])
+def transcribed_encounter(world: dict[str, Any], lines: list[dict[str, Any]], language: str = "en-US",
+                          key: str = "audio/a.mp3", model: str | None = None) -> str:
+    response = put(world["bucket"], key, b"ID3")
+    ref = ObjectRef(bucket=world["bucket"], key=key, size=3, version_id=response["VersionId"])
     repo = EncounterRepository(world["table"])
     repo.create(Encounter.from_ref(ref, Kind.AUDIO, EncounterStatus.RECEIVED, media_format="mp3"))
     repo.acquire_slot(ref.encounter_id, cap=5, job_name="j")
-    key = f"transcripts/{ref.encounter_id}/lines.json"
-    boto3.client("s3").put_object(Bucket="artifacts", Key=key, Body=json.dumps({"lines": lines}).encode())
-    repo.finish_transcription(ref.encounter_id, EncounterStatus.TRANSCRIBED, transcript_key=key,
-                              language_code=language)
+    lines_key = f"transcripts/{ref.encounter_id}/lines.json"
+    boto3.client("s3").put_object(Bucket="artifacts", Key=lines_key, Body=json.dumps({"lines": lines}).encode())
+    repo.finish_transcription(ref.encounter_id, EncounterStatus.TRANSCRIBED, transcript_key=lines_key,
+                              language_code=language, model=model)
     return ref.encounter_id
 
 

@@ -18,7 +18,7 @@ from medscribe.adapters.scores import ScoreStore
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from tests.adapters.conftest import put
 from tests.handlers.conftest import Context
-from tests.handlers.test_document import fareez_lines
+from tests.handlers.test_document import fareez_lines, transcribed_encounter
 from tests.handlers.test_ingest import sqs_event
 
 SENTINEL = "Zebediah Quokkaworth"  # said in the visit (transcript and ground truth)
@@ -44,16 +44,7 @@ def mail(world: dict[str, Any]) -> list[str]:
 
 
 def transcribed(world: dict[str, Any], lines: list[dict[str, Any]]) -> str:
-    response = put(world["bucket"], AUDIO_KEY, b"ID3")
-    ref = ObjectRef(bucket=world["bucket"], key=AUDIO_KEY, size=3, version_id=response["VersionId"])
-    repo = EncounterRepository(world["table"])
-    repo.create(Encounter.from_ref(ref, Kind.AUDIO, EncounterStatus.RECEIVED, media_format="mp3"))
-    repo.acquire_slot(ref.encounter_id, cap=5, job_name="j")
-    key = f"transcripts/{ref.encounter_id}/lines.json"
-    boto3.client("s3").put_object(Bucket="artifacts", Key=key, Body=json.dumps({"lines": lines}).encode())
-    repo.finish_transcription(ref.encounter_id, EncounterStatus.TRANSCRIBED, transcript_key=key,
-                              language_code="en-US", model="baseline")
-    return ref.encounter_id
+    return transcribed_encounter(world, lines, key=AUDIO_KEY, model="baseline")
 
 
 def ground_truth(world: dict[str, Any], text: str) -> str:

@@ -313,7 +313,11 @@ class EncounterRepository:
             params["FilterExpression"] = "kind = :kind"
             values[":kind"] = kind.value
         params["ExpressionAttributeValues"] = to_item(values)
-        found: list[Encounter] = []
+        return self._paginate(params, limit)
+
+    def _paginate(self, params: dict[str, Any], limit: int) -> builtins.list[Encounter]:
+        """The first `limit` encounters a Query returns, page by page."""
+        found: builtins.list[Encounter] = []
         try:
             for page in self.client.get_paginator("query").paginate(**params):
                 found.extend(encounter_from_item(item) for item in page.get("Items", []))
@@ -385,19 +389,9 @@ class EncounterRepository:
         elif since:
             condition += " AND #r >= :since"
             values[":since"] = since
-        found: builtins.list[Encounter] = []
         if limit <= 0:
-            return found
-        try:
-            pages = self.client.get_paginator("query").paginate(
-                TableName=self.table_name, IndexName=index.name, KeyConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(values), ScanIndexForward=True,
-            )
-            for page in pages:
-                found.extend(encounter_from_item(item) for item in page.get("Items", []))
-                if len(found) >= limit:
-                    break
-        except ClientError as exc:
-            raise classify(exc) from exc
-        return found[:limit]
+            return []
+        return self._paginate({
+            "TableName": self.table_name, "IndexName": index.name, "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values), "ScanIndexForward": True,
+        }, limit)
