@@ -24,6 +24,7 @@ RESOURCE_STAR_ALLOWED = {
     "transcribe:StartTranscriptionJob",
     "transcribe:StartMedicalTranscriptionJob",
     "transcribe:ListTranscriptionJobs",
+    "comprehend:BatchDetectSyntax",  # Comprehend's synchronous analysis actions have no resource type
 }
 # Lambda's quota for a function's unzipped code plus all its layers: 250 MB (262,144,000 bytes).
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000

@@ -165,6 +165,15 @@ def test_s3_may_send_only_from_the_input_bucket_of_this_account(synth: Synth) ->
         )
 
 
+def rate_expression(minutes: int) -> str:
+    """EventBridge Scheduler's rate() as CDK writes it: the largest whole unit (60 minutes -> 1 hour)."""
+    for unit, size in (("day", 1440), ("hour", 60), ("minute", 1)):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"rate({count} {unit}{'s' if count > 1 else ''})"
+    raise AssertionError("unreachable")
+
+
 def routes_triggered_by(synth: Synth, kind: type) -> list[RouteResources]:
     return [resources for resources in synth.stack.routes.values() if isinstance(resources.route.trigger, kind)]
 
@@ -221,7 +230,7 @@ def test_schedule_triggers_send_their_message_to_the_route_queue(synth: Synth) -
         assert isinstance(trigger, ScheduleTrigger)
         minutes = int(getattr(settings, trigger.interval_setting))
         properties = schedules[f"{settings.prefix}-{resources.route.name}"]
-        assert properties["ScheduleExpression"] == (f"rate({minutes} minutes)" if minutes > 1 else "rate(1 minute)")
+        assert properties["ScheduleExpression"] == rate_expression(minutes)
         assert properties["FlexibleTimeWindow"] == {"Mode": "OFF"}
         assert properties["State"] == "ENABLED"
         target = properties["Target"]
