@@ -40,7 +40,7 @@ install: $(BIN)/.installed
 
 ## demo: install, start the local runtime and run sample-data through the pipeline
 demo: install
-	$(BIN)/medscribe local run sample-data
+	$(BIN)/medscribe demo
 
 ## test: everything CI runs (lint, types, every test tier, synth with the pinned CDK CLI, cfn-lint, security)
 test: install node_modules/.installed lint typecheck

@@ -1,11 +1,14 @@
-"""sample-data end to end, as a user runs it, in one local runtime (`medscribe local run sample-data`):
+"""sample-data end to end, as a user runs it, in one local runtime (`medscribe demo`: the README's
+first command; it runs `local run sample-data`, waits for scoring and runs one self-heal cycle):
 
 - search: `medscribe search` finds every transcribed or documented encounter by a phrase of its
   transcript and by a term of its note (English and Korean), through the DynamoDB stream -> index
   queue -> index handler -> SQLite FTS5;
 - scoring: the three recordings are scored against their ground truth, and the emails carry numbers;
-- self-heal: `medscribe selfheal` runs one cycle and `medscribe leaderboard` shows the baseline and
-  the candidate with their measured error rates — whether or not the candidate is better."""
+- self-heal: the demo's cycle leaves the baseline and one candidate on `medscribe leaderboard` with
+  their measured error rates — whether or not the candidate is better;
+- the demo's report opens in headless Chromium without a script error or CSP violation, with the
+  accuracy table and the leaderboard chart."""
 
 from __future__ import annotations
 
@@ -60,8 +63,9 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(MEDSCRIBE_STATE_DIR=str(state), COLUMNS="200")
     try:
-        run = medscribe("local", "run", str(SAMPLE_DATA), "--timeout", "240", cwd=tmp_path, env=env)
+        run = medscribe("demo", "--timeout", "400", cwd=tmp_path, env=env, timeout=900)
         assert run.returncode == 0, run.stdout + run.stderr
+        assert "report" in run.stdout
         info = read_runtime(StatePaths(state))
         assert info is not None
         [results_file] = (state / "runs").glob("*/results.json")
@@ -145,8 +149,6 @@ def test_recordings_are_scored_against_ground_truth_and_emailed(sample_run) -> N
 
 def test_one_selfheal_cycle_and_the_leaderboard(sample_run) -> None:  # type: ignore[no-untyped-def]
     tmp_path, env, _texts, _state = sample_run
-    result = medscribe("selfheal", "--timeout", "400", cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
     board = _leaderboard(tmp_path, env)
     models = {row["model"]: row for row in board["leaderboard"]}
     assert "baseline" in models
@@ -161,4 +163,34 @@ def test_one_selfheal_cycle_and_the_leaderboard(sample_run) -> None:  # type: ig
     assert board["active"] == (candidate if better else "baseline")
     print(f"\nself-heal on sample-data: baseline {models['baseline']['mean_error_rate']:.2%}, "
           f"{candidate} {models[candidate]['mean_error_rate']:.2%} ({models[candidate]['status']})")
-    assert candidate in result.stdout  # the leaderboard table is printed
+    # another cycle now: the same missed words and keywords, so nothing new is built
+    again = medscribe("selfheal", "--timeout", "400", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no new candidate" in again.stdout
+    assert candidate in again.stdout  # the leaderboard table is printed
+    assert len(_leaderboard(tmp_path, env)["leaderboard"]) == 2
+
+
+def test_the_demo_report_opens_in_chromium_with_scores_and_leaderboard(sample_run) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from tests.browser.test_review_page import COLLECT_ERRORS, SelfCheck, _digest, chromium, run_chromium
+    from tests.browser.test_run_report import REPORT_CHECK
+
+    tmp_path, _env, texts, state = sample_run
+    browser = chromium()
+    (report,) = [p for p in (state / "runs").glob("*/report.html") if "leaderboard" in p.read_text(encoding="utf-8")]
+    page = report.read_text(encoding="utf-8")
+    page = re.sub(r"(script-src [^;\"]+)", lambda m: f"{m.group(1)} {_digest(COLLECT_ERRORS)} {_digest(REPORT_CHECK)}",
+                  page, count=1)
+    page = page.replace("</title>", f"</title>\n<script>{COLLECT_ERRORS}</script>", 1)
+    page = page.replace("</body>", f"<script>{REPORT_CHECK}</script>\n</body>", 1)
+    checked = report.with_name("report-checked.html")
+    checked.write_text(page, encoding="utf-8")
+    result = run_chromium(browser, checked, tmp_path / "profile", "--dump-dom")
+    verdict = SelfCheck(result.stdout).result
+    assert verdict is not None, result.stderr[-2000:]
+    assert verdict["data-errors"] == ""
+    assert verdict["data-bars"] == "2"  # baseline and the candidate
+    assert verdict["data-scores"] == "6"  # 3 recordings x 2 models
+    assert int(verdict["data-links"]) == len(texts)  # every transcribed or documented encounter has a page

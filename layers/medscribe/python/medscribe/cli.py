@@ -311,7 +311,7 @@ def local_run(args: argparse.Namespace) -> int:
         results.parent, [row.encounter_id for row in rows if row.encounter_id],
         EncounterRepository(info.resources.table),
         ArtifactStore(info.resources.artifacts_bucket, info.resources.kms_key_arn),
-        title=f"medscribe run {results.parent.name}",
+        title=f"medscribe run {results.parent.name}", scores=ScoreStore(info.resources.table),
     )
     _say(f"report:  {report}")
     if outcome.complete:
@@ -633,6 +633,67 @@ def selfheal(args: argparse.Namespace) -> int:
         errors.print(f"timed out after {args.timeout:g} s with {busy[0].name} still {busy[0].status.value}")
         return 1
     return 0
+
+
+@command(
+    "demo", help="the whole pipeline on sample-data: run, score, one self-heal cycle, report",
+    description="Starts the local runtime (if none is running), runs sample-data/ through the pipeline\n"
+    "(transcripts, notes, EMR records, search index), waits for the recordings to be scored against\n"
+    "their ground truth, runs one self-heal cycle, and writes the run report (encounters with their\n"
+    "statuses and review pages, the accuracy table, the leaderboard chart). Prints where everything is.",
+    arguments=[
+        arg("--folder", type=Path, default=None, help="inputs (default: the project's sample-data/)"),
+        arg("--timeout", type=float, default=600.0, help="seconds for each phase (default 600)"),
+    ],
+)
+def demo(args: argparse.Namespace) -> int:
+    import json as json_module
+
+    from medscribe.adapters.artifacts import ArtifactStore
+    from medscribe.local.report import write_report
+    from medscribe.settings import project_root
+
+    folder = args.folder or project_root() / "sample-data"
+    began = time.monotonic()
+    _say(f"[1/4] running {folder} through the local pipeline")
+    code = local_run(argparse.Namespace(folder=folder, timeout=args.timeout))
+    paths = StatePaths.resolve()
+    info = _connect()
+    run_folder = max(paths.runs.glob("*/results.json"), key=lambda p: p.stat().st_mtime).parent
+    rows = json_module.loads((run_folder / "results.json").read_text(encoding="utf-8"))["encounters"]
+    truths = {row["source_key"].removeprefix("ground-truth/").rsplit(".", 1)[0]
+              for row in rows if row["kind"] == "ground-truth"}
+    expected = sum(1 for row in rows if row["kind"] == "audio" and row["status"] in ("DOCUMENTED", "NEEDS_REVIEW")
+                   and row["source_key"].removeprefix("audio/").rsplit(".", 1)[0] in truths)
+    store = ScoreStore(info.resources.table)
+    _say(f"[2/4] scoring {expected} recording(s) against their ground truth")
+    deadline = time.monotonic() + args.timeout
+    while len({r.encounter_id for r in store.all_scores() if r.model == "baseline"}) < expected:
+        if time.monotonic() > deadline:
+            errors.print("scoring did not finish in time")
+            code = 1
+            break
+        time.sleep(0.5)
+    _say("[3/4] one self-heal cycle (candidate vocabulary -> evaluation -> leaderboard)")
+    healed = selfheal(argparse.Namespace(timeout=args.timeout, json=False))
+    _say("[4/4] writing the run report")
+    report = write_report(
+        run_folder, [row["encounter_id"] for row in rows if row["encounter_id"]],
+        EncounterRepository(info.resources.table),
+        ArtifactStore(info.resources.artifacts_bucket, info.resources.kms_key_arn),
+        title=f"medscribe demo {run_folder.name}", scores=store,
+    )
+    emails = sorted(paths.outbox.glob("*.eml"))
+    _say("")
+    _say(f"done in {time.monotonic() - began:.0f} s")
+    _say(f"  report       {report}")
+    _say(f"  results      {run_folder / 'results.json'}")
+    _say(f"  emails       {paths.outbox}/ ({len(emails)} .eml: score reports, alarms)")
+    _say(f"  logs         {paths.log_file}")
+    _say("  try          medscribe search \"chest pain\" | medscribe search 무릎 | medscribe leaderboard | "
+         "medscribe status")
+    _say("  stop         medscribe local down")
+    return code or healed
 
 
 @command(

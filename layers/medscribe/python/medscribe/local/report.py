@@ -10,11 +10,15 @@ from pathlib import Path
 
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.scores import ScoreStore
+from medscribe.domain.selfheal import leaderboard
 from medscribe.review.page import IndexEntry, render_index_page
 
 
 def write_report(folder: Path, encounter_ids: list[str], repository: EncounterRepository,
-                 artifacts: ArtifactStore, *, title: str) -> Path:
+                 artifacts: ArtifactStore, *, title: str, scores: ScoreStore | None = None) -> Path:
+    """The run's report.html (and a copy of each review page); with `scores`, the accuracy table and
+    the model leaderboard too."""
     pages = folder / "encounters"
     pages.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -32,6 +36,14 @@ def write_report(folder: Path, encounter_ids: list[str], repository: EncounterRe
             encounter_id=encounter_id, href=href, status=encounter.status.value,
             engine=encounter.note_engine or "", label=encounter.source_key.rsplit("/", 1)[-1],
         ))
+    rows, standings, active = [], [], ""
+    if scores is not None:
+        rows = scores.all_scores()
+        statuses = {model.name: model.status.value for model in scores.models()}
+        standings = leaderboard(rows, statuses)
+        current = scores.active()
+        active = current.name if current else "baseline"
     index = folder / "report.html"
-    index.write_text(render_index_page(entries, title=title), encoding="utf-8")
+    index.write_text(render_index_page(entries, title=title, scores=rows, standings=standings, active=active),
+                     encoding="utf-8")
     return index

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from medscribe.domain.emr import FIELDS, LIST_FIELDS, detect_language
 from medscribe.domain.notes import NoteStatus
+from medscribe.domain.selfheal import ScoreRow, Standing
 
 NEEDS_REVIEW = NoteStatus.NEEDS_REVIEW.value
 
@@ -191,10 +192,13 @@ def _relative(href: str) -> str:
     return href
 
 
-def render_index_page(entries: Sequence[IndexEntry], *, title: str) -> str:
-    """A run report's index: one row per encounter, linking to its review page."""
+def render_index_page(entries: Sequence[IndexEntry], *, title: str, scores: Sequence[ScoreRow] = (),
+                      standings: Sequence[Standing] = (), active: str = "") -> str:
+    """A run report's index: one row per encounter, linking to its review page; with scores, the
+    accuracy of each transcript against its ground truth and the model leaderboard (an inline SVG
+    bar chart: attributes only, so the page's CSP holds)."""
     rows = "".join(
-        f'<tr><td><a href="{_e(_relative(entry.href))}">{_e(entry.encounter_id)}</a></td>'
+        f"<tr><td>{_encounter_link(entry)}</td>"
         f"<td>{_e(entry.label)}</td><td>{_status_badge(entry.status)}</td><td>{_e(entry.engine)}</td></tr>"
         for entry in entries
     )
@@ -202,7 +206,61 @@ def render_index_page(entries: Sequence[IndexEntry], *, title: str) -> str:
         '<table class="encounters"><thead><tr><th>Encounter</th><th>Input</th><th>Status</th><th>Engine</th></tr>'
         f"</thead><tbody>{rows}</tbody></table>" if rows else '<p class="empty">No encounters.</p>'
     )
+    sections = f'<section class="panel"><h2>Encounters</h2>{table}</section>'
+    if scores:
+        sections += _scores_section(scores)
+    if standings:
+        sections += _leaderboard_section(standings, active)
     body = (f'<header class="top"><h1>{_e(title)}</h1><dl class="meta"><div><dt>Encounters</dt>'
             f"<dd>{len(entries)}</dd></div></dl></header>"
-            f'<main class="index"><section class="panel">{table}</section></main>')
+            f'<main class="index">{sections}</main>')
     return _page(title, body, "en")
+
+
+def _encounter_link(entry: IndexEntry) -> str:
+    """A link to the encounter's review page; plain text when it has none (ground truth, keywords)."""
+    if not entry.href:
+        return _e(entry.encounter_id)
+    return f'<a href="{_e(_relative(entry.href))}">{_e(entry.encounter_id)}</a>'
+
+
+def _scores_section(scores: Sequence[ScoreRow]) -> str:
+    rows = "".join(
+        f'<tr><td>{_e(row.encounter_id)}</td><td>{_e(row.model)}</td><td>{_e(row.metric.upper())}</td>'
+        f'<td class="num">{row.error_rate:.2%}</td><td class="num">{row.substitutions}</td>'
+        f'<td class="num">{row.deletions}</td><td class="num">{row.insertions}</td><td class="num">{row.hits}</td></tr>'
+        for row in sorted(scores, key=lambda r: (r.encounter_id, r.model))
+    )
+    return ('<section class="panel" id="accuracy"><h2>Transcription accuracy against ground truth</h2>'
+            '<table class="scores"><thead><tr><th>Encounter</th><th>Model</th><th>Metric</th><th>Error rate</th>'
+            "<th>Substitutions</th><th>Deletions</th><th>Insertions</th><th>Hits</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></section>")
+
+
+def _leaderboard_section(standings: Sequence[Standing], active: str) -> str:
+    width, bar_height, gap, label_width = 640, 22, 10, 260
+    top = max([s.mean_error_rate for s in standings] + [0.01])
+    bars = []
+    for n, standing in enumerate(standings):
+        y = n * (bar_height + gap)
+        length = max(2.0, (width - label_width - 80) * standing.mean_error_rate / top)
+        fill = "#2f7d4f" if standing.model == active else "#5b6b8c"
+        bars.append(
+            f'<text x="0" y="{y + 16}" font-size="13" fill="#222">{_e(standing.model)}</text>'
+            f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}" fill="{fill}"></rect>'
+            f'<text x="{label_width + length + 6:.1f}" y="{y + 16}" font-size="13" fill="#222">'
+            f"{standing.mean_error_rate:.2%}</text>"
+        )
+    height = len(standings) * (bar_height + gap)
+    chart = (f'<svg class="leaderboard" role="img" aria-label="mean error rate per model" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+             f'{"".join(bars)}</svg>')
+    rows = "".join(
+        f"<tr><td>{n}</td><td>{_e(s.model)}</td><td>{_e(s.status or ('ACTIVE' if s.model == active else ''))}</td>"
+        f'<td class="num">{s.files}</td><td class="num">{s.mean_error_rate:.2%}</td></tr>'
+        for n, s in enumerate(standings, 1)
+    )
+    return ('<section class="panel" id="leaderboard"><h2>Model leaderboard (mean error rate, lower is better)</h2>'
+            f"<p>New transcription jobs use: <strong>{_e(active or 'baseline')}</strong></p>{chart}"
+            '<table class="leaderboard"><thead><tr><th>#</th><th>Model</th><th>Status</th><th>Files</th>'
+            f"<th>Mean error rate</th></tr></thead><tbody>{rows}</tbody></table></section>")
