@@ -17,7 +17,7 @@ from tests.media import MP3, wav_bytes
 pytestmark = pytest.mark.e2e
 
 
-def medscribe(*args: str, cwd: Path, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def medscribe(*args: str, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "medscribe", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )
