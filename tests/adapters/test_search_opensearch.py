@@ -106,6 +106,14 @@ def index(fake: FakeOpenSearch, sleeps: list[float]) -> OpenSearchIndex:
     return OpenSearchIndex.for_endpoint(fake.url, region=REGION, credentials=CREDENTIALS, sleep=sleeps.append)
 
 
+VERSION = 1714644000000  # 2024-05-02T10:00:00Z, the documents' updated_at, in epoch milliseconds
+
+
+def INDEXED(encounter_id: str, version: int = VERSION) -> dict[str, object]:
+    """The bulk action line of an upsert: versioned by the record's update time (external_gte)."""
+    return {"_index": "encounters", "_id": encounter_id, "version": version, "version_type": "external_gte"}
+
+
 def doc(encounter_id: str, transcript: str = "Patient reports headache.", note: str = "") -> SearchDocument:
     return SearchDocument(encounter_id=encounter_id, status="DOCUMENTED", kind="visit",
                           updated_at="2024-05-02T10:00:00Z", folder="audio/clinic-a", transcript=transcript, note=note)
@@ -219,8 +227,8 @@ def test_apply_sends_one_ndjson_request(fake: FakeOpenSearch, index: OpenSearchI
     assert "어제부터 두통이".encode() in sent.body  # UTF-8, not \u escapes
     assert sent.ndjson() == [
         {"delete": {"_index": "encounters", "_id": "enc-3"}},
-        {"index": {"_index": "encounters", "_id": "enc-1"}}, asdict(korean),
-        {"index": {"_index": "encounters", "_id": "enc-2"}},
+        {"index": INDEXED("enc-1")}, asdict(korean),
+        {"index": INDEXED("enc-2", 1714723200000)},  # 2024-05-03T08:00:00Z
         {"encounter_id": "enc-2", "status": "SCORED", "kind": "text", "updated_at": "2024-05-03T08:00:00Z",
          "folder": "notes", "language": "en", "transcript": "", "note": "Tension headache."},
     ]
@@ -268,7 +276,7 @@ def test_a_throttled_item_is_retried_alone(fake: FakeOpenSearch, index: OpenSear
     assert index.apply([doc("enc-1"), second], ["enc-3"]) == set()
 
     assert len(fake.requests) == 2
-    assert fake.requests[1].ndjson() == [{"index": {"_index": "encounters", "_id": "enc-2"}}, asdict(second)]
+    assert fake.requests[1].ndjson() == [{"index": INDEXED("enc-2")}, asdict(second)]
     (delay,) = sleeps
     assert 0.1 <= delay <= 0.2  # base 0.2 s, jitter in [0.5, 1)
 
@@ -280,7 +288,7 @@ def test_items_still_failing_after_the_attempts(fake: FakeOpenSearch, index: Ope
     assert index.apply([doc("enc-1"), doc("enc-2")], []) == {"enc-2"}
 
     assert len(fake.requests) == 4
-    assert all(r.ndjson()[0] == {"index": {"_index": "encounters", "_id": "enc-2"}} for r in fake.requests[1:])
+    assert all(r.ndjson()[0] == {"index": INDEXED("enc-2")} for r in fake.requests[1:])
     assert len(sleeps) == 3
     assert all(cap / 2 <= delay <= cap for delay, cap in zip(sleeps, [0.2, 0.4, 0.8], strict=True))
 
@@ -436,3 +444,13 @@ def test_for_endpoint_uses_https_for_an_aws_domain() -> None:
 def test_for_endpoint_rejects_a_non_url() -> None:
     with pytest.raises(ValueError, match="not an OpenSearch endpoint"):
         OpenSearchIndex.for_endpoint("ftp://example.com", region=REGION, credentials=CREDENTIALS)
+
+
+def test_a_stale_copy_of_a_record_never_replaces_a_newer_one(fake: FakeOpenSearch, index: OpenSearchIndex) -> None:
+    """Two indexers racing: the one that read the record earlier writes last. Its version (the record's
+    update time) is lower, OpenSearch answers 409 for that item, and that counts as done."""
+    fake.script(bulk_reply(failed_item("index", "enc-1", 409, "version_conflict_engine_exception",
+                                       "[enc-1]: version conflict, current version [1714644000001] is higher")))
+    assert index.apply([doc("enc-1")], []) == set()
+    assert len(fake.requests) == 1  # not retried
+    assert fake.requests[0].ndjson()[0] == {"index": INDEXED("enc-1")}

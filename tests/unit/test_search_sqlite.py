@@ -49,3 +49,17 @@ def test_upsert_replaces_and_delete_removes() -> None:
 
 def test_query_syntax_in_user_text_is_quoted_not_parsed() -> None:
     assert index().search('"atorvastatin" OR NEAR(') == []
+
+
+def test_a_stale_copy_of_a_record_never_replaces_a_newer_one() -> None:
+    """Two indexers racing: the one that read the record earlier (TRANSCRIBING, no text yet) writes last."""
+    index = SqliteSearchIndex()
+    newer = SearchDocument("enc-1", "DOCUMENTED", "audio", "2026-01-02T00:00:00.000Z", "audio", transcript="chest pain")
+    older = SearchDocument("enc-1", "TRANSCRIBING", "audio", "2026-01-01T00:00:00.000Z", "audio")
+    index.apply([newer], [])
+    index.apply([older], [])
+    assert index.versions() == {"enc-1": newer.updated_at}
+    assert [hit.status for hit in index.search("chest pain")] == ["DOCUMENTED"]
+    same_time = SearchDocument("enc-1", "DOCUMENTED", "audio", newer.updated_at, "audio", transcript="dyspnoea")
+    index.apply([same_time], [])  # the same version again replaces it (idempotent re-index)
+    assert [hit.encounter_id for hit in index.search("dyspnoea")] == ["enc-1"]

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -128,6 +129,14 @@ class _Action:
     kind: str  # "index" | "delete"
     encounter_id: str
     source: Mapping[str, Any] | None = None
+    version: int | None = None  # external version: the record's updated_at in epoch milliseconds
+
+
+def document_version(updated_at: str) -> int:
+    """The external version of a document: its record's update time (ISO-8601) in epoch milliseconds.
+    Written with version_type external_gte, so a stale copy of a record (two indexers racing, an old
+    message arriving late) can never replace a newer one."""
+    return int(datetime.fromisoformat(updated_at.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _error_type(value: object) -> str:
@@ -237,7 +246,7 @@ class OpenSearchIndex:
         attempts run out; returns the items still failing. Deletes go first, so an id in both ends indexed
         (as in SqliteSearchIndex)."""
         pending = [_Action("delete", encounter_id) for encounter_id in deletes]
-        pending += [_Action("index", d.encounter_id, asdict(d)) for d in upserts]
+        pending += [_Action("index", d.encounter_id, asdict(d), document_version(d.updated_at)) for d in upserts]
         if not pending:
             return []
         refused: list[BulkItemFailure] = []
@@ -263,7 +272,10 @@ class OpenSearchIndex:
         """One `_bulk` request: (items to retry, items refused for good)."""
         lines: list[Mapping[str, Any]] = []
         for action in actions:
-            lines.append({action.kind: {"_index": self.index, "_id": action.encounter_id}})
+            meta: dict[str, Any] = {"_index": self.index, "_id": action.encounter_id}
+            if action.version is not None:
+                meta |= {"version": action.version, "version_type": "external_gte"}
+            lines.append({action.kind: meta})
             if action.source is not None:
                 lines.append(action.source)
         try:
@@ -280,6 +292,8 @@ class OpenSearchIndex:
             status = int(result.get("status", 0))
             if 200 <= status < 300 or (action.kind == "delete" and status == 404):
                 continue
+            if action.version is not None and status == 409:
+                continue  # version conflict: a newer (or the same) copy of the record is indexed already
             failure = BulkItemFailure(action.kind, action.encounter_id, status,
                                       _error_type(result.get("error", {}).get("type")))
             if failure.retriable:

@@ -46,13 +46,20 @@ class SqliteSearchIndex:
         self.apply([], [encounter_id])
 
     def apply(self, upserts: Sequence[SearchDocument], deletes: Sequence[str]) -> set[str]:
+        """Deletes, then upserts, in one transaction. An upsert older than the indexed copy (its record's
+        updated_at is earlier) is skipped: a stale read by a racing indexer never replaces a newer one."""
         with self._lock, self._db:
-            for encounter_id in [*deletes, *(d.encounter_id for d in upserts)]:
+            self._db.execute("BEGIN IMMEDIATE")  # the version check and the write see the same rows
+            for encounter_id in deletes:
                 self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (encounter_id,))
-            self._db.executemany(
-                "INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(d.encounter_id, d.status, d.kind, d.updated_at, d.folder, d.transcript, d.note) for d in upserts],
-            )
+            for d in upserts:
+                row = self._db.execute("SELECT max(updated_at) FROM encounters WHERE encounter_id = ?",
+                                       (d.encounter_id,)).fetchone()
+                if row[0] is not None and row[0] > d.updated_at:
+                    continue
+                self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (d.encounter_id,))
+                self._db.execute("INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (d.encounter_id, d.status, d.kind, d.updated_at, d.folder, d.transcript, d.note))
         return set()  # one transaction: all written, or an exception for the whole batch
 
     def versions(self) -> dict[str, str]:
