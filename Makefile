@@ -91,10 +91,14 @@ checkov: $(CHECKOV_VENV)/.installed cdk-synth
 	XDG_CACHE_HOME=$(CURDIR)/$(CHECKOV_VENV)/cache CKV_SKIP_PACKAGE_UPDATE_CHECK=true \
 	  $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f cdk.out/*.template.json
 
+## bench: every benchmark; each prints its figures and the command that reproduces them (README "Benchmarks")
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/transcript.py
 	$(BIN)/python bench/notes.py
+	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/burst.py
+	$(BIN)/python bench/cost.py
 
 clean:
 	rm -rf cdk.out .medscribe .pytest_cache .mypy_cache .ruff_cache

@@ -3,10 +3,18 @@
 moto's S3 notifications omit two fields real S3 sends: `versionId` (versioned buckets) and
 `sequencer`. The pipeline depends on both (the encounter id includes the version; events for one
 key are ordered by sequencer), so `start()` adds them to moto's event builder, in this process only.
+
+moto's DynamoDB TransactWriteItems deep-copies every table it touches before applying the
+transaction (its rollback snapshot), stream records included. The stream grows with every write, so
+each transaction (every transcription slot taken or given back) got slower as a run went on (28 ->
+246 ms within 50 uploads; a 100-upload burst did not finish in 12 minutes, at 7 GB). `start()` makes
+the snapshot copy the items only and share the stream: a rolled-back transaction can leave a stream
+record behind, which the pipeline's only stream reader tolerates (the indexer reads current state).
 """
 
 from __future__ import annotations
 
+import copy
 import http.client
 import logging
 import threading
@@ -14,6 +22,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from moto.dynamodb.models.table import Table
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.s3 import notifications
 
@@ -46,6 +55,13 @@ def _event_with_version_and_sequencer(event_name: str, bucket: Any, key: Any, no
         obj["versionId"] = key.version_id
     obj["sequencer"] = _sequencer.next()
     return event
+
+
+def _snapshot_table(table: Table, memo: dict[int, Any]) -> Table:
+    """A rollback snapshot of a moto table: its items copied, everything else (the stream) shared."""
+    snapshot = copy.copy(table)
+    snapshot.items = copy.deepcopy(table.items, memo)
+    return snapshot
 
 
 class _SerialMotoServer(ThreadedMotoServer):
@@ -87,6 +103,7 @@ class Emulator:
 
     def start(self) -> str:
         notifications._get_s3_event = _event_with_version_and_sequencer
+        Table.__deepcopy__ = _snapshot_table  # type: ignore[attr-defined]
         # werkzeug logs every request at INFO; keep warnings only (they go to the runtime log).
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
