@@ -153,3 +153,18 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
 @pytest.fixture
 def driver(runtime: LocalRuntime) -> Driver:
     return Driver(runtime)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures the reliability tests recorded (tests/faults.py FIGURES), after the run."""
+    from tests.faults import FIGURES
+
+    if not FIGURES:
+        return
+    terminalreporter.write_sep("=", "reliability figures")
+    section = None
+    for name, figure, value in FIGURES:
+        if name != section:
+            terminalreporter.write_line(f"{name}:")
+            section = name
+        terminalreporter.write_line(f"  {figure}: {value}")

@@ -2,8 +2,9 @@
 reaches the local speech engine (medscribe.local), which speaks the same API.
 
 Throttling and quota errors (`ThrottlingException`, `LimitExceededException`) are retried here with
-exponential backoff and jitter (the client itself does not retry, so the backoff is visible and
-testable); when attempts run out they become `TransientError`, and the SQS message is retried later.
+exponential backoff and jitter, on top of botocore's standard retries (which give up quickly on
+quota errors and stop retrying once their retry budget is spent, e.g. under sustained faults); when
+the attempts run out they become `TransientError`, and the SQS message is retried later.
 `ConflictException` on start means the job already exists: it is read instead.
 """
 

@@ -31,7 +31,8 @@ def email_from_notification(notification: dict[str, Any], recipient: str) -> Ema
     message = EmailMessage()
     message["From"] = SENDER
     message["To"] = recipient
-    message["Subject"] = notification.get("Subject") or "AWS Notification Message"
+    # one line: a long subject folded by the email policy would read back with a leading space
+    message["Subject"] = " ".join((notification.get("Subject") or "AWS Notification Message").split())
     message["Date"] = format_datetime(sent)
     message["Message-ID"] = f"<{notification['MessageId']}@sns.local>"
     message.set_content(
