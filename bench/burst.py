@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import struct
 import tempfile
 import threading
 import time
@@ -47,6 +46,7 @@ from pathlib import Path
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.local.runtime import LocalRuntime
+from medscribe.local.sample_audio import silence_wav
 from medscribe.local.state import StatePaths
 from medscribe.local.uploads import Upload, upload, wait_for_terminal
 from medscribe.local.whisper_engine import Audio, Recognition, RecognitionOptions, Word
@@ -55,15 +55,6 @@ from medscribe.settings import load_settings
 COMMAND = ".venv/bin/python bench/burst.py"
 DEFAULT_UPLOADS = 50  # what fits in a few minutes here; see the docstring
 WORDS = (" Good", " morning,", " what", " brings", " you", " in", " today?")
-
-
-def wav_bytes(seconds: float, rate: int = 8000) -> bytes:
-    """A canonical PCM 16-bit mono WAV of silence (valid for ingest's checks and for the decoder)."""
-    data = b"\x00\x00" * int(seconds * rate)
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-    header += b"data" + struct.pack("<I", len(data))
-    return header + data
 
 
 class InstantRecognizer:
@@ -134,7 +125,7 @@ def main() -> int:
     args = parser.parse_args()
     # the handlers' metrics flush warns for invocations without metrics (e.g. repeated events): noise here
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    body = wav_bytes(1.0)
+    body = silence_wav(1.0)
     keys = [f"audio/burst/{i:05d}.wav" for i in range(args.uploads)]
     recognizer = InstantRecognizer()
     settings = load_settings()

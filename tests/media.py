@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import struct
+from medscribe.local.sample_audio import silence_wav
 
 
 def wav_bytes(seconds: float, rate: int = 8000) -> bytes:
     """A canonical PCM 16-bit mono WAV of silence."""
-    data = b"\x00\x00" * int(seconds * rate)
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-    header += b"data" + struct.pack("<I", len(data))
-    return header + data
+    return silence_wav(seconds, rate)
 
 
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 16

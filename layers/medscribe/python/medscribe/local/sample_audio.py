@@ -18,6 +18,7 @@ espeak-ng version. Run: medscribe samples make-audio
 from __future__ import annotations
 
 import array
+import struct
 import subprocess
 import tempfile
 import wave
@@ -92,3 +93,13 @@ def make_all() -> dict[str, float]:
     """Render every sample encounter; returns seconds of audio per encounter."""
     with tempfile.TemporaryDirectory() as tmp:
         return {encounter: render(encounter, Path(tmp)) for encounter in ENCOUNTERS}
+
+
+def silence_wav(seconds: float, rate: int = 8000) -> bytes:
+    """A canonical PCM 16-bit mono WAV of silence: valid for ingest's checks and for the decoder (tests,
+    benchmarks)."""
+    data = b"\x00\x00" * int(seconds * rate)
+    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
+    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+    header += b"data" + struct.pack("<I", len(data))
+    return header + data
