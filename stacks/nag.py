@@ -162,8 +162,7 @@ def plan(stack: MedscribeStack) -> list[Ack]:
                 f"dead-letter queue after {settings.max_receive_count} receives, and its alarm notifies the topic."
             ),
         )
-        acks += _schedule_acks(resources)
-        acks += _pipe_acks(resources)
+        acks += _trigger_role_acks(resources)
     for endpoint_function in stack.endpoints.values():
         subject = _subject(endpoint_function)
         acks += _function_acks(
@@ -365,34 +364,22 @@ def _bedrock_acks(subject: str, policy: IConstruct, model_ids: list[str]) -> lis
     ]
 
 
-def _schedule_acks(resources: RouteResources) -> list[Ack]:
-    role = resources.queue.schedule_role
-    if role is None:
-        return []
+def _trigger_role_acks(resources: RouteResources) -> list[Ack]:
+    """The inline policy of the execution role a schedule or a stream pipe sends to the queue with."""
+    roles = [
+        (resources.queue.schedule_role, "schedule's", ""),
+        (resources.queue.pipe_role, "pipe's", "reading the table's stream, "),
+    ]
     return [
         Ack(
             "HIPAA.Security-IAMNoInlinePolicy",
             role.node.find_child("DefaultPolicy").node.find_child("Resource"),
-            f"Route '{resources.route.name}': the schedule's execution role has one inline policy, deleted "
-            "with the role (IAM's guidance for one-to-one policies); it allows only sqs:SendMessage on the "
+            f"Route '{resources.route.name}': the {kind} execution role has one inline policy, deleted with "
+            f"the role (IAM's guidance for one-to-one policies); it allows only {reads}sqs:SendMessage on the "
             "route queue and its DLQ, and kms:GenerateDataKey and kms:Decrypt on the project key.",
         )
-    ]
-
-
-def _pipe_acks(resources: RouteResources) -> list[Ack]:
-    role = resources.queue.pipe_role
-    if role is None:
-        return []
-    return [
-        Ack(
-            "HIPAA.Security-IAMNoInlinePolicy",
-            role.node.find_child("DefaultPolicy").node.find_child("Resource"),
-            f"Route '{resources.route.name}': the pipe's execution role has one inline policy, deleted with "
-            "the role (IAM's guidance for one-to-one policies); it allows only reading the table's stream, "
-            "sqs:SendMessage on the route queue and its DLQ, and kms:GenerateDataKey and kms:Decrypt on the "
-            "project key.",
-        )
+        for role, kind, reads in roles
+        if role is not None
     ]
 
 

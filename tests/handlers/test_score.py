@@ -129,3 +129,28 @@ def test_korean_is_scored_by_characters(load_handler, world) -> None:  # type: i
     load_handler("score").handler(ready(audio), Context())
     (row,) = ScoreStore(world["table"]).all_scores()
     assert (row.metric, row.error_rate) == ("cer", 0.0)
+
+
+def test_one_encounter_failing_does_not_hold_up_the_others(load_handler, world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    lines, reference = lines_with_sentinel()
+    ground_truth(world, reference)
+    audio = transcribed(world, lines)
+    score = load_handler("score")
+    real_pairs = score.SERVICE.pairs
+
+    def pairs(encounter_id: str):  # type: ignore[no-untyped-def]
+        if encounter_id == "enc-throttled":
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        if encounter_id == "enc-gone":
+            from medscribe.domain.errors import PermanentError
+            raise PermanentError("transcript output is missing from the artifacts bucket")
+        return real_pairs(encounter_id)
+
+    monkeypatch.setattr(score.SERVICE, "pairs", pairs)
+    event = ready("enc-throttled")
+    event["Records"] += [dict(ready(i)["Records"][0], messageId=f"msg-{n}") for n, i in
+                         ((1, "enc-gone"), (2, audio))]
+    # the transient one is retried alone; the permanent one is dropped; the good one is scored and reported
+    assert score.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+    assert [row.encounter_id for row in ScoreStore(world["table"]).all_scores()] == [audio]
+    assert len(mail(world)) == 1

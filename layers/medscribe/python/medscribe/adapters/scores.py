@@ -117,11 +117,6 @@ class ScoreStore:
             raise classify(exc) from exc
         return found
 
-    def details_key_of(self, encounter_id: str, model: str) -> str | None:
-        response = self._call("get_item", Key=to_item({"pk": f"ENC#{encounter_id}", "sk": f"{SCORE_PREFIX}{model}"}),
-                              ProjectionExpression="details_key")
-        return from_item(response.get("Item", {})).get("details_key")
-
     # --- models ----------------------------------------------------------------------------------
 
     def put_model(self, model: Model) -> bool:

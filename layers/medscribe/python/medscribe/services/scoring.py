@@ -77,17 +77,24 @@ class ScoringService:
         self.notifier = notifier
         self.input_bucket = input_bucket
 
-    def score_encounters(self, encounter_ids: Iterable[str]) -> list[ScoreRow]:
-        """Score every complete pair these encounters belong to, then report the run."""
-        rows = []
+    def score_encounters(self, encounter_ids: Iterable[str]) -> tuple[list[ScoreRow], set[str]]:
+        """Score every complete pair these encounters belong to, then report the run. Returns the rows and
+        the encounter ids to retry (a transient error); one encounter's error never holds up the others,
+        and a permanent one (e.g. its transcript is gone) is logged and not retried: there is no score."""
+        rows: list[ScoreRow] = []
+        retry: set[str] = set()
         for encounter_id in dict.fromkeys(encounter_ids):
-            for pair in self.pairs(encounter_id):
-                row = self.score_pair(pair)
-                if row is not None:
-                    rows.append(row)
+            try:
+                rows += [row for pair in self.pairs(encounter_id) if (row := self.score_pair(pair)) is not None]
+            except PermanentError as exc:
+                logger.warning("not scored", extra={"encounter_id": encounter_id, "reason": type(exc).__name__})
+                metrics.add_metric(name="ScoringFailed", unit=MetricUnit.Count, value=1)
+            except Exception:  # noqa: BLE001 (transient: SQS delivers this one again)
+                logger.exception("scoring failed; will retry", extra={"encounter_id": encounter_id})
+                retry.add(encounter_id)
         if rows:
             self.report(rows, title="medscribe scoring run")
-        return rows
+        return rows, retry
 
     def pairs(self, encounter_id: str) -> list[Pair]:
         encounter = self.repository.get(encounter_id)
