@@ -89,7 +89,7 @@ class ScoringService:
             except PermanentError as exc:
                 logger.warning("not scored", extra={"encounter_id": encounter_id, "reason": type(exc).__name__})
                 metrics.add_metric(name="ScoringFailed", unit=MetricUnit.Count, value=1)
-            except Exception:  # noqa: BLE001 (transient: SQS delivers this one again)
+            except Exception:  # transient: SQS delivers this one again
                 logger.exception("scoring failed; will retry", extra={"encounter_id": encounter_id})
                 retry.add(encounter_id)
         if rows:
