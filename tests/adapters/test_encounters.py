@@ -114,3 +114,29 @@ def test_a_key_at_the_bucket_root_has_no_folder_entry(table: str) -> None:
     encounter = _created(repo, "visit.wav", "2026-03-01T10:00:00.000Z")  # DynamoDB rejects "" index keys
     assert repo.get(encounter.encounter_id) is not None
     assert [e.encounter_id for e in repo.created_between("2026-03-01", "2026-03-01")] == [encounter.encounter_id]
+
+
+def test_oldest_reads_pages_of_the_limit_not_the_whole_status(table: str) -> None:
+    """Every freed transcription slot asks for the oldest few RECEIVED encounters; after a burst there
+    are thousands. The query must page by the limit (DynamoDB's Limit) and stop once it has enough."""
+    repo = EncounterRepository(table)
+    made = []
+    for n in range(15):
+        kind = Kind.TEXT if n % 5 == 0 else Kind.AUDIO  # the kind filter drops some of each page
+        ref_ = ObjectRef.from_event(bucket="b", raw_key=f"audio/{n:02d}.wav", size=5, version_id="v1", sequencer=None)
+        stamp = f"2026-01-01T00:00:{n:02d}.000Z"
+        encounter = replace(Encounter.from_ref(ref_, kind, EncounterStatus.RECEIVED),
+                            created_at=stamp, updated_at=stamp)
+        repo.create(encounter)
+        made.append(encounter)
+    requests: list[dict[str, object]] = []
+    scanned: list[int] = []
+    repo.client.meta.events.register("provide-client-params.dynamodb.Query",
+                                     lambda params, **_: requests.append(dict(params)))
+    repo.client.meta.events.register("after-call.dynamodb.Query",
+                                     lambda parsed, **_: scanned.append(parsed["ScannedCount"]))
+    oldest = repo.oldest(EncounterStatus.RECEIVED, kind=Kind.AUDIO, limit=4)
+    assert [e.encounter_id for e in oldest] == [e.encounter_id for e in made if e.kind is Kind.AUDIO][:4]
+    assert requests
+    assert all(r["Limit"] == 4 for r in requests)
+    assert sum(scanned) < 15  # two pages (4 + 4 read, 1 filtered out), not all fifteen

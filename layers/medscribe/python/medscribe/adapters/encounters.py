@@ -316,10 +316,13 @@ class EncounterRepository:
         return self._paginate(params, limit)
 
     def _paginate(self, params: dict[str, Any], limit: int) -> builtins.list[Encounter]:
-        """The first `limit` encounters a Query returns, page by page."""
+        """The first `limit` encounters a Query returns, page by page. Pages hold at most `limit` items
+        (DynamoDB's Limit, applied before any filter): a query for the oldest few must not read the
+        whole partition (a burst leaves thousands of RECEIVED records, and every freed slot asks)."""
         found: builtins.list[Encounter] = []
         try:
-            for page in self.client.get_paginator("query").paginate(**params):
+            pages = self.client.get_paginator("query").paginate(**params, PaginationConfig={"PageSize": limit})
+            for page in pages:
                 found.extend(encounter_from_item(item) for item in page.get("Items", []))
                 if len(found) >= limit:
                     break

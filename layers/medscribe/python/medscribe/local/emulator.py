@@ -5,11 +5,13 @@ moto's S3 notifications omit two fields real S3 sends: `versionId` (versioned bu
 key are ordered by sequencer), so `start()` adds them to moto's event builder, in this process only.
 
 moto's DynamoDB TransactWriteItems deep-copies every table it touches before applying the
-transaction (its rollback snapshot), stream records included. The stream grows with every write, so
-each transaction (every transcription slot taken or given back) got slower as a run went on (28 ->
-246 ms within 50 uploads; a 100-upload burst did not finish in 12 minutes, at 7 GB). `start()` makes
-the snapshot copy the items only and share the stream: a rolled-back transaction can leave a stream
-record behind, which the pipeline's only stream reader tolerates (the indexer reads current state).
+transaction (its rollback snapshot): every item and every stream record. Each transaction (every
+transcription slot taken or given back) then costs time proportional to the whole table, and a run
+slows as it goes (28 -> 246 ms within 50 uploads; a 100-upload burst did not finish in 12 minutes,
+at 7 GB). `start()` makes the snapshot copy only what a transaction can change: the containers
+(references) plus a deep copy of the items the transaction names. Rollback restores exactly those;
+the stream is shared, so a rolled-back transaction can leave a stream record behind, which the
+pipeline's only stream reader tolerates (the indexer reads current state).
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import http.client
 import logging
 import threading
 import time
+from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
 
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3 import notifications
 
 HOST = "127.0.0.1"
@@ -57,11 +63,75 @@ def _event_with_version_and_sequencer(event_name: str, bucket: Any, key: Any, no
     return event
 
 
+_original_transact_write_items = DynamoDBBackend.transact_write_items
+_touched = threading.local()
+
+
+def _touched_keys(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> dict[str, list[tuple[Any, Any]]]:
+    """(hash, range) keys per table that a TransactWriteItems request names."""
+    keys: dict[str, list[tuple[Any, Any]]] = {}
+    for entry in transact_items:
+        op_type, op = next(iter(entry.items()))
+        table = backend.tables.get(op.get("TableName", ""))
+        if table is None:
+            continue
+        source = op.get("Item", {}) if op_type == "Put" else op.get("Key", {})
+        hash_value = source.get(table.hash_key_attr)
+        range_value = source.get(table.range_key_attr) if table.range_key_attr else None
+        if hash_value is None:
+            continue
+        keys.setdefault(table.name, []).append(
+            (DynamoType(hash_value), DynamoType(range_value) if range_value is not None else None)
+        )
+    return keys
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    _touched.keys = _touched_keys(self, transact_items)
+    try:
+        _original_transact_write_items(self, transact_items)
+    finally:
+        _touched.keys = None
+
+
 def _snapshot_table(table: Table, memo: dict[int, Any]) -> Table:
-    """A rollback snapshot of a moto table: its items copied, everything else (the stream) shared."""
+    """A rollback snapshot of a moto table: the item containers copied (references), the items the
+    current transaction names deep-copied, everything else (the stream) shared."""
     snapshot = copy.copy(table)
-    snapshot.items = copy.deepcopy(table.items, memo)
+    items: Any = defaultdict(dict)
+    for hash_value, stored in table.items.items():
+        items[hash_value] = dict(stored) if table.has_range_key else stored
+    touched = getattr(_touched, "keys", None)
+    if touched is None:  # a deepcopy outside a transaction (backups, restores): copy it all
+        snapshot.items = copy.deepcopy(table.items, memo)
+        return snapshot
+    for hash_value, range_value in touched.get(table.name, []):
+        if hash_value not in items:
+            continue
+        if table.has_range_key:
+            if range_value in items[hash_value]:
+                items[hash_value][range_value] = copy.deepcopy(items[hash_value][range_value])
+        else:
+            items[hash_value] = copy.deepcopy(items[hash_value])
+    snapshot.items = items
     return snapshot
+
+
+class _CachedDispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, remembering which backend serves which host. moto works that out on every
+    request, under one process-wide lock, by listing its package folder (`os.listdir` plus a stat per
+    service, ~150) and matching hundreds of URL patterns: with many request threads that lock, not the
+    backends, was the emulator's bottleneck. The answer for a host never changes in a run."""
+
+    def __init__(self, create_app: Any) -> None:
+        super().__init__(create_app)
+        self._backend_by_host: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        # called with moto's dispatcher lock held
+        if host not in self._backend_by_host:
+            self._backend_by_host[host] = super().get_backend_for_host(host)
+        return self._backend_by_host[host]
 
 
 class _SerialMotoServer(ThreadedMotoServer):
@@ -71,10 +141,10 @@ class _SerialMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ignore[attr-defined]
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import create_backend_app
         from werkzeug.serving import make_server
 
-        app = DomainDispatcherApplication(create_backend_app)
+        app = _CachedDispatcher(create_backend_app)
         lock = threading.Lock()
 
         def serial(environ: Any, start_response: Any) -> Any:
@@ -104,6 +174,7 @@ class Emulator:
     def start(self) -> str:
         notifications._get_s3_event = _event_with_version_and_sequencer
         Table.__deepcopy__ = _snapshot_table  # type: ignore[attr-defined]
+        DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
         # werkzeug logs every request at INFO; keep warnings only (they go to the runtime log).
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()

@@ -8,6 +8,14 @@ invalid response or a run past the function timeout fails the whole batch. Faile
 back after the queue's visibility timeout, and the emulator moves a message to the dead-letter
 queue once it has been received `max_receive_count` times (moto implements the redrive policy).
 
+Visibility: in AWS a queue's visibility timeout is six times its function's timeout, so a message is
+never delivered again while its invocation runs. Local queues use a short one
+(`local_visibility_timeout_seconds`) so that failed messages come back quickly; a heartbeat keeps
+the messages of running invocations invisible (ChangeMessageVisibility every third of the timeout)
+until the invocation ends or passes the function timeout, as in AWS. Without it, invocations slowed
+by a loaded machine were delivered two or three times over (harmless, the handlers are idempotent,
+but the repeats were most of a burst's work).
+
 Schedules: a route with a ScheduleTrigger gets a `ScheduleTimer` that sends the trigger's message
 to the route's queue every `settings.<local_interval_setting>` seconds (EventBridge Scheduler's
 role in AWS); its poller then delivers it like any other message.
@@ -199,6 +207,11 @@ class RoutePoller:
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=f"medscribe-{route.name}")
         self._receiver = BackgroundLoop(f"{route.name}-poller", self._receive_once)
+        self.visibility_seconds = settings.local_visibility_timeout_seconds
+        self._running: dict[str, tuple[list[dict[str, Any]], float]] = {}  # request id -> (messages, deadline)
+        self._running_lock = threading.Lock()
+        self._heartbeat = BackgroundLoop(f"{route.name}-visibility", self._extend_visibility,
+                                         pause_seconds=self.visibility_seconds / 3)
 
     def prewarm(self) -> None:
         """Load one execution environment now, so a handler that cannot start fails `up`, not a message."""
@@ -210,13 +223,28 @@ class RoutePoller:
 
     def start(self) -> None:
         self._receiver.start()
+        self._heartbeat.start()
 
     def signal_stop(self) -> None:
         self._receiver.signal_stop()
+        self._heartbeat.signal_stop()
 
     def join(self) -> None:
         self._receiver.join()
         self._executor.shutdown(wait=True)
+        self._heartbeat.join()
+
+    def _extend_visibility(self) -> None:
+        """Keep the messages of running invocations invisible until their function timeout."""
+        now = time.monotonic()
+        with self._running_lock:
+            batches = [messages for messages, deadline in self._running.values() if deadline > now]
+        for messages in batches:
+            aws_clients.client("sqs").change_message_visibility_batch(
+                QueueUrl=self.queue.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"],
+                          "VisibilityTimeout": self.visibility_seconds} for i, m in enumerate(messages)],
+            )  # an entry that fails (its invocation just ended) needs nothing
 
     def _receive_once(self) -> None:
         if not self._slots.acquire(timeout=SLOT_WAIT_SECONDS):
@@ -259,9 +287,13 @@ class RoutePoller:
             counters.invocations += 1
             counters.in_flight += 1
             counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
+        with self._running_lock:
+            self._running[context.aws_request_id] = (messages, context.deadline)
         try:
             failed = self._run(handler, event, context, batch_ids)
         finally:
+            with self._running_lock:
+                del self._running[context.aws_request_id]
             self.environments.release(handler)
             with self._counters_lock:
                 counters.in_flight -= 1

@@ -1,0 +1,89 @@
+"""The emulator's transaction snapshot: it copies only what a transaction names, so its rollback must
+still restore every item the transaction changed and leave every other item as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from medscribe.adapters import aws_clients
+from medscribe.local.emulator import Emulator
+from medscribe.local.environment import connect
+
+TABLE = "records"
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    emulator = Emulator()
+    restore = connect(emulator.start())
+    try:
+        client = aws_clients.client("dynamodb")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+        )
+        for pk, count in (("A", 1), ("B", 5), ("C", 7)):
+            client.put_item(TableName=TABLE, Item={"pk": {"S": pk}, "sk": {"S": "x"}, "n": {"N": str(count)}})
+        yield client
+    finally:
+        emulator.stop()
+        restore()
+
+
+def key(pk: str, sk: str = "x") -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def state(client: Any) -> dict[tuple[str, str], str]:
+    items = client.scan(TableName=TABLE)["Items"]
+    return {(i["pk"]["S"], i["sk"]["S"]): i.get("n", {}).get("N", "") for i in items}
+
+
+def test_a_cancelled_transaction_restores_updated_put_and_deleted_items(dynamodb: Any) -> None:
+    before = state(dynamodb)
+    with pytest.raises(ClientError) as caught:
+        dynamodb.transact_write_items(TransactItems=[
+            # an in-place update, a new item, a delete, then a condition that fails
+            {"Update": {"TableName": TABLE, "Key": key("A"), "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "99"}}}},
+            {"Put": {"TableName": TABLE, "Item": {**key("NEW"), "n": {"N": "1"}}}},
+            {"Delete": {"TableName": TABLE, "Key": key("B")}},
+            {"ConditionCheck": {"TableName": TABLE, "Key": key("C"), "ConditionExpression": "n = :m",
+                                "ExpressionAttributeValues": {":m": {"N": "0"}}}},
+        ])
+    assert caught.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert state(dynamodb) == before
+
+
+def test_a_committed_transaction_applies_and_later_rollbacks_keep_it(dynamodb: Any) -> None:
+    dynamodb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": TABLE, "Key": key("A"), "UpdateExpression": "SET n = n + :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        {"Put": {"TableName": TABLE, "Item": {**key("B", "y"), "n": {"N": "3"}}}},
+    ])
+    committed = state(dynamodb)
+    assert committed[("A", "x")] == "2"
+    assert committed[("B", "y")] == "3"
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": TABLE, "Key": key("B", "y"), "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "50"}}}},
+            {"Put": {"TableName": TABLE, "Item": {**key("A"), "n": {"N": "8"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+    assert state(dynamodb) == committed
+    # the restored table keeps working: plain writes and another transaction still land
+    dynamodb.put_item(TableName=TABLE, Item={**key("D"), "n": {"N": "4"}})
+    dynamodb.transact_write_items(TransactItems=[{"Delete": {"TableName": TABLE, "Key": key("C")}}])
+    after = state(dynamodb)
+    assert ("C", "x") not in after
+    assert after[("D", "x")] == "4"
+    assert after[("B", "y")] == "3"
