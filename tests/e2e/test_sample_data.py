@@ -1,5 +1,6 @@
-"""sample-data end to end, as a user runs it, in one local runtime (`medscribe demo`: the README's
-first command; it runs `local run sample-data`, waits for scoring and runs one self-heal cycle):
+"""sample-data end to end, as a user runs it, in one local runtime: `make demo`, the README's first
+command, literally (in CI the venv is already installed, so it goes straight to `medscribe demo`,
+which runs `local run sample-data`, waits for scoring and runs one self-heal cycle):
 
 - search: `medscribe search` finds every transcribed or documented encounter by a phrase of its
   transcript and by a term of its note (English and Korean), through the DynamoDB stream -> index
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,8 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(MEDSCRIBE_STATE_DIR=str(state), COLUMNS="200")
     try:
-        run = medscribe("demo", "--timeout", "400", cwd=tmp_path, env=env, timeout=900)
+        run = subprocess.run(["make", "--no-print-directory", "demo"], cwd=project_root(), env=env,
+                             capture_output=True, text=True, timeout=900)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "report" in run.stdout
         info = read_runtime(StatePaths(state))
