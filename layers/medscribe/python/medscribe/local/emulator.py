@@ -191,6 +191,9 @@ class Emulator:
         self._server.stop()
         self._endpoint = None
         notifications._get_s3_event = _original_event_builder
+        if "__deepcopy__" in Table.__dict__:
+            del Table.__deepcopy__  # type: ignore[attr-defined]
+        DynamoDBBackend.transact_write_items = _original_transact_write_items  # type: ignore[method-assign]
 
     def _post(self, path: str) -> None:
         parts = urlsplit(self.endpoint)

@@ -1,5 +1,8 @@
 """A route poller keeps a running invocation's messages invisible, as AWS's six-times-the-timeout
-visibility does, and lets them come back once the invocation passes its function timeout."""
+visibility does, and lets them come back once the invocation passes its function timeout.
+
+Here, not in tests/e2e: it starts its own emulator, which resets moto's process-wide state, and the
+e2e package shares one runtime across its modules."""
 
 from __future__ import annotations
 
