@@ -87,3 +87,22 @@ def test_a_committed_transaction_applies_and_later_rollbacks_keep_it(dynamodb: A
     assert ("C", "x") not in after
     assert after[("D", "x")] == "4"
     assert after[("B", "y")] == "3"
+
+
+def test_the_dispatcher_works_out_each_hosts_backend_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto lists its package folder to find a request's backend; the emulator asks once per host."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from medscribe.local.emulator import _CachedDispatcher
+
+    asked: list[str | None] = []
+
+    def lookup(self: object, host: str | None) -> str:
+        asked.append(host)
+        return f"backend-of-{host}"
+
+    monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", lookup)
+    dispatcher = _CachedDispatcher(lambda service: None)
+    hosts = ["sqs.us-east-1.amazonaws.com", "s3.amazonaws.com", "sqs.us-east-1.amazonaws.com", None, None]
+    assert [dispatcher.get_backend_for_host(h) for h in hosts] == [f"backend-of-{h}" for h in hosts]
+    assert asked == ["sqs.us-east-1.amazonaws.com", "s3.amazonaws.com", None]

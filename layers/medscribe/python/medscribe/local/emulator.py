@@ -98,13 +98,13 @@ def _snapshot_table(table: Table, memo: dict[int, Any]) -> Table:
     """A rollback snapshot of a moto table: the item containers copied (references), the items the
     current transaction names deep-copied, everything else (the stream) shared."""
     snapshot = copy.copy(table)
-    items: Any = defaultdict(dict)
-    for hash_value, stored in table.items.items():
-        items[hash_value] = dict(stored) if table.has_range_key else stored
     touched = getattr(_touched, "keys", None)
     if touched is None:  # a deepcopy outside a transaction (backups, restores): copy it all
         snapshot.items = copy.deepcopy(table.items, memo)
         return snapshot
+    items: Any = defaultdict(dict)
+    for hash_value, stored in table.items.items():
+        items[hash_value] = dict(stored) if table.has_range_key else stored
     for hash_value, range_value in touched.get(table.name, []):
         if hash_value not in items:
             continue
