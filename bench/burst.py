@@ -28,7 +28,7 @@ running invocations' messages invisible, as AWS's six-times-the-timeout rule doe
 from 160 s to 116 s. Issue 7 asks for 1,000: `--uploads 1000` had not finished after 30 minutes on
 the shared 2-core machine (every upload here is audio, with tscribe's DOCX chart drawn for each, and
 moto still sorts the whole table for every index query). The reliability suite's 1,000-upload burst
-(a tenth audio, 20% faults) does finish, in 9½–10½ minutes (two runs), and runs in CI.
+(a tenth audio, 20% faults) does finish, in 9.5 to 10.5 minutes (two runs), and runs in CI.
 The "emulator baseline" line times a TransactWriteItems and a GetItem before and after the burst, in
 the same emulator: flat means no per-table cost is left. Nothing here applies to DynamoDB itself.
 
