@@ -106,3 +106,58 @@ def test_the_dispatcher_works_out_each_hosts_backend_once(monkeypatch: pytest.Mo
     hosts = ["sqs.us-east-1.amazonaws.com", "s3.amazonaws.com", "sqs.us-east-1.amazonaws.com", None, None]
     assert [dispatcher.get_backend_for_host(h) for h in hosts] == [f"backend-of-{h}" for h in hosts]
     assert asked == ["sqs.us-east-1.amazonaws.com", "s3.amazonaws.com", None]
+
+
+QUERIES: list[dict[str, Any]] = [
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "B"}}},
+    {"KeyConditionExpression": "pk = :p AND sk > :s", "ScanIndexForward": False,
+     "ExpressionAttributeValues": {":p": {"S": "B"}, ":s": {"S": "x"}}},
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "nobody"}}},
+    {"IndexName": "by-status", "KeyConditionExpression": "st = :s",
+     "ExpressionAttributeValues": {":s": {"S": "OPEN"}}},
+    {"IndexName": "by-status", "KeyConditionExpression": "st = :s AND ts < :t", "ScanIndexForward": False,
+     "FilterExpression": "n <> :n", "ExpressionAttributeValues": {":s": {"S": "OPEN"}, ":t": {"N": "40"},
+                                                                   ":n": {"N": "1"}}},
+]
+
+
+def _all_pages(client: Any, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    pages = client.get_paginator("query").paginate(TableName=TABLE, **query, PaginationConfig={"PageSize": limit})
+    return [item for page in pages for item in page["Items"]]
+
+
+def test_queries_answer_as_moto_does_without_sorting_the_whole_table(dynamodb: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Query takes its candidates unsorted (one partition for a base-table query) and sorts them itself:
+    every reply, page by page, must equal moto's own, and only Scan still asks for the sorted table."""
+    from moto.dynamodb.models.table import Table
+
+    from medscribe.local import emulator
+
+    dynamodb.update_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": "st", "AttributeType": "S"},
+                              {"AttributeName": "ts", "AttributeType": "N"}],
+        GlobalSecondaryIndexUpdates=[{"Create": {
+            "IndexName": "by-status", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "st", "KeyType": "HASH"}, {"AttributeName": "ts", "KeyType": "RANGE"}]}}],
+    )
+    for i in range(60):  # out of key order, ties on the index key, some items not in the index
+        item = {**key("ABC"[i % 3], f"{(i * 37) % 60:02d}"), "n": {"N": str(i % 4)}}
+        if i % 5:
+            item |= {"st": {"S": "OPEN" if i % 2 else "DONE"}, "ts": {"N": str((i * 7) % 50)}}
+        dynamodb.put_item(TableName=TABLE, Item=item)
+
+    sorted_calls: list[int] = []
+    original = emulator._original_all_items
+    monkeypatch.setattr(emulator, "_original_all_items", lambda table: sorted_calls.append(1) or original(table))
+    ours = {(i, limit): _all_pages(dynamodb, q, limit) for i, q in enumerate(QUERIES) for limit in (1, 3, 100)}
+    assert sorted_calls == []
+    assert any(len(items) > 3 for items in ours.values())
+    state(dynamodb)  # a scan still walks the table in moto's order
+    assert sorted_calls == [1]
+
+    monkeypatch.setattr(Table, "query", emulator._original_query)
+    monkeypatch.setattr(Table, "all_items", emulator._original_all_items)
+    theirs = {(i, limit): _all_pages(dynamodb, q, limit) for i, q in enumerate(QUERIES) for limit in (1, 3, 100)}
+    assert ours == theirs

@@ -222,6 +222,26 @@ def test_media_is_decoded_with_its_format_rate_and_channels() -> None:
     assert len(mono.mono) == RATE
 
 
+SAMPLE_MP3 = Path(__file__).resolve().parents[2] / "sample-data" / "audio" / "fareez" / "GAS0001.mp3"
+
+
+@pytest.mark.parametrize("media", [SAMPLE_MP3.read_bytes(), stereo_wav(), wav_bytes(1.5, rate=8000)],
+                         ids=["mp3-44k-stereo", "wav-16k-stereo", "wav-8k-mono"])
+def test_decoding_gives_faster_whispers_samples_exactly(media: bytes) -> None:
+    """decode_media reimplements faster_whisper.decode_audio without its per-call gc.collect()."""
+    from faster_whisper import decode_audio
+
+    ours = decode_media(media)
+    if ours.source_channels == 1:
+        assert np.array_equal(ours.mono, decode_audio(io.BytesIO(media)))
+    else:
+        left, right = decode_audio(io.BytesIO(media), split_stereo=True)
+        assert len(left) > 0
+        assert np.array_equal(ours.channels[0], left)
+        assert np.array_equal(ours.channels[1], right)
+        assert np.array_equal(ours.mono, ((left + right) / 2).astype(np.float32))
+
+
 @pytest.mark.parametrize(
     ("media", "media_format", "rate", "reason"),
     [

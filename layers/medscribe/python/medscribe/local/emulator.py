@@ -12,6 +12,13 @@ at 7 GB). `start()` makes the snapshot copy only what a transaction can change: 
 (references) plus a deep copy of the items the transaction names. Rollback restores exactly those;
 the stream is shared, so a rolled-back transaction can leave a stream record behind, which the
 pipeline's only stream reader tolerates (the indexer reads current state).
+
+moto's Query starts from `Table.all_items()`, which sorts every item in the table, and then sorts its
+candidates again itself. A key-condition query (the status and source-key index lookups, one
+encounter's items) therefore cost a sort of the whole table: O(n log n) in Python comparisons, per
+query. `start()` makes Query take its candidates unsorted, and a base-table query only its own
+partition; Query's own sort still orders the results, so replies are unchanged. Scan, whose
+pagination follows `all_items()` order, is untouched.
 """
 
 from __future__ import annotations
@@ -92,6 +99,39 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
         _original_transact_write_items(self, transact_items)
     finally:
         _touched.keys = None
+
+
+_original_query = Table.query
+_original_all_items = Table.all_items
+_querying = threading.local()
+
+
+def _query(self: Table, hash_key: Any, range_comparison: Any, range_objs: Any, limit: Any,
+           exclusive_start_key: Any, scan_index_forward: Any, projection_expressions: Any,
+           index_name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+    _querying.scope = (self, None if index_name else hash_key)
+    try:
+        return _original_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                               scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+    finally:
+        _querying.scope = None
+
+
+def _all_items(self: Table) -> list[Any]:
+    """Inside Query: the candidates unsorted (Query sorts them), only one partition when the query
+    is on the base table. Anywhere else: moto's sorted list."""
+    scope = getattr(_querying, "scope", None)
+    if scope is None or scope[0] is not self:
+        return _original_all_items(self)
+    partition = scope[1]
+    if partition is not None:
+        stored = self.items.get(partition)
+        if stored is None:
+            return []
+        return list(stored.values()) if self.range_key_attr else [stored]
+    if not self.range_key_attr:
+        return list(self.items.values())
+    return [item for stored in self.items.values() for item in stored.values()]
 
 
 def _snapshot_table(table: Table, memo: dict[int, Any]) -> Table:
@@ -175,6 +215,8 @@ class Emulator:
         notifications._get_s3_event = _event_with_version_and_sequencer
         Table.__deepcopy__ = _snapshot_table  # type: ignore[attr-defined]
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+        Table.query = _query  # type: ignore[method-assign]
+        Table.all_items = _all_items  # type: ignore[method-assign]
         # werkzeug logs every request at INFO; keep warnings only (they go to the runtime log).
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
@@ -194,6 +236,8 @@ class Emulator:
         if "__deepcopy__" in Table.__dict__:
             del Table.__deepcopy__  # type: ignore[attr-defined]
         DynamoDBBackend.transact_write_items = _original_transact_write_items  # type: ignore[method-assign]
+        Table.query = _original_query  # type: ignore[method-assign]
+        Table.all_items = _original_all_items  # type: ignore[method-assign]
 
     def _post(self, path: str) -> None:
         parts = urlsplit(self.endpoint)

@@ -123,8 +123,6 @@ def decode_media(media: bytes, media_format: str | None = None, sample_rate: int
 
     Checks what Transcribe checks: the container is a supported format, it matches `media_format`
     when one is given, and the sample rate matches `sample_rate` when one is given."""
-    from faster_whisper import decode_audio  # PyAV + resampling; imported on first use (slow import)
-
     try:
         with av.open(io.BytesIO(media), mode="r") as container:
             streams = container.streams.audio
@@ -145,13 +143,50 @@ def decode_media(media: bytes, media_format: str | None = None, sample_rate: int
         raise MediaError(RATE_MISMATCH)
     try:
         if channels == 2:
-            left, right = decode_audio(io.BytesIO(media), sampling_rate=SAMPLE_RATE, split_stereo=True)
+            pcm = _pcm(media, stereo=True)
+            left, right = pcm[0::2], pcm[1::2]
             mono = ((left + right) / 2).astype(np.float32)
             return DecodedAudio(mono, (left, right), rate, channels, media_format or detected)
-        mono = decode_audio(io.BytesIO(media), sampling_rate=SAMPLE_RATE)
+        mono = _pcm(media, stereo=False)
     except av.error.FFmpegError as exc:
         raise MediaError(FORMAT_MISMATCH if media_format else UNSUPPORTED_FORMAT) from exc
     return DecodedAudio(mono, (), rate, channels, media_format or detected)
+
+
+def _pcm(media: bytes, stereo: bool) -> np.ndarray:
+    """16 kHz float32 samples (interleaved left/right when `stereo`), as faster_whisper.decode_audio
+    returns them: frames FFmpeg cannot decode are skipped, the rest resampled to s16 in blocks of
+    500,000 samples and scaled to [-1, 1). decode_audio also runs a full `gc.collect()` per call (to
+    free PyAV resampler cycles sooner); in the local runtime's process, which holds the emulator's
+    whole state, that pass cost more than the decoding, under the GIL, for every job. The cycles are
+    left to Python's automatic collector."""
+    resampler = av.audio.resampler.AudioResampler(format="s16", layout="stereo" if stereo else "mono",
+                                                  rate=SAMPLE_RATE)
+    fifo = av.audio.fifo.AudioFifo()
+    chunks: list[np.ndarray] = []
+
+    def resample(frame: av.AudioFrame | None) -> None:
+        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+
+    with av.open(io.BytesIO(media), mode="r", metadata_errors="ignore") as container:
+        frames = container.decode(audio=0)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except av.error.InvalidDataError:
+                continue
+            frame.pts = None
+            fifo.write(frame)
+            if fifo.samples >= 500_000:
+                resample(fifo.read())
+        if fifo.samples > 0:
+            resample(fifo.read())
+        resample(None)  # flush
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32) / 32768.0
 
 
 # -- models --------------------------------------------------------------------------------------
