@@ -161,3 +161,73 @@ def test_queries_answer_as_moto_does_without_sorting_the_whole_table(dynamodb: A
     monkeypatch.setattr(Table, "all_items", emulator._original_all_items)
     theirs = {(i, limit): _all_pages(dynamodb, q, limit) for i, q in enumerate(QUERIES) for limit in (1, 3, 100)}
     assert ours == theirs
+
+
+def test_receiving_skips_expired_messages_without_computing_the_queues_attributes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ReceiveMessage's retention check reads the retention period; moto computed every queue
+    attribute (three passes over the queue) for each message it handed out."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import Queue, sqs_backends
+
+    emulator = Emulator()
+    restore = connect(emulator.start())
+    try:
+        sqs = aws_clients.client("sqs")
+        url = sqs.create_queue(QueueName="retention", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        for body in ("old", "new-1", "new-2"):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID][sqs.meta.region_name].get_queue("retention")
+        old = next(m for m in queue._messages if m.body == "old")
+        old.sent_timestamp -= 61_000  # sent 61 s before the others: past the 60 s retention period
+
+        computed: list[int] = []
+        attributes = Queue.attributes
+        monkeypatch.setattr(Queue, "attributes", property(lambda q: computed.append(1) or attributes.fget(q)))
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+        assert sorted(m["Body"] for m in received) == ["new-1", "new-2"]
+        assert computed == []
+    finally:
+        emulator.stop()
+        restore()
+
+
+def test_queue_counts_taken_in_one_pass_equal_moto_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    from medscribe.local import emulator as emulator_module
+
+    emulator = Emulator()
+    restore = connect(emulator.start())
+    try:
+        sqs = aws_clients.client("sqs")
+        url = sqs.create_queue(QueueName="counts")["QueueUrl"]
+        for i in range(5):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", DelaySeconds=60 if i == 4 else 0)
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+                 "ApproximateNumberOfMessagesNotVisible"]
+        ours = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert [ours[name] for name in names] == ["2", "1", "2"]
+        emulator_module._remove_patches()
+        try:
+            theirs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        finally:
+            emulator_module._install_patches()
+        assert ours == theirs
+    finally:
+        emulator.stop()
+        restore()
+
+
+def test_stopping_puts_moto_back_as_it_was() -> None:
+    """moto is process-wide: once the emulator stops, moto used directly (mock_aws) is moto again."""
+    from medscribe.local import emulator as emulator_module
+
+    before = [vars(owner).get(name) for owner, name, _ in emulator_module._PATCHES]
+    emulator = Emulator()
+    emulator.start()
+    assert [vars(owner).get(name) for owner, name, _ in emulator_module._PATCHES] == [
+        replacement for _, _, replacement in emulator_module._PATCHES]
+    emulator.stop()
+    assert [vars(owner).get(name) for owner, name, _ in emulator_module._PATCHES] == before
+    assert "__deepcopy__" not in vars(emulator_module.Table)

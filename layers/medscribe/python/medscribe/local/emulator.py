@@ -19,6 +19,16 @@ encounter's items) therefore cost a sort of the whole table: O(n log n) in Pytho
 query. `start()` makes Query take its candidates unsorted, and a base-table query only its own
 partition; Query's own sort still orders the results, so replies are unchanged. Scan, whose
 pagination follows `all_items()` order, is untouched.
+
+moto's SQS ReceiveMessage checks each message it hands out against the queue's retention period by
+asking for the queue's attributes, which computes all of them, three times, including the
+approximate message counts: each a pass over every message in the queue, with two clock readings per
+message. With a deep queue (a burst's ingest queue holds every upload) each received message cost a
+few passes over the whole queue. `start()` makes the check read the retention period directly, and
+makes the queue's attributes (which SendMessage also computes, for one flag) count the queue in one
+pass with one clock reading instead of three passes with two per message.
+
+Every replacement is in `_PATCHES`: `start()` installs them, `stop()` puts moto's originals back.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from moto.dynamodb.models.table import Table
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3 import notifications
+from moto.sqs.models import Message, Queue, SQSBackend
 
 HOST = "127.0.0.1"
 
@@ -134,6 +145,55 @@ def _all_items(self: Table) -> list[Any]:
     return [item for stored in self.items.values() for item in stored.values()]
 
 
+def _within_retention(self: SQSBackend, queue_name: str, message: Any) -> bool:
+    """moto's check, without computing every queue attribute to read one."""
+    retention_period = self.get_queue(queue_name).message_retention_period  # type: ignore[attr-defined]
+    return bool(retention_period + message.sent_timestamp / 1000 > time.time())
+
+
+_original_queue_attributes: Any = vars(Queue)["attributes"]  # a property
+_queue_counts = threading.local()
+_COUNTS = ("approximate_number_of_messages", "approximate_number_of_messages_delayed",
+           "approximate_number_of_messages_not_visible")
+
+
+def _queue_attributes(self: Queue) -> dict[str, Any]:
+    """moto's `Queue.attributes`, with its three message counts taken in one pass."""
+    now = time.time() * 1000
+    visible = delayed = not_visible = 0
+    for message in self._messages:
+        is_delayed = now < message.delayed_until
+        is_visible = now > message.visible_at
+        delayed += is_delayed
+        not_visible += not is_visible
+        visible += is_visible and not is_delayed
+    _queue_counts.value = (self, dict(zip(_COUNTS, (visible, delayed, not_visible), strict=True)))
+    try:
+        return dict(_original_queue_attributes.fget(self))
+    finally:
+        _queue_counts.value = None
+
+
+def _counted(name: str) -> property:
+    original = getattr(Queue, name)
+
+    def count(self: Queue) -> int:
+        counted = getattr(_queue_counts, "value", None)
+        if counted is not None and counted[0] is self:
+            return int(counted[1][name])
+        return int(original.fget(self))
+
+    return property(count)
+
+
+def _message_visible(self: Message) -> bool:
+    return bool(time.time() * 1000 > self.visible_at)
+
+
+def _message_delayed(self: Message) -> bool:
+    return bool(time.time() * 1000 < self.delayed_until)
+
+
 def _snapshot_table(table: Table, memo: dict[int, Any]) -> Table:
     """A rollback snapshot of a moto table: the item containers copied (references), the items the
     current transaction names deep-copied, everything else (the stream) shared."""
@@ -155,6 +215,36 @@ def _snapshot_table(table: Table, memo: dict[int, Any]) -> Table:
             items[hash_value] = copy.deepcopy(items[hash_value])
     snapshot.items = items
     return snapshot
+
+
+_PATCHES: list[tuple[Any, str, Any]] = [
+    (notifications, "_get_s3_event", _event_with_version_and_sequencer),
+    (Table, "__deepcopy__", _snapshot_table),
+    (DynamoDBBackend, "transact_write_items", _transact_write_items),
+    (Table, "query", _query),
+    (Table, "all_items", _all_items),
+    (SQSBackend, "is_message_valid_based_on_retention_period", _within_retention),
+    (Queue, "attributes", property(_queue_attributes)),
+    *((Queue, name, _counted(name)) for name in _COUNTS),
+    (Message, "visible", property(_message_visible)),
+    (Message, "delayed", property(_message_delayed)),
+]
+_ABSENT = object()
+_ORIGINALS = [vars(owner).get(name, _ABSENT) for owner, name, _ in _PATCHES]
+
+
+def _install_patches() -> None:
+    for owner, name, replacement in _PATCHES:
+        setattr(owner, name, replacement)
+
+
+def _remove_patches() -> None:
+    for (owner, name, _), original in zip(_PATCHES, _ORIGINALS, strict=True):
+        if original is _ABSENT:
+            if name in vars(owner):
+                delattr(owner, name)
+        else:
+            setattr(owner, name, original)
 
 
 class _CachedDispatcher(DomainDispatcherApplication):
@@ -212,11 +302,7 @@ class Emulator:
         return self._endpoint
 
     def start(self) -> str:
-        notifications._get_s3_event = _event_with_version_and_sequencer
-        Table.__deepcopy__ = _snapshot_table  # type: ignore[attr-defined]
-        DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
-        Table.query = _query  # type: ignore[method-assign]
-        Table.all_items = _all_items  # type: ignore[method-assign]
+        _install_patches()
         # werkzeug logs every request at INFO; keep warnings only (they go to the runtime log).
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
@@ -232,12 +318,7 @@ class Emulator:
             return
         self._server.stop()
         self._endpoint = None
-        notifications._get_s3_event = _original_event_builder
-        if "__deepcopy__" in Table.__dict__:
-            del Table.__deepcopy__  # type: ignore[attr-defined]
-        DynamoDBBackend.transact_write_items = _original_transact_write_items  # type: ignore[method-assign]
-        Table.query = _original_query  # type: ignore[method-assign]
-        Table.all_items = _original_all_items  # type: ignore[method-assign]
+        _remove_patches()
 
     def _post(self, path: str) -> None:
         parts = urlsplit(self.endpoint)
