@@ -63,6 +63,21 @@ def test_a_cancelled_transaction_restores_updated_put_and_deleted_items(dynamodb
     assert state(dynamodb) == before
 
 
+def test_a_cancelled_transaction_restores_a_partition_it_changed_twice(dynamodb: Any) -> None:
+    dynamodb.put_item(TableName=TABLE, Item={**key("A", "y"), "n": {"N": "2"}})
+    before = state(dynamodb)
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": TABLE, "Key": key("A"), "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "99"}}}},
+            {"Put": {"TableName": TABLE, "Item": {**key("A", "z"), "n": {"N": "1"}}}},
+            {"Delete": {"TableName": TABLE, "Key": key("A", "y")}},
+            {"ConditionCheck": {"TableName": TABLE, "Key": key("C"), "ConditionExpression": "n = :m",
+                                "ExpressionAttributeValues": {":m": {"N": "0"}}}},
+        ])
+    assert state(dynamodb) == before
+
+
 def test_a_committed_transaction_applies_and_later_rollbacks_keep_it(dynamodb: Any) -> None:
     dynamodb.transact_write_items(TransactItems=[
         {"Update": {"TableName": TABLE, "Key": key("A"), "UpdateExpression": "SET n = n + :one",

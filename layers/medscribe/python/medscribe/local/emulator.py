@@ -8,8 +8,8 @@ moto's DynamoDB TransactWriteItems deep-copies every table it touches before app
 transaction (its rollback snapshot): every item and every stream record. Each transaction (every
 transcription slot taken or given back) then costs time proportional to the whole table, and a run
 slows as it goes (28 -> 246 ms within 50 uploads; a 100-upload burst did not finish in 12 minutes,
-at 7 GB). `start()` makes the snapshot copy only what a transaction can change: the containers
-(references) plus a deep copy of the items the transaction names. Rollback restores exactly those;
+at 7 GB). `start()` makes the snapshot copy only what a transaction can change: the partition map,
+the partitions the transaction names, and a deep copy of the items it names. Rollback restores exactly those;
 the stream is shared, so a rolled-back transaction can leave a stream record behind, which the
 pipeline's only stream reader tolerates (the indexer reads current state).
 
@@ -195,24 +195,27 @@ def _message_delayed(self: Message) -> bool:
 
 
 def _snapshot_table(table: Table, memo: dict[int, Any]) -> Table:
-    """A rollback snapshot of a moto table: the item containers copied (references), the items the
-    current transaction names deep-copied, everything else (the stream) shared."""
+    """A rollback snapshot of a moto table: its partition map copied, the partitions the current
+    transaction names copied and their named items deep-copied; every other partition, and the
+    stream, shared (the transaction cannot change them)."""
     snapshot = copy.copy(table)
     touched = getattr(_touched, "keys", None)
     if touched is None:  # a deepcopy outside a transaction (backups, restores): copy it all
         snapshot.items = copy.deepcopy(table.items, memo)
         return snapshot
-    items: Any = defaultdict(dict)
-    for hash_value, stored in table.items.items():
-        items[hash_value] = dict(stored) if table.has_range_key else stored
+    items: Any = defaultdict(dict, table.items)  # partitions shared until the transaction names one
+    copied: set[Any] = set()
     for hash_value, range_value in touched.get(table.name, []):
-        if hash_value not in items:
+        if hash_value not in table.items:
             continue
-        if table.has_range_key:
-            if range_value in items[hash_value]:
-                items[hash_value][range_value] = copy.deepcopy(items[hash_value][range_value])
-        else:
-            items[hash_value] = copy.deepcopy(items[hash_value])
+        if not table.has_range_key:
+            items[hash_value] = copy.deepcopy(table.items[hash_value])
+            continue
+        if hash_value not in copied:  # the transaction may put or delete items in this partition
+            items[hash_value] = dict(table.items[hash_value])
+            copied.add(hash_value)
+        if range_value in items[hash_value]:
+            items[hash_value][range_value] = copy.deepcopy(items[hash_value][range_value])
     snapshot.items = items
     return snapshot
 
