@@ -18,17 +18,23 @@ per route the messages handled: more than one per message are redeliveries, whic
 make after `local_visibility_timeout_seconds` (5 s in cdk.json; AWS queues wait six times the function
 timeout). `--visibility-timeout` overrides it for the run.
 
-The size: 100 uploads by default. Three things in the local runtime made a burst cost more than
-linear time, and are fixed in `medscribe.local` (each with a test): moto's TransactWriteItems
-deep-copied the whole table, stream included, before every transaction (the emulator now copies only
-the items a transaction names); moto worked out the backend for every request under one lock by
-listing its package folder (now cached per host); and with the short local visibility timeout,
-invocations slowed by the load were delivered again while still running (the pollers now keep
-running invocations' messages invisible, as AWS's six-times-the-timeout rule does). 100 uploads went
-from 160 s to 116 s. Issue 7 asks for 1,000: `--uploads 1000` had not finished after 30 minutes on
-the shared 2-core machine (every upload here is audio, with tscribe's DOCX chart drawn for each, and
-moto still sorts the whole table for every index query). The reliability suite's 1,000-upload burst
-(a tenth audio, 20% faults) does finish, in 9.5 to 10.5 minutes (two runs), and runs in CI.
+The size: 1,000 uploads by default (`--uploads 100` for a run of a minute and a half). Every upload is
+audio, so each one also has tscribe's DOCX confidence chart drawn (the largest single cost left in a
+profile taken mid-burst: about a fifth of the sampled stacks). The
+local runtime made a burst cost more than linear time in several places; each is fixed in
+`medscribe.local` with a test, and none applies to AWS:
+- moto's TransactWriteItems deep-copied every table it touched, stream included, before each
+  transaction (every transcription slot taken or given back is one): the emulator copies only what
+  the transaction names;
+- moto found the backend for every request under one lock by listing its package folder: cached;
+- with the short local visibility timeout, invocations slowed by the load were delivered again while
+  still running: the pollers keep a running invocation's messages invisible (AWS's six-times rule);
+- moto's Query sorted the whole table for every key lookup: candidates are taken unsorted;
+- moto's SQS counted the whole queue (three passes, two clock readings per message) for every
+  message sent, and three times for every message received: the retention check reads its one
+  attribute, and the counts take one pass;
+- faster_whisper's decode_audio ran a full gc.collect() per recording, over the emulator's whole
+  state, under the GIL: the local engine decodes without it.
 The "emulator baseline" line times a TransactWriteItems and a GetItem before and after the burst, in
 the same emulator: flat means no per-table cost is left. Nothing here applies to DynamoDB itself.
 
@@ -59,7 +65,7 @@ from medscribe.local.whisper_engine import Audio, Recognition, RecognitionOption
 from medscribe.settings import load_settings
 
 COMMAND = ".venv/bin/python bench/burst.py"
-DEFAULT_UPLOADS = 100  # 1,000 audio uploads did not finish in 30 minutes here; see the README
+DEFAULT_UPLOADS = 1000  # about 13 to 14 minutes on 2 cores; see the README
 WORDS = (" Good", " morning,", " what", " brings", " you", " in", " today?")
 
 
