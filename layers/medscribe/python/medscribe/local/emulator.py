@@ -26,7 +26,9 @@ approximate message counts: each a pass over every message in the queue, with tw
 message. With a deep queue (a burst's ingest queue holds every upload) each received message cost a
 few passes over the whole queue. `start()` makes the check read the retention period directly, and
 makes the queue's attributes (which SendMessage also computes, for one flag) count the queue in one
-pass with one clock reading instead of three passes with two per message.
+pass with one clock reading instead of three passes with two per message. A message's own
+visible/delayed checks (every ReceiveMessage walks the queue with them) read `time.time()` instead of
+building two datetimes.
 
 Every replacement is in `_PATCHES`: `start()` installs them, `stop()` puts moto's originals back.
 """
