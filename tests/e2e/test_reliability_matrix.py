@@ -56,7 +56,7 @@ burst of 1,000 uploads
 PHI sentinel planted in inputs
     here: test_phi_sentinel_never_leaves_the_phi_stores
 
-The burst: 1,000 uploads, as RELIABILITY.md asks (9.5 to 10.5 minutes in two runs on the shared
+The burst: 1,000 uploads, as RELIABILITY.md asks (231 to 275 s in three CI runs on the shared
 two-core machine; MEDSCRIBE_BURST_UPLOADS=150 for a quicker local run). A tenth of the uploads are audio,
 uploaded first so that more recordings wait than there are transcription slots; 20% of the
 handlers' AWS requests are answered with throttling or 5xx errors by tests/faults.py (botocore's
