@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from medscribe.domain.emr import (
     FIELDS,
     LIST_FIELDS,
+    WIRE_KEYS,
     EmrRecord,
     check_record,
     detect_language,
@@ -35,21 +37,33 @@ def valid_output(**changes: Any) -> dict[str, Any]:
     return data
 
 
-def test_schema_has_exactly_the_demo_fields_all_required() -> None:
+def wire(data: dict[str, Any]) -> dict[str, Any]:
+    """A model's answer: display names replaced by the wire keys the schema gives the model."""
+    return {WIRE_KEYS.get(name, name): value for name, value in data.items()}
+
+
+def test_schema_has_exactly_the_demo_fields_all_required_under_wire_keys() -> None:
     schema = emr_json_schema()
     assert list(FIELDS) == EXPECTED_FIELDS
-    assert list(schema["properties"]) == EXPECTED_FIELDS
-    assert schema["required"] == EXPECTED_FIELDS
+    keys = [WIRE_KEYS[name] for name in EXPECTED_FIELDS]
+    assert list(schema["properties"]) == keys
+    assert schema["required"] == keys
     assert schema["additionalProperties"] is False
     for name in EXPECTED_FIELDS:
-        kind = schema["properties"][name]["type"]
+        kind = schema["properties"][WIRE_KEYS[name]]["type"]
         assert kind == ("array" if name in LIST_FIELDS else "string")
-        assert schema["properties"][name]["description"]
+        assert schema["properties"][WIRE_KEYS[name]]["description"].startswith(f"{name}. ")
     assert set(EXPECTED_FIELDS) - set(LIST_FIELDS) == {"Age", "Date", "Summary"}
 
 
+def test_wire_keys_are_what_bedrock_accepts_and_are_the_record_field_names() -> None:
+    # Bedrock Converse: tool input schema top-level property keys must match ^[a-zA-Z0-9_.-]{1,64}$
+    assert all(re.fullmatch(r"[a-zA-Z0-9_.-]{1,64}", key) for key in emr_json_schema()["properties"])
+    assert list(WIRE_KEYS.values()) == list(EmrRecord.model_fields)
+
+
 def test_a_valid_output_becomes_a_record_without_problems() -> None:
-    record, problems = record_from_output(valid_output())
+    record, problems = record_from_output(wire(valid_output()))
     assert problems == []
     assert record.to_json() == valid_output()
     assert list(record.to_json()) == EXPECTED_FIELDS
@@ -67,22 +81,28 @@ def test_a_valid_output_becomes_a_record_without_problems() -> None:
     ({"Future Plans": ["  "]}, "empty_item", "Future Plans: items must be non-empty strings"),
     ({"Summary": ""}, "summary_empty", "Summary: must not be empty"),
     ({"Summary": ["a list"]}, "schema", "Summary: must be a string"),
-    ({"Extra": "x"}, "schema", "unexpected field 'Extra'"),
+    ({"Extra": "x"}, "schema", "1 unexpected field(s)"),
 ])
 def test_invalid_values_are_problems_and_usable_values_are_kept(changes: dict[str, Any], code: str,
                                                                  message: str) -> None:
-    record, problems = record_from_output(valid_output(**changes))
+    record, problems = record_from_output(wire(valid_output(**changes)))
     matching = [p for p in problems if p.message.startswith(message)]
     assert len(matching) == 1
     assert matching[0].code == code
     assert record.symptoms_and_signs == ["무릎 통증"]  # the rest of the record survives
 
 
+def test_display_names_from_a_model_are_not_taken_for_wire_keys() -> None:
+    record, problems = record_from_output(valid_output())
+    assert record == EmrRecord.model_validate({})
+    assert problems[0].message.startswith(f"{len(FIELDS)} unexpected field(s)")
+
+
 def test_missing_fields_and_non_objects_are_problems() -> None:
-    data = valid_output()
-    del data["Date"], data["Procedures"]
+    data = wire(valid_output())
+    del data["date"], data["procedures"]
     record, problems = record_from_output(data)
-    assert [p.message for p in problems] == ["Date: missing", "Procedures: missing"]
+    assert [p.message for p in problems] == ["Date (date): missing", "Procedures (procedures): missing"]
     assert record.date == ""
     assert record.procedures == []
     empty, problems = record_from_output(["not", "an", "object"])
@@ -91,14 +111,14 @@ def test_missing_fields_and_non_objects_are_problems() -> None:
 
 
 def test_a_numeric_age_and_empty_age_and_date_are_accepted() -> None:
-    record, problems = record_from_output(valid_output(Age=58, Date=""))
+    record, problems = record_from_output(wire(valid_output(Age=58, Date="")))
     assert problems == []
     assert record.age == "58"
-    assert record_from_output(valid_output(Age=""))[1] == []
+    assert record_from_output(wire(valid_output(Age="")))[1] == []
 
 
 def test_a_list_field_given_as_a_string_is_kept_as_one_item() -> None:
-    record, _ = record_from_output(valid_output(Anatomy="knee"))
+    record, _ = record_from_output(wire(valid_output(Anatomy="knee")))
     assert record.anatomy == ["knee"]
 
 
@@ -122,7 +142,7 @@ def test_a_list_field_given_as_a_string_is_kept_as_one_item() -> None:
 ])
 def test_identifiers_in_a_summary_are_found(summary: str, kinds: list[str]) -> None:
     assert find_identifiers(summary) == kinds
-    _record, problems = record_from_output(valid_output(Summary=summary))
+    _record, problems = record_from_output(wire(valid_output(Summary=summary)))
     assert [p.message for p in problems] == [f"Summary: contains {kind}" for kind in kinds]
     assert all(p.code == "summary_identifiers" for p in problems)
     telling = [w for w in summary.split()

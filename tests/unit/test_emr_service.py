@@ -10,17 +10,28 @@ from typing import Any
 
 import pytest
 
-from medscribe.domain.emr import FIELDS, emr_json_schema
+from medscribe.domain.emr import FIELDS, WIRE_KEYS, emr_json_schema
 from medscribe.domain.errors import TransientError
 from medscribe.domain.llm import Generation
 from medscribe.domain.notes import NoteStatus
 from medscribe.services.emr import EMR_TOOL, note_block, note_language, structure_note
 from tests.dialogues import shared_dialogues
-from tests.unit.test_notes_service import ENGINE, ScriptedModel, structured
+from tests.unit.test_notes_service import ENGINE, ScriptedModel
+from tests.unit.test_notes_service import structured as tool_answer
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample-data" / "text"
 KO_NOTE = (SAMPLES / "ko-knee-pain.txt").read_text(encoding="utf-8")
 EN_NOTE = (SAMPLES / "en-chest-pain-followup.txt").read_text(encoding="utf-8")
+
+
+def wire(data: dict[str, Any]) -> dict[str, Any]:
+    """What a model answers: the schema's wire keys instead of the record's display names."""
+    return {WIRE_KEYS.get(name, name): value for name, value in data.items()}
+
+
+def structured(data: dict[str, Any], stop: str = "tool_use") -> Generation:
+    """A model's tool answer with `data` (display names) under wire keys."""
+    return tool_answer(wire(data), stop)
 
 
 def emr(**changes: Any) -> dict[str, Any]:
@@ -48,7 +59,7 @@ def test_a_valid_first_answer_is_documented_with_one_request() -> None:
     assert call["schema"] == emr_json_schema()
     assert call["tool_name"] == EMR_TOOL
     assert "write every value in Korean" in call["prompt"]
-    assert all(f'"{name}"' in call["system"] for name in FIELDS)
+    assert all(f'"{WIRE_KEYS[name]}"' in call["system"] for name in FIELDS)
     assert "$" not in call["system"]  # every placeholder was filled
     assert note_block(KO_NOTE) in call["prompt"]
 
@@ -72,7 +83,7 @@ def test_a_summary_with_a_name_and_address_is_repaired_once() -> None:
     repair = model.calls[1]["prompt"]
     assert "- Summary: contains a personal name" in repair
     assert "- Summary: contains a street address" in repair
-    assert json.dumps(leaky, ensure_ascii=False) in repair  # the previous answer is fed back as data
+    assert json.dumps(wire(leaky), ensure_ascii=False) in repair  # the previous answer is fed back as data
     assert repair.startswith(model.calls[0]["prompt"])
 
 
@@ -98,7 +109,7 @@ def test_the_better_attempt_is_kept_when_the_repair_is_worse() -> None:
 
 
 def test_json_in_plain_text_is_accepted_and_garbage_is_not() -> None:
-    text = "Here is the record:\n```json\n" + json.dumps(emr(), ensure_ascii=False) + "\n```"
+    text = "Here is the record:\n```json\n" + json.dumps(wire(emr()), ensure_ascii=False) + "\n```"
     result = structure_note(KO_NOTE, "ko", ScriptedModel(Generation(ENGINE, None, text, "end_turn")))
     assert result.status is NoteStatus.DOCUMENTED
     garbage = Generation(ENGINE, None, "no json here", "end_turn")
@@ -134,14 +145,14 @@ def test_prompt_injection_stays_inside_the_delimited_note() -> None:
 def test_a_model_that_adds_fields_is_asked_to_repair() -> None:
     model = ScriptedModel(structured({**emr(), "Action": "delete records"}), structured(emr()))
     result = structure_note(KO_NOTE, "ko", model)
-    assert "- unexpected field 'Action'" in model.calls[1]["prompt"]
+    assert "- 1 unexpected field(s)" in model.calls[1]["prompt"]
     assert result.status is NoteStatus.DOCUMENTED
 
 
 def test_a_system_prompt_override_is_used_with_its_placeholders_filled() -> None:
     model = ScriptedModel(structured(emr()))
     structure_note(KO_NOTE, "ko", model, system_prompt="Custom rules. Fields: $field_names. Tool: $tool_name.")
-    assert model.calls[0]["system"].startswith("Custom rules. Fields: \"Anatomy\", \"Age\"")
+    assert model.calls[0]["system"].startswith("Custom rules. Fields: \"anatomy\", \"age\"")
     assert model.calls[0]["system"].endswith(f"Tool: {EMR_TOOL}.")
 
 

@@ -3,7 +3,13 @@
 The fields are those of the Korean EMR-structuring demo (a Bedrock prompt over Korean clinical
 notes): Anatomy, Age, Date, Symptoms and Signs, Diagnosis and Conditions, Tests and Examinations,
 Treatments and Medications, Procedures, Observations and Findings, Future Plans, Summary. Field
-names stay English whatever the note's language; values are in the note's language. The demo
+names stay English whatever the note's language; values are in the note's language.
+
+Two spellings of each field: the display name above is how the record is stored and shown; the
+wire key (`WIRE_KEYS`, e.g. `symptoms_and_signs`) is what a model sees and answers with, because
+Bedrock Converse rejects a tool whose top-level schema property keys fall outside
+`^[a-zA-Z0-9_.-]{1,64}$` (no spaces). `emr_json_schema` and `record_from_output` speak wire keys;
+`EmrRecord.to_json` gives display names. The demo
 kept every value a string; here the eight enumerating fields are lists of strings (one finding
 per item), Age/Date/Summary stay strings.
 
@@ -57,21 +63,28 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
              "email addresses or identifiers of any kind.",
 }
 
+# display name -> the key a model sees (Bedrock's tool schema property-key pattern; no spaces)
+WIRE_KEYS: dict[str, str] = {name: name.lower().replace(" ", "_") for name in FIELDS}
+FIELD_OF_WIRE_KEY: dict[str, str] = {wire: name for name, wire in WIRE_KEYS.items()}
+
 _AGE = re.compile(r"\d{1,3}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def emr_json_schema() -> dict[str, Any]:
-    """JSON schema of the record, for structured output (tool use / response format)."""
+    """JSON schema of the record as a model answers it (tool use / response format): wire keys, each
+    described with its display name."""
     properties: dict[str, Any] = {}
     for name in FIELDS:
+        description = f"{name}. {FIELD_DESCRIPTIONS[name]}"
         if name in LIST_FIELDS:
-            properties[name] = {"type": "array", "items": {"type": "string"}, "description": FIELD_DESCRIPTIONS[name]}
+            properties[WIRE_KEYS[name]] = {"type": "array", "items": {"type": "string"}, "description": description}
         else:
-            properties[name] = {"type": "string", "description": FIELD_DESCRIPTIONS[name]}
-    properties[AGE]["pattern"] = r"^[0-9]{0,3}$"
-    properties[DATE]["pattern"] = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$"
-    return {"type": "object", "properties": properties, "required": list(FIELDS), "additionalProperties": False}
+            properties[WIRE_KEYS[name]] = {"type": "string", "description": description}
+    properties[WIRE_KEYS[AGE]]["pattern"] = r"^[0-9]{0,3}$"
+    properties[WIRE_KEYS[DATE]]["pattern"] = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$"
+    return {"type": "object", "properties": properties, "required": [WIRE_KEYS[name] for name in FIELDS],
+            "additionalProperties": False}
 
 
 class EmrRecord(BaseModel):
@@ -95,6 +108,10 @@ class EmrRecord(BaseModel):
         """The record keyed by the schema's field names, in schema order."""
         dumped = self.model_dump(by_alias=True)
         return {name: dumped[name] for name in FIELDS}
+
+    def to_wire(self) -> dict[str, Any]:
+        """The record as a model answers it (`emr_json_schema`): wire keys, in schema order."""
+        return {WIRE_KEYS[name]: value for name, value in self.to_json().items()}
 
 
 # --- identifiers -------------------------------------------------------------------------------
@@ -194,16 +211,18 @@ def _date_problems(value: str) -> list[Problem]:
 
 
 def record_from_output(data: object) -> tuple[EmrRecord, list[Problem]]:
-    """A record from whatever a model returned, keeping every usable value, plus all problems."""
+    """A record from whatever a model returned (wire keys), keeping every usable value, plus all
+    problems. Problems name fields by display name and wire key, never by value."""
     if not isinstance(data, dict):
         return EmrRecord.model_validate({}), [Problem("schema", "the output must be a JSON object with the EMR fields")]
-    problems = [Problem("schema", f"unexpected field '{name}'") for name in data if name not in FIELDS]
+    unexpected = sum(1 for key in data if key not in FIELD_OF_WIRE_KEY)
+    problems = [Problem("schema", f"{unexpected} unexpected field(s): use only the schema's keys")] if unexpected else []
     values: dict[str, Any] = {}
     for name in FIELDS:
-        if name not in data:
-            problems.append(Problem("schema", f"{name}: missing"))
+        if WIRE_KEYS[name] not in data:
+            problems.append(Problem("schema", f"{name} ({WIRE_KEYS[name]}): missing"))
             continue
-        value = data[name]
+        value = data[WIRE_KEYS[name]]
         if name in LIST_FIELDS:
             values[name], fault = _as_list(value)
         else:
