@@ -10,7 +10,7 @@ How each line is estimated:
   Medical are both shown, the configured one counts in the total.
 - Bedrock: the documentation stage's real request. Words per minute are derived from the sample-data
   ground truth (words / audio duration) and from PriMock57's timed consultations
-  (../shared/data/dialogues); the higher rate is used. PriMock57 turns are repeated to that many
+  (tests/fixtures/dialogues); the higher rate is used. PriMock57 turns are repeated to that many
   words, and `write_note` renders the request through a recording model: system prompt, user
   prompt with the numbered transcript, tool schema. Tokens ~ words x 1.3 for text, characters / 4
   for JSON, plus Anthropic's tool-use system prompt. Output: a note of (ACI-BENCH reference note
@@ -51,7 +51,7 @@ from medscribe.services.documentation import DEFAULT_MAX_TOKENS, write_note
 from medscribe.settings import PipelineSettings, load_settings, project_root
 
 ROOT = project_root()
-DIALOGUES = ROOT.parent / "shared" / "data" / "dialogues"
+DIALOGUES = ROOT / "tests" / "fixtures" / "dialogues"
 SAMPLE_AUDIO = ROOT / "sample-data" / "audio" / "fareez"
 SAMPLE_TRUTH = ROOT / "sample-data" / "ground-truth" / "fareez"
 DEFAULT_PRICES = Path(__file__).resolve().parent / "prices.json"

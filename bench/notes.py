@@ -1,6 +1,6 @@
 """Offline note engine vs clinician-written reference notes: ROUGE-L F1 beside a first-N-lines baseline.
 
-Inputs (../shared/data/dialogues): every PriMock57 consultation (derived_dialogues/<id>.txt with the
+Inputs (tests/fixtures/dialogues): every PriMock57 consultation (derived_dialogues/<id>.txt with the
 clinician's note in notes/<id>.json, field "note") and every ACI-BENCH encounter (*.subset.csv rows:
 dialogue -> note; the same encounter appears once per transcript variant: asr, asrcorr, humantrans).
 
@@ -35,7 +35,7 @@ from medscribe.domain.notes import TEMPLATE_NAMES, Note, check_citations
 from medscribe.domain.offline_notes import OfflineNoteEngine
 from medscribe.services.documentation import write_note
 
-DIALOGUES = Path(__file__).resolve().parents[2] / "shared" / "data" / "dialogues"
+DIALOGUES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "dialogues"
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 

@@ -1,9 +1,9 @@
 """Transcript benchmarks: our Transcribe-output parser against tscribe, and the local speech engine.
 
 (a) Parsing. A ~9,000-word Transcribe output is built by repeating the tscribe sample
-    03-speaker-identification.json with shifted times. Timed in the same run: our
-    `parse_transcribe_output` plus formatting "N<TAB>speaker<TAB>text" lines, against
-    `tscribe.decode_transcript` (the DataFrame it writes its CSV from).
+    tests/fixtures/transcribe-output/tscribe/03-speaker-identification.json with shifted times.
+    Timed in the same run: our `parse_transcribe_output` plus formatting "N<TAB>speaker<TAB>text"
+    lines, against `tscribe.decode_transcript` (the DataFrame it writes its CSV from).
 (b) The local speech engine on each sample-data/audio/fareez/*.mp3: real-time factor (audio seconds
     / processing seconds; decoding, recognition, channel attribution and the output document, model
     loading timed separately) and word error rate against sample-data/ground-truth (lowercased,
@@ -34,7 +34,7 @@ from medscribe.local.whisper_engine import (
 from medscribe.settings import project_root
 
 ROOT = project_root()
-SAMPLE_OUTPUT = ROOT.parent / "shared" / "data" / "transcribe-output" / "tscribe" / "03-speaker-identification.json"
+SAMPLE_OUTPUT = ROOT / "tests" / "fixtures" / "transcribe-output" / "tscribe" / "03-speaker-identification.json"
 AUDIO = ROOT / "sample-data" / "audio" / "fareez"
 TRUTH = ROOT / "sample-data" / "ground-truth" / "fareez"
 COMMAND = ".venv/bin/python bench/transcript.py"

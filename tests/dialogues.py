@@ -1,11 +1,13 @@
-"""The shared dialogues (../shared/data/dialogues) as (name, text) pairs, for tests over all of them."""
+"""The dialogues in tests/fixtures/dialogues (see each source's SOURCE.txt) as (name, text) pairs, for tests over
+all of them."""
 
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
-DIALOGUES = Path(__file__).resolve().parents[2] / "shared" / "data" / "dialogues"
+from tests import FIXTURES
+
+DIALOGUES = FIXTURES / "dialogues"
 
 
 def shared_dialogues() -> list[tuple[str, str]]:

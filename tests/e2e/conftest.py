@@ -32,8 +32,9 @@ from medscribe.local.runtime import LocalRuntime
 from medscribe.local.state import StatePaths
 from medscribe.local.uploads import Upload, upload, wait_for_terminal
 from medscribe.settings import PipelineSettings, load_settings, project_root
+from tests import FIXTURES
 
-EVENTS = project_root().parent / "shared" / "data" / "events"
+EVENTS = FIXTURES / "events"
 SAMPLE_AUDIO = project_root() / "sample-data" / "audio" / "fareez"
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""Every row of ../shared/docs/RELIABILITY.md, shown in the local runtime here or by the test named
+"""Every row of the brief's RELIABILITY.md, shown in the local runtime here or by the test named
 for it. The figures these tests record are printed at the end of the pytest run ("reliability
 figures", tests/e2e/conftest.py).
 

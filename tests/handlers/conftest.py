@@ -12,14 +12,15 @@ from botocore.stub import Stubber
 from medscribe import settings
 from medscribe.adapters import aws_clients
 from medscribe.settings import function_env, load_settings
+from tests import FIXTURES
 from tests.adapters.conftest import aws, bucket, table  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT.parent / "shared" / "data" / "events"
+EVENTS = FIXTURES / "events"
 
 
 def shared_event(path: str) -> dict[str, Any]:
-    """A payload from ../shared/data/events (see its SOURCE.txt)."""
+    """A payload from tests/fixtures/events (see its SOURCE.txt)."""
     return dict(json.loads((EVENTS / path).read_text(encoding="utf-8")))
 
 

@@ -1,5 +1,5 @@
 """Document handler: moto for DynamoDB/S3, the offline engines, and Bedrock through botocore's Stubber
-with real Converse response shapes. Dialogue text from ../shared/data/dialogues/fareez-osce."""
+with real Converse response shapes. Dialogue text from tests/fixtures/dialogues/fareez-osce."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
+from tests import FIXTURES
 from tests.adapters.conftest import put
 from tests.adapters.test_bedrock import converse_response, tool_use
 from tests.handlers.conftest import Context
 from tests.handlers.test_ingest import sqs_event
 
-FAREEZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "dialogues" / "fareez-osce"
+FAREEZ = FIXTURES / "dialogues" / "fareez-osce"
 ROOT = Path(__file__).resolve().parents[2]
 
 

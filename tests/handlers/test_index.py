@@ -1,6 +1,6 @@
 """Index handler: moto for DynamoDB/S3, the real document handler to make notes, SQLite FTS5 as the index.
 
-Dialogue text from ../shared/data/dialogues/fareez-osce (CC BY 4.0, Fareez et al. 2022)."""
+Dialogue text from tests/fixtures/dialogues/fareez-osce (CC BY 4.0, Fareez et al. 2022)."""
 
 from __future__ import annotations
 

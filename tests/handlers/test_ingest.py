@@ -1,4 +1,4 @@
-"""Ingest handler over real event shapes from ../shared/data/events (Powertools test events and
+"""Ingest handler over real event shapes from tests/fixtures/events (Powertools test events and
 AWS documentation examples); derived events change only the bucket/key/version fields."""
 
 from __future__ import annotations

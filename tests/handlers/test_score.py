@@ -1,5 +1,5 @@
 """Score handler: moto for DynamoDB/S3/SNS/SQS; transcript lines and ground truth from the Fareez
-dialogues (../shared/data/dialogues/fareez-osce, CC BY 4.0, Fareez et al. 2022).
+dialogues (tests/fixtures/dialogues/fareez-osce, CC BY 4.0, Fareez et al. 2022).
 
 A PHI sentinel (a made-up name) is planted in the transcript and the ground truth: it must never
 reach the email, the logs or the score record. Another name in the uploader's keys must stay out of

@@ -27,7 +27,7 @@ TICK = sqs_event({"task": "selfheal"})
 
 
 def transcribe_output(name: str, text: str) -> dict[str, Any]:
-    """A plain Amazon Transcribe output (the shape of ../shared/data/transcribe-output/tscribe/01-plain.json)."""
+    """A plain Amazon Transcribe output (the shape of tests/fixtures/transcribe-output/tscribe/01-plain.json)."""
     items = []
     for n, word in enumerate(text.split()):
         items.append({"start_time": f"{n * 0.4:.2f}", "end_time": f"{n * 0.4 + 0.3:.2f}", "type": "pronunciation",

@@ -1,11 +1,10 @@
 """Transcript and reconcile handlers: moto for DynamoDB/S3/SNS/SQS, botocore Stubber for Transcribe
-(real response shapes), Transcribe outputs and EventBridge events from ../shared/data."""
+(real response shapes), Transcribe outputs and EventBridge events from tests/fixtures."""
 
 from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,12 +13,13 @@ from botocore.stub import ANY
 
 from medscribe.adapters.encounters import Acquire, EncounterRepository
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
+from tests import FIXTURES
 from tests.adapters.conftest import put
 from tests.handlers.conftest import Context, shared_event
 from tests.handlers.test_ingest import sqs_event
 from tests.transcribe_shapes import job
 
-OUTPUTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "transcribe-output"
+OUTPUTS = FIXTURES / "transcribe-output"
 SENTINEL = "PHI-SENTINEL-Jane-Q-Patient"
 
 

@@ -1,12 +1,12 @@
 import json
-from pathlib import Path
 
 import pytest
 
 from medscribe.cli import main
+from tests import FIXTURES
 
-FAREEZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "dialogues" / "fareez-osce"
-DOCS = Path(__file__).resolve().parents[3] / "shared" / "data" / "transcribe-output" / "aws-docs" / "strict_json"
+FAREEZ = FIXTURES / "dialogues" / "fareez-osce"
+DOCS = FIXTURES / "transcribe-output" / "aws-docs" / "strict_json"
 
 
 @pytest.mark.parametrize("template", ["hp", "soap"])

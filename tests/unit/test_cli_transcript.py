@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 
 from medscribe.cli import main
+from tests import FIXTURES
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "transcribe-output"
+DATA = FIXTURES / "transcribe-output"
 
 
 def test_lines_format(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
 """Scoring against independent references: jiwer's and HF evaluate's own WER/CER cases, OpenAI
-Whisper's normaliser tests (../shared/data/wer-reference), and real Transcribe outputs."""
+Whisper's normaliser tests (tests/fixtures/wer-reference), and real Transcribe outputs."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from medscribe.domain.scoring import (
     score,
 )
 from medscribe.domain.transcript import TranscriptFormatError
+from tests import FIXTURES
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-REFERENCE = SHARED / "wer-reference"
-TRANSCRIBE = SHARED / "transcribe-output"
+REFERENCE = FIXTURES / "wer-reference"
+TRANSCRIBE = FIXTURES / "transcribe-output"
 TRANSCRIBE_SAMPLES = sorted([*TRANSCRIBE.glob("tscribe/**/*.json"), *TRANSCRIBE.glob("aws-docs/strict_json/*.json")])
 
 

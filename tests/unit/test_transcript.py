@@ -1,4 +1,4 @@
-"""Transcript parser over every Amazon Transcribe output in ../shared/data/transcribe-output, with an
+"""Transcript parser over every Amazon Transcribe output in tests/fixtures/transcribe-output, with an
 equivalence check against tscribe's rows where tscribe is right, and the layouts it gets wrong."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import pytest
 import tscribe
 
 from medscribe.domain.transcript import TranscriptFormatError, parse_transcribe_output
+from tests import FIXTURES
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "transcribe-output"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "transcribe"
+DATA = FIXTURES / "transcribe-output"
+HAND_MADE = FIXTURES / "transcribe"
 SAMPLES = sorted([*DATA.glob("tscribe/**/*.json"), *DATA.glob("aws-docs/strict_json/*.json")])
 
 
@@ -93,7 +94,7 @@ def test_single_speaker_is_split_into_sentences_where_tscribe_doubles_punctuatio
 
 
 def test_audio_segments_layout() -> None:
-    document = load(FIXTURES / "audio-segments-diarization.json")
+    document = load(HAND_MADE / "audio-segments-diarization.json")
     del document["results"]["speaker_labels"]  # the newer layout on its own
     lines = parse_transcribe_output(document)
     assert [(line.n, line.speaker, line.start, line.end, line.text) for line in lines] == [
@@ -106,7 +107,7 @@ def test_audio_segments_layout() -> None:
 
 
 def test_audio_segments_agree_with_speaker_labels_when_both_are_present() -> None:
-    both = load(FIXTURES / "audio-segments-diarization.json")
+    both = load(HAND_MADE / "audio-segments-diarization.json")
     legacy = copy.deepcopy(both)
     del legacy["results"]["audio_segments"]
     assert [(x.speaker, x.text) for x in parse_transcribe_output(both)] == [

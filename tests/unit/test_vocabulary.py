@@ -1,12 +1,11 @@
 """Vocabulary self-heal domain: keywords.txt parsing (the CLM framework's own sample in
-../shared/data/clm), Transcribe phrase rules (the AWS documentation's own examples), offline noun
+tests/fixtures/clm), Transcribe phrase rules (the AWS documentation's own examples), offline noun
 candidates and CLM training text."""
 
 from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -19,8 +18,9 @@ from medscribe.domain.vocabulary import (
     vocabulary_phrase,
     vocabulary_phrases,
 )
+from tests import FIXTURES
 
-CLM = Path(__file__).resolve().parents[3] / "shared" / "data" / "clm"
+CLM = FIXTURES / "clm"
 ENGLISH_CHARSET = re.compile(r"[A-Za-z'.\-]+")  # Transcribe's English character set
 HANGUL_CHARSET = re.compile(r"[\uac00-\ud7a3\-]+")
 
@@ -126,14 +126,15 @@ def test_keywords_txt_becomes_a_valid_vocabulary(keywords: list[str]) -> None:
 def test_phrases_are_deduplicated_filtered_and_bounded() -> None:
     terms = ["Los Angeles", "los-angeles", "2.5 mg", "ACTH", "A.C.T.H.", "Anagen", "Boli"]
     assert vocabulary_phrases(terms, "en-US") == ["Los-Angeles", "A.C.T.H.", "Anagen", "Boli"]
-    # "Los-Angeles," is 12 bytes, "A.C.T.H.," 9, "Anagen," 7, "Boli," 5: 26 bytes fit the first three
-    # and the last (the 7-byte entry would overflow, the shorter later one still fits)
-    assert vocabulary_phrases(terms, "en-US", max_bytes=26) == ["Los-Angeles", "A.C.T.H.", "Boli"]
+    # the table: header 30 bytes; rows "Los-Angeles\t\t\tLos Angeles\n" 26, "A.C.T.H.\t\t\tACTH\n" 16,
+    # "Anagen\t\t\t\n" 10, "Boli\t\t\t\n" 8: 80 bytes fit the first two and the last (the 10-byte
+    # entry would overflow, the shorter later one still fits)
+    assert vocabulary_phrases(terms, "en-US", max_bytes=80) == ["Los-Angeles", "A.C.T.H.", "Boli"]
     assert vocabulary_phrases(terms, "en-US", max_bytes=0) == []
 
 
 def test_korean_phrase_size_counts_utf8_bytes() -> None:
-    phrases = vocabulary_phrases(["심근", "경색"], "ko-KR", max_bytes=7)  # 6 bytes + separator each
+    phrases = vocabulary_phrases(["심근", "경색"], "ko-KR", max_bytes=45)  # header 30, rows 6 + 4 bytes each
     assert phrases == ["심근"]
 
 

@@ -1,6 +1,6 @@
 """Amazon Transcribe output -> numbered speaker lines. Pure and linear in the number of items.
 
-Layouts understood (checked against real outputs in ../shared/data/transcribe-output):
+Layouts understood (checked against real outputs in tests/fixtures/transcribe-output):
 - `audio_segments` (the newer layout): one line per segment; words from the segment's item ids.
 - `speaker_labels`: one line per diarization segment (as tscribe does), words matched to items by
   their (start, end) times through a dictionary, not a scan per word.

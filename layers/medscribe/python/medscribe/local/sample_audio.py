@@ -1,6 +1,6 @@
 """Make the sample encounters: two-voice audio and ground-truth transcripts from Fareez et al. (2022).
 
-Source: the CC BY 4.0 simulated patient-physician interviews in ../shared/data/dialogues/fareez-osce
+Source: the CC BY 4.0 simulated patient-physician interviews in tests/fixtures/dialogues/fareez-osce
 (Fareez F. et al., "A dataset of simulated patient-physician medical interviews with a focus on
 respiratory cases", Scientific Data 9:313, 2022). Each excerpt is the opening turns of one interview
 (about 1.5-2 minutes of speech), spoken by espeak-ng: the clinician with a male voice on the LEFT
@@ -28,7 +28,7 @@ from medscribe.domain.dialogue import CLINICIAN, parse_dialogue
 from medscribe.settings import project_root
 
 HERE = project_root() / "sample-data"
-SOURCE = project_root().parent / "shared" / "data" / "dialogues" / "fareez-osce"
+SOURCE = project_root() / "tests" / "fixtures" / "dialogues" / "fareez-osce"  # see its SOURCE.txt and LICENSE.txt
 ENCOUNTERS = ("CAR0003", "RES0006", "GAS0001")
 TARGET_WORDS = 260
 VOICES = {CLINICIAN: ("en-us", "45"), "patient": ("en-us+f3", "60")}  # voice, pitch
