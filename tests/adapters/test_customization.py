@@ -26,6 +26,7 @@ from medscribe.adapters.customization import (
     CLM_LANGUAGES,
     SYNTAX_LANGUAGES,
     ComprehendSyntax,
+    QuotaExceeded,
     TranscribeCustomization,
     WikipediaCorpus,
     utf8_chunks,
@@ -65,25 +66,65 @@ def transcribe() -> tuple[TranscribeCustomization, Stubber, list[float]]:
     return TranscribeCustomization(client, sleep=sleeps.append), Stubber(client), sleeps
 
 
-def test_put_vocabulary_creates_it_from_phrases(transcribe) -> None:  # type: ignore[no-untyped-def]
+TABLE_URI = "s3://artifacts/selfheal/vocabularies/medscribe-dev-sh-0123456789.txt"
+
+
+def test_put_vocabulary_creates_it_from_a_table_in_s3(transcribe) -> None:  # type: ignore[no-untyped-def]
     custom, stub, _ = transcribe
-    phrases = ["A.C.T.H.", "Purkinje-fibres", "White-blood-cell"]
     stub.add_response("create_vocabulary", vocabulary("PENDING"),
-                      {"VocabularyName": VOCABULARY, "LanguageCode": "en-US", "Phrases": phrases})
+                      {"VocabularyName": VOCABULARY, "LanguageCode": "en-US", "VocabularyFileUri": TABLE_URI})
     with stub:
-        assert custom.put_vocabulary(VOCABULARY, "en-US", phrases) == "PENDING"
+        assert custom.put_vocabulary(VOCABULARY, "en-US", TABLE_URI) == "PENDING"
     stub.assert_no_pending_responses()
+
+
+def test_a_medical_vocabulary_is_created_read_and_deleted_with_the_medical_calls(transcribe) -> None:  # type: ignore[no-untyped-def]
+    custom, stub, _ = transcribe
+    request = {"VocabularyName": VOCABULARY, "LanguageCode": "en-US", "VocabularyFileUri": TABLE_URI}
+    stub.add_response("create_medical_vocabulary", vocabulary("PENDING"), request)
+    stub.add_response("get_medical_vocabulary", vocabulary("READY"), {"VocabularyName": VOCABULARY})
+    stub.add_response("delete_medical_vocabulary", {}, {"VocabularyName": VOCABULARY})
+    stub.add_client_error("delete_medical_vocabulary", "NotFoundException",
+                          "The requested vocabulary couldn't be found.", 400,
+                          expected_params={"VocabularyName": VOCABULARY})
+    with stub:
+        assert custom.put_vocabulary(VOCABULARY, "en-US", TABLE_URI, medical=True) == "PENDING"
+        assert custom.vocabulary_state(VOCABULARY, medical=True) == ("READY", None)
+        assert custom.delete_vocabulary(VOCABULARY, medical=True) is True
+        assert custom.delete_vocabulary(VOCABULARY, medical=True) is False  # deleting twice is not an error
+    stub.assert_no_pending_responses()
+
+
+def test_a_language_model_is_deleted_and_a_missing_one_is_no_error(transcribe) -> None:  # type: ignore[no-untyped-def]
+    custom, stub, _ = transcribe
+    stub.add_response("delete_language_model", {}, {"ModelName": MODEL})
+    stub.add_client_error("delete_language_model", "BadRequestException",
+                          "The requested language model couldn't be found.", 400)
+    with stub:
+        assert custom.delete_language_model(MODEL) is True
+        assert custom.delete_language_model(MODEL) is False
+
+
+def test_a_limit_that_outlasts_the_backoff_is_the_quota_not_a_transient_error(transcribe) -> None:  # type: ignore[no-untyped-def]
+    custom, stub, sleeps = transcribe
+    for _ in range(5):
+        stub.add_client_error("create_vocabulary", "LimitExceededException",
+                              "The maximum number of vocabularies has been reached.", 400)
+    with stub, pytest.raises(QuotaExceeded, match="quota for vocabularies"):
+        custom.put_vocabulary(VOCABULARY, "en-US", TABLE_URI)
+    assert len(sleeps) == 4
+    assert issubclass(QuotaExceeded, PermanentError)
 
 
 def test_existing_vocabulary_is_updated(transcribe) -> None:  # type: ignore[no-untyped-def]
     custom, stub, _ = transcribe
-    request = {"VocabularyName": VOCABULARY, "LanguageCode": "en-US", "Phrases": ["D.N.A."]}
+    request = {"VocabularyName": VOCABULARY, "LanguageCode": "en-US", "VocabularyFileUri": TABLE_URI}
     stub.add_client_error("create_vocabulary", "ConflictException",
                           "A resource already exists with this name. Resource names must be unique within an "
                           "Amazon Web Services account.", 400, expected_params=request)
     stub.add_response("update_vocabulary", vocabulary("PENDING"), request)
     with stub:
-        assert custom.put_vocabulary(VOCABULARY, "en-US", ["D.N.A."]) == "PENDING"
+        assert custom.put_vocabulary(VOCABULARY, "en-US", TABLE_URI) == "PENDING"
     stub.assert_no_pending_responses()
 
 
@@ -92,16 +133,14 @@ def test_update_of_a_pending_vocabulary_is_transient(transcribe) -> None:  # typ
     stub.add_client_error("create_vocabulary", "ConflictException", "already exists", 400)
     stub.add_client_error("update_vocabulary", "ConflictException", "The vocabulary is being processed.", 400)
     with stub, pytest.raises(TransientError, match="PENDING"):
-        custom.put_vocabulary(VOCABULARY, "en-US", ["D.N.A."])
+        custom.put_vocabulary(VOCABULARY, "en-US", TABLE_URI)
 
 
-def test_invalid_vocabulary_is_permanent_and_empty_is_refused(transcribe) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_vocabulary_is_permanent(transcribe) -> None:  # type: ignore[no-untyped-def]
     custom, stub, _ = transcribe
     stub.add_client_error("create_vocabulary", "BadRequestException", "Invalid vocabulary entry.", 400)
     with stub, pytest.raises(PermanentError, match="BadRequestException"):
-        custom.put_vocabulary(VOCABULARY, "en-US", ["bad"])
-    with pytest.raises(PermanentError, match="at least one phrase"):
-        custom.put_vocabulary(VOCABULARY, "en-US", [])
+        custom.put_vocabulary(VOCABULARY, "en-US", TABLE_URI)
 
 
 @pytest.mark.parametrize("code", ["ThrottlingException", "LimitExceededException"])
@@ -111,7 +150,7 @@ def test_throttling_backs_off_and_retries(transcribe, code: str) -> None:  # typ
     stub.add_client_error("create_vocabulary", code, "Rate exceeded", 400)
     stub.add_response("create_vocabulary", vocabulary("PENDING"))
     with stub:
-        assert custom.put_vocabulary(VOCABULARY, "en-US", ["D.N.A."]) == "PENDING"
+        assert custom.put_vocabulary(VOCABULARY, "en-US", TABLE_URI) == "PENDING"
     assert len(sleeps) == 2
     assert 0.25 <= sleeps[0] <= 0.5 <= sleeps[1] <= 1.0
 

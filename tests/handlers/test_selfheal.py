@@ -1,10 +1,13 @@
 """Self-heal handler through one whole cycle: moto for DynamoDB/S3/SNS, botocore Stubbers with real
 shapes for Transcribe (CreateVocabulary, GetVocabulary, StartTranscriptionJob, GetTranscriptionJob,
-CreateLanguageModel, DescribeLanguageModel) and Comprehend (BatchDetectSyntax)."""
+CreateLanguageModel, DescribeLanguageModel, the medical vocabulary calls, the deletes) and Comprehend
+(BatchDetectSyntax). Vocabularies are tables in S3 (list format is deprecated; Medical takes only
+tables); retired resources are deleted; an account quota is a status, not a dead letter."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -12,7 +15,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from medscribe.adapters import aws_clients
-from medscribe.adapters.scores import ScoreStore
+from medscribe.adapters.scores import Model, ScoreStore
 from medscribe.domain.selfheal import ModelStatus
 from medscribe.services.selfheal import eval_job_name, eval_output_key
 from medscribe.services.wiring import active_model
@@ -54,6 +57,12 @@ def syntax(words: str, nouns: set[str]) -> dict[str, Any]:
     return {"ResultList": [{"Index": 0, "SyntaxTokens": tokens}], "ErrorList": []}
 
 
+def vocabulary_rows(name: str) -> list[str]:
+    """The vocabulary table the candidate was created from (its VocabularyFileUri)."""
+    body = boto3.client("s3").get_object(Bucket="artifacts", Key=f"selfheal/vocabularies/{name}.txt")["Body"]
+    return str(body.read().decode("utf-8")).splitlines()
+
+
 def scored_baseline(load_handler, world) -> tuple[str, list[dict[str, Any]], str]:  # type: ignore[no-untyped-def]
     lines = fareez_lines(count=12)
     reference = "\n".join(line["text"] for line in lines) + " I cough up sputum."  # the baseline misses it
@@ -79,13 +88,15 @@ def test_one_cycle_builds_evaluates_and_promotes_a_better_vocabulary(load_handle
                             {"TextList": [" ".join(missed)], "LanguageCode": "en"})
     transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "LanguageCode": "en-US",
                                                   "VocabularyState": "PENDING", "LastModifiedTime": WHEN},
-                            {"VocabularyName": ANY, "LanguageCode": "en-US", "Phrases": ANY})
+                            {"VocabularyName": ANY, "LanguageCode": "en-US", "VocabularyFileUri": ANY})
     assert handler.handler(TICK, Context()) == {"batchItemFailures": []}
     (model,) = store.models()
     assert model.status is ModelStatus.BUILDING
     assert model.vocabulary_name == model.name
     assert model.name.startswith("medscribe-dev-sh-")
     transcribe.assert_no_pending_responses()
+    assert vocabulary_rows(model.name)[0] == "Phrase\tSoundsLike\tIPA\tDisplayAs"
+    assert "sputum\t\t\t" in vocabulary_rows(model.name)
 
     # tick 2: the vocabulary is READY -> the ground-truth recording is transcribed again with it
     transcribe.add_response("get_vocabulary", {"VocabularyName": model.name, "LanguageCode": "en-US",
@@ -162,7 +173,9 @@ def test_a_failed_vocabulary_fails_the_model_with_its_reason(load_handler, world
     transcribe.add_response("get_vocabulary", {
         "VocabularyName": model.name, "VocabularyState": "FAILED",
         "FailureReason": "The vocabulary contains invalid characters."}, None)
+    transcribe.add_response("delete_vocabulary", {}, {"VocabularyName": model.name})  # a failed one is cleaned up
     handler.handler(TICK, Context())
+    transcribe.assert_no_pending_responses()
     failed = ScoreStore(world["table"]).model(model.name)
     assert failed is not None
     assert failed.status is ModelStatus.FAILED
@@ -197,3 +210,90 @@ def test_a_language_model_is_trained_where_the_language_has_one(load_handler, wo
     handler.handler(TICK, Context())
     assert ScoreStore(world["table"]).model(model.name).status is ModelStatus.BUILDING  # type: ignore[union-attr]
     transcribe.assert_no_pending_responses()
+
+
+def test_a_medical_deployment_builds_a_medical_vocabulary_and_evaluates_with_it(  # type: ignore[no-untyped-def]
+        load_handler, world, transcribe, comprehend) -> None:
+    """Transcribe Medical takes only medical vocabularies (CreateMedicalVocabulary, a table from S3)
+    and no language model; its evaluation jobs are Medical jobs naming that vocabulary."""
+    audio, _lines, _reference = scored_baseline(load_handler, world)
+    handler = load_handler("selfheal", transcribe_medical=True, selfheal_language_model=True)
+    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    transcribe.add_response("create_medical_vocabulary", {"VocabularyName": "v", "LanguageCode": "en-US",
+                                                          "VocabularyState": "PENDING"},
+                            {"VocabularyName": ANY, "LanguageCode": "en-US", "VocabularyFileUri": ANY})
+    handler.handler(TICK, Context())
+    (model,) = ScoreStore(world["table"]).models()
+    assert model.medical
+    assert model.language_model_name is None
+    assert vocabulary_rows(model.name)[1:] == ["sputum\t\t\t"]
+    name = eval_job_name("medscribe-dev", model.name, audio)
+    transcribe.add_response("get_medical_vocabulary", {"VocabularyName": model.name, "LanguageCode": "en-US",
+                                                       "VocabularyState": "READY"}, {"VocabularyName": model.name})
+    transcribe.add_response("start_medical_transcription_job", {"MedicalTranscriptionJob": {
+        "MedicalTranscriptionJobName": name, "TranscriptionJobStatus": "IN_PROGRESS", "LanguageCode": "en-US"}}, {
+        "MedicalTranscriptionJobName": name, "Media": {"MediaFileUri": ANY}, "MediaFormat": "mp3",
+        "OutputBucketName": "artifacts", "OutputKey": eval_output_key(model.name, audio),
+        "OutputEncryptionKMSKeyId": ANY, "LanguageCode": "en-US", "Specialty": "PRIMARYCARE", "Type": "CONVERSATION",
+        "Settings": {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2, "VocabularyName": model.name},
+    })
+    handler.handler(TICK, Context())
+    transcribe.assert_no_pending_responses()
+    assert ScoreStore(world["table"]).model(model.name).status is ModelStatus.EVALUATING  # type: ignore[union-attr]
+
+
+def test_retired_failed_and_old_candidates_are_deleted_keeping_the_active_and_newest(  # type: ignore[no-untyped-def]
+        load_handler, world, transcribe) -> None:
+    """Account quotas (100 vocabularies, a handful of language models) never run out: each tick deletes
+    the Transcribe resources of failed, retired and older candidate models; records stay, marked."""
+    store = ScoreStore(world["table"])
+    statuses = [("old", ModelStatus.CANDIDATE), ("mid", ModelStatus.CANDIDATE), ("new", ModelStatus.CANDIDATE),
+                ("gone", ModelStatus.RETIRED), ("bad", ModelStatus.FAILED), ("live", ModelStatus.ACTIVE),
+                ("busy", ModelStatus.EVALUATING), ("med", ModelStatus.FAILED)]
+    for name, status in statuses:
+        store.put_model(Model(name=name, status=ModelStatus.BUILDING, language="en-US", vocabulary_name=name,
+                              language_model_name="lm-old" if name == "old" else None, medical=name == "med"))
+        store.update_model(name, ModelStatus.BUILDING, status=status,
+                           evaluations={"enc-1": "job-1"} if status is ModelStatus.EVALUATING else None)
+        time.sleep(0.002)  # created_at has millisecond resolution
+    handler = load_handler("selfheal", selfheal_keep_candidates=2)
+    transcribe.add_response("get_transcription_job", job("job-1", "IN_PROGRESS"), {"TranscriptionJobName": "job-1"})
+    for name in ("bad", "gone", "med", "old"):  # table order (by name)
+        operation = "delete_medical_vocabulary" if name == "med" else "delete_vocabulary"
+        transcribe.add_response(operation, {}, {"VocabularyName": name})
+        if name == "old":
+            transcribe.add_response("delete_language_model", {}, {"ModelName": "lm-old"})
+    # the created_at order decides which candidates are the newest: "old" was registered first
+    assert handler.handler(TICK, Context()) == {"batchItemFailures": []}
+    transcribe.assert_no_pending_responses()
+    deleted = {model.name for model in store.models() if model.deleted_at}
+    assert deleted == {"old", "gone", "bad", "med"}
+    assert {model.name for model in store.models()} == {name for name, _ in statuses}  # the leaderboard keeps them
+    transcribe.add_response("get_transcription_job", job("job-1", "IN_PROGRESS"), {"TranscriptionJobName": "job-1"})
+    assert handler.handler(TICK, Context()) == {"batchItemFailures": []}  # nothing is deleted twice
+    transcribe.assert_no_pending_responses()
+
+
+def test_a_quota_stops_the_build_with_a_status_not_a_dead_letter_and_a_later_tick_retries(  # type: ignore[no-untyped-def]
+        load_handler, world, transcribe, comprehend) -> None:
+    scored_baseline(load_handler, world)
+    handler = load_handler("selfheal", selfheal_language_model=False)
+    handler.SERVICE.customization._jobs.sleep = lambda _seconds: None  # the backoff, without waiting
+    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    for _attempt in range(handler.SERVICE.customization._jobs.attempts):
+        transcribe.add_client_error("create_vocabulary", "LimitExceededException",
+                                    "The maximum number of vocabularies has been reached.", 400)
+    assert handler.handler(TICK, Context()) == {"batchItemFailures": []}  # no retry storm, no DLQ
+    (model,) = ScoreStore(world["table"]).models()
+    assert model.status is ModelStatus.FAILED
+    assert (model.reason or "").startswith("quota:")
+    # next tick: the failed build's (absent) vocabulary is cleaned up, then the build is tried again
+    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    transcribe.add_client_error("delete_vocabulary", "NotFoundException", "not found", 400)
+    transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "VocabularyState": "PENDING"}, None)
+    handler.handler(TICK, Context())
+    transcribe.assert_no_pending_responses()
+    rebuilt = ScoreStore(world["table"]).model(model.name)
+    assert rebuilt is not None
+    assert rebuilt.status is ModelStatus.BUILDING
+    assert rebuilt.deleted_at is None

@@ -126,14 +126,15 @@ def test_keywords_txt_becomes_a_valid_vocabulary(keywords: list[str]) -> None:
 def test_phrases_are_deduplicated_filtered_and_bounded() -> None:
     terms = ["Los Angeles", "los-angeles", "2.5 mg", "ACTH", "A.C.T.H.", "Anagen", "Boli"]
     assert vocabulary_phrases(terms, "en-US") == ["Los-Angeles", "A.C.T.H.", "Anagen", "Boli"]
-    # "Los-Angeles," is 12 bytes, "A.C.T.H.," 9, "Anagen," 7, "Boli," 5: 26 bytes fit the first three
-    # and the last (the 7-byte entry would overflow, the shorter later one still fits)
-    assert vocabulary_phrases(terms, "en-US", max_bytes=26) == ["Los-Angeles", "A.C.T.H.", "Boli"]
+    # the table: header 32 bytes; rows "Los-Angeles\t\t\tLos Angeles\n" 26, "A.C.T.H.\t\t\tACTH\n" 16,
+    # "Anagen\t\t\t\n" 10, "Boli\t\t\t\n" 8: 82 bytes fit the first two and the last (the 10-byte
+    # entry would overflow, the shorter later one still fits)
+    assert vocabulary_phrases(terms, "en-US", max_bytes=82) == ["Los-Angeles", "A.C.T.H.", "Boli"]
     assert vocabulary_phrases(terms, "en-US", max_bytes=0) == []
 
 
 def test_korean_phrase_size_counts_utf8_bytes() -> None:
-    phrases = vocabulary_phrases(["심근", "경색"], "ko-KR", max_bytes=7)  # 6 bytes + separator each
+    phrases = vocabulary_phrases(["심근", "경색"], "ko-KR", max_bytes=45)  # header 32, rows 6 + 4 bytes each
     assert phrases == ["심근"]
 
 

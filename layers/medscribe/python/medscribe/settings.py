@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CONTEXT_KEY = "medscribe"
 
@@ -124,6 +124,10 @@ class PipelineSettings(BaseModel):
     selfheal_max_keywords: Annotated[int, Field(ge=1, le=1000)] = Field(
         300, description="Most keywords (given plus learned) in one candidate vocabulary."
     )
+    selfheal_keep_candidates: Annotated[int, Field(ge=0, le=50)] = Field(
+        3, description="Evaluated candidate models whose Transcribe vocabulary / language model are kept (newest "
+                       "first) besides the active one; older, retired and failed ones are deleted (account quotas)."
+    )
     local_selfheal_interval_seconds: Annotated[int, Field(ge=1)] = Field(
         3600, description="Local runtime only: self-heal timer (run a cycle now with `medscribe selfheal`)."
     )
@@ -139,6 +143,12 @@ class PipelineSettings(BaseModel):
     local_visibility_timeout_seconds: Annotated[int, Field(ge=1, le=900)] = Field(
         5, description="Local runtime only: queue visibility timeout, short so retries are quick."
     )
+
+    @model_validator(mode="after")
+    def _medical_is_english(self) -> PipelineSettings:
+        if self.transcribe_medical and self.language is not LanguageMode.EN_US:
+            raise ValueError("transcribe_medical needs language en-US (Transcribe Medical transcribes US English only)")
+        return self
 
     @classmethod
     def from_context(cls, context: dict[str, Any] | None) -> PipelineSettings:

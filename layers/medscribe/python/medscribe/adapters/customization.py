@@ -51,9 +51,15 @@ def _is_not_found(exc: ClientError) -> bool:
         error_code(exc) == "BadRequestException" and "couldn't be found" in message)
 
 
+class QuotaExceeded(PermanentError):
+    """Transcribe's account quota for this kind of resource is used up (e.g. 100 custom vocabularies):
+    retrying soon will not help; deleting unused resources will."""
+
+
 class TranscribeCustomization:
-    """Custom vocabularies (CreateVocabulary/UpdateVocabulary/GetVocabulary) and custom language
-    models (CreateLanguageModel/DescribeLanguageModel)."""
+    """Custom vocabularies, standard and medical (Create/Update/Get/Delete[Medical]Vocabulary; table
+    format from S3: list format is deprecated and medical vocabularies only take tables), and custom
+    language models (Create/Describe/DeleteLanguageModel)."""
 
     def __init__(self, client: Any | None = None, *, attempts: int = 5, base_delay: float = 0.5,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -63,33 +69,66 @@ class TranscribeCustomization:
     def client(self) -> Any:
         return self._jobs.client
 
-    def put_vocabulary(self, name: str, language: str, phrases: Sequence[str]) -> str:
-        """Create the vocabulary, or replace its phrases when it exists; its VocabularyState."""
-        if not phrases:
-            raise PermanentError("a custom vocabulary needs at least one phrase")
-        params = {"VocabularyName": name, "LanguageCode": language, "Phrases": list(phrases)}
+    def _create(self, create: Callable[[], Any], kind: str) -> Any:
+        """A Create* call: throttling backs off as every Transcribe call does; a LimitExceededException
+        that outlasts the backoff is the account quota (QuotaExceeded), not a reason to retry."""
         try:
-            response = self._jobs._call(lambda: self.client.create_vocabulary(**params))
+            return self._jobs._call(create)
+        except TransientError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and error_code(cause) == "LimitExceededException":
+                raise QuotaExceeded(f"Transcribe's quota for {kind} is reached") from exc
+            raise
+
+    def put_vocabulary(self, name: str, language: str, table_uri: str, *, medical: bool = False) -> str:
+        """Create the vocabulary from the table at `table_uri` (s3://), or replace it when it exists;
+        its VocabularyState. Medical vocabularies are en-US only."""
+        params = {"VocabularyName": name, "LanguageCode": language, "VocabularyFileUri": table_uri}
+        create = self.client.create_medical_vocabulary if medical else self.client.create_vocabulary
+        try:
+            response = self._create(lambda: create(**params), "medical vocabularies" if medical else "vocabularies")
         except ClientError as exc:
             if error_code(exc) != "ConflictException":
                 raise classify(exc) from exc
-            response = self._update_vocabulary(params)
+            response = self._update_vocabulary(params, medical)
         logger.info("custom vocabulary submitted", extra={
-            "vocabulary": name, "language": language, "phrases": len(phrases), "state": response["VocabularyState"]})
+            "vocabulary": name, "language": language, "medical": medical, "state": response["VocabularyState"]})
         return str(response["VocabularyState"])
 
-    def _update_vocabulary(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _update_vocabulary(self, params: dict[str, Any], medical: bool) -> dict[str, Any]:
+        update = self.client.update_medical_vocabulary if medical else self.client.update_vocabulary
         try:
-            return dict(self._jobs._call(lambda: self.client.update_vocabulary(**params)))
+            return dict(self._jobs._call(lambda: update(**params)))
         except ClientError as exc:
             if error_code(exc) == "ConflictException":
                 # "Your custom vocabulary must be in a terminal state (READY or FAILED) before you can update it."
                 raise TransientError("custom vocabulary is still PENDING; update later") from exc
             raise classify(exc) from exc
 
-    def vocabulary_state(self, name: str) -> tuple[str, str | None]:
+    def vocabulary_state(self, name: str, *, medical: bool = False) -> tuple[str, str | None]:
         """(VocabularyState, FailureReason): PENDING | READY | FAILED, or NOT_FOUND."""
+        if medical:
+            return self._state(lambda: self.client.get_medical_vocabulary(VocabularyName=name), "VocabularyState")
         return self._state(lambda: self.client.get_vocabulary(VocabularyName=name), "VocabularyState")
+
+    def delete_vocabulary(self, name: str, *, medical: bool = False) -> bool:
+        """Delete a vocabulary; False when there was none (deleting twice is not an error)."""
+        delete = self.client.delete_medical_vocabulary if medical else self.client.delete_vocabulary
+        return self._delete(lambda: delete(VocabularyName=name), "vocabulary", name)
+
+    def delete_language_model(self, name: str) -> bool:
+        """Delete a custom language model; False when there was none."""
+        return self._delete(lambda: self.client.delete_language_model(ModelName=name), "language model", name)
+
+    def _delete(self, delete: Callable[[], Any], kind: str, name: str) -> bool:
+        try:
+            self._jobs._call(delete)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return False
+            raise classify(exc) from exc
+        logger.info("custom %s deleted", kind, extra={"resource": name})
+        return True
 
     def create_language_model(self, name: str, language: str, base_model: str, s3_uri: str, role_arn: str) -> str:
         """Start training a CLM on the text files under `s3_uri`; its ModelStatus. An existing
@@ -101,7 +140,7 @@ class TranscribeCustomization:
             "InputDataConfig": {"S3Uri": s3_uri, "DataAccessRoleArn": role_arn},
         }
         try:
-            response = self._jobs._call(lambda: self.client.create_language_model(**params))
+            response = self._create(lambda: self.client.create_language_model(**params), "custom language models")
         except ClientError as exc:
             if error_code(exc) != "ConflictException":
                 raise classify(exc) from exc

@@ -46,6 +46,8 @@ class Model:
     files: int | None = None
     # encounter id -> evaluation job name, for the jobs re-transcribing the ground-truth set
     evaluations: dict[str, str] = field(default_factory=dict)
+    medical: bool = False  # its vocabulary is a medical vocabulary (Transcribe Medical deployments)
+    deleted_at: str | None = None  # when its Transcribe resources were deleted (the record stays)
 
 
 def _model(data: dict[str, Any]) -> Model:
@@ -57,6 +59,7 @@ def _model(data: dict[str, Any]) -> Model:
         mean_error_rate=float(data["mean_error_rate"]) if data.get("mean_error_rate") is not None else None,
         files=int(data["files"]) if data.get("files") is not None else None,
         evaluations=dict(data.get("evaluations") or {}),
+        medical=bool(data.get("medical", False)), deleted_at=data.get("deleted_at") or None,
     )
 
 
@@ -130,6 +133,7 @@ class ScoreStore:
                     "status": model.status.value, "language": model.language,
                     "vocabulary_name": model.vocabulary_name, "language_model_name": model.language_model_name,
                     "phrases": model.phrases, "digest": model.digest, "created_at": now, "updated_at": now,
+                    "medical": model.medical,
                 }),
             )
         except ClientError as exc:

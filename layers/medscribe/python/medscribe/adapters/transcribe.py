@@ -21,9 +21,11 @@ from medscribe.adapters import aws_clients
 from medscribe.adapters.errors import classify, error_code
 from medscribe.adapters.llm.retry import backoff_delay
 from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.domain.transcription import customization_language
 from medscribe.observability import logger
 
 T = TypeVar("T")
+IDENTIFY_OPTIONS = ("en-US", "ko-KR")  # the languages a `language: identify` deployment chooses from
 RETRYABLE = frozenset({"ThrottlingException", "LimitExceededException", "InternalFailureException",
                        "ServiceUnavailableException"})
 
@@ -44,12 +46,16 @@ class JobRequest:
     language_model_name: str | None = None
 
     def api_params(self) -> dict[str, Any]:
-        """StartTranscriptionJob / StartMedicalTranscriptionJob parameters."""
+        """StartTranscriptionJob / StartMedicalTranscriptionJob parameters. Where the custom vocabulary
+        and language model go depends on the job (Transcribe rejects them anywhere else): a Medical job
+        takes a medical vocabulary in Settings and no language model; with language identification both
+        go in LanguageIdSettings under their language; otherwise Settings.VocabularyName and
+        ModelSettings (no language model for ko-KR)."""
         settings: dict[str, Any] = (
             {"ChannelIdentification": True} if self.channel_identification
             else {"ShowSpeakerLabels": True, "MaxSpeakerLabels": self.max_speakers}
         )
-        if self.vocabulary_name:
+        if self.vocabulary_name and self.language != "identify":
             settings["VocabularyName"] = self.vocabulary_name
         params: dict[str, Any] = {
             "Media": {"MediaFileUri": self.media_uri},
@@ -67,7 +73,15 @@ class JobRequest:
         params["TranscriptionJobName"] = self.job_name
         if self.language == "identify":
             params["IdentifyLanguage"] = True
-            params["LanguageOptions"] = ["en-US", "ko-KR"]
+            params["LanguageOptions"] = list(IDENTIFY_OPTIONS)
+            language = customization_language(self.language)
+            entry: dict[str, str] = {}
+            if self.vocabulary_name:
+                entry["VocabularyName"] = self.vocabulary_name
+            if self.language_model_name and language != "ko-KR":
+                entry["LanguageModelName"] = self.language_model_name
+            if entry:
+                params["LanguageIdSettings"] = {language: entry}
         else:
             params["LanguageCode"] = self.language
             if self.language_model_name and self.language != "ko-KR":  # CLMs do not support ko-KR

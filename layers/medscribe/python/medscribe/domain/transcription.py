@@ -9,6 +9,13 @@ JOB_NAME = re.compile(r"^[0-9a-zA-Z._-]{1,200}$")
 _URI = re.compile(r"\b(?:s3|https?)://\S+")
 
 
+def customization_language(language: str) -> str:
+    """The language custom vocabularies and language models are built for under the deployment's
+    `language` setting: ko-KR for ko-KR, otherwise en-US. With language identification they apply to
+    the en-US entry of the job's LanguageIdSettings (Transcribe takes them per language there)."""
+    return "ko-KR" if language == "ko-KR" else "en-US"
+
+
 def job_name(prefix: str, encounter_id: str) -> str:
     """Transcribe job name for an encounter: the stage prefix and the id only (no PHI)."""
     name = f"{prefix}-{encounter_id}"

@@ -51,6 +51,10 @@ _CAMEL_PIECES = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z']+|[A-Z]")
 _ENGLISH_PHRASE = re.compile(r"[A-Za-z'.\-]+")
 _HANGUL_WORD = re.compile(r"[\uac00-\ud7a3]+")
 _DECIMAL = re.compile(r"\d[.,]\d")
+TABLE_HEADER = "Phrase\tSoundsLike\tIPA\tDisplayAs"
+# Character sets for custom vocabularies (Developer Guide, "Character sets"), with the hyphen that
+# joins the words of a phrase: English a-z A-Z ' - . ; Korean Hangul syllables.
+_PHRASE_CHARSETS = {"en": _ENGLISH_PHRASE, "ko": re.compile(r"[\uac00-\ud7a3\-]+")}
 
 _ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
          "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
@@ -89,24 +93,68 @@ def vocabulary_phrase(term: str, language: str) -> str | None:
     return phrase
 
 
-def vocabulary_phrases(terms: Iterable[str], language: str, *, max_bytes: int = VOCABULARY_MAX_BYTES) -> list[str]:
-    """Valid, distinct (case-insensitive) phrases in the order given, within `max_bytes` of UTF-8
-    (each entry counted with one separator byte). An entry that does not fit is skipped, so a
-    shorter later one may still be included: earlier terms keep their priority."""
-    phrases: list[str] = []
+def vocabulary_entries(terms: Iterable[str], language: str, *,
+                       max_bytes: int = VOCABULARY_MAX_BYTES) -> list[tuple[str, str]]:
+    """(phrase, display form) of each usable term: valid, distinct (case-insensitive) phrases in the
+    order given, whose vocabulary table (`vocabulary_table`) stays within `max_bytes` of UTF-8. An
+    entry that does not fit is skipped, so a shorter later one may still be included: earlier terms
+    keep their priority. The display form is the term as written when that differs from the phrase
+    (Transcribe writes it in the transcript: "B12" for the phrase "B.-twelve"), else ""."""
+    entries: list[tuple[str, str]] = []
     seen: set[str] = set()
-    used = 0
+    used = len(TABLE_HEADER.encode("utf-8")) + 1
     for term in terms:
         phrase = vocabulary_phrase(term, language)
         if phrase is None or phrase.casefold() in seen:
             continue
-        size = len(phrase.encode("utf-8")) + 1
+        written = " ".join(term.split())
+        display = written if written != phrase and len(written) <= PHRASE_MAX_CHARS else ""
+        size = len(_table_row(phrase, display).encode("utf-8")) + 1
         if used + size > max_bytes:
             continue
         seen.add(phrase.casefold())
-        phrases.append(phrase)
+        entries.append((phrase, display))
         used += size
-    return phrases
+    return entries
+
+
+def vocabulary_phrases(terms: Iterable[str], language: str, *, max_bytes: int = VOCABULARY_MAX_BYTES) -> list[str]:
+    """The phrases of `vocabulary_entries`, in order."""
+    return [phrase for phrase, _display in vocabulary_entries(terms, language, max_bytes=max_bytes)]
+
+
+def vocabulary_table(entries: Iterable[tuple[str, str]]) -> str:
+    """A vocabulary in Transcribe's table format, which standard and medical vocabularies share (list
+    format is deprecated; medical vocabularies take only tables): a tab-separated header with the four
+    columns, one row per phrase; SoundsLike and IPA stay empty (no longer supported for standard
+    vocabularies), DisplayAs holds the display form."""
+    return "\n".join([TABLE_HEADER, *(_table_row(phrase, display) for phrase, display in entries)]) + "\n"
+
+
+def _table_row(phrase: str, display: str) -> str:
+    return f"{phrase}\t\t\t{display}"
+
+
+def phrase_problems(phrases: Iterable[str], language: str) -> list[str]:
+    """Transcribe's rules for vocabulary phrases that `phrases` break (counts only: no phrase is
+    repeated in a message): at most 256 characters, no spaces or digits, the language's character set."""
+    listed = list(phrases)
+    problems: list[str] = []
+    too_long = sum(1 for phrase in listed if len(phrase) > PHRASE_MAX_CHARS)
+    if too_long:
+        problems.append(f"{too_long} phrase(s) longer than {PHRASE_MAX_CHARS} characters")
+    spaced = sum(1 for phrase in listed if re.search(r"\s", phrase))
+    if spaced:
+        problems.append(f"{spaced} phrase(s) with spaces (join the words with hyphens)")
+    digits = sum(1 for phrase in listed if re.search(r"\d", phrase))
+    if digits:
+        problems.append(f"{digits} phrase(s) with digits (numbers must be spelled out)")
+    charset = _PHRASE_CHARSETS.get(language.split("-")[0].lower())
+    if charset is not None:
+        outside = sum(1 for phrase in listed if not re.search(r"[\s\d]", phrase) and not charset.fullmatch(phrase))
+        if outside:
+            problems.append(f"{outside} phrase(s) outside the {language} character set")
+    return problems
 
 
 def _phrase_speller(language: str) -> Callable[[str], str | None]:

@@ -8,6 +8,11 @@ with {"__type": <code>, "Message": <text>}) with the response shapes of botocore
   StartTranscriptionJob, GetTranscriptionJob, ListTranscriptionJobs
   StartMedicalTranscriptionJob, GetMedicalTranscriptionJob, ListMedicalTranscriptionJobs
   CreateVocabulary, GetVocabulary, UpdateVocabulary, ListVocabularies, DeleteVocabulary
+  CreateMedicalVocabulary, GetMedicalVocabulary, UpdateMedicalVocabulary, DeleteMedicalVocabulary
+
+Every request first passes the server-side rules of `medscribe.local.service_rules` (what AWS
+would reject, e.g. a standard vocabulary on a Medical job, Settings.VocabularyName with language
+identification); a violation is the BadRequestException AWS answers.
 
 Validation follows the service: job and vocabulary names `^[0-9a-zA-Z._-]+` (at most 200), media
 formats, sample-rate ranges, exactly one of LanguageCode / IdentifyLanguage, Medical en-US only, a
@@ -23,9 +28,9 @@ the object. Then it puts the event AWS puts on the default EventBridge bus ("Tra
 Change", for Medical jobs too), unless the `drop_completion_events` fault hook says to drop it.
 `throttle_starts` makes chosen starts fail with LimitExceededException (another fault hook).
 
-State: `<root>/jobs/<name>.json`, `<root>/medical-jobs/<name>.json` and `<root>/vocabularies/
-<name>.json` mirror what Get answers, for inspection; the folder is cleared at start, as the
-emulator's state is (a new runtime is a new account).
+State: `<root>/jobs/<name>.json`, `<root>/medical-jobs/<name>.json`, `<root>/vocabularies/<name>.json`
+and `<root>/medical-vocabularies/<name>.json` mirror what Get answers, for inspection; the folder is
+cleared at start, as the emulator's state is (a new runtime is a new account).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
+from medscribe.local.service_rules import DEPRECATED, transcribe_problems, vocabulary_table_problems
 from medscribe.local.state import write_atomically
 from medscribe.local.whisper_engine import (
     TINY_EN,
@@ -174,6 +180,7 @@ class Job:
     identified_language_score: float | None = None
     transcript_uri: str | None = None
     engine: dict[str, Any] = field(default_factory=dict)  # model, seconds: for inspection only
+    language_id_settings: dict[str, Any] = field(default_factory=dict)  # per language: vocabulary
 
     def api(self) -> dict[str, Any]:
         """The TranscriptionJob / MedicalTranscriptionJob shape."""
@@ -197,7 +204,8 @@ class Job:
             job.update(ModelSettings=self.model_settings)
             if self.identify_language:
                 job.update(IdentifyLanguage=True, LanguageOptions=self.language_options or None,
-                           IdentifiedLanguageScore=self.identified_language_score)
+                           IdentifiedLanguageScore=self.identified_language_score,
+                           LanguageIdSettings=self.language_id_settings or None)
         return {key: value for key, value in job.items() if value is not None}
 
     def summary(self) -> dict[str, Any]:
@@ -279,7 +287,8 @@ class TranscribeService:
         self.throttle_starts: Callable[[str], bool] | None = None
         self._address = (host, port)
         self._jobs: dict[bool, dict[str, Job]] = {False: {}, True: {}}  # by medical
-        self._vocabularies: dict[str, Vocabulary] = {}
+        self._vocabularies: dict[str, Vocabulary] = {}  # standard vocabularies
+        self._medical_vocabularies: dict[str, Vocabulary] = {}  # a separate kind (CreateMedicalVocabulary)
         self._lock = threading.Lock()
         self._stats = ServiceStats()
         self._stopping = threading.Event()
@@ -293,11 +302,15 @@ class TranscribeService:
             "GetMedicalTranscriptionJob": lambda body: self._get_job(body, medical=True),
             "ListTranscriptionJobs": lambda body: self._list_jobs(body, medical=False),
             "ListMedicalTranscriptionJobs": lambda body: self._list_jobs(body, medical=True),
-            "CreateVocabulary": self._create_vocabulary,
-            "GetVocabulary": self._get_vocabulary,
-            "UpdateVocabulary": self._update_vocabulary,
+            "CreateVocabulary": lambda body: self._create_vocabulary(body, medical=False),
+            "GetVocabulary": lambda body: self._get_vocabulary(body, medical=False),
+            "UpdateVocabulary": lambda body: self._update_vocabulary(body, medical=False),
             "ListVocabularies": self._list_vocabularies,
-            "DeleteVocabulary": self._delete_vocabulary,
+            "DeleteVocabulary": lambda body: self._delete_vocabulary(body, medical=False),
+            "CreateMedicalVocabulary": lambda body: self._create_vocabulary(body, medical=True),
+            "GetMedicalVocabulary": lambda body: self._get_vocabulary(body, medical=True),
+            "UpdateMedicalVocabulary": lambda body: self._update_vocabulary(body, medical=True),
+            "DeleteMedicalVocabulary": lambda body: self._delete_vocabulary(body, medical=True),
         }
 
     # -- lifecycle --
@@ -363,6 +376,10 @@ class TranscribeService:
                 raise ApiError("SerializationException", "The request body is not valid JSON.") from exc
             if not isinstance(body, dict):
                 raise ApiError("SerializationException", "The request body must be a JSON object.")
+            rejected = [problem for problem in transcribe_problems(operation, body, self._vocabulary_kind)
+                        if not problem.startswith(DEPRECATED)]
+            if rejected:
+                raise _bad_request(rejected[0])
             return HTTPStatus.OK, handler(body)
         except ApiError as exc:
             return exc.status, {"__type": exc.code, "Message": exc.message}
@@ -424,19 +441,27 @@ class TranscribeService:
         if model_settings and model_settings.get("LanguageModelName"):
             raise _bad_request("The requested language model couldn't be found. Check the language model name "
                                "and try your request again.")
-        vocabulary_name = settings.get("VocabularyName")
-        if vocabulary_name is not None:
+        id_settings = dict(body.get("LanguageIdSettings") or {})
+        if any((entry or {}).get("LanguageModelName") for entry in id_settings.values()):
+            raise _bad_request("The requested language model couldn't be found. Check the language model name "
+                               "and try your request again.")
+        for language, vocabulary_name in [(language_code, settings.get("VocabularyName")),
+                                          *((lang, (entry or {}).get("VocabularyName"))
+                                            for lang, entry in id_settings.items())]:
+            if vocabulary_name is None:
+                continue
             with self._lock:
-                vocabulary = self._vocabularies.get(vocabulary_name)
+                vocabulary = self._vocabularies_of(medical).get(vocabulary_name)
             if vocabulary is None or vocabulary.state != "READY":
                 raise _bad_request(VOCABULARY_NOT_FOUND)
-            if language_code is not None and vocabulary.language_code != language_code:
+            if language is not None and vocabulary.language_code != language:
                 raise _bad_request("The language code of the vocabulary doesn't match the job's language code.")
         job = Job(
             name=name, medical=medical, media_uri=uri, media_format=media_format, sample_rate=rate,
             language_code=language_code, identify_language=identify, language_options=options,
             output_bucket=bucket, output_key=self._output_key(name, bucket, output_key, medical),
             kms_key_id=body.get("OutputEncryptionKMSKeyId"), settings=settings, model_settings=model_settings,
+            language_id_settings=id_settings,
         )
         if medical:
             specialty, kind = body.get("Specialty"), body.get("Type")
@@ -598,10 +623,23 @@ class TranscribeService:
         )
 
     def _hotwords(self, job: Job) -> str | None:
-        name = job.settings.get("VocabularyName")
+        """The job's vocabulary as hot words: Settings.VocabularyName, or with language identification
+        the first LanguageIdSettings entry that names one (the language is not known before decoding)."""
+        names = [job.settings.get("VocabularyName"),
+                 *((entry or {}).get("VocabularyName") for entry in job.language_id_settings.values())]
+        name = next((found for found in names if found), None)
         with self._lock:
-            vocabulary = self._vocabularies.get(name) if name else None
+            vocabulary = self._vocabularies_of(job.medical).get(name) if name else None
         return vocabulary.hotwords() if vocabulary else None
+
+    def _vocabularies_of(self, medical: bool) -> dict[str, Vocabulary]:
+        return self._medical_vocabularies if medical else self._vocabularies
+
+    def _vocabulary_kind(self, name: str) -> str | None:
+        with self._lock:
+            if name in self._medical_vocabularies:
+                return "medical"
+            return "standard" if name in self._vocabularies else None
 
     def _write_output(self, job: Job, document: dict[str, Any]) -> str:
         data = json.dumps(document, ensure_ascii=False).encode()
@@ -666,10 +704,8 @@ class TranscribeService:
 
     # -- vocabularies --
 
-    def _vocabulary_phrases(self, body: dict[str, Any]) -> list[str]:
+    def _vocabulary_phrases(self, body: dict[str, Any], *, medical: bool) -> list[str]:
         phrases, uri = body.get("Phrases"), body.get("VocabularyFileUri")
-        if (phrases is None) == (uri is None):
-            raise _bad_request("Specify either Phrases or VocabularyFileUri, not both.")
         if phrases is not None:
             if not isinstance(phrases, list) or not all(isinstance(p, str) and len(p) <= 256 for p in phrases):
                 raise _constraint("...", "phrases", "Member must have length less than or equal to 256")
@@ -678,10 +714,15 @@ class TranscribeService:
         if location is None:
             raise _bad_request("The URI that you provided doesn't point to an S3 object. Check the URI and try again.")
         try:
-            text = aws_clients.client("s3").get_object(Bucket=location[0], Key=location[1])["Body"].read()
+            data = aws_clients.client("s3").get_object(Bucket=location[0], Key=location[1])["Body"].read()
         except ClientError as exc:
             raise _bad_request(MEDIA_UNREADABLE) from exc
-        return parse_vocabulary_file(text.decode("utf-8", errors="replace"))
+        text = data.decode("utf-8", errors="replace")
+        if medical or text.startswith("Phrase"):  # a table (medical vocabularies take only tables)
+            problems = vocabulary_table_problems(text, str(body.get("LanguageCode") or ""))
+            if problems:
+                raise _bad_request(f"The vocabulary file is not valid: {problems[0]}")
+        return parse_vocabulary_file(text)
 
     @staticmethod
     def _vocabulary_name(body: dict[str, Any]) -> str:
@@ -690,38 +731,40 @@ class TranscribeService:
             raise _constraint(name, "vocabularyName", NAME_CONSTRAINT)
         return name
 
-    def _create_vocabulary(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _create_vocabulary(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
         name = self._vocabulary_name(body)
         language = body.get("LanguageCode")
         if not isinstance(language, str):
             raise _bad_request("LanguageCode is required.")
-        vocabulary = Vocabulary(name, language, self._vocabulary_phrases(body))
+        vocabulary = Vocabulary(name, language, self._vocabulary_phrases(body, medical=medical))
         with self._lock:
-            if name in self._vocabularies:
+            found = self._vocabularies_of(medical)
+            if name in found:
                 raise ApiError("ConflictException", VOCABULARY_EXISTS)
-            self._vocabularies[name] = vocabulary
-            self._save_vocabulary(vocabulary)
+            found[name] = vocabulary
+            self._save_vocabulary(vocabulary, medical)
             return vocabulary.info()
 
-    def _existing_vocabulary(self, body: dict[str, Any]) -> Vocabulary:
+    def _existing_vocabulary(self, body: dict[str, Any], medical: bool) -> Vocabulary:
         name = self._vocabulary_name(body)
-        vocabulary = self._vocabularies.get(name)
+        vocabulary = self._vocabularies_of(medical).get(name)
         if vocabulary is None:
             raise ApiError("NotFoundException", VOCABULARY_NOT_FOUND)
         return vocabulary
 
-    def _get_vocabulary(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _get_vocabulary(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
         with self._lock:
-            vocabulary = self._existing_vocabulary(body)
-            return {**vocabulary.info(), "DownloadUri": f"{self.endpoint}/vocabularies/{vocabulary.name}.txt"}
+            vocabulary = self._existing_vocabulary(body, medical)
+            folder = "medical-vocabularies" if medical else "vocabularies"
+            return {**vocabulary.info(), "DownloadUri": f"{self.endpoint}/{folder}/{vocabulary.name}.txt"}
 
-    def _update_vocabulary(self, body: dict[str, Any]) -> dict[str, Any]:
-        phrases = self._vocabulary_phrases(body)
+    def _update_vocabulary(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
+        phrases = self._vocabulary_phrases(body, medical=medical)
         with self._lock:
-            vocabulary = self._existing_vocabulary(body)
+            vocabulary = self._existing_vocabulary(body, medical)
             vocabulary.language_code = str(body.get("LanguageCode") or vocabulary.language_code)
             vocabulary.phrases, vocabulary.last_modified, vocabulary.state = phrases, time.time(), "READY"
-            self._save_vocabulary(vocabulary)
+            self._save_vocabulary(vocabulary, medical)
             info = vocabulary.info()
         return {key: info[key] for key in ("VocabularyName", "LanguageCode", "LastModifiedTime", "VocabularyState")}
 
@@ -741,16 +784,18 @@ class TranscribeService:
             response["NextToken"] = token
         return response
 
-    def _delete_vocabulary(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _delete_vocabulary(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
         with self._lock:
-            vocabulary = self._existing_vocabulary(body)
-            del self._vocabularies[vocabulary.name]
-            (self.root / "vocabularies" / f"{vocabulary.name}.json").unlink(missing_ok=True)
+            vocabulary = self._existing_vocabulary(body, medical)
+            del self._vocabularies_of(medical)[vocabulary.name]
+            folder = "medical-vocabularies" if medical else "vocabularies"
+            (self.root / folder / f"{vocabulary.name}.json").unlink(missing_ok=True)
         return {}
 
-    def _save_vocabulary(self, vocabulary: Vocabulary) -> None:
+    def _save_vocabulary(self, vocabulary: Vocabulary, medical: bool) -> None:
         record = {**vocabulary.info(), "Phrases": vocabulary.phrases}
-        write_atomically(self.root / "vocabularies" / f"{vocabulary.name}.json", json.dumps(record, indent=2))
+        folder = "medical-vocabularies" if medical else "vocabularies"
+        write_atomically(self.root / folder / f"{vocabulary.name}.json", json.dumps(record, indent=2))
 
     def download(self, path: str) -> bytes | None:
         """GET <endpoint>/outputs/... (service-managed transcripts) and /vocabularies/<name>.txt."""

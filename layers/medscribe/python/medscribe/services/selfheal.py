@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools.metrics import MetricUnit
 
 from medscribe.adapters.artifacts import ArtifactStore
-from medscribe.adapters.customization import TranscribeCustomization, WikipediaCorpus
+from medscribe.adapters.customization import QuotaExceeded, TranscribeCustomization, WikipediaCorpus
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import Model, ScoreStore
 from medscribe.adapters.transcribe import TranscribeJobs
-from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
+from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.scoring import fixed_words
 from medscribe.domain.selfheal import (
@@ -46,13 +46,16 @@ from medscribe.domain.selfheal import (
     ground_truth_key,
 )
 from medscribe.domain.transcript import parse_transcribe_output
-from medscribe.domain.vocabulary import parse_keywords, training_text, vocabulary_phrases
+from medscribe.domain.transcription import customization_language
+from medscribe.domain.vocabulary import parse_keywords, training_text, vocabulary_entries, vocabulary_table
 from medscribe.observability import logger, metrics
 from medscribe.services.scoring import Pair, ScoringService, score_language
 from medscribe.services.transcription import job_request
 from medscribe.settings import FunctionSettings
 
 EVAL_OUTPUT_PREFIX = "transcripts/selfheal"
+VOCABULARY_PREFIX = "selfheal/vocabularies"  # the vocabulary tables Transcribe reads (VocabularyFileUri)
+QUOTA_REASON = "quota:"  # a FAILED model's reason when Transcribe's account quota stopped its build
 MAX_EVALUATION_FILES = 50  # the ground-truth set re-transcribed per candidate
 MAX_WIKIPEDIA_TERMS = 40  # articles fetched per language model (politeness and Lambda time)
 KEYWORDS_MAX_BYTES = 256 * 1024
@@ -69,7 +72,9 @@ class TickReport:
     evaluating: list[str] = field(default_factory=list)
     decided: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     nothing_to_learn: bool = False
+    quota_reached: bool = False
 
 
 def eval_job_name(prefix: str, model: str, encounter_id: str) -> str:
@@ -98,8 +103,12 @@ class SelfHealService:
         self.pipeline = settings.pipeline
 
     @property
+    def medical(self) -> bool:
+        return self.pipeline.transcribe_medical
+
+    @property
     def language(self) -> str:
-        return "ko-KR" if self.pipeline.language.value == "ko-KR" else "en-US"
+        return customization_language(self.pipeline.language.value)
 
     def incumbent(self) -> str:
         active = self.scores.active()
@@ -119,11 +128,16 @@ class SelfHealService:
             except PermanentError as exc:
                 self.scores.update_model(model.name, model.status, status=ModelStatus.FAILED, reason=str(exc)[:300])
                 report.failed.append(model.name)
+        report.deleted = self._prune()
         if not in_flight:
-            report.built = self._build()
-            report.nothing_to_learn = report.built is None
+            try:
+                report.built = self._build()
+            except QuotaExceeded:
+                report.quota_reached = True
+            report.nothing_to_learn = report.built is None and not report.quota_reached
         logger.info("self-heal tick", extra={"built": report.built, "evaluating": len(report.evaluating),
-                                             "decided": report.decided, "failed": report.failed})
+                                             "decided": report.decided, "failed": report.failed,
+                                             "deleted": len(report.deleted), "quota_reached": report.quota_reached})
         return report
 
     # --- 1. build ---------------------------------------------------------------------------------
@@ -152,30 +166,83 @@ class SelfHealService:
         given = self._keywords()
         # learned first: they come from this clinic's own misses; the cap keeps the given list's tail out
         terms = list(dict.fromkeys([*learned, *given]))[:self.pipeline.selfheal_max_keywords]
-        phrases = vocabulary_phrases(terms, self.language)
+        entries = vocabulary_entries(terms, self.language)
+        phrases = [phrase for phrase, _display in entries]
         if not phrases:
             logger.info("no keywords to build a vocabulary from")
             return None
         name = candidate_name(self.pipeline.prefix, self.language, phrases)
-        if self.scores.model(name) is not None:
+        existing = self.scores.model(name)
+        retry = existing is not None and existing.status is ModelStatus.FAILED \
+            and (existing.reason or "").startswith(QUOTA_REASON)
+        if existing is not None and not retry:
             logger.info("this vocabulary was built before", extra={"model": name})
             return None
         self.artifacts.put_json(f"selfheal/models/{name}.json", {
             "name": name, "language": self.language, "incumbent": incumbent, "given_keywords": len(given),
-            "learned_keywords": learned, "phrases": phrases,
+            "learned_keywords": learned, "phrases": phrases, "medical": self.medical,
         })
-        self.customization.put_vocabulary(name, self.language, phrases)
-        language_model = self._language_model(name, terms)
-        self.scores.put_model(Model(
+        table_key = f"{VOCABULARY_PREFIX}/{name}.txt"
+        self.artifacts.put(table_key, vocabulary_table(entries).encode("utf-8"), "text/plain; charset=utf-8")
+        model = Model(
             name=name, status=ModelStatus.BUILDING, language=self.language, vocabulary_name=name,
-            language_model_name=language_model, phrases=len(phrases),
-            digest=hashlib.sha256("\n".join(phrases).encode()).hexdigest()[:16],
-        ))
+            phrases=len(phrases), digest=hashlib.sha256("\n".join(phrases).encode()).hexdigest()[:16],
+            medical=self.medical,
+        )
+        try:
+            self.customization.put_vocabulary(name, self.language, f"s3://{self.settings.artifacts_bucket}/{table_key}",
+                                              medical=self.medical)
+            language_model = self._language_model(name, terms)
+        except QuotaExceeded as exc:
+            self._record_quota(model, existing, str(exc))
+            raise
+        model = Model(**{**model.__dict__, "language_model_name": language_model})
+        if retry:
+            self.scores.update_model(name, ModelStatus.FAILED, status=ModelStatus.BUILDING, reason="", deleted_at="",
+                                     language_model_name=language_model)
+        else:
+            self.scores.put_model(model)
         logger.info("candidate model building", extra={"model": name, "phrases": len(phrases),
                                                        "learned": len(learned), "given": len(given),
                                                        "language_model": bool(language_model)})
         metrics.add_metric(name="SelfHealCandidates", unit=MetricUnit.Count, value=1)
         return name
+
+    def _record_quota(self, model: Model, existing: Model | None, message: str) -> None:
+        """A build stopped by an account quota: the model is FAILED with the reason (retried by a later
+        tick, after `_prune` has freed what it may), never a message for the dead-letter queue."""
+        reason = f"{QUOTA_REASON} {message}; delete unused custom vocabularies / language models in this account"
+        if existing is None:
+            self.scores.put_model(Model(**{**model.__dict__, "status": ModelStatus.FAILED}))
+        self.scores.update_model(model.name, ModelStatus.FAILED, reason=reason)
+        logger.warning("self-heal build stopped by a Transcribe quota", extra={"model": model.name})
+        metrics.add_metric(name="SelfHealQuotaReached", unit=MetricUnit.Count, value=1)
+
+    # --- housekeeping -------------------------------------------------------------------------------
+
+    def _prune(self) -> list[str]:
+        """Delete the Transcribe resources of models nobody will use again, so the account quotas (100
+        vocabularies, a handful of language models) never run out: FAILED and RETIRED models, and
+        evaluated CANDIDATEs beyond the newest `selfheal_keep_candidates`. The active model and models
+        in flight are kept; every record stays on the leaderboard, marked `deleted_at`."""
+        models = [model for model in self.scores.models() if model.deleted_at is None]
+        candidates = sorted((m for m in models if m.status is ModelStatus.CANDIDATE),
+                            key=lambda m: m.created_at, reverse=True)
+        retired = {m.name for m in candidates[self.pipeline.selfheal_keep_candidates:]}
+        retired |= {m.name for m in models if m.status in (ModelStatus.FAILED, ModelStatus.RETIRED)}
+        deleted = []
+        for model in models:
+            if model.name not in retired:
+                continue
+            if model.vocabulary_name:
+                self.customization.delete_vocabulary(model.vocabulary_name, medical=model.medical)
+            if model.language_model_name:
+                self.customization.delete_language_model(model.language_model_name)
+            self.scores.update_model(model.name, model.status, deleted_at=utc_now())
+            deleted.append(model.name)
+        if deleted:
+            logger.info("retired self-heal resources deleted", extra={"models": deleted})
+        return deleted
 
     def _language_model(self, name: str, terms: list[str]) -> str | None:
         role = self.settings.clm_role_arn
@@ -193,7 +260,7 @@ class SelfHealService:
     # --- 2. evaluate --------------------------------------------------------------------------------
 
     def _check_build(self, model: Model, report: TickReport) -> None:
-        state, reason = self.customization.vocabulary_state(model.vocabulary_name or model.name)
+        state, reason = self.customization.vocabulary_state(model.vocabulary_name or model.name, medical=model.medical)
         if state == "FAILED":
             raise PermanentError(f"vocabulary failed: {reason or 'no reason given'}")
         ready = state == "READY"

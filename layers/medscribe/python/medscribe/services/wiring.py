@@ -50,14 +50,18 @@ def note_model(settings: PipelineSettings) -> LanguageModel | None:
 
 
 def active_model(store: ScoreStore, ttl_seconds: float = ACTIVE_MODEL_TTL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> Callable[[], tuple[str | None, str | None] | None]:
-    """The promoted model's (vocabulary, language model), read at most once per `ttl_seconds`."""
+                 clock: Callable[[], float] = time.monotonic, *,
+                 medical: bool = False) -> Callable[[], tuple[str | None, str | None] | None]:
+    """The promoted model's (vocabulary, language model), read at most once per `ttl_seconds`; None
+    when there is none or it is of the other kind (a standard vocabulary for a Medical deployment or
+    the reverse: Transcribe would reject the job)."""
     cached: list[tuple[float, tuple[str | None, str | None] | None]] = []
 
     def current() -> tuple[str | None, str | None] | None:
         if not cached or clock() - cached[0][0] > ttl_seconds:
             model = store.active()
-            cached[:] = [(clock(), (model.vocabulary_name, model.language_model_name) if model else None)]
+            usable = model is not None and model.medical == medical
+            cached[:] = [(clock(), (model.vocabulary_name, model.language_model_name) if model and usable else None)]
         return cached[0][1]
 
     return current
@@ -68,7 +72,8 @@ def transcription_service() -> TranscriptionService:
     return TranscriptionService(
         EncounterRepository(settings.table_name), TranscribeJobs(),
         ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn), Notifier(settings.topic_arn), settings,
-        EventPublisher(settings.pipeline.stage), active_model=active_model(ScoreStore(settings.table_name)),
+        EventPublisher(settings.pipeline.stage), active_model=active_model(ScoreStore(settings.table_name),
+                                                                     medical=settings.pipeline.transcribe_medical),
     )
 
 
