@@ -783,11 +783,15 @@ def _model(engine: str) -> Any:
 def note(args: argparse.Namespace) -> int:
     import os
 
+    from medscribe.domain.errors import PermanentError, TransientError
     from medscribe.services.documentation import write_note
     from medscribe.services.wiring import NOTE_ENGINE_ENV
 
     os.environ.pop(NOTE_ENGINE_ENV, None)  # the command line decides
-    result = write_note(_transcript_lines(args.file), template=args.template, engine=_model(args.engine))
+    try:
+        result = write_note(_transcript_lines(args.file), template=args.template, engine=_model(args.engine))
+    except (PermanentError, TransientError) as exc:
+        raise CliError(f"the {args.engine} engine failed: {exc}", code=1) from exc
     if args.json:
         print(result.to_json(indent=1))
         return 0
@@ -798,6 +802,50 @@ def note(args: argparse.Namespace) -> int:
         for item in section["items"] or [{"text": "(nothing in the transcript)", "lines": []}]:
             cites = " ".join(f"[{n}]" for n in item["lines"])
             console.print(Text(f"  • {item['text']} {cites}".rstrip()))
+    for problem in data["problems"]:
+        errors.print(Text(f"problem: {problem['message']}", style="yellow"))
+    return 0
+
+
+@command(
+    "emr", help="structure a free-text clinical note (Korean or English) into the EMR record, as a text/ upload is",
+    arguments=[
+        arg("file", type=Path, help="a UTF-8 clinical note (.txt/.md)"),
+        arg("--engine", choices=["offline", "bedrock", "openai"], default="offline",
+            help="offline: rule-based extractor, no model (default); bedrock: AWS credentials "
+                 "(AWS_ENDPOINT_URL_BEDROCK_RUNTIME is honoured); openai: MEDSCRIBE_OPENAI_BASE_URL and "
+                 "MEDSCRIBE_OPENAI_MODEL"),
+        arg("--json", action="store_true", help="print the stored record (emr.json) as JSON"),
+    ],
+)
+def emr(args: argparse.Namespace) -> int:
+    import os
+
+    from medscribe.domain.emr import detect_language
+    from medscribe.domain.errors import PermanentError, TransientError
+    from medscribe.services.emr import structure_note
+    from medscribe.services.wiring import NOTE_ENGINE_ENV
+
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {args.file} as UTF-8 text: {exc}", code=1) from exc
+    if not text.strip():
+        raise CliError(f"{args.file} is empty", code=1)
+    os.environ.pop(NOTE_ENGINE_ENV, None)  # the command line decides
+    try:
+        result = structure_note(text, detect_language(text), _model(args.engine))
+    except (PermanentError, TransientError) as exc:
+        raise CliError(f"the {args.engine} engine failed: {exc}", code=1) from exc
+    data = result.to_dict()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+        return 0
+    console.print(Text(f"EMR record — engine {data['engine']} — {data['language']} — {data['status']}",
+                       style="bold"))
+    for name, value in data["record"].items():
+        shown = "; ".join(value) if isinstance(value, list) else value
+        console.print(Text.assemble((f"{name}: ", "bold"), shown or "—"))
     for problem in data["problems"]:
         errors.print(Text(f"problem: {problem['message']}", style="yellow"))
     return 0
