@@ -93,3 +93,38 @@ def test_up_run_status_show_down(tmp_path: Path) -> None:
     log = (state / "logs" / "runtime.log").read_text(encoding="utf-8")
     assert '"message":"ingested"' in log
     assert "morning visit" not in log
+
+
+def test_local_run_documents_through_a_strict_converse_endpoint(tmp_path: Path) -> None:
+    """With AWS_ENDPOINT_URL_BEDROCK_RUNTIME set, the runtime's document stage uses the Bedrock adapter:
+    every EMR and note request it makes must pass Bedrock's server-side rules (the strict endpoint
+    rejects what Bedrock would)."""
+    from medscribe.local.converse_endpoint import ConverseEndpoint
+    from medscribe.settings import project_root
+    from tests import FIXTURES
+
+    state = tmp_path / "state"
+    inputs = tmp_path / "inputs"
+    (inputs / "text").mkdir(parents=True)
+    for source in sorted((project_root() / "sample-data" / "text").glob("*.txt")):
+        (inputs / "text" / source.name).write_bytes(source.read_bytes())
+    dialogue = FIXTURES / "dialogues" / "fareez-osce" / "CAR0003.txt"
+    (inputs / "text" / "dialogue.txt").write_bytes(dialogue.read_bytes())
+    with ConverseEndpoint() as endpoint:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(MEDSCRIBE_STATE_DIR=str(state), COLUMNS="200", AWS_ENDPOINT_URL_BEDROCK_RUNTIME=endpoint.url)
+        try:
+            run = medscribe("local", "run", str(inputs), "--timeout", "120", cwd=tmp_path, env=env)
+            assert run.returncode == 0, run.stdout + run.stderr
+            [results_file] = (state / "runs").glob("*/results.json")
+            rows = json.loads(results_file.read_text())["encounters"]
+            engines = {json.loads(medscribe("show", row["encounter_id"], "--json", cwd=tmp_path, env=env).stdout)
+                       .get("note_engine") for row in rows}
+        finally:
+            medscribe("local", "down", cwd=tmp_path, env=env)
+        assert len(rows) == 9
+        assert {row["status"] for row in rows} <= {"DOCUMENTED", "NEEDS_REVIEW"}
+        assert engines == {"bedrock:us.anthropic.claude-haiku-4-5-20251001-v1:0"}
+        assert endpoint.rejected == []
+        tools = {request["toolConfig"]["toolChoice"]["tool"]["name"] for request in endpoint.requests}
+        assert tools == {"record_emr", "write_note"}

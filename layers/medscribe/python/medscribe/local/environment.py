@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from medscribe.adapters import aws_clients
 
 REGION = "us-east-1"
 TRANSCRIBE_ENDPOINT_ENV = "AWS_ENDPOINT_URL_TRANSCRIBE"
+BEDROCK_ENDPOINT_ENV = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
 
 
 def aws_environment(endpoint: str) -> dict[str, str | None]:
     """Variables that send every boto3 client to the emulator with throwaway credentials.
 
-    Profiles, session tokens and per-service endpoint overrides are removed so nothing can reach AWS.
+    Profiles, session tokens and per-service endpoint overrides are removed so nothing can reach AWS;
+    the one kept is a Bedrock Runtime endpoint on this machine (a local Converse endpoint such as
+    medscribe.local.converse_endpoint), which the runtime's document stage then uses.
     """
     values: dict[str, str | None] = {
         "AWS_ENDPOINT_URL": endpoint,
@@ -32,8 +36,13 @@ def aws_environment(endpoint: str) -> dict[str, str | None]:
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
     }
-    values.update({name: None for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")})
+    values.update({name: None for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")
+                   and not (name == BEDROCK_ENDPOINT_ENV and is_loopback(os.environ[name]))})
     return values
+
+
+def is_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def patch_environ(values: Mapping[str, str | None]) -> Callable[[], None]:

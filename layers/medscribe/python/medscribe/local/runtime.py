@@ -20,7 +20,7 @@ from medscribe.adapters.llm.openai_compat import ENV_BASE_URL
 from medscribe.domain.encounter import utc_now
 from medscribe.local.alarms import DlqAlarms
 from medscribe.local.emulator import Emulator
-from medscribe.local.environment import connect, patch_environ, route_transcribe
+from medscribe.local.environment import BEDROCK_ENDPOINT_ENV, connect, is_loopback, patch_environ, route_transcribe
 from medscribe.local.logs import RuntimeLog
 from medscribe.local.outbox import Outbox
 from medscribe.local.pollers import SERVICE_NAME_ENV, RoutePoller, RouteStats, ScheduleTimer, StreamPump
@@ -50,9 +50,12 @@ def local_function_settings(settings: PipelineSettings) -> PipelineSettings:
 
 
 def local_note_engine() -> str:
-    """An OpenAI-compatible endpoint when one is configured, else the offline engine (Bedrock is not
-    emulated locally)."""
-    return "openai" if os.environ.get(ENV_BASE_URL) else "offline"
+    """An OpenAI-compatible endpoint when one is configured; Bedrock when a Converse endpoint is named
+    on this machine (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, e.g. the strict local one,
+    medscribe.local.converse_endpoint); else the offline engine."""
+    if os.environ.get(ENV_BASE_URL):
+        return "openai"
+    return "bedrock" if is_loopback(os.environ.get(BEDROCK_ENDPOINT_ENV) or "") else "offline"
 
 
 def search_url(paths: StatePaths) -> str:
