@@ -216,7 +216,8 @@ def record_from_output(data: object) -> tuple[EmrRecord, list[Problem]]:
     if not isinstance(data, dict):
         return EmrRecord.model_validate({}), [Problem("schema", "the output must be a JSON object with the EMR fields")]
     unexpected = sum(1 for key in data if key not in FIELD_OF_WIRE_KEY)
-    problems = [Problem("schema", f"{unexpected} unexpected field(s): use only the schema's keys")] if unexpected else []
+    problems = [Problem("schema", f"{unexpected} unexpected field(s): use only the schema's keys")] \
+        if unexpected else []
     values: dict[str, Any] = {}
     for name in FIELDS:
         if WIRE_KEYS[name] not in data:
