@@ -9,12 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
+from medscribe.settings import load_settings
 from tests import FIXTURES
 from tests.adapters.conftest import put
 from tests.adapters.test_bedrock import converse_response, tool_use
@@ -130,9 +131,15 @@ def test_bedrock_note_with_a_bad_citation_is_repaired_once(load_handler, world, 
         return {"sections": [{"name": name, "items": [{"text": "Breathless for two months.", "lines": [line]}]
                               if name == "Chief complaint" else []} for name in sections]}
 
+    settings = load_settings()
     stub = Stubber(aws_clients.client("bedrock-runtime"))
-    stub.add_response("converse", converse_response([tool_use(note(99))], "tool_use"), None)  # line 99 missing
-    stub.add_response("converse", converse_response([tool_use(note(2))], "tool_use"), None)
+    stub.add_response("converse", converse_response([tool_use(note(99))], "tool_use"),  # line 99 missing
+                      {"modelId": settings.bedrock_model_id, "system": ANY, "messages": ANY,
+                       "inferenceConfig": ANY, "toolConfig": ANY})
+    # the repair goes to the long tier (bedrock_long_model_id), the model the stack grants for it
+    stub.add_response("converse", converse_response([tool_use(note(2))], "tool_use"),
+                      {"modelId": settings.bedrock_long_model_id, "system": ANY, "messages": ANY,
+                       "inferenceConfig": ANY, "toolConfig": ANY})
     with stub:
         handler.handler(ready(encounter_id), Context())
     stub.assert_no_pending_responses()

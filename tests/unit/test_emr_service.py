@@ -181,3 +181,12 @@ def test_without_a_model_the_offline_extractor_documents_every_sample(path: Path
     assert result.engine == "offline"
     assert result.language == ("ko" if path.stem.startswith("ko") else "en")
     assert result.to_dict()["record"] == result.record.to_json()
+
+
+def test_the_repair_attempt_goes_to_the_repair_model_when_given() -> None:
+    first = ScriptedModel(structured(emr(Age="47세")))
+    repair = ScriptedModel(structured(emr()))
+    result = structure_note(KO_NOTE, "ko", first, repair_model=repair)
+    assert (len(first.calls), len(repair.calls)) == (1, 1)
+    assert result.status is NoteStatus.DOCUMENTED
+    assert result.repairs == 1

@@ -56,7 +56,7 @@ class PipelineSettings(BaseModel):
     )
     bedrock_long_model_id: str = Field(
         "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        description="Bedrock model or inference profile for long transcripts and repairs.",
+        description="Bedrock model or inference profile for the repair attempt (a first answer with problems).",
     )
     note_engine: Literal["bedrock", "openai", "offline"] = Field(
         "bedrock", description="Note engine in AWS: Bedrock, an OpenAI-compatible endpoint, or offline (extractive)."

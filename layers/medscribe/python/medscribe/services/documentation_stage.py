@@ -49,11 +49,14 @@ def lines_from_json(document: dict[str, Any]) -> list[Line]:
 
 class DocumentationStage:
     def __init__(self, repository: EncounterRepository, artifacts: ArtifactStore, objects: ObjectStore,
-                 model: Callable[[], LanguageModel | None], settings: PipelineSettings) -> None:
+                 model: Callable[[], LanguageModel | None], settings: PipelineSettings,
+                 repair_model: Callable[[], LanguageModel | None] | None = None) -> None:
         self.repository = repository
         self.artifacts = artifacts
         self.objects = objects
         self.model = model  # None: the offline engines
+        # the repair attempt's model (Bedrock: the long tier, bedrock_long_model_id); default `model`
+        self.repair_model = repair_model or model
         self.settings = settings
 
     def document(self, encounter_id: str) -> EncounterStatus | None:
@@ -87,7 +90,8 @@ class DocumentationStage:
         lines = lines_from_json(self.artifacts.get_json(encounter.transcript_key or ""))
         emr = None
         if (encounter.language_code or "").startswith("ko"):
-            emr = structure_note("\n".join(line.text for line in lines), "ko", self.model())
+            emr = structure_note("\n".join(line.text for line in lines), "ko", self.model(),
+                                 repair_model=self.repair_model())
         return self._write(encounter, EncounterStatus.TRANSCRIBED, lines, emr)
 
     def _document_text(self, encounter: Encounter) -> EncounterStatus | None:
@@ -96,7 +100,7 @@ class DocumentationStage:
         text = self.objects.read(ref, self.settings.text_max_bytes).decode("utf-8-sig")
         if looks_like_dialogue(text):
             return self._write(encounter, EncounterStatus.RECEIVED, dialogue_lines(text), None)
-        emr = structure_note(text, detect_language(text), self.model())
+        emr = structure_note(text, detect_language(text), self.model(), repair_model=self.repair_model())
         return self._write(encounter, EncounterStatus.RECEIVED, None, emr)
 
     def _write(self, encounter: Encounter, from_status: EncounterStatus, lines: list[Line] | None,
@@ -110,8 +114,8 @@ class DocumentationStage:
             template = self.settings.note_template
             template_override, prompt_overrides = self._overrides(template)
             model = self.model()
-            note = write_note(lines, template=template, engine=model, template_override=template_override,
-                              prompt_overrides=prompt_overrides)
+            note = write_note(lines, template=template, engine=model, repair_engine=self.repair_model(),
+                              template_override=template_override, prompt_overrides=prompt_overrides)
             note_json = note.to_dict()
             self.artifacts.put_json(keys["note"], note_json)
             statuses.append(str(note.status))

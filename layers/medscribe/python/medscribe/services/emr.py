@@ -98,8 +98,10 @@ def note_block(text: str) -> str:
 
 
 def structure_note(text: str, language: str | None, model: LanguageModel | None, *,
-                   system_prompt: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS) -> EmrResult:
-    """The EMR record of a note: by `model` when given (with one repair attempt), else offline."""
+                   repair_model: LanguageModel | None = None, system_prompt: str | None = None,
+                   max_tokens: int = DEFAULT_MAX_TOKENS) -> EmrResult:
+    """The EMR record of a note: by `model` when given (with one repair attempt, by `repair_model`
+    when given), else offline."""
     lang = note_language(text, language)
     if model is None:
         offline = extract_record(text, lang)
@@ -117,8 +119,9 @@ def structure_note(text: str, language: str | None, model: LanguageModel | None,
     record, problems = _evaluate(first)
     if not problems:
         return EmrResult(record, (), NoteStatus.DOCUMENTED, first.engine, lang)
-    repaired = model.generate_json(system=system, prompt=f"{prompt}\n\n{_repair_request(first, problems)}",
-                                   schema=schema, tool_name=EMR_TOOL, max_tokens=max_tokens)
+    repaired = (repair_model or model).generate_json(
+        system=system, prompt=f"{prompt}\n\n{_repair_request(first, problems)}", schema=schema, tool_name=EMR_TOOL,
+        max_tokens=max_tokens)
     record2, problems2 = _evaluate(repaired)
     if _badness(problems2) <= _badness(problems):
         record, problems, engine = record2, problems2, repaired.engine

@@ -49,6 +49,16 @@ def note_model(settings: PipelineSettings) -> LanguageModel | None:
     return None
 
 
+def repair_model(settings: PipelineSettings) -> LanguageModel | None:
+    """The model of the repair attempt (a note or EMR record whose first answer had problems): with
+    Bedrock the long tier (`bedrock_long_model_id`), otherwise the note model."""
+    from medscribe.adapters.llm.bedrock import BedrockModel
+
+    if (os.environ.get(NOTE_ENGINE_ENV) or settings.note_engine) == "bedrock":
+        return BedrockModel.from_settings(settings, long=True)
+    return note_model(settings)
+
+
 def active_model(store: ScoreStore, ttl_seconds: float = ACTIVE_MODEL_TTL_SECONDS,
                  clock: Callable[[], float] = time.monotonic, *,
                  medical: bool = False) -> Callable[[], tuple[str | None, str | None] | None]:
@@ -133,14 +143,21 @@ def documentation_stage() -> DocumentationStage:
     settings = function_settings()
     model: list[LanguageModel | None] = []
 
+    repair: list[LanguageModel | None] = []
+
     def lazy_model() -> LanguageModel | None:  # built on first use: text notes may never need one
         if not model:
             model.append(note_model(settings.pipeline))
         return model[0]
 
+    def lazy_repair_model() -> LanguageModel | None:
+        if not repair:
+            repair.append(repair_model(settings.pipeline))
+        return repair[0]
+
     return DocumentationStage(
         EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
-        ObjectStore(), lazy_model, settings.pipeline,
+        ObjectStore(), lazy_model, settings.pipeline, repair_model=lazy_repair_model,
     )
 
 

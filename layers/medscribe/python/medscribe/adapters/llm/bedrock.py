@@ -15,7 +15,7 @@
   backoff here is the only one and is visible in tests.
 
 Model ids / inference profiles come from settings: `bedrock_model_id` (fast tier) and
-`bedrock_long_model_id` (long transcripts, repairs). Prompts and outputs may hold PHI: never logged.
+`bedrock_long_model_id` (the repair attempt). Prompts and outputs may hold PHI: never logged.
 """
 
 from __future__ import annotations
