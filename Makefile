@@ -99,6 +99,7 @@ bench: install
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/package_size.py
 
 clean:
 	rm -rf cdk.out .medscribe .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""The dependency-layer bundler: included requirement files, asset hash, the pip command."""
+"""The dependency-layer bundler: included requirement files, asset hash, the pip command, pruning."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.bundling import PipLayerBundling, requirement_files
+from stacks.bundling import LAYER_PRUNING, PipLayerBundling, PruneRules, requirement_files
 from stacks.functions import LAYER_PLATFORMS
 from tests.infra.helpers import ROOT
 
@@ -55,6 +55,36 @@ def test_the_asset_hash_follows_the_wheel_selection(layers: Path) -> None:
     top = layers / "deps" / "requirements.txt"
     only_2014 = PipLayerBundling(top, python_version="3.14", platforms=["manylinux2014_aarch64"])
     assert only_2014.asset_hash() != bundler(top).asset_hash()
+
+
+def test_the_asset_hash_follows_the_pruning_rules(layers: Path) -> None:
+    top = layers / "deps" / "requirements.txt"
+    keep_tests = PruneRules(directories=("*-stubs",), suffixes=LAYER_PRUNING.suffixes, paths=LAYER_PRUNING.paths)
+    assert bundler(top).prune == LAYER_PRUNING
+    assert PipLayerBundling(top, python_version="3.14", platforms=LAYER_PLATFORMS, prune=keep_tests).asset_hash() != (
+        bundler(top).asset_hash()
+    )
+
+
+def test_pruning_removes_what_the_rules_name_and_nothing_else(tmp_path: Path) -> None:
+    files = {
+        "pandas/__init__.py": "kept", "pandas/testing.py": "kept", "pandas/tests/test_frame.py": "x" * 10,
+        "pandas/_libs/lib.pyi": "x" * 3, "pandas/_libs/lib.cpython-314-aarch64-linux-gnu.so": "kept",
+        "numpy/_core/include/numpy/ndarrayobject.h": "x" * 4, "numpy/_core/tests/data/umath.csv": "x" * 5,
+        "lxml/etree.pyx": "x", "lxml/includes/tree.pxd": "x", "lxml/includes/__init__.py": "kept",
+        "wrapt-stubs/__init__.pyi": "x", "bin/ttx": "x" * 2, "share/man/man1/ttx.1": "x",
+        "matplotlib/mpl-data/sample_data/goog.npz": "x", "matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf": "kept",
+        "fontTools/misc/bezierTools.py": "kept", "fontTools/misc/bezierTools.c": "x",
+        "fontTools/misc/bezierTools.cpython-314-aarch64-linux-gnu.so": "x" * 6, "fontTools/agl.py": "kept",
+        "docx/templates/default.docx": "kept",
+    }
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    removed = LAYER_PRUNING.apply(tmp_path)
+    left = {str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file()}
+    assert left == {name for name, content in files.items() if content == "kept"}
+    assert removed == sum(len(content) for content in files.values() if content != "kept")
 
 
 def test_pip_accepts_manylinux_2_28_wheels_and_runs_next_to_the_file(layers: Path) -> None:

@@ -27,7 +27,6 @@ RESOURCE_STAR_ALLOWED = {
     "comprehend:BatchDetectSyntax",  # Comprehend's synchronous analysis actions have no resource type
 }
 # Lambda's quota for a function's unzipped code plus all its layers: 250 MB (262,144,000 bytes).
-LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
 ENV_NAMES = [value for name, value in vars(ENV).items()
              if name.isupper() and value not in (ENV.SEARCH_URL, ENV.CLM_ROLE_ARN)]
 
@@ -257,15 +256,6 @@ def layer_asset_dir(synth: Synth, layer: Any) -> Path:
     return synth.template_path.parent / f"asset.{content['S3Key'].removesuffix('.zip')}"
 
 
-def function_asset_dir(synth: Synth, function: Any) -> Path:
-    code = synth.template["Resources"][resource_id(synth, function)]["Properties"]["Code"]
-    return synth.template_path.parent / f"asset.{code['S3Key'].removesuffix('.zip')}"
-
-
-def tree_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-
-
 def test_code_layer_holds_the_package_without_caches(synth: Synth) -> None:
     code = layer_asset_dir(synth, synth.stack.layers.code)
     assert (code / "python" / "medscribe" / "__init__.py").is_file()
@@ -303,24 +293,3 @@ def test_artifacts_layer_carries_tscribe_and_its_native_wheels(synth: Synth) -> 
         assert all("aarch64" in so.name for so in native), package
     # botocore requires python-dateutil < 3 (pinned in the requirements file)
     assert list((deps / "python").glob("python_dateutil-2.*.dist-info"))
-
-
-def test_each_function_fits_lambdas_unzipped_size_limit(synth: Synth, capsys: pytest.CaptureFixture[str]) -> None:
-    mib = 1024 * 1024
-    report = []
-    for name, handler_function in synth.stack.functions.items():
-        parts = {"function": function_asset_dir(synth, handler_function.function)}
-        parts |= {
-            f"layer {layer.node.id}": layer_asset_dir(synth, layer)
-            for layer in synth.stack.layers.for_handler(handler_function.handler)
-        }
-        sizes = {part: tree_size(path) for part, path in parts.items()}
-        assert all(path.is_dir() for path in parts.values()), parts
-        total = sum(sizes.values())
-        report.append((name, total, sizes))
-        assert total < LAMBDA_UNZIPPED_LIMIT_BYTES, (name, sizes)
-    with capsys.disabled():
-        print("\nunzipped size of each function with its layers (Lambda limit 250 MB = 262,144,000 bytes):")
-        for name, total, sizes in report:
-            detail = ", ".join(f"{part} {size / mib:.1f} MiB" for part, size in sizes.items())
-            print(f"  {name}: {total:,} bytes ({total / mib:.1f} MiB; {detail})")
