@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# Records the AWS calls handlers make and runs tests/contract last (see its docstring).
+pytest_plugins = ("tests.contract.recorder",)
+
 
 @pytest.fixture(autouse=True)
 def _no_real_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
