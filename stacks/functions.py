@@ -280,7 +280,8 @@ class HandlerFunction(Construct):
             log_group_name=lambda_log_group_name(settings.prefix, handler.name),
             retention=RETENTION[settings.log_retention_days],
             encryption_key=key,
-            removal_policy=RemovalPolicy.RETAIN,
+            # fixed name: deleted by a create rollback (a retry would fail on it), retained otherwise
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(

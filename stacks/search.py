@@ -13,7 +13,9 @@
   key; the log-delivery resource policy is written here (CDK's default would add a custom-resource
   Lambda function).
 - Sizing from settings (`search_*`); two or more data nodes are spread over two Availability Zones.
-- Retained when the stack is deleted: the index holds PHI.
+- Retained when the stack is deleted: the index holds PHI. The domain and its log groups have fixed
+  names, so a failed first deploy deletes them on rollback (RETAIN_ON_UPDATE_OR_DELETE), or its
+  retry would fail on them (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class SearchDomain(Construct):
                 log_group_name=opensearch_log_group_name(settings.prefix, kind),
                 encryption_key=key,
                 retention=RETENTION[settings.log_retention_days],
-                removal_policy=RemovalPolicy.RETAIN,
+                removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             )
             for kind in LOG_KINDS
         }
@@ -101,7 +103,7 @@ class SearchDomain(Construct):
             ),
             suppress_logs_resource_policy=True,
             enable_auto_software_update=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.domain.node.add_dependency(self.log_policy)
         self.name = domain_name(settings.prefix)

@@ -2,6 +2,8 @@
 (stacks/search.py), plus the access-log bucket.
 
 Every data store is encrypted with the project key and retained when the stack is deleted (PHI).
+Stores with a fixed name (the backup vault, the search domain) are deleted when a failed first
+deploy rolls back, so that the retry can create them again (docs/operations.md).
 The access-log bucket is the exception to KMS: S3 server access logging cannot deliver to a bucket
 whose default encryption is SSE-KMS, so it uses SSE-S3 (acknowledged in nag.py).
 """
@@ -126,7 +128,8 @@ class Storage(Construct):
             "BackupVault",
             backup_vault_name=settings.prefix,
             encryption_key=key,
-            removal_policy=RemovalPolicy.RETAIN,
+            # fixed name: deleted by a create rollback (empty then), retained otherwise
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         plan = backup.BackupPlan(
             self,

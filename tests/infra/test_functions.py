@@ -92,7 +92,8 @@ def test_function_runtime_tracing_logging_and_environment(which: str, request: p
         log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
         log_group = synth.template["Resources"][log_group_id]
         assert log_group["Type"] == "AWS::Logs::LogGroup"
-        assert log_group["DeletionPolicy"] == "Retain"
+        # retained on stack deletion; deleted by a create rollback (fixed name, tests/contract/test_redeploy_safety.py)
+        assert (log_group["DeletionPolicy"], log_group["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
         assert log_group["Properties"]["RetentionInDays"] == synth.stack.settings.log_retention_days
         assert log_group["Properties"]["KmsKeyId"] == getatt(key_id)
         assert log_group["Properties"]["LogGroupName"] == f"/aws/lambda/{synth.stack.settings.prefix}-{name}"

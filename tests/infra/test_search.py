@@ -29,7 +29,8 @@ def test_domain_is_encrypted_https_only_logged_and_sized_from_settings(synth: Sy
     (key_id,) = synth.resources("AWS::KMS::Key")
     _, domain = _one(synth, "AWS::OpenSearchService::Domain")
     properties = domain["Properties"]
-    assert domain["DeletionPolicy"] == "Retain"  # the index holds PHI
+    # the index holds PHI: retained on stack deletion; deleted by a create rollback (fixed name)
+    assert (domain["DeletionPolicy"], domain["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert properties["EngineVersion"] == f"OpenSearch_{settings.search_engine_version}"
     assert properties["EncryptionAtRestOptions"] == {"Enabled": True, "KmsKeyId": {"Ref": key_id}}
     assert properties["NodeToNodeEncryptionOptions"] == {"Enabled": True}
