@@ -9,6 +9,7 @@ transcribed encounter. The question and answer are never logged (PHI).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
@@ -16,6 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.domain.errors import TransientError
+from medscribe.invocation import invocation
 from medscribe.observability import logger, metrics, tracer
 from medscribe.services.ask import AskService
 from medscribe.services.wiring import note_model
@@ -28,10 +31,22 @@ SERVICE = AskService(EncounterRepository(SETTINGS.table_name),
 app = LambdaFunctionUrlResolver()
 
 
+@app.exception_handler(TransientError)
+def busy(_exc: TransientError) -> Response[str]:
+    """Throttling, a model timeout, or too little time left in this invocation: try again later."""
+    return Response(503, content_types.APPLICATION_JSON, '{"error": "the model is busy; try again"}',
+                    headers={"Retry-After": "30"})
+
+
 @app.post("/ask")
 @tracer.capture_method(capture_response=False)
 def ask() -> Response[str] | dict[str, Any]:
-    body = app.current_event.json_body or {}
+    try:
+        body = json.loads(app.current_event.body or "{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return Response(400, content_types.APPLICATION_JSON, '{"error": "the body must be a JSON object"}')
     encounter_id, question = body.get("encounter_id"), body.get("question")
     if not isinstance(encounter_id, str) or not isinstance(question, str) or not question.strip():
         return Response(400, content_types.APPLICATION_JSON, '{"error": "encounter_id and question are required"}')
@@ -45,4 +60,5 @@ def ask() -> Response[str] | dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    with invocation(context):
+        return app.resolve(event, context)

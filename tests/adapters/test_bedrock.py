@@ -15,7 +15,9 @@ from botocore.stub import Stubber
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.llm.bedrock import BedrockModel
+from medscribe.adapters.llm.retry import Retryable, RetryPolicy
 from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.invocation import SAFETY_MARGIN_SECONDS, invocation
 from medscribe.settings import PipelineSettings
 
 MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -308,7 +310,60 @@ def test_the_shared_client_leaves_retries_to_the_adapter(monkeypatch: pytest.Mon
     try:
         config = aws_clients.client("bedrock-runtime").meta.config
         assert config.retries["total_max_attempts"] == 1
-        assert config.read_timeout >= 300
+        assert config.read_timeout == aws_clients.BEDROCK_READ_TIMEOUT_SECONDS
         assert aws_clients.client("s3").meta.config.retries["total_max_attempts"] > 1
     finally:
         aws_clients.reset()
+
+
+class _Context:
+    """A Lambda context with `left` seconds remaining."""
+
+    def __init__(self, left: float) -> None:
+        self.left = left
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.left * 1000)
+
+
+def test_a_call_that_may_outlast_the_invocation_is_not_started() -> None:
+    """A Bedrock call may take the client's read timeout: with less left in the invocation, the adapter
+    answers TransientError (the message returns to its queue) instead of being killed mid-call."""
+    calls: list[dict[str, Any]] = []
+
+    class Client:
+        def converse(self, **request: Any) -> dict[str, Any]:
+            calls.append(request)
+            return converse_response([tool_use({"answer": "x"})], "tool_use")
+
+    model = BedrockModel("m", Client())
+    with invocation(_Context(aws_clients.BEDROCK_ATTEMPT_SECONDS - 10)), pytest.raises(TransientError, match="left"):
+        model.generate_json(system="s", prompt="p", schema={"type": "object"}, tool_name="t")
+    assert calls == []
+    with invocation(_Context(aws_clients.BEDROCK_ATTEMPT_SECONDS + 30)):
+        assert model.generate_json(system="s", prompt="p", schema={"type": "object"}, tool_name="t").data
+    assert model.generate_json(system="s", prompt="p", schema={"type": "object"}, tool_name="t").data  # no limit
+
+
+def test_a_backoff_that_would_end_past_the_invocation_is_not_slept() -> None:
+    sleeps: list[float] = []
+    attempts: list[int] = []
+    policy = RetryPolicy(attempts=3, base_delay=30.0, max_delay=30.0, sleep=sleeps.append, attempt_seconds=60.0)
+
+    def throttled() -> None:
+        attempts.append(1)
+        raise Retryable("ThrottlingException")
+
+    with invocation(_Context(70 + SAFETY_MARGIN_SECONDS)), pytest.raises(TransientError, match="left"):
+        policy.run(throttled, engine="e")
+    assert (len(attempts), sleeps) == (1, [])  # 15-30 s of backoff + a 60 s attempt do not fit in ~70 s
+
+
+def test_every_function_that_calls_bedrock_outlives_one_call() -> None:
+    """The old read timeout equalled the document function's timeout: a slow call killed the invocation."""
+    from medscribe.routes import ENDPOINTS, ROUTES, Access
+
+    for handler in (*ROUTES, *ENDPOINTS):
+        if Access.BEDROCK_INVOKE in handler.access:
+            assert handler.timeout_seconds >= aws_clients.BEDROCK_ATTEMPT_SECONDS + SAFETY_MARGIN_SECONDS + 30, \
+                handler.name

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from medscribe.invocation import invocation
 from medscribe.observability import logger, metrics, tracer
 
 SqsHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
@@ -26,7 +27,8 @@ def sqs_batch_handler(record_handler: Callable[[SQSRecord], None]) -> SqsHandler
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-        return process_partial_response(event=event, record_handler=traced, processor=processor, context=context)
+        with invocation(context):
+            return process_partial_response(event=event, record_handler=traced, processor=processor, context=context)
 
     return cast(SqsHandler, handler)  # Powertools' decorators are untyped
 
@@ -40,7 +42,8 @@ def sqs_bulk_handler(batch_handler: Callable[[list[SQSRecord]], set[str]]) -> Sq
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         records = [SQSRecord(raw) for raw in event.get("Records", [])]
-        failed = batch_handler(records)
+        with invocation(context):
+            failed = batch_handler(records)
         failures: list[PartialItemFailures] = [{"itemIdentifier": record.message_id}
                                                for record in records if record.message_id in failed]
         return {"batchItemFailures": failures}

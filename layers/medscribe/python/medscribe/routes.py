@@ -189,7 +189,9 @@ ROUTES: tuple[Route, ...] = (
         trigger=EventTrigger(rule="ready-for-documentation", pattern=READY_FOR_DOCUMENTATION_PATTERN),
         access=frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE,
                           Access.BEDROCK_INVOKE}),
-        timeout_seconds=300,
+        # Lambda's maximum: a long transcript is several model calls (chunks, repairs), each up to the
+        # Bedrock client's read timeout; calls that would not fit are not started (medscribe.invocation)
+        timeout_seconds=900,
         memory_mb=1024,
     ),
     Route(
@@ -251,6 +253,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         name="ask",
         description="Answer a question over one encounter's transcript, with line citations",
         access=frozenset({Access.TABLE_READ, Access.ARTIFACTS_READ, Access.BEDROCK_INVOKE}),
+        timeout_seconds=180,  # one model call (the Bedrock client's read timeout) and its retry fit
     ),
 )
 

@@ -18,12 +18,18 @@ _CONFIG = Config(
     read_timeout=30,
     tcp_keepalive=True,
 )
-# Model calls run for minutes on long notes, and BedrockModel retries with backoff itself (it must:
-# throttling raised inside a ConverseStream response is not retried by botocore), so botocore's
-# retries are off for it and the read timeout is long.
+# BedrockModel retries with backoff itself (it must: throttling raised inside a ConverseStream
+# response is not retried by botocore), so botocore's retries are off for it. The read timeout covers
+# a whole Converse answer (up to MAX_REPAIR_TOKENS of output) and must stay well below the timeout of
+# every function that calls Bedrock, so a slow call ends as a handled TransientError, not as a killed
+# invocation (the contract tier checks it; see medscribe.invocation).
+BEDROCK_CONNECT_TIMEOUT_SECONDS = 5
+BEDROCK_READ_TIMEOUT_SECONDS = 120
+BEDROCK_ATTEMPT_SECONDS = BEDROCK_CONNECT_TIMEOUT_SECONDS + BEDROCK_READ_TIMEOUT_SECONDS
 _SERVICE_CONFIG = {
-    "bedrock-runtime": Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
-                              read_timeout=300, tcp_keepalive=True),
+    "bedrock-runtime": Config(retries={"mode": "standard", "total_max_attempts": 1},
+                              connect_timeout=BEDROCK_CONNECT_TIMEOUT_SECONDS,
+                              read_timeout=BEDROCK_READ_TIMEOUT_SECONDS, tcp_keepalive=True),
 }
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}

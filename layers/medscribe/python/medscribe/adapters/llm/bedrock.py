@@ -49,7 +49,7 @@ class BedrockModel:
                  stream_above_tokens: int = 4096, temperature: float = 0.0) -> None:
         self.model_id = model_id
         self._client = client
-        self.retry = RetryPolicy(attempts, base_delay, max_delay, sleep)
+        self.retry = RetryPolicy(attempts, base_delay, max_delay, sleep, aws_clients.BEDROCK_ATTEMPT_SECONDS)
         self.stream_above_tokens = stream_above_tokens
         self.temperature = temperature
 

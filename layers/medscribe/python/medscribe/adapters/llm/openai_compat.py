@@ -68,7 +68,7 @@ class OpenAICompatibleModel:
         self._path = parts.path.rstrip("/") + "/chat/completions"
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        self.retry = RetryPolicy(attempts, base_delay, max_delay, sleep)
+        self.retry = RetryPolicy(attempts, base_delay, max_delay, sleep, connect_timeout + timeout)
         self.json_schema = json_schema
         self.temperature = temperature
 

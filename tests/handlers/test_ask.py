@@ -1,0 +1,77 @@
+"""Ask handler behind its function URL (the real payload format 2.0 event): answers over a transcribed
+encounter through the Bedrock adapter against the strict local Converse endpoint, 400 / 404 for bad
+requests, 503 when the model cannot answer in time (a handled TransientError, never a killed invocation)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from medscribe.adapters import aws_clients
+from medscribe.local.converse_endpoint import ConverseEndpoint
+from tests.handlers.conftest import Context, shared_event
+from tests.handlers.test_document import fareez_lines, transcribed_encounter
+from tests.handlers.test_score import world as world
+
+
+def request(body: dict[str, Any] | str) -> dict[str, Any]:
+    event = shared_event("powertools/lambdaFunctionUrlEvent.json")
+    event["rawPath"] = "/ask"
+    event["requestContext"]["http"].update(method="POST", path="/ask")
+    event["headers"]["content-type"] = "application/json"
+    event["body"] = body if isinstance(body, str) else json.dumps(body)
+    return event
+
+
+class ShortContext(Context):
+    """An invocation with less time left than one model call may take."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 20_000
+
+
+@pytest.fixture
+def bedrock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    with ConverseEndpoint() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", endpoint.url)
+        monkeypatch.setenv("MEDSCRIBE_NOTE_ENGINE", "bedrock")
+        aws_clients.reset()
+        yield endpoint
+    aws_clients.reset()
+
+
+def test_a_question_is_answered_with_cited_lines_through_bedrock(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
+    encounter_id = transcribed_encounter(world, fareez_lines(count=20))
+    response = load_handler("ask").handler(request({"encounter_id": encounter_id,
+                                                    "question": "How long has the breathlessness lasted?"}), Context())
+    assert response["statusCode"] == 200
+    answer = json.loads(response["body"])
+    assert answer["engine"].startswith("bedrock:")
+    assert set(answer["lines"]) <= set(range(1, 21))
+    assert bedrock.rejected == []
+    assert len(bedrock.requests) == 1
+
+
+def test_bad_requests_are_400_and_unknown_encounters_404(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
+    handler = load_handler("ask").handler
+    assert handler(request({"question": "x"}), Context())["statusCode"] == 400
+    assert handler(request({"encounter_id": "enc-x", "question": "  "}), Context())["statusCode"] == 400
+    assert handler(request({"encounter_id": "enc-" + "0" * 32, "question": "x"}), Context())["statusCode"] == 404
+    assert bedrock.requests == []
+
+
+def test_too_little_time_for_a_model_call_is_503_not_a_killed_invocation(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
+    encounter_id = transcribed_encounter(world, fareez_lines(count=20))
+    response = load_handler("ask").handler(request({"encounter_id": encounter_id, "question": "Any allergies?"}),
+                                           ShortContext())
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "30"
+    assert bedrock.requests == []  # the call was never started
+
+
+def test_a_body_that_is_not_a_json_object_is_400(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
+    handler = load_handler("ask").handler
+    for body in ("not json", "[1, 2]", '"text"'):
+        assert handler(request(body), Context())["statusCode"] == 400
