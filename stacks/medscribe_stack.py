@@ -193,6 +193,14 @@ class MedscribeStack(Stack):
         )
         CfnOutput(self, "TopicArn", value=topic.topic_arn)
         CfnOutput(self, "KmsKeyArn", value=key.key_arn)
+        CfnOutput(
+            self,
+            "QueueConcurrencyNeeded",
+            value=str(sum(route.max_concurrency(settings) for route in routes)),
+            description="Sum of the event source mappings' maximum concurrency: the account's unreserved Lambda "
+                        "concurrency (aws lambda get-account-settings) must be at least this, or batches are "
+                        "throttled back to their queues (README, Deploy to AWS)",
+        )
 
     @property
     def functions(self) -> dict[str, HandlerFunction]:

@@ -86,3 +86,13 @@ def test_outputs_name_every_store_and_route(synth: Synth) -> None:
             assert f"{cid}{suffix}" in outputs
         assert (f"{cid}RuleName" in outputs) == (resources.queue.rule is not None)
         assert (f"{cid}ScheduleName" in outputs) == (resources.queue.schedule is not None)
+
+
+def test_an_output_names_the_lambda_concurrency_the_queues_need(synth: Synth) -> None:
+    """The account's concurrency quota can be lower than the event source mappings' maximum concurrency
+    together (new accounts start low); the output gives the number to compare with it."""
+    needed = synth.template["Outputs"]["QueueConcurrencyNeeded"]["Value"]
+    caps = [resource["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+            for resource in synth.template["Resources"].values()
+            if resource["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert int(needed) == sum(caps) == 56  # with cdk.json's defaults
