@@ -57,20 +57,39 @@ TABLE_READ_ACTIONS = [
 TABLE_READ_WRITE_ACTIONS = sorted(
     [*TABLE_READ_ACTIONS, "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 )
+# The only ones IAM authorizes on an index ARN (Service Authorization Reference): granted on the indexes
+# too, every other table action on the table alone (on an index ARN it would match nothing).
+TABLE_INDEX_ACTIONS = ["dynamodb:Query", "dynamodb:Scan"]
 OBJECT_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
 OBJECT_WRITE_ACTIONS = ["s3:PutObject", "s3:AbortMultipartUpload"]
 # Neither start action supports resource-level permissions (Service Authorization Reference: no
 # resource type), so they are granted on "*" and pinned by Transcribe's request condition keys.
 TRANSCRIBE_START_ACTIONS = ["transcribe:StartMedicalTranscriptionJob", "transcribe:StartTranscriptionJob"]
-TRANSCRIBE_READ_ACTIONS = ["transcribe:GetMedicalTranscriptionJob", "transcribe:GetTranscriptionJob"]
-TRANSCRIBE_LIST_ACTIONS = ["transcribe:ListTranscriptionJobs"]  # no resource-level permissions either
-TRANSCRIBE_JOB_RESOURCE_TYPES = ("transcription-job", "medical-transcription-job")
+# Transcribe actions by the resource type IAM authorizes them on (Service Authorization Reference), each
+# type granted on this stage's names (`<type>/<prefix>-*`); None: the action has no resource type and
+# IAM matches it only on Resource "*". tests/contract checks both tables against the IAM database.
+TRANSCRIBE_READ_ACTIONS: dict[str, str | None] = {
+    "transcribe:GetTranscriptionJob": "transcription-job",
+    "transcribe:GetMedicalTranscriptionJob": "medical-transcription-job",
+    "transcribe:ListTranscriptionJobs": None,
+}
+# The self-heal loop's custom vocabularies (standard and medical) and language models: create, read,
+# update, delete. The create actions have no resource type (IAM matches them on "*" only).
+TRANSCRIBE_CUSTOMIZE_ACTIONS: dict[str, str | None] = {
+    "transcribe:CreateVocabulary": None,
+    "transcribe:GetVocabulary": "vocabulary",
+    "transcribe:UpdateVocabulary": "vocabulary",
+    "transcribe:DeleteVocabulary": "vocabulary",
+    "transcribe:CreateMedicalVocabulary": None,
+    "transcribe:GetMedicalVocabulary": "medical-vocabulary",
+    "transcribe:UpdateMedicalVocabulary": "medical-vocabulary",
+    "transcribe:DeleteMedicalVocabulary": "medical-vocabulary",
+    "transcribe:CreateLanguageModel": None,
+    "transcribe:DescribeLanguageModel": "language-model",
+    "transcribe:DeleteLanguageModel": "language-model",
+}
 # Transcribe writes its output here with the caller's permissions (domain.transcription.TranscriptKeys).
 TRANSCRIPTS_PREFIX = "transcripts/"
-TRANSCRIBE_VOCABULARY_ACTIONS = [
-    "transcribe:CreateVocabulary", "transcribe:GetVocabulary", "transcribe:UpdateVocabulary",
-]
-TRANSCRIBE_LANGUAGE_MODEL_ACTIONS = ["transcribe:CreateLanguageModel", "transcribe:DescribeLanguageModel"]
 COMPREHEND_SYNTAX_ACTIONS = ["comprehend:BatchDetectSyntax"]  # no resource-level permissions
 # The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
 # routes.READY_FOR_DOCUMENTATION_PATTERN matches it; a test keeps the three equal).
@@ -114,18 +133,32 @@ def requirements_of(handler: Route | Endpoint) -> str:
     return handler.requirements if isinstance(handler, Route) else DEFAULT_REQUIREMENTS
 
 
-def transcription_job_arns(scope: Construct, prefix: str) -> list[str]:
-    """This stage's Transcribe job ARNs (standard and Medical): job names are `<prefix>-<encounter id>`."""
+def resourceless(actions: dict[str, str | None]) -> list[str]:
+    """The actions of a Transcribe table that have no resource type (granted on "*")."""
+    return [action for action, resource_type in actions.items() if resource_type is None]
+
+
+def scoped_types(actions: dict[str, str | None]) -> list[str]:
+    """The resource types of a Transcribe table, each once, in table order."""
+    return list(dict.fromkeys(kind for kind in actions.values() if kind is not None))
+
+
+def transcribe_statements(scope: Construct, actions: dict[str, str | None], prefix: str) -> list[iam.PolicyStatement]:
+    """One statement per resource type on this stage's names of that type (job names are
+    `<prefix>-<encounter id>`, the self-heal loop's `<prefix>-sh-<digest>`), one on "*" for the
+    actions without a resource type."""
     stack = Stack.of(scope)
-    return [
-        stack.format_arn(
-            service="transcribe",
-            resource=resource_type,
-            resource_name=f"{prefix}-*",
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    statements = [
+        iam.PolicyStatement(
+            actions=[action for action, kind in actions.items() if kind == resource_type],
+            resources=[stack.format_arn(service="transcribe", resource=resource_type, resource_name=f"{prefix}-*",
+                                        arn_format=ArnFormat.SLASH_RESOURCE_NAME)],
         )
-        for resource_type in TRANSCRIBE_JOB_RESOURCE_TYPES
+        for resource_type in scoped_types(actions)
     ]
+    if resourceless(actions):
+        statements.append(iam.PolicyStatement(actions=resourceless(actions), resources=["*"]))
+    return statements
 
 
 def default_event_bus_arn(scope: Construct) -> str:
@@ -412,8 +445,11 @@ def grant_access(
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
                         actions=TABLE_READ_WRITE_ACTIONS if item is Access.TABLE_READ_WRITE else TABLE_READ_ACTIONS,
-                        resources=[storage.table.table_arn, *storage.index_arns],
+                        resources=[storage.table.table_arn],
                     )
+                )
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(actions=TABLE_INDEX_ACTIONS, resources=storage.index_arns)
                 )
             case Access.INPUT_READ:
                 _grant_bucket(role, storage.input_bucket.bucket_arn, OBJECT_READ_ACTIONS)
@@ -447,12 +483,8 @@ def grant_access(
                         )
                     )
             case Access.TRANSCRIBE_READ:
-                role.add_to_principal_policy(
-                    iam.PolicyStatement(
-                        actions=TRANSCRIBE_READ_ACTIONS, resources=transcription_job_arns(role.stack, settings.prefix)
-                    )
-                )
-                role.add_to_principal_policy(iam.PolicyStatement(actions=TRANSCRIBE_LIST_ACTIONS, resources=["*"]))
+                for statement in transcribe_statements(role.stack, TRANSCRIBE_READ_ACTIONS, settings.prefix):
+                    role.add_to_principal_policy(statement)
             case Access.EVENTS_PUT:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
@@ -470,13 +502,8 @@ def grant_access(
                 for statement in bedrock_statements(role.stack, bedrock_model_ids(settings)):
                     role.add_to_principal_policy(statement)
             case Access.TRANSCRIBE_CUSTOMIZE:
-                stack = Stack.of(role.stack)
-                for actions, resource_type in ((TRANSCRIBE_VOCABULARY_ACTIONS, "vocabulary"),
-                                               (TRANSCRIBE_LANGUAGE_MODEL_ACTIONS, "language-model")):
-                    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[stack.format_arn(
-                        service="transcribe", resource=resource_type, resource_name=f"{settings.prefix}-*",
-                        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                    )]))
+                for statement in transcribe_statements(role.stack, TRANSCRIBE_CUSTOMIZE_ACTIONS, settings.prefix):
+                    role.add_to_principal_policy(statement)
                 # CreateLanguageModel hands Transcribe the role that reads the training text
                 role.add_to_principal_policy(iam.PolicyStatement(
                     actions=["iam:PassRole"], resources=[storage.clm_data_role.role_arn],

@@ -49,6 +49,13 @@ STREAM_BATCH_SIZE = 10
 STREAM_RETRY_ATTEMPTS = 10
 # What a role needs to send to a queue encrypted with a customer-managed key (SQS SSE-KMS).
 QUEUE_SEND_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
+# A pipe whose data is encrypted with a customer-managed key (its kms_key_identifier) also needs
+# kms:DescribeKey on it, as EventBridge Pipes documents (tests/contract checks the rule).
+PIPE_KEY_ACTIONS = [*QUEUE_SEND_KEY_ACTIONS, "kms:DescribeKey"]
+# What a pipe reads a DynamoDB stream with (EventBridge Pipes' DynamoDB source); ListStreams has no
+# resource type (IAM matches it only on "*"), the others are authorized on the stream's ARN.
+STREAM_READ_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+STREAM_LIST_ACTIONS = ["dynamodb:ListStreams"]
 
 
 @jsii.implements(s3.IBucketNotificationDestination)
@@ -278,25 +285,17 @@ class RouteQueue(Construct):
             ),
             description=f"{name} pipe: reads the table stream, sends keys to the route queue (or its DLQ)",
         )
-        self.pipe_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "dynamodb:DescribeStream",
-                    "dynamodb:GetRecords",
-                    "dynamodb:GetShardIterator",
-                    "dynamodb:ListStreams",
-                ],
-                resources=[stream_arn],
-            )
-        )
+        self.pipe_role.add_to_policy(iam.PolicyStatement(actions=STREAM_READ_ACTIONS, resources=[stream_arn]))
+        self.pipe_role.add_to_policy(iam.PolicyStatement(actions=STREAM_LIST_ACTIONS, resources=["*"]))
         self.pipe_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["sqs:SendMessage"],
                 resources=[self.queue.queue_arn, self.dead_letter_queue.queue_arn],
             )
         )
-        # Decrypt: the stream is encrypted with the table's key; GenerateDataKey: the encrypted queues.
-        self.pipe_role.add_to_policy(iam.PolicyStatement(actions=QUEUE_SEND_KEY_ACTIONS, resources=[key.key_arn]))
+        # Decrypt: the stream is encrypted with the table's key; GenerateDataKey: the encrypted queues;
+        # DescribeKey: the pipe's own data is encrypted with the key (kms_key_identifier below).
+        self.pipe_role.add_to_policy(iam.PolicyStatement(actions=PIPE_KEY_ACTIONS, resources=[key.key_arn]))
         item_filter = {"dynamodb": {"Keys": {"sk": {"S": list(trigger.item_types)}}}}
         self.pipe = pipes.CfnPipe(
             self,

@@ -19,15 +19,18 @@ from medscribe.routes import Access
 from stacks.functions import (
     COMPREHEND_SYNTAX_ACTIONS,
     ENCRYPTING_ACCESS,
-    TRANSCRIBE_JOB_RESOURCE_TYPES,
-    TRANSCRIBE_LIST_ACTIONS,
+    TRANSCRIBE_CUSTOMIZE_ACTIONS,
+    TRANSCRIBE_READ_ACTIONS,
     TRANSCRIBE_START_ACTIONS,
     TRANSCRIPTS_PREFIX,
     HandlerFunction,
     bedrock_model_ids,
+    resourceless,
+    scoped_types,
     split_inference_profile,
 )
 from stacks.medscribe_stack import MedscribeStack, RouteResources
+from stacks.messaging import PIPE_KEY_ACTIONS, QUEUE_SEND_KEY_ACTIONS, STREAM_LIST_ACTIONS
 
 NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 NOTIFICATIONS_HANDLER = (
@@ -216,7 +219,13 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
             "conditions to output in the artifacts bucket under 'transcripts/' encrypted with the project key"
         )
     if Access.TRANSCRIBE_READ in access:
-        unscoped.append(f"{' and '.join(TRANSCRIBE_LIST_ACTIONS)} (a list action)")
+        unscoped.append(f"{' and '.join(resourceless(TRANSCRIBE_READ_ACTIONS))} (a list action)")
+    if Access.TRANSCRIBE_CUSTOMIZE in access:
+        unscoped.append(
+            f"{', '.join(resourceless(TRANSCRIBE_CUSTOMIZE_ACTIONS))} (Transcribe defines no resource type for "
+            "creating custom vocabularies and language models, so IAM matches them only on '*'; every other "
+            "customization action is scoped to this stage's names)"
+        )
     if Access.COMPREHEND_SYNTAX in access:
         unscoped.append(
             f"{' and '.join(COMPREHEND_SYNTAX_ACTIONS)} (Comprehend's synchronous analysis actions have no "
@@ -302,7 +311,7 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
                 )
             )
     if Access.TRANSCRIBE_READ in access:
-        for resource_type in TRANSCRIBE_JOB_RESOURCE_TYPES:
+        for resource_type in scoped_types(TRANSCRIBE_READ_ACTIONS):
             acks.append(
                 Ack(
                     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
@@ -314,15 +323,17 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
                 )
             )
     if Access.TRANSCRIBE_CUSTOMIZE in access:
-        for resource_type in ("vocabulary", "language-model"):
+        for resource_type in scoped_types(TRANSCRIBE_CUSTOMIZE_ACTIONS):
+            actions = [action for action, kind in TRANSCRIBE_CUSTOMIZE_ACTIONS.items() if kind == resource_type]
             acks.append(
                 Ack(
                     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
                     f"<AWS::AccountId>:{resource_type}/{context.prefix}-*]",
                     policy,
-                    f"{subject}: creates and reads the self-heal loop's custom {resource_type.replace('-', ' ')}s, "
-                    f"named '{context.prefix}-sh-<digest of the phrases>' at run time, so the ARN ends in the "
-                    "stage prefix and '*'; no other stage's or system's models.",
+                    f"{subject}: {', '.join(actions)} on the self-heal loop's custom "
+                    f"{resource_type.replace('-', ' ')} resources, named '{context.prefix}-sh-<digest of the "
+                    "phrases>' at run time, so the ARN ends in the stage prefix and '*'; no other stage's or "
+                    "system's ones.",
                 )
             )
     if Access.BEDROCK_INVOKE in access:
@@ -367,20 +378,32 @@ def _bedrock_acks(subject: str, policy: IConstruct, model_ids: list[str]) -> lis
 def _trigger_role_acks(resources: RouteResources) -> list[Ack]:
     """The inline policy of the execution role a schedule or a stream pipe sends to the queue with."""
     roles = [
-        (resources.queue.schedule_role, "schedule's", ""),
-        (resources.queue.pipe_role, "pipe's", "reading the table's stream, "),
+        (resources.queue.schedule_role, "schedule's", "", QUEUE_SEND_KEY_ACTIONS),
+        (resources.queue.pipe_role, "pipe's", "reading the table's stream, ", PIPE_KEY_ACTIONS),
     ]
-    return [
+    acks = [
         Ack(
             "HIPAA.Security-IAMNoInlinePolicy",
             role.node.find_child("DefaultPolicy").node.find_child("Resource"),
             f"Route '{resources.route.name}': the {kind} execution role has one inline policy, deleted with "
             f"the role (IAM's guidance for one-to-one policies); it allows only {reads}sqs:SendMessage on the "
-            "route queue and its DLQ, and kms:GenerateDataKey and kms:Decrypt on the project key.",
+            f"route queue and its DLQ, and {', '.join(sorted(key_actions))} on the project key.",
         )
-        for role, kind, reads in roles
+        for role, kind, reads, key_actions in roles
         if role is not None
     ]
+    if resources.queue.pipe_role is not None:
+        acks.append(
+            Ack(
+                "AwsSolutions-IAM5[Resource::*]",
+                resources.queue.pipe_role.node.find_child("DefaultPolicy").node.find_child("Resource"),
+                f"Route '{resources.route.name}': the pipe's execution role has Resource '*' only for "
+                f"{', '.join(STREAM_LIST_ACTIONS)}, which EventBridge Pipes uses for a DynamoDB stream source and "
+                "which has no resource type (IAM matches it only on '*'); it lists stream ARNs, no data. The "
+                "stream reads are scoped to the table's stream ARN.",
+            )
+        )
+    return acks
 
 
 SEARCH_NOT_IN_VPC = (

@@ -15,6 +15,7 @@ from stacks.functions import (
     DEFAULT_REQUIREMENTS,
     OBJECT_READ_ACTIONS,
     PIPELINE_EVENT_SOURCE,
+    TABLE_INDEX_ACTIONS,
     TABLE_READ_ACTIONS,
     TABLE_READ_WRITE_ACTIONS,
     bedrock_model_ids,
@@ -68,16 +69,23 @@ def test_table_access_is_read_only_unless_read_write_is_declared(which: str, req
     for name, function in synth.stack.functions.items():
         policy = policy_of(synth, name)
         on_table = [s for s in policy if table in as_list(s["Resource"])]
+        indexes = [f"{table}/index/{i}" for i in ("by-day", "by-folder", "by-status")]
+        on_indexes = [s for s in policy if set(indexes) & set(as_list(s["Resource"]))]
         if Access.TABLE_READ_WRITE in function.access:
             (statement,) = on_table
             assert sorted(as_list(statement["Action"])) == TABLE_READ_WRITE_ACTIONS, name
         elif Access.TABLE_READ in function.access:
             (statement,) = on_table
             assert sorted(as_list(statement["Action"])) == TABLE_READ_ACTIONS, name
-            indexes = [f"{table}/index/{i}" for i in ("by-day", "by-folder", "by-status")]
-            assert statement["Resource"] == [table, *indexes], name
         else:
             assert not on_table, name
+            assert not on_indexes, name
+            continue
+        # item actions on the table only; the indexes get the two actions IAM authorizes on them
+        assert as_list(statement["Resource"]) == [table], name
+        (index_statement,) = on_indexes
+        assert sorted(as_list(index_statement["Action"])) == TABLE_INDEX_ACTIONS, name
+        assert index_statement["Resource"] == indexes, name
 
 
 @pytest.mark.parametrize("which", ROUTE_FIXTURES)
