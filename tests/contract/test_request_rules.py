@@ -24,7 +24,7 @@ from medscribe.services.documentation import ANSWER_SCHEMA, ANSWER_TOOL, NOTE_TO
 from medscribe.services.emr import EMR_TOOL
 from medscribe.services.transcription import job_request
 from medscribe.settings import FunctionSettings, LanguageMode, PipelineSettings, SpeakerMode
-from tests.contract.recorder import recorded_calls
+from tests.contract.conftest import Recordings
 
 # --- Bedrock Converse ----------------------------------------------------------------------------
 
@@ -83,9 +83,9 @@ def test_the_converse_rules_catch_what_bedrock_rejects(change: Any, expected: st
     assert any(expected in problem for problem in converse_problems(request))
 
 
-def test_every_recorded_converse_request_meets_the_rules(recordings: None) -> None:
-    calls = [call for call in recorded_calls(service="bedrock-runtime")
-             if call.operation in ("Converse", "ConverseStream")]
+def test_every_recorded_converse_request_meets_the_rules(recordings: Recordings) -> None:
+    calls = [call for call in recordings.calls
+             if call.service == "bedrock-runtime" and call.operation in ("Converse", "ConverseStream")]
     assert calls, "no Converse request was recorded: the handler tests' Bedrock path did not run"
     failing = {f"{call.test} ({call.function})": converse_problems(call.params) for call in calls}
     assert {test: found for test, found in failing.items() if found} == {}
@@ -154,8 +154,8 @@ def test_list_format_vocabularies_are_flagged_as_deprecated() -> None:
     assert [p for p in problems if p.startswith(DEPRECATED)]
 
 
-def test_every_recorded_transcribe_request_meets_the_rules(recordings: None) -> None:
-    calls = recorded_calls(service="transcribe")
+def test_every_recorded_transcribe_request_meets_the_rules(recordings: Recordings) -> None:
+    calls = [call for call in recordings.calls if call.service == "transcribe"]
     assert calls, "no Transcribe request was recorded"
     kinds: dict[str, str] = {}
     for call in calls:  # what each vocabulary name is, from the create calls the tests made
