@@ -87,7 +87,8 @@ def test_every_recorded_converse_request_meets_the_rules(recordings: Recordings)
     calls = [call for call in recordings.calls
              if call.service == "bedrock-runtime" and call.operation in ("Converse", "ConverseStream")]
     assert calls, "no Converse request was recorded: the handler tests' Bedrock path did not run"
-    failing = {f"{call.test} ({call.function})": converse_problems(call.params) for call in calls}
+    failing = {f"{call.test} ({call.function}) #{index}": converse_problems(call.params)
+               for index, call in enumerate(calls)}
     assert {test: found for test, found in failing.items() if found} == {}
 
 
@@ -157,10 +158,12 @@ def test_list_format_vocabularies_are_flagged_as_deprecated() -> None:
 def test_every_recorded_transcribe_request_meets_the_rules(recordings: Recordings) -> None:
     calls = [call for call in recordings.calls if call.service == "transcribe"]
     assert calls, "no Transcribe request was recorded"
-    kinds: dict[str, str] = {}
+    kinds: dict[tuple[str, str], str] = {}  # (test, name): each test has its own account's vocabularies
     for call in calls:  # what each vocabulary name is, from the create calls the tests made
         if call.operation in ("CreateVocabulary", "CreateMedicalVocabulary"):
-            kinds[str(call.params.get("VocabularyName"))] = "medical" if "Medical" in call.operation else "standard"
-    failing = {f"{call.test}: {call.operation}": transcribe_problems(call.operation, call.params, kinds.get)
-               for call in calls}
+            kind = "medical" if "Medical" in call.operation else "standard"
+            kinds[(call.test, str(call.params.get("VocabularyName")))] = kind
+    failing = {f"{call.test}: {call.operation} #{index}": transcribe_problems(
+        call.operation, call.params, lambda name, test=call.test: kinds.get((test, name)))
+        for index, call in enumerate(calls)}
     assert {name: found for name, found in failing.items() if found} == {}
