@@ -11,20 +11,17 @@ text) moves, and outputs are written to fixed keys.
 
 from __future__ import annotations
 
-import json
-
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from functools import partial
 
 from medscribe.handlers import sqs_batch_handler
+from medscribe.messages import EncounterEvent, parse
 from medscribe.services.wiring import documentation_stage
 
 SERVICE = documentation_stage()
 
 
-def record_handler(record: SQSRecord) -> None:
-    event = EventBridgeEvent(json.loads(record.body))
-    SERVICE.document(str(event.detail["encounter_id"]))
+def record_handler(event: EncounterEvent) -> None:
+    SERVICE.document(event.detail.encounter_id)
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(partial(parse, EncounterEvent), record_handler)

@@ -10,21 +10,17 @@ Idempotency key: none needed; every action is a conditional transition.
 
 from __future__ import annotations
 
-import json
-
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from functools import partial
 
 from medscribe.handlers import sqs_batch_handler
+from medscribe.messages import ReconcileTick, parse
 from medscribe.services.wiring import transcription_service
 
 SERVICE = transcription_service()
 
 
-def record_handler(record: SQSRecord) -> None:
-    task = json.loads(record.body).get("task")
-    if task != "reconcile":
-        raise ValueError("unknown task")
+def record_handler(_tick: ReconcileTick) -> None:
     SERVICE.reconcile()
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(partial(parse, ReconcileTick), record_handler)

@@ -12,24 +12,21 @@ scored (e.g. its transcript is gone) is logged as not scored and dropped.
 
 from __future__ import annotations
 
-import json
-
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from functools import partial
 
 from medscribe.handlers import sqs_bulk_handler
+from medscribe.messages import EncounterEvent, parse
 from medscribe.services.wiring import scoring_service
 
 SERVICE = scoring_service()
 
 
-def batch_handler(records: list[SQSRecord]) -> set[str]:
+def batch_handler(events: dict[str, EncounterEvent]) -> set[str]:
     """Score the pairs of every encounter in the batch as one run (one report, one email); returns the
     message ids of the encounters to retry."""
-    ids = {record.message_id: str(EventBridgeEvent(json.loads(record.body)).detail["encounter_id"])
-           for record in records}
+    ids = {message_id: event.detail.encounter_id for message_id, event in events.items()}
     _rows, retry = SERVICE.score_encounters(ids.values())
     return {message_id for message_id, encounter_id in ids.items() if encounter_id in retry}
 
 
-handler = sqs_bulk_handler(batch_handler)
+handler = sqs_bulk_handler(partial(parse, EncounterEvent), batch_handler)

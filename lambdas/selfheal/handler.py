@@ -12,16 +12,17 @@ twice), and every model step is a conditional status change.
 
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from functools import partial
 
 from medscribe.handlers import sqs_batch_handler
+from medscribe.messages import SelfhealTick, parse
 from medscribe.services.wiring import selfheal_service
 
 SERVICE = selfheal_service()
 
 
-def record_handler(record: SQSRecord) -> None:
-    SERVICE.tick()  # every tick message means "advance the loop"; the body carries no data
+def record_handler(_tick: SelfhealTick) -> None:
+    SERVICE.tick()  # every tick means "advance the loop"; the message carries no data
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(partial(parse, SelfhealTick), record_handler)

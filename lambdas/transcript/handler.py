@@ -10,20 +10,17 @@ Idempotency key: the job name (= stage prefix + encounter id); only a TRANSCRIBI
 
 from __future__ import annotations
 
-import json
-
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from functools import partial
 
 from medscribe.handlers import sqs_batch_handler
+from medscribe.messages import TranscribeJobStateChange, parse
 from medscribe.services.wiring import transcription_service
 
 SERVICE = transcription_service()
 
 
-def record_handler(record: SQSRecord) -> None:
-    event = EventBridgeEvent(json.loads(record.body))
-    SERVICE.complete_job(str(event.detail["TranscriptionJobName"]))
+def record_handler(event: TranscribeJobStateChange) -> None:
+    SERVICE.complete_job(event.detail.TranscriptionJobName)
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(partial(parse, TranscribeJobStateChange), record_handler)

@@ -55,6 +55,9 @@ burst of 1,000 uploads
     e2e/test_reliability.py::test_a_burst_of_uploads_all_end_terminal_within_the_concurrency_cap (no faults)
 PHI sentinel planted in inputs
     here: test_phi_sentinel_never_leaves_the_phi_stores
+one malformed message in a batch
+    e2e/test_reliability.py::test_a_malformed_message_is_dropped_alone_while_its_batch_proceeds
+    handlers/test_malformed_messages.py (every queue-fed handler)
 
 The burst: 1,000 uploads, as RELIABILITY.md asks (231 to 275 s in three CI runs on the shared
 two-core machine; MEDSCRIBE_BURST_UPLOADS=150 for a quicker local run). A tenth of the uploads are audio,
