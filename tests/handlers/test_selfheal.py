@@ -247,29 +247,35 @@ def test_retired_failed_and_old_candidates_are_deleted_keeping_the_active_and_ne
     """Account quotas (100 vocabularies, a handful of language models) never run out: each tick deletes
     the Transcribe resources of failed, retired and older candidate models; records stay, marked."""
     store = ScoreStore(world["table"])
-    statuses = [("old", ModelStatus.CANDIDATE), ("mid", ModelStatus.CANDIDATE), ("new", ModelStatus.CANDIDATE),
-                ("gone", ModelStatus.RETIRED), ("bad", ModelStatus.FAILED), ("live", ModelStatus.ACTIVE),
-                ("busy", ModelStatus.EVALUATING), ("med", ModelStatus.FAILED)]
+
+    def sh(short: str) -> str:  # names as the loop makes them: the role may touch only this stage's (tests/contract)
+        return f"medscribe-dev-sh-{short}"
+
+    statuses = [(sh("old"), ModelStatus.CANDIDATE), (sh("mid"), ModelStatus.CANDIDATE),
+                (sh("new"), ModelStatus.CANDIDATE), (sh("gone"), ModelStatus.RETIRED), (sh("bad"), ModelStatus.FAILED),
+                (sh("live"), ModelStatus.ACTIVE), (sh("busy"), ModelStatus.EVALUATING), (sh("med"), ModelStatus.FAILED)]
+    job_name = eval_job_name("medscribe-dev", sh("busy"), "enc-1")
     for name, status in statuses:
         store.put_model(Model(name=name, status=ModelStatus.BUILDING, language="en-US", vocabulary_name=name,
-                              language_model_name="lm-old" if name == "old" else None, medical=name == "med"))
+                              language_model_name=sh("lm-old") if name == sh("old") else None,
+                              medical=name == sh("med")))
         store.update_model(name, ModelStatus.BUILDING, status=status,
-                           evaluations={"enc-1": "job-1"} if status is ModelStatus.EVALUATING else None)
+                           evaluations={"enc-1": job_name} if status is ModelStatus.EVALUATING else None)
         time.sleep(0.002)  # created_at has millisecond resolution
     handler = load_handler("selfheal", selfheal_keep_candidates=2)
-    transcribe.add_response("get_transcription_job", job("job-1", "IN_PROGRESS"), {"TranscriptionJobName": "job-1"})
-    for name in ("bad", "gone", "med", "old"):  # table order (by name)
-        operation = "delete_medical_vocabulary" if name == "med" else "delete_vocabulary"
+    transcribe.add_response("get_transcription_job", job(job_name, "IN_PROGRESS"), {"TranscriptionJobName": job_name})
+    for name in map(sh, ("bad", "gone", "med", "old")):  # table order (by name)
+        operation = "delete_medical_vocabulary" if name == sh("med") else "delete_vocabulary"
         transcribe.add_response(operation, {}, {"VocabularyName": name})
-        if name == "old":
-            transcribe.add_response("delete_language_model", {}, {"ModelName": "lm-old"})
+        if name == sh("old"):
+            transcribe.add_response("delete_language_model", {}, {"ModelName": sh("lm-old")})
     # the created_at order decides which candidates are the newest: "old" was registered first
     assert handler.handler(TICK, Context()) == {"batchItemFailures": []}
     transcribe.assert_no_pending_responses()
     deleted = {model.name for model in store.models() if model.deleted_at}
-    assert deleted == {"old", "gone", "bad", "med"}
+    assert deleted == set(map(sh, ("old", "gone", "bad", "med")))
     assert {model.name for model in store.models()} == {name for name, _ in statuses}  # the leaderboard keeps them
-    transcribe.add_response("get_transcription_job", job("job-1", "IN_PROGRESS"), {"TranscriptionJobName": "job-1"})
+    transcribe.add_response("get_transcription_job", job(job_name, "IN_PROGRESS"), {"TranscriptionJobName": job_name})
     assert handler.handler(TICK, Context()) == {"batchItemFailures": []}  # nothing is deleted twice
     transcribe.assert_no_pending_responses()
 
