@@ -114,6 +114,8 @@ class Renderer:
             return PSEUDO[logical_id]
         if logical_id == "AWS::StackName":
             return self.stack_name
+        if logical_id == "AWS::StackId":
+            return f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{self.stack_name}/{uuid.UUID(int=0)}"
         kind = self._resource(logical_id)["Type"]
         if kind == "AWS::KMS::Key":
             return str(uuid.UUID(hashlib.md5(logical_id.encode()).hexdigest()))  # noqa: S324  (a stable id, not security)
