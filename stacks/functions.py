@@ -34,7 +34,7 @@ from medscribe.routes import Access, Endpoint, Route
 from medscribe.settings import PipelineSettings
 from stacks import naming
 from stacks.bundling import dependency_layer_code
-from stacks.security import RETENTION, lambda_log_group_name
+from stacks.security import RETENTION, deployment_id, lambda_log_group_name
 from stacks.storage import Storage
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -310,10 +310,11 @@ class HandlerFunction(Construct):
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
-            log_group_name=lambda_log_group_name(settings.prefix, handler.name),
+            # named per stack (deployment_id): a stage deleted and deployed again gets new log groups
+            log_group_name=lambda_log_group_name(settings.prefix, handler.name, deployment_id(self)),
             retention=RETENTION[settings.log_retention_days],
             encryption_key=key,
-            # fixed name: deleted by a create rollback (a retry would fail on it), retained otherwise
+            # deleted by a create rollback (a retry would fail on it), retained otherwise
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.log_group.grant_write(self.role)

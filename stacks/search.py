@@ -31,7 +31,7 @@ from aws_cdk import aws_opensearchservice as opensearch
 from constructs import Construct
 
 from medscribe.settings import PipelineSettings
-from stacks.security import RETENTION, opensearch_log_group_name
+from stacks.security import RETENTION, deployment_id, opensearch_log_group_name
 
 # The HTTP actions the index route uses (index template, bulk, search, delete by id).
 SEARCH_HTTP_ACTIONS = ["es:ESHttpDelete", "es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"]
@@ -47,7 +47,7 @@ class SearchDomain(Construct):
             kind: logs.LogGroup(
                 self,
                 f"{kind.title().replace('-', '')}Logs",
-                log_group_name=opensearch_log_group_name(settings.prefix, kind),
+                log_group_name=opensearch_log_group_name(settings.prefix, kind, deployment_id(self)),
                 encryption_key=key,
                 retention=RETENTION[settings.log_retention_days],
                 removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
@@ -78,7 +78,7 @@ class SearchDomain(Construct):
         self.domain = opensearch.Domain(
             self,
             "Domain",
-            domain_name=domain_name(settings.prefix),
+            domain_name=domain_name(settings.prefix, deployment_id(self)),
             version=opensearch.EngineVersion.open_search(settings.search_engine_version),
             capacity=opensearch.CapacityConfig(
                 data_nodes=nodes,
@@ -106,7 +106,7 @@ class SearchDomain(Construct):
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.domain.node.add_dependency(self.log_policy)
-        self.name = domain_name(settings.prefix)
+        self.name = domain_name(settings.prefix, deployment_id(self))
         self._principals: list[iam.IRole] = []
 
     @property
@@ -137,6 +137,7 @@ class SearchDomain(Construct):
         }
 
 
-def domain_name(prefix: str) -> str:
-    """OpenSearch domain names have 3-28 characters."""
-    return f"{prefix[:21].rstrip('-')}-search"
+def domain_name(prefix: str, deployment: str) -> str:
+    """OpenSearch domain names have 3-28 characters; `deployment` (`deployment_id`, 8) makes the name of
+    each stack's domain new, so a retained domain never blocks a stage deployed again."""
+    return f"{prefix[:19].rstrip('-')}-{deployment}"

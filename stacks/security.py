@@ -10,7 +10,7 @@ queues are wired (`SqsDestination`, `SqsQueue`), see messaging.py.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Aws, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -38,14 +38,23 @@ RETENTION: dict[int, logs.RetentionDays] = {
 }
 
 
-def lambda_log_group_name(prefix: str, function_name: str) -> str:
-    """The one naming rule for function log groups; the key policy relies on it."""
-    return f"/aws/lambda/{prefix}-{function_name}"
+def deployment_id(scope: Construct) -> str:
+    """Eight hex characters that differ for every stack CloudFormation creates (the first group of the
+    GUID in the stack's id), as a deploy-time token. Resources kept after the stack is deleted (log
+    groups, the search domain, the backup vault) carry it in their names, so a stage deleted and
+    deployed again never collides with its own retained leftovers (RELIABILITY.md)."""
+    return Fn.select(0, Fn.split("-", Fn.select(2, Fn.split("/", Stack.of(scope).stack_id))))
 
 
-def opensearch_log_group_name(prefix: str, kind: str) -> str:
+def lambda_log_group_name(prefix: str, function_name: str, deployment: str = "*") -> str:
+    """The one naming rule for function log groups (`deployment`: `deployment_id`); the key policy
+    relies on it with the wildcard."""
+    return f"/aws/lambda/{prefix}-{function_name}-{deployment}"
+
+
+def opensearch_log_group_name(prefix: str, kind: str, deployment: str = "*") -> str:
     """The one naming rule for the search domain's log groups; the key policy relies on it."""
-    return f"/aws/opensearch/{prefix}/{kind}"
+    return f"/aws/opensearch/{prefix}/{deployment}/{kind}"
 
 
 class ProjectKey(Construct):
@@ -61,7 +70,7 @@ class ProjectKey(Construct):
         )
         log_groups = [
             f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{name}"
-            for name in (lambda_log_group_name(prefix, "*"), opensearch_log_group_name(prefix, "*"))
+            for name in (lambda_log_group_name(prefix, "*"), opensearch_log_group_name(prefix, "*", "*"))
         ]
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

@@ -23,6 +23,7 @@ from medscribe.adapters.encounters import INDEXES, TTL_ATTRIBUTE
 from medscribe.domain.selfheal import CLM_TRAINING_PREFIX
 from medscribe.settings import PipelineSettings
 from stacks.search import SearchDomain
+from stacks.security import deployment_id
 
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 # Daily AWS Backup recovery points, kept as long as the table's point-in-time recovery window.
@@ -126,9 +127,9 @@ class Storage(Construct):
         vault = backup.BackupVault(
             self,
             "BackupVault",
-            backup_vault_name=settings.prefix,
+            backup_vault_name=f"{settings.prefix}-{deployment_id(self)}",  # new for each stack created
             encryption_key=key,
-            # fixed name: deleted by a create rollback (empty then), retained otherwise
+            # deleted by a create rollback (empty then), retained otherwise
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         plan = backup.BackupPlan(

@@ -83,10 +83,15 @@ def iam_documents(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[
     return documents
 
 
+# stacks.security.deployment_id as `render` shows it: the first group of the stack id's GUID
+DEPLOYMENT_ID = "${split('-', ${split('/', ${AWS::StackId})[2]})[0]}"
+
+
 def render(value: Any) -> Any:
     """An intrinsic-laden template value as one readable string: `arn:${AWS::Partition}:...`.
 
-    Ref -> ${Name}, Fn::GetAtt -> ${Id.Attribute}, Fn::Join -> the joined parts; lists element-wise."""
+    Ref -> ${Name}, Fn::GetAtt -> ${Id.Attribute}, Fn::Join -> the joined parts, Fn::Select of Fn::Split ->
+    ${split(separator, source)[index]}; lists element-wise."""
     if isinstance(value, list):
         return [render(item) for item in value]
     if isinstance(value, dict):
@@ -97,5 +102,8 @@ def render(value: Any) -> Any:
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
             return str(separator).join(str(render(part)) for part in parts)
+        if set(value) == {"Fn::Select"} and set(value["Fn::Select"][1]) == {"Fn::Split"}:
+            index, (separator, source) = value["Fn::Select"][0], value["Fn::Select"][1]["Fn::Split"]
+            return f"${{split({separator!r}, {render(source)})[{index}]}}"
         return {key: render(item) for key, item in value.items()}
     return value

@@ -11,7 +11,7 @@ import pytest
 from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route
 from medscribe.settings import ENV
 from stacks.functions import TABLE_READ_WRITE_ACTIONS, requirements_of
-from tests.infra.helpers import Synth, as_list, getatt, iam_documents, ref, statements
+from tests.infra.helpers import DEPLOYMENT_ID, Synth, as_list, getatt, iam_documents, ref, render, statements
 
 pytestmark = pytest.mark.infra
 
@@ -97,11 +97,12 @@ def test_function_runtime_tracing_logging_and_environment(which: str, request: p
         log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
         log_group = synth.template["Resources"][log_group_id]
         assert log_group["Type"] == "AWS::Logs::LogGroup"
-        # retained on stack deletion; deleted by a create rollback (fixed name, tests/contract/test_redeploy_safety.py)
+        # retained on stack deletion; deleted by a create rollback (tests/contract/test_redeploy_safety.py)
         assert (log_group["DeletionPolicy"], log_group["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
         assert log_group["Properties"]["RetentionInDays"] == synth.stack.settings.log_retention_days
         assert log_group["Properties"]["KmsKeyId"] == getatt(key_id)
-        assert log_group["Properties"]["LogGroupName"] == f"/aws/lambda/{synth.stack.settings.prefix}-{name}"
+        assert render(log_group["Properties"]["LogGroupName"]) == (  # new for every stack created
+            f"/aws/lambda/{synth.stack.settings.prefix}-{name}-{DEPLOYMENT_ID}")
 
 
 @pytest.mark.parametrize("which", ROUTE_FIXTURES)

@@ -10,7 +10,7 @@ import pytest
 from medscribe.routes import STREAM_MESSAGE_TEMPLATE, Access, StreamTrigger
 from medscribe.settings import ENV
 from stacks.search import SEARCH_HTTP_ACTIONS
-from tests.infra.helpers import Synth, as_list, render, statements
+from tests.infra.helpers import DEPLOYMENT_ID, Synth, as_list, render, statements
 
 pytestmark = pytest.mark.infra
 
@@ -54,7 +54,8 @@ def test_domain_is_encrypted_https_only_logged_and_sized_from_settings(synth: Sy
         group_id = option["CloudWatchLogsLogGroupArn"]["Fn::GetAtt"][0]
         group = groups[group_id]["Properties"]
         assert group["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-        assert group["LogGroupName"].startswith(f"/aws/opensearch/{settings.prefix}/")
+        name = render(group["LogGroupName"])  # a new name for every stack created (deployment_id)
+        assert name.startswith(f"/aws/opensearch/{settings.prefix}/{DEPLOYMENT_ID}/")
         assert group["RetentionInDays"] == settings.log_retention_days
 
 
@@ -78,7 +79,9 @@ def test_domain_access_policy_names_only_the_indexing_roles(synth: Synth) -> Non
         "AWS": [{"Fn::GetAtt": [_logical_id(synth, w.role), "Arn"]} for w in writers]
     }  # never "*": no anonymous or open access
     assert statement["Action"] == SEARCH_HTTP_ACTIONS
-    assert render(statement["Resource"]).endswith(f":domain/{synth.stack.storage.search.name}/*")
+    name = render(synth.stack.resolve(synth.stack.storage.search.name))
+    assert render(statement["Resource"]).endswith(f":domain/{name}/*")
+    assert render(domain["Properties"]["DomainName"]) == name
 
 
 def test_only_the_index_function_knows_the_domain_and_may_call_it(synth: Synth) -> None:

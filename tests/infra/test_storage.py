@@ -37,8 +37,8 @@ def test_key_policy_lets_services_use_the_key_only_as_scoped(synth: Synth) -> No
     condition = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
     prefix = synth.stack.settings.prefix
     assert [arn["Fn::Join"][1][-1] for arn in condition] == [
-        f":log-group:/aws/lambda/{prefix}-*",  # function log groups
-        f":log-group:/aws/opensearch/{prefix}/*",  # the search domain's log groups
+        f":log-group:/aws/lambda/{prefix}-*-*",  # function log groups: <prefix>-<function>-<deployment id>
+        f":log-group:/aws/opensearch/{prefix}/*/*",  # the search domain's: <prefix>/<deployment id>/<kind>
     ]
     assert by_sid["CloudWatchAlarmsPublishToEncryptedTopic"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     s3 = by_sid["S3NotificationsToEncryptedQueues"]
