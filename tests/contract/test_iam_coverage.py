@@ -126,7 +126,8 @@ def test_calls_of_pipes_and_schedules_are_allowed_by_their_roles(recordings: Rec
 def test_event_source_mappings_were_recorded_in_e2e(recordings: Recordings) -> None:
     if E2E_TIER not in recordings.tiers:
         pytest.skip("the local runtime's event source mappings run in the e2e tier (`pytest -q` checks them)")
+    # tests of the poller itself (tests/adapters) run routes of their own, which do not count here
     mapped = {call.function for call in recordings.calls if call.caller == "event-source-mapping"}
-    assert mapped == set(ROUTE_NAMES), "routes whose event source mapping recorded nothing: " \
+    assert set(ROUTE_NAMES) <= mapped, "routes whose event source mapping recorded nothing: " \
         f"{sorted(set(ROUTE_NAMES) - mapped)} (did medscribe.local.pollers change? recorder.TRIGGER_METHODS)"
 
