@@ -21,13 +21,13 @@ from medscribe.domain.errors import TransientError
 from medscribe.invocation import invocation
 from medscribe.observability import logger, metrics, tracer
 from medscribe.services.ask import AskService
-from medscribe.services.wiring import note_model
+from medscribe.services.wiring import note_model, repair_model
 from medscribe.settings import function_settings
 
 SETTINGS = function_settings()
 SERVICE = AskService(EncounterRepository(SETTINGS.table_name),
                      ArtifactStore(SETTINGS.artifacts_bucket, SETTINGS.kms_key_arn),
-                     lambda: note_model(SETTINGS.pipeline))
+                     lambda: note_model(SETTINGS.pipeline), lambda: repair_model(SETTINGS.pipeline))
 app = LambdaFunctionUrlResolver()
 
 

@@ -75,3 +75,19 @@ def test_a_body_that_is_not_a_json_object_is_400(load_handler, world, bedrock) -
     handler = load_handler("ask").handler
     for body in ("not json", "[1, 2]", '"text"'):
         assert handler(request(body), Context())["statusCode"] == 400
+
+
+def test_an_answer_that_is_not_json_is_asked_again_of_the_long_model(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
+    """The retry goes to the long tier (bedrock_long_model_id), the second model the stack grants."""
+    from medscribe.local.converse_endpoint import OfflineResponder
+    from medscribe.settings import load_settings
+
+    offline = OfflineResponder()
+    bedrock.responder = lambda request: ([{"text": "I think so."}], "end_turn") if len(bedrock.requests) == 1 \
+        else offline(request)
+    encounter_id = transcribed_encounter(world, fareez_lines(count=20))
+    response = load_handler("ask").handler(request({"encounter_id": encounter_id, "question": "Any allergies?"}),
+                                           Context())
+    assert response["statusCode"] == 200
+    settings = load_settings()
+    assert [r["modelId"] for r in bedrock.requests] == [settings.bedrock_model_id, settings.bedrock_long_model_id]

@@ -15,10 +15,12 @@ from medscribe.services.documentation_stage import lines_from_json
 
 class AskService:
     def __init__(self, repository: EncounterRepository, artifacts: ArtifactStore,
-                 model: Callable[[], LanguageModel | None]) -> None:
+                 model: Callable[[], LanguageModel | None],
+                 repair_model: Callable[[], LanguageModel | None] | None = None) -> None:
         self.repository = repository
         self.artifacts = artifacts
         self.model = model
+        self.repair_model = repair_model or model  # the retry of an answer that is not JSON
 
     def lines(self, encounter_id: str) -> list[Line] | None:
         encounter = self.repository.get(encounter_id)
@@ -30,7 +32,7 @@ class AskService:
         lines = self.lines(encounter_id)
         if lines is None:
             return None
-        answer = answer_question(lines, question, self.model())
+        answer = answer_question(lines, question, self.model(), repair_model=self.repair_model())
         logger.info("answered", extra={"encounter_id": encounter_id, "found": answer.found,
                                        "cited": len(answer.lines)})
         return answer

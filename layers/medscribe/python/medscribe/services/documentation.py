@@ -226,6 +226,7 @@ def answer_question(
     question: str,
     model: LanguageModel | OfflineNoteEngine | None = None,
     *,
+    repair_model: LanguageModel | None = None,
     prompt_overrides: Mapping[str, str] | None = None,
     context_budget_chars: int = DEFAULT_CONTEXT_BUDGET_CHARS,
 ) -> Answer:
@@ -247,8 +248,8 @@ def answer_question(
     valid = {line.n for line in shown}
     problems: list[Problem] = []
     data: Any = None
-    for attempt in (1, 2):  # one retry when the answer is not the expected JSON object
-        generation = model.generate_json(system=prompts.render("ask_system"), prompt=prompt, schema=ANSWER_SCHEMA,
+    for attempt, asked in ((1, model), (2, repair_model or model)):  # one retry when the answer is not JSON
+        generation = asked.generate_json(system=prompts.render("ask_system"), prompt=prompt, schema=ANSWER_SCHEMA,
                                          tool_name=ANSWER_TOOL, max_tokens=1024)
         data = generation.data if generation.data is not None else first_json_object(generation.text)
         if _is_answer(data):
