@@ -29,6 +29,7 @@ from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.scores import ScoreStore
 from medscribe.adapters.search_sqlite import SqliteSearchIndex
 from medscribe.domain.encounter import EncounterStatus
+from medscribe.domain.text_safety import printable
 from medscribe.domain.validation import AUDIO_FORMATS
 from medscribe.local.daemon import DaemonError, start_daemon, stop_daemon
 from medscribe.local.environment import connect
@@ -296,7 +297,8 @@ def local_run(args: argparse.Namespace) -> int:
     for row in rows:
         pending = row.encounter_id in outcome.pending
         status = f"{row.status} (not terminal)" if pending and row.status != "MISSING" else row.status
-        table.add_row(row.encounter_id, row.kind or "-", Text(row.source_key), _status(status), Text(row.reason or ""))
+        table.add_row(row.encounter_id, row.kind or "-", Text(printable(row.source_key)), _status(status),
+                      Text(printable(row.reason or "")))
     console.print(table)
     results = write_results(paths, rows, {
         "endpoint": info.endpoint, "folder": str(folder.resolve()),
@@ -321,7 +323,7 @@ def local_run(args: argparse.Namespace) -> int:
     ))
     for row in rows:
         if row.encounter_id in outcome.pending:
-            _say(f"  {row.encounter_id}  {row.source_key}  ({row.status})", errors)
+            _say(f"  {row.encounter_id}  {printable(row.source_key)}  ({row.status})", errors)
     return 1
 
 
@@ -356,7 +358,7 @@ def status(args: argparse.Namespace) -> int:
     for e in encounters:
         table.add_row(
             e.encounter_id, e.kind.value if e.kind else "-", _status(e.status.value), e.updated_at,
-            Text(e.source_key), Text(e.reason or ""),
+            Text(printable(e.source_key)), Text(printable(e.reason or "")),
         )
     console.print(table)
     return 0
@@ -378,7 +380,8 @@ def show(args: argparse.Namespace) -> int:
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for name, value in record.items():
-        table.add_row(name, _status(value) if name == "status" else Text("-" if value is None else str(value)))
+        shown = _status(value) if name == "status" else Text("-" if value is None else printable(str(value)))
+        table.add_row(name, shown)
     console.print(table)
     return 0
 
@@ -731,9 +734,11 @@ def transcript(args: argparse.Namespace) -> int:
     elif args.format == "jsonl":
         out.writelines(json.dumps(line.as_dict(), ensure_ascii=False) + "\n" for line in lines)
     else:
+        from medscribe.domain.text_safety import csv_cell
+
         writer = csv.DictWriter(out, fieldnames=["n", "speaker", "start", "end", "text", "confidence"])
         writer.writeheader()
-        writer.writerows(line.as_dict() for line in lines)
+        writer.writerows({key: csv_cell(value) for key, value in line.as_dict().items()} for line in lines)
     return 0
 
 

@@ -1,7 +1,8 @@
 """tscribe renderings of a Transcribe output: its CSV and DOCX (with the confidence chart).
 
 tscribe pulls pandas and matplotlib and is slow on long transcripts, so it is imported only here,
-only by the routes whose dependency layer carries it, and never on the parsing path.
+only by the routes whose dependency layer carries it, and never on the parsing path. Text cells of
+the CSV are neutralised (`text_safety.csv_cell`): spoken words can look like spreadsheet formulas.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+
+from medscribe.domain.text_safety import csv_cell
 
 # matplotlib (tscribe's confidence chart) is not thread-safe; Lambda runs one invocation per
 # process, the local runtime runs several in threads.
@@ -32,6 +35,9 @@ def render(document: dict[str, Any]) -> dict[str, bytes]:
 
     with _LOCK, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tscribe.decode_transcript(document).to_csv(folder / "transcript.csv")
+        frame = tscribe.decode_transcript(document)
+        for column in frame.columns:  # spoken text is data: no cell may run as a formula in a spreadsheet
+            frame[column] = frame[column].map(csv_cell)
+        frame.to_csv(folder / "transcript.csv")
         tscribe.write_docx(document, str(folder / "transcript.docx"))
         return {"csv": (folder / "transcript.csv").read_bytes(), "docx": (folder / "transcript.docx").read_bytes()}

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from statistics import fmean
 
+from medscribe.domain.text_safety import csv_cell
+
 BASELINE = "baseline"
 CLM_TRAINING_PREFIX = "selfheal/clm/"  # language model training text in the artifacts bucket
 AUDIO_PREFIX = "audio/"
@@ -147,7 +149,8 @@ def report_csv(rows: Sequence[ScoreRow]) -> str:
     writer.writerow(REPORT_COLUMNS)
     for index, row in enumerate(rows, 1):
         writer.writerow([
-            row.filename, f"{row.accuracy:.4f}", index, row.timestamp, row.encounter_id, row.model, row.metric,
+            csv_cell(row.filename), f"{row.accuracy:.4f}", index, row.timestamp, row.encounter_id, row.model,
+            row.metric,
             f"{row.error_rate:.4f}", f"{row.wer:.4f}", f"{row.mer:.4f}", row.substitutions, row.deletions,
             row.insertions, row.hits, row.reference_words,
         ])
