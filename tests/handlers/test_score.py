@@ -154,3 +154,26 @@ def test_one_encounter_failing_does_not_hold_up_the_others(load_handler, world, 
     assert score.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
     assert [row.encounter_id for row in ScoreStore(world["table"]).all_scores()] == [audio]
     assert len(mail(world)) == 1
+
+
+@pytest.mark.parametrize("audio_form", ["NFC", "NFD"])
+def test_a_korean_name_spelled_nfc_on_one_side_and_nfd_on_the_other_is_paired(  # type: ignore[no-untyped-def]
+        load_handler, world, audio_form: str) -> None:
+    """macOS writes file names decomposed (NFD), most other systems composed (NFC); S3 compares keys
+    byte for byte. A recording and its ground truth are paired whichever side arrives first."""
+    import unicodedata
+
+    truth_form = "NFD" if audio_form == "NFC" else "NFC"
+    lines, reference = lines_with_sentinel()
+    audio = transcribed_encounter(world, lines, key=unicodedata.normalize(audio_form, "audio/진료/무릎 통증.mp3"),
+                                  model="baseline")
+    body = reference.encode()
+    truth_key = unicodedata.normalize(truth_form, "ground-truth/진료/무릎 통증.txt")
+    response = put(world["bucket"], truth_key, body)
+    ref = ObjectRef(bucket=world["bucket"], key=truth_key, size=len(body), version_id=response["VersionId"])
+    EncounterRepository(world["table"]).create(Encounter.from_ref(ref, Kind.GROUND_TRUTH, EncounterStatus.RECEIVED))
+    score = load_handler("score")
+    assert score.handler(ready(ref.encounter_id), Context()) == {"batchItemFailures": []}  # from the truth's side
+    assert [row.encounter_id for row in ScoreStore(world["table"]).all_scores()] == [audio]
+    assert score.handler(ready(audio), Context()) == {"batchItemFailures": []}  # and from the audio's side
+    assert len(ScoreStore(world["table"]).all_scores()) == 1

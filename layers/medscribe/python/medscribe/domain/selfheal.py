@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -42,6 +43,13 @@ def ground_truth_key(audio_key: str) -> str | None:
     relative = audio_key[len(AUDIO_PREFIX):]
     stem = relative.rsplit(".", 1)[0] if "." in relative.rsplit("/", 1)[-1] else relative
     return f"{GROUND_TRUTH_PREFIX}{stem}.txt"
+
+
+def spellings(key: str) -> list[str]:
+    """`key` as uploaded, then in Unicode NFC and NFD, each once: the same Korean (or accented) name
+    arrives composed from one system and decomposed from another (macOS file names are NFD), and S3
+    keys are compared byte for byte, so a recording and its ground truth are paired by any spelling."""
+    return list(dict.fromkeys([key, unicodedata.normalize("NFC", key), unicodedata.normalize("NFD", key)]))
 
 
 def audio_key_prefix(ground_truth: str) -> str | None:

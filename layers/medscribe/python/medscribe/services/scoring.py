@@ -37,6 +37,7 @@ from medscribe.domain.selfheal import (
     leaderboard,
     report_csv,
     report_message,
+    spellings,
 )
 from medscribe.observability import logger, metrics
 
@@ -101,22 +102,32 @@ class ScoringService:
         if encounter is None or encounter.status is EncounterStatus.REJECTED:
             return []
         if encounter.kind is Kind.AUDIO:
-            key = ground_truth_key(encounter.source_key)
+            key = self.ground_truth_of(encounter)
             return [Pair(encounter, key)] if key else []
         if encounter.kind is Kind.GROUND_TRUTH:
             prefix = audio_key_prefix(encounter.source_key)
             if prefix is None:
                 return []
             pairs = []
-            for key in self.objects.keys_with_prefix(self.input_bucket, prefix):
-                if "/" in key[len(prefix):]:
-                    continue  # audio/a.b/c.mp3 is not audio/a.<ext>
-                current = self.objects.latest(self.input_bucket, key)
-                audio = self.repository.get(current.encounter_id) if current else None
-                if audio is not None:
-                    pairs.append(Pair(audio, encounter.source_key))
+            for spelling in spellings(prefix):
+                for key in self.objects.keys_with_prefix(self.input_bucket, spelling):
+                    if "/" in key[len(spelling):]:
+                        continue  # audio/a.b/c.mp3 is not audio/a.<ext>
+                    current = self.objects.latest(self.input_bucket, key)
+                    audio = self.repository.get(current.encounter_id) if current else None
+                    if audio is not None:
+                        pairs.append(Pair(audio, encounter.source_key))
             return pairs
         return []
+
+    def ground_truth_of(self, audio: Encounter) -> str | None:
+        """The key of the recording's ground truth: as named, else under another Unicode spelling of
+        the same name (`spellings`), else as named (it is scored when it arrives); None outside audio/."""
+        key = ground_truth_key(audio.source_key)
+        if key is None:
+            return None
+        return next((candidate for candidate in spellings(key)
+                     if self.objects.latest(self.input_bucket, candidate) is not None), key)
 
     def hypothesis(self, encounter: Encounter) -> str:
         lines = (self.artifacts.get_json(encounter.transcript_key or "") or {}).get("lines", [])
