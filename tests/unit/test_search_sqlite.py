@@ -63,3 +63,26 @@ def test_a_stale_copy_of_a_record_never_replaces_a_newer_one() -> None:
     same_time = SearchDocument("enc-1", "DOCUMENTED", "audio", newer.updated_at, "audio", transcript="dyspnoea")
     index.apply([same_time], [])  # the same version again replaces it (idempotent re-index)
     assert [hit.encounter_id for hit in index.search("dyspnoea")] == ["enc-1"]
+
+
+def test_like_wildcards_in_short_terms_match_only_themselves() -> None:
+    idx = index()
+    assert [h.encounter_id for h in idx.search("%")] == ["enc-ko"]  # the one note with a "%" (was: all three)
+    assert idx.search("_") == []
+    assert idx.search("%%") == []
+    idx.upsert(SearchDocument("enc-pct", "DOCUMENTED", "text", "2026-11-02T10:00:00.000Z", "text",
+                              note="SpO2 95% on room air; a_b"))
+    assert [h.encounter_id for h in idx.search("5%")] == ["enc-pct"]
+    assert [h.encounter_id for h in idx.search("a_")] == ["enc-pct"]
+
+
+def test_a_query_with_too_many_words_is_refused_clearly() -> None:
+    import pytest
+
+    from medscribe.adapters.search_sqlite import MAX_QUERY_TERMS, QueryTooLong
+
+    with pytest.raises(QueryTooLong, match="at most"):
+        index().search(" ".join(f"w{n}" for n in range(1000)))  # was: sqlite3 "Expression tree is too large"
+    assert index().search(" ".join(["pain"] * 1000)) != []  # repeats count once
+    assert len(" ".join(f"w{n}" for n in range(MAX_QUERY_TERMS)).split()) == MAX_QUERY_TERMS
+    index().search(" ".join(f"w{n}" for n in range(MAX_QUERY_TERMS)))  # the limit itself is accepted

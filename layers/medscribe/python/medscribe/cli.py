@@ -449,7 +449,10 @@ def search(args: argparse.Namespace) -> int:
     from medscribe.services.wiring import search_index
 
     index = search_index(_search_url(args))
-    hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit))
+    try:
+        hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit))
+    except ValueError as exc:  # a query the index refuses (QueryTooLong)
+        raise CliError(str(exc)) from exc
     if args.json:
         _print_json({"query": args.text, "hits": [
             {"encounter_id": h.encounter_id, "status": h.status, "updated_at": h.updated_at,

@@ -6,6 +6,11 @@ index (MATCH, ranked by bm25); shorter terms (two-syllable Korean words such as 
 LIKE on the same table. Upserts replace the encounter's row, so indexing the same record twice changes
 nothing. Several processes or threads may write one file (WAL journal, busy timeout); `apply` writes a
 whole batch in one transaction.
+
+Query text is data: `%`, `_` and the escape character in a short term are escaped for LIKE (they
+match themselves, not every document), every term is quoted for MATCH, and a query of more than
+`MAX_QUERY_TERMS` distinct words is refused with `QueryTooLong` (SQLite's expression tree has a
+depth limit that a thousand LIKE terms exceed).
 """
 
 from __future__ import annotations
@@ -24,6 +29,18 @@ CREATE VIRTUAL TABLE IF NOT EXISTS encounters USING fts5(
 )
 """
 BUSY_TIMEOUT_SECONDS = 30.0
+MAX_QUERY_TERMS = 32
+LIKE_ESCAPE = "\\"
+
+
+class QueryTooLong(ValueError):
+    """More distinct words than a query may have."""
+
+
+def _like(term: str) -> str:
+    """`%term%` with LIKE's wildcards in `term` matching themselves (ESCAPE LIKE_ESCAPE)."""
+    escaped = term.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return f"%{escaped}%"
 
 
 def _quote(term: str) -> str:
@@ -73,9 +90,11 @@ class SqliteSearchIndex:
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
                limit: int = 20) -> list[SearchHit]:
-        terms = [term for term in text.split() if term]
+        terms = list(dict.fromkeys(term for term in text.split() if term))
         if not terms:
             return []
+        if len(terms) > MAX_QUERY_TERMS:
+            raise QueryTooLong(f"a search may have at most {MAX_QUERY_TERMS} different words ({len(terms)} given)")
         long_terms = [t for t in terms if len(t) >= 3]
         short_terms = [t for t in terms if len(t) < 3]
         where, params = [], []
@@ -83,8 +102,8 @@ class SqliteSearchIndex:
             where.append("encounters MATCH ?")
             params.append(" AND ".join(_quote(t) for t in long_terms))
         for term in short_terms:
-            where.append("(transcript LIKE ? OR note LIKE ?)")
-            params += [f"%{term}%", f"%{term}%"]
+            where.append(f"(transcript LIKE ? ESCAPE '{LIKE_ESCAPE}' OR note LIKE ? ESCAPE '{LIKE_ESCAPE}')")
+            params += [_like(term), _like(term)]
         if status:
             where.append("status = ?")
             params.append(status)
