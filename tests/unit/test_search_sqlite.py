@@ -86,3 +86,10 @@ def test_a_query_with_too_many_words_is_refused_clearly() -> None:
     assert index().search(" ".join(["pain"] * 1000)) != []  # repeats count once
     assert len(" ".join(f"w{n}" for n in range(MAX_QUERY_TERMS)).split()) == MAX_QUERY_TERMS
     index().search(" ".join(f"w{n}" for n in range(MAX_QUERY_TERMS)))  # the limit itself is accepted
+
+
+def test_text_after_a_nul_character_is_indexed() -> None:
+    idx = SqliteSearchIndex()
+    idx.upsert(SearchDocument("enc-nul", "DOCUMENTED", "text", "2026-11-02T10:00:00.000Z", "text",
+                              note="headache\x00 then vomiting since morning"))
+    assert [h.encounter_id for h in idx.search("vomiting")] == ["enc-nul"]

@@ -10,7 +10,8 @@ whole batch in one transaction.
 Query text is data: `%`, `_` and the escape character in a short term are escaped for LIKE (they
 match themselves, not every document), every term is quoted for MATCH, and a query of more than
 `MAX_QUERY_TERMS` distinct words is refused with `QueryTooLong` (SQLite's expression tree has a
-depth limit that a thousand LIKE terms exceed).
+depth limit that a thousand LIKE terms exceed). NUL characters are indexed as spaces (FTS5 stops
+reading a value at the first one).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ LIKE_ESCAPE = "\\"
 
 class QueryTooLong(ValueError):
     """More distinct words than a query may have."""
+
+
+def _indexable(text: str) -> str:
+    """FTS5 reads a value up to its first NUL character: NULs become spaces, so the rest is indexed."""
+    return text.replace("\x00", " ")
 
 
 def _like(term: str) -> str:
@@ -76,7 +82,8 @@ class SqliteSearchIndex:
                     continue
                 self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (d.encounter_id,))
                 self._db.execute("INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (d.encounter_id, d.status, d.kind, d.updated_at, d.folder, d.transcript, d.note))
+                                 (d.encounter_id, d.status, d.kind, d.updated_at, d.folder,
+                                  _indexable(d.transcript), _indexable(d.note)))
         return set()  # one transaction: all written, or an exception for the whole batch
 
     def versions(self) -> dict[str, str]:
