@@ -177,3 +177,15 @@ def test_a_korean_name_spelled_nfc_on_one_side_and_nfd_on_the_other_is_paired(  
     assert [row.encounter_id for row in ScoreStore(world["table"]).all_scores()] == [audio]
     assert score.handler(ready(audio), Context()) == {"batchItemFailures": []}  # and from the audio's side
     assert len(ScoreStore(world["table"]).all_scores()) == 1
+
+
+def test_a_ground_truth_without_words_ends_rejected_with_its_reason(load_handler, world) -> None:  # type: ignore[no-untyped-def]
+    lines, _reference = lines_with_sentinel()
+    audio = transcribed(world, lines)
+    truth = ground_truth(world, " ...  \n\n - ")  # was: waited RECEIVED forever, with a log line
+    assert load_handler("score").handler(ready(audio), Context()) == {"batchItemFailures": []}
+    rejected = EncounterRepository(world["table"]).get(truth)
+    assert rejected is not None
+    assert rejected.status is EncounterStatus.REJECTED
+    assert rejected.reason == "ground truth has no words to score against"
+    assert ScoreStore(world["table"]).all_scores() == []

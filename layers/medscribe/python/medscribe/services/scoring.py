@@ -43,6 +43,7 @@ from medscribe.observability import logger, metrics
 
 TRANSCRIBED = frozenset({EncounterStatus.TRANSCRIBED, EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW})
 GROUND_TRUTH_MAX_BYTES = 1024**2
+EMPTY_GROUND_TRUTH = "ground truth has no words to score against"
 
 
 def score_language(language_code: str | None) -> str:
@@ -129,6 +130,14 @@ class ScoringService:
         return next((candidate for candidate in spellings(key)
                      if self.objects.latest(self.input_bucket, candidate) is not None), key)
 
+    def _reject_empty_ground_truth(self, key: str) -> None:
+        """A ground truth with no words can never be scored: its encounter ends REJECTED with the reason
+        (a corrected upload is a new revision, scored as usual)."""
+        current = self.objects.latest(self.input_bucket, key)
+        if current is not None and self.repository.transition(
+                current.encounter_id, EncounterStatus.RECEIVED, EncounterStatus.REJECTED, reason=EMPTY_GROUND_TRUTH):
+            logger.warning("ground truth has no words: rejected", extra={"encounter_id": current.encounter_id})
+
     def hypothesis(self, encounter: Encounter) -> str:
         lines = (self.artifacts.get_json(encounter.transcript_key or "") or {}).get("lines", [])
         return "\n".join(str(line.get("text", "")) for line in lines)
@@ -159,7 +168,7 @@ class ScoringService:
             result = score(reference, hypothesis if hypothesis is not None else self.hypothesis(audio),
                            language=language)
         except EmptyReferenceError:
-            logger.warning("ground truth has no words; not scored", extra={"encounter_id": audio.encounter_id})
+            self._reject_empty_ground_truth(pair.ground_truth_key)
             return None
         row = row_of(audio, model, result)
         key = details_key(audio.encounter_id, model)
