@@ -58,6 +58,14 @@ PHI sentinel planted in inputs
 one malformed message in a batch
     e2e/test_reliability.py::test_a_malformed_message_is_dropped_alone_while_its_batch_proceeds
     handlers/test_malformed_messages.py (every queue-fed handler)
+a request AWS would reject (IAM resource types, Bedrock schema rules, Transcribe rule conflicts)
+    contract/test_iam_coverage.py (every recorded call against its synthesized role),
+        contract/test_policy_lint.py, contract/test_action_tables.py, contract/test_service_rules.py
+    contract/test_request_rules.py (every recorded Converse and Transcribe request; every tool and job the
+        code can build); e2e/test_cli.py::test_local_run_documents_through_a_strict_converse_endpoint
+a failed first deploy, a stack deleted and deployed again
+    contract/test_redeploy_safety.py::test_nothing_with_a_fixed_name_is_retained_by_a_create_rollback,
+        ::test_a_stage_deleted_and_deployed_again_meets_none_of_its_leftovers
 
 The burst: 1,000 uploads, as RELIABILITY.md asks (231 to 275 s in three CI runs on the shared
 two-core machine; MEDSCRIBE_BURST_UPLOADS=150 for a quicker local run). A tenth of the uploads are audio,
