@@ -15,14 +15,20 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from medscribe.adapters import aws_clients
+from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.scores import Model, ScoreStore
+from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
+from medscribe.domain.errors import TransientError
 from medscribe.domain.selfheal import ModelStatus
 from medscribe.services.selfheal import eval_job_name, eval_output_key
 from medscribe.services.wiring import active_model
+from medscribe.settings import LanguageMode
+from tests.adapters.conftest import put
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import fareez_lines
-from tests.handlers.test_ingest import sqs_event
-from tests.handlers.test_score import SENTINEL, ground_truth, mail, ready, transcribed
+from tests.handlers.test_ingest import s3_body, sqs_event
+from tests.handlers.test_malformed_messages import log as log
+from tests.handlers.test_score import NAME_IN_KEY, SENTINEL, ground_truth, mail, ready, transcribed
 from tests.handlers.test_score import world as world
 from tests.transcribe_shapes import WHEN, job
 
@@ -303,3 +309,98 @@ def test_a_quota_stops_the_build_with_a_status_not_a_dead_letter_and_a_later_tic
     assert rebuilt is not None
     assert rebuilt.status is ModelStatus.BUILDING
     assert rebuilt.deleted_at is None
+
+
+def keywords_file(world: dict[str, Any], key: str, body: bytes) -> str:
+    """A keywords file ingest recorded as RECEIVED: the object and its encounter."""
+    response = put(world["bucket"], key, body)
+    ref = ObjectRef(bucket=world["bucket"], key=key, size=len(body), version_id=response["VersionId"])
+    EncounterRepository(world["table"]).create(Encounter.from_ref(ref, Kind.KEYWORDS, EncounterStatus.RECEIVED))
+    return ref.encounter_id
+
+
+def model_artifact(name: str) -> dict[str, Any]:
+    body = boto3.client("s3").get_object(Bucket="artifacts", Key=f"selfheal/models/{name}.json")["Body"]
+    return dict(json.loads(body.read()))
+
+
+def test_a_korean_keywords_file_beyond_256_kib_is_read_whole(load_handler, world, transcribe) -> None:  # type: ignore[no-untyped-def]
+    """A keywords file ingest accepts (up to `text_max_bytes`, 1 MiB) is read whole: no cut at 256 KiB
+    inside a Hangul character (3 bytes in UTF-8), and the terms after it reach the vocabulary."""
+    scored_baseline(load_handler, world)
+    head, tail = ["무릎관절염", "기관지염"], ["천식", "당뇨병", "심근경색"]
+    filler = "고혈압, " * 24_000  # a list pasted many times over: repeats are dropped, and counted
+    for pad in range(12):  # where 256 KiB falls: inside a character, not at a separator
+        body = (", ".join(head) + "," + " " * pad + "\n" + filler + "\n" + ", ".join(tail) + "\n").encode()
+        try:
+            body[:256 * 1024].decode("utf-8")
+        except UnicodeDecodeError:
+            break
+    else:
+        raise AssertionError("no padding puts the 256 KiB boundary inside a character")
+    assert 256 * 1024 < len(body) < 1024**2
+    key = "keywords/clinic/korean.txt"
+    response = put(world["bucket"], key, body)
+    ingest = load_handler("ingest").handler(sqs_event(s3_body(world["bucket"], key, response, size=len(body))),
+                                            Context())
+    assert ingest == {"batchItemFailures": []}
+    assert [e.kind for e in EncounterRepository(world["table"]).list(EncounterStatus.RECEIVED)].count(
+        Kind.KEYWORDS) == 1  # ingest accepts it: valid UTF-8 within its limit
+
+    handler = load_handler("selfheal", language=LanguageMode.KO_KR, selfheal_language_model=False)
+    transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "LanguageCode": "ko-KR",
+                                                  "VocabularyState": "PENDING"},
+                            {"VocabularyName": ANY, "LanguageCode": "ko-KR", "VocabularyFileUri": ANY})
+    assert handler.handler(TICK, Context()) == {"batchItemFailures": []}
+    transcribe.assert_no_pending_responses()
+    (model,) = ScoreStore(world["table"]).models()
+    assert vocabulary_rows(model.name)[1:] == [f"{term}\t\t\t" for term in [*head, "고혈압", *tail]]
+    assert model_artifact(model.name)["keywords_files"] == {
+        "files_read": 1, "files_skipped": 0, "terms": len(head) + 24_000 + len(tail), "duplicates_dropped": 24_000 - 1,
+        "cut_by_cap": 0}
+
+
+def test_an_unreadable_or_undecodable_keywords_file_is_skipped_alone(  # type: ignore[no-untyped-def]
+        load_handler, world, transcribe, comprehend, monkeypatch, log, capsys) -> None:
+    """Next to a good keywords file: one in CP949 (Korean Windows' encoding; ingest refuses it today,
+    a record from before or a changed limit could still hold one) and one whose read fails. Each is
+    skipped with a log line naming its encounter id (never its key or text) and a metric; the tick
+    builds from the good file and succeeds (no retry, no dead-letter loop)."""
+    scored_baseline(load_handler, world)
+    keywords_file(world, "keywords/clinic/good.txt", b"Bronchiectasis, Spirometry\nsputum\n")
+    undecodable = keywords_file(world, f"keywords/clinic/{NAME_IN_KEY} old.txt", "천식, 당뇨병".encode("cp949"))
+    unreadable_key = f"keywords/clinic/{NAME_IN_KEY} new.txt"
+    unreadable = keywords_file(world, unreadable_key, b"Dyspnoea\n")
+    handler = load_handler("selfheal", selfheal_language_model=False, selfheal_max_keywords=2)
+    read = handler.SERVICE.objects.read
+
+    def flaky_read(ref: ObjectRef, max_bytes: int) -> bytes:
+        if ref.key == unreadable_key:
+            raise TransientError("SlowDown")
+        return bytes(read(ref, max_bytes))
+
+    monkeypatch.setattr(handler.SERVICE.objects, "read", flaky_read)
+    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "VocabularyState": "PENDING"}, None)
+    capsys.readouterr()
+    log.seek(0)
+    log.truncate()
+    assert handler.handler(TICK, Context()) == {"batchItemFailures": []}
+    transcribe.assert_no_pending_responses()
+    (model,) = ScoreStore(world["table"]).models()
+    # learned first ("sputum", also in the file: a repeat), then the file's terms up to the cap of 2
+    assert vocabulary_rows(model.name)[1:] == ["sputum\t\t\t", "Bronchiectasis\t\t\t"]
+    assert model_artifact(model.name)["keywords_files"] == {
+        "files_read": 1, "files_skipped": 2, "terms": 3, "duplicates_dropped": 1, "cut_by_cap": 1}
+
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    skipped = {line["encounter_id"]: line["reason"] for line in lines if line["message"] == "keywords file skipped"}
+    assert skipped == {undecodable: "not valid UTF-8 (byte 2)", unreadable: "read failed: TransientError SlowDown"}
+    (counts,) = [line for line in lines if line["message"] == "keywords files read"]
+    assert (counts["files_read"], counts["files_skipped"], counts["terms"]) == (1, 2, 3)
+    printed = capsys.readouterr()
+    [emf] = [json.loads(line) for line in printed.out.splitlines() if line.startswith('{"_aws"')]
+    assert sum(emf["SelfHealKeywordsFilesSkipped"]) == 2
+    for output in (log.getvalue(), printed.out, printed.err):
+        assert "brackenbury" not in output.lower()
+        assert "Bronchiectasis" not in output

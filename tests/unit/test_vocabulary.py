@@ -12,8 +12,11 @@ import pytest
 
 from medscribe.domain.vocabulary import (
     PHRASE_MAX_CHARS,
+    KeywordSelection,
     candidate_nouns_offline,
+    keyword_entries,
     parse_keywords,
+    select_keywords,
     training_text,
     vocabulary_phrase,
     vocabulary_phrases,
@@ -201,3 +204,10 @@ def test_training_text_is_bounded_in_utf8_bytes() -> None:
     assert text.startswith("myocardium\n")
     assert len(text.splitlines()) > 10
     assert training_text([], {}) == ""
+
+
+def test_keywords_of_several_lists_are_deduplicated_and_capped_with_counts() -> None:
+    assert keyword_entries("\ufeffAcid, acid,\n  Lung ,,PH\n") == ["Acid", "acid", "Lung", "PH"]
+    selection = select_keywords([["sputum"], ["Acid", "acid", "Sputum"], ["Lung", "PH"]], limit=3)
+    assert selection == KeywordSelection(["sputum", "Acid", "Lung"], duplicates=2, cut=1)
+    assert select_keywords([["a", "b"]]) == KeywordSelection(["a", "b"], duplicates=0, cut=0)

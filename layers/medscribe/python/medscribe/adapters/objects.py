@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.errors import classify, error_code
@@ -34,6 +34,8 @@ class ObjectStore:
             if error_code(exc) == "InvalidRange":
                 return b""
             raise classify(exc) from exc
+        except BotoCoreError as exc:  # connection trouble, a body cut off mid-read
+            raise classify(exc) from exc
 
     def latest(self, bucket: str, key: str) -> ObjectRef | None:
         """The current revision of a key (HeadObject), or None when there is none."""
@@ -42,6 +44,8 @@ class ObjectStore:
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
+            raise classify(exc) from exc
+        except BotoCoreError as exc:
             raise classify(exc) from exc
         return ObjectRef(bucket=bucket, key=key, size=int(response.get("ContentLength", 0)),
                          etag=str(response.get("ETag", "")).strip('"') or None,

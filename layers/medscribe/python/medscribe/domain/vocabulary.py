@@ -35,6 +35,7 @@ import importlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 VOCABULARY_MAX_BYTES = 50 * 1024  # "The size limit for each custom vocabulary file is 50 Kb"
 PHRASE_MAX_CHARS = 256  # "Each entry within a custom vocabulary cannot exceed 256 characters"
@@ -61,17 +62,41 @@ _ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 
 
+def keyword_entries(text: str) -> list[str]:
+    """Entries of a keywords.txt as written: split on commas and line breaks, spaces collapsed, BOM and
+    empty entries dropped; repeats kept (`select_keywords` drops and counts them)."""
+    entries = (" ".join(raw.split()) for raw in _KEYWORD_SEPARATORS.split(text.replace("\ufeff", "")))
+    return [entry for entry in entries if entry]
+
+
 def parse_keywords(text: str) -> list[str]:
-    """Terms of a keywords.txt: split on commas and line breaks, spaces collapsed, BOM and empty
-    entries dropped, duplicates (case-insensitive) removed keeping the first spelling."""
+    """Terms of a keywords.txt: its entries without repeats (case-insensitive), first spelling kept."""
+    return select_keywords([keyword_entries(text)]).terms
+
+
+@dataclass(frozen=True)
+class KeywordSelection:
+    terms: list[str]
+    duplicates: int  # entries dropped as repeats (case-insensitive) of an earlier one
+    cut: int  # distinct terms dropped by the limit
+
+
+def select_keywords(lists: Iterable[Iterable[str]], limit: int | None = None) -> KeywordSelection:
+    """The distinct terms (case-insensitive, first spelling kept) of `lists` in order, at most `limit`:
+    an earlier list keeps its priority over a later one."""
     terms: list[str] = []
     seen: set[str] = set()
-    for raw in _KEYWORD_SEPARATORS.split(text.replace("\ufeff", "")):
-        term = " ".join(raw.split())
-        if term and term.casefold() not in seen:
-            seen.add(term.casefold())
+    duplicates = cut = 0
+    for term in (term for entries in lists for term in entries):
+        if term.casefold() in seen:
+            duplicates += 1
+            continue
+        seen.add(term.casefold())
+        if limit is not None and len(terms) >= limit:
+            cut += 1
+        else:
             terms.append(term)
-    return terms
+    return KeywordSelection(terms, duplicates, cut)
 
 
 def vocabulary_phrase(term: str, language: str) -> str | None:

@@ -6,7 +6,9 @@ moves every model one step; nothing waits inside a tick, so the loop survives re
 1. **build** (no model in flight): the missed words of the incumbent's scores (the active model, or
    the baseline) -> learned keywords = nouns among them (Amazon Comprehend DetectSyntax where it
    supports the language; the offline heuristic in the local runtime and for Korean) + the
-   uploaded keywords files (keywords/, comma-separated) -> vocabulary phrases. The candidate is
+   uploaded keywords files (keywords/, comma-separated; each read whole up to ingest's
+   `text_max_bytes`, a file that cannot be read or decoded skipped alone) -> vocabulary phrases,
+   repeats dropped, at most `selfheal_max_keywords`. The candidate is
    named by its phrases, so the same phrases never build twice. Transcribe creates the custom
    vocabulary; where the language has custom language models (and `selfheal_language_model`), it
    also trains one on the keywords plus Wikipedia text per keyword (fetched politely, cached in S3).
@@ -34,7 +36,7 @@ from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import Model, ScoreStore
 from medscribe.adapters.transcribe import TranscribeJobs
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
-from medscribe.domain.errors import PermanentError
+from medscribe.domain.errors import MedscribeError, PermanentError
 from medscribe.domain.scoring import fixed_words
 from medscribe.domain.selfheal import (
     BASELINE,
@@ -47,7 +49,14 @@ from medscribe.domain.selfheal import (
 )
 from medscribe.domain.transcript import parse_transcribe_output
 from medscribe.domain.transcription import customization_language
-from medscribe.domain.vocabulary import parse_keywords, training_text, vocabulary_entries, vocabulary_table
+from medscribe.domain.validation import KEYWORD_EXTENSIONS, validate_text
+from medscribe.domain.vocabulary import (
+    keyword_entries,
+    select_keywords,
+    training_text,
+    vocabulary_entries,
+    vocabulary_table,
+)
 from medscribe.observability import logger, metrics
 from medscribe.services.scoring import Pair, ScoringService, score_language
 from medscribe.services.transcription import job_request
@@ -58,7 +67,6 @@ VOCABULARY_PREFIX = "selfheal/vocabularies"  # the vocabulary tables Transcribe 
 QUOTA_REASON = "quota:"  # a FAILED model's reason when Transcribe's account quota stopped its build
 MAX_EVALUATION_FILES = 50  # the ground-truth set re-transcribed per candidate
 MAX_WIKIPEDIA_TERMS = 40  # articles fetched per language model (politeness and Lambda time)
-KEYWORDS_MAX_BYTES = 256 * 1024
 # The base model of a language model: clinic recordings are 16 kHz or more (WideBand); telephone audio
 # (8 kHz) would want NarrowBand.
 BASE_MODEL = "WideBand"
@@ -146,14 +154,33 @@ class SelfHealService:
         return sorted((row for row in self.scores.all_scores() if row.model == model),
                       key=lambda row: row.encounter_id)[:MAX_EVALUATION_FILES]
 
-    def _keywords(self) -> list[str]:
-        keywords: list[str] = []
+    def _keyword_files(self) -> tuple[list[list[str]], int]:
+        """The entries of each current keywords file and the number of files skipped. A file is read
+        whole up to ingest's limit (`text_max_bytes`) and checked as ingest checks it; one that cannot
+        be read or decoded is skipped alone, so a bad file never fails the tick."""
+        files: list[list[str]] = []
+        skipped = 0
+        limit = self.pipeline.text_max_bytes
         for encounter in self.repository.list(EncounterStatus.RECEIVED):
-            if encounter.kind is Kind.KEYWORDS:
+            if encounter.kind is not Kind.KEYWORDS:
+                continue
+            try:
                 current = self.objects.latest(encounter.source_bucket, encounter.source_key)
-                if current is not None and current.encounter_id == encounter.encounter_id:
-                    keywords += parse_keywords(self.objects.read(current, KEYWORDS_MAX_BYTES).decode("utf-8-sig"))
-        return keywords
+                if current is None or current.encounter_id != encounter.encounter_id:
+                    continue  # deleted, or replaced by a newer revision (which has its own record)
+                data = self.objects.read(current, limit) if current.size <= limit else b""
+            except MedscribeError as exc:
+                reason = f"read failed: {type(exc).__name__} {exc}"
+            else:
+                verdict = validate_text(current, data, allowed=KEYWORD_EXTENSIONS, max_bytes=limit)
+                if verdict.accepted:
+                    files.append(keyword_entries(data.decode("utf-8-sig")))
+                    continue
+                reason = verdict.reason or "rejected"
+            skipped += 1
+            logger.warning("keywords file skipped", extra={"encounter_id": encounter.encounter_id, "reason": reason})
+            metrics.add_metric(name="SelfHealKeywordsFilesSkipped", unit=MetricUnit.Count, value=1)
+        return files, skipped
 
     def _build(self) -> str | None:
         incumbent = self.incumbent()
@@ -163,9 +190,13 @@ class SelfHealService:
             return None
         missed = [word for row in rows for word in self.scoring.missed_words(row.encounter_id, incumbent)]
         learned = self.nouns(missed, self.language) if missed else []
-        given = self._keywords()
+        files, skipped = self._keyword_files()
         # learned first: they come from this clinic's own misses; the cap keeps the given list's tail out
-        terms = list(dict.fromkeys([*learned, *given]))[:self.pipeline.selfheal_max_keywords]
+        selection = select_keywords([learned, *files], self.pipeline.selfheal_max_keywords)
+        terms = selection.terms
+        keywords_files = {"files_read": len(files), "files_skipped": skipped, "terms": sum(map(len, files)),
+                          "duplicates_dropped": selection.duplicates, "cut_by_cap": selection.cut}
+        logger.info("keywords files read", extra=keywords_files)
         entries = vocabulary_entries(terms, self.language)
         phrases = [phrase for phrase, _display in entries]
         if not phrases:
@@ -179,7 +210,7 @@ class SelfHealService:
             logger.info("this vocabulary was built before", extra={"model": name})
             return None
         self.artifacts.put_json(f"selfheal/models/{name}.json", {
-            "name": name, "language": self.language, "incumbent": incumbent, "given_keywords": len(given),
+            "name": name, "language": self.language, "incumbent": incumbent, "keywords_files": keywords_files,
             "learned_keywords": learned, "phrases": phrases, "medical": self.medical,
         })
         table_key = f"{VOCABULARY_PREFIX}/{name}.txt"
@@ -203,7 +234,7 @@ class SelfHealService:
         else:
             self.scores.put_model(model)
         logger.info("candidate model building", extra={"model": name, "phrases": len(phrases),
-                                                       "learned": len(learned), "given": len(given),
+                                                       "learned": len(learned),
                                                        "language_model": bool(language_model)})
         metrics.add_metric(name="SelfHealCandidates", unit=MetricUnit.Count, value=1)
         return name
