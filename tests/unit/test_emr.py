@@ -163,6 +163,24 @@ def test_clinical_text_is_not_mistaken_for_identifiers(summary: str) -> None:
     assert find_identifiers(summary) == []
 
 
+@pytest.mark.parametrize("kept", [{}, {"Anatomy": ["knee"], "Age": "47", "Date": "2026-11-03"},
+                                  {"Symptoms and Signs": [" "]}])
+def test_a_record_without_clinical_content_is_a_problem(kept: dict[str, Any]) -> None:
+    empty = {name: [] for name in LIST_FIELDS} | {"Age": "", "Date": ""}
+    record, problems = record_from_output(wire(valid_output(**(empty | kept))))
+    found = [p for p in problems if p.code == "no_clinical_content"]
+    assert [p.message for p in found] == [
+        "the note has no clinical content (no symptoms, diagnoses, tests, treatments, procedures, observations "
+        "or plans): a person must review it"]
+    assert check_record(record) == [p for p in problems if p.code != "schema"]
+
+
+def test_the_date_field_is_described_as_the_visit_date_never_a_date_of_birth() -> None:
+    described = emr_json_schema()["properties"]["date"]["description"]
+    assert "visit" in described
+    assert "never a date of birth" in described
+
+
 def test_check_record_validates_a_constructed_record() -> None:
     record = EmrRecord.model_validate(valid_output(Summary="Mr. Smith, 12 Oak Street."))
     assert [p.message for p in check_record(record)] == [

@@ -186,9 +186,44 @@ def test_korean_dates(text: str, date: str) -> None:
     assert extract_date(text, KOREAN) == date
 
 
-def test_a_note_with_nothing_recognisable_still_gets_a_valid_record() -> None:
+def test_a_note_with_nothing_recognisable_gets_a_well_formed_record_that_needs_review() -> None:
     record = extract_record("Spoke on the telephone; nothing further.")
     assert record.summary
-    assert check_record(record) == []
+    assert [p.code for p in check_record(record)] == ["no_clinical_content"]
     assert record.age == ""
     assert record.date == ""
+
+
+@pytest.mark.parametrize(("text", "date"), [
+    ("DOB: 1961-03-02\nDate of visit: 2026-10-14\nCough for three days.", "2026-10-14"),
+    ("Date of birth: 1961-03-02. Seen 2026-10-14 for cough.", "2026-10-14"),
+    ("Patient born on 1961/3/2, seen 2026-10-14 for cough.", "2026-10-14"),
+    ("Birth date: 1961-03-02\nVisit 2026-10-14", "2026-10-14"),
+    ("D.O.B. 1961.03.02 -- visit 2026-10-14", "2026-10-14"),
+    ("DOB: 1961-03-02. Cough for three days.", ""),
+    ("Date of birth is 1961-03-02.", ""),
+])
+def test_an_english_date_of_birth_is_never_the_visit_date(text: str, date: str) -> None:
+    assert extract_date(text, ENGLISH) == date
+
+
+@pytest.mark.parametrize(("text", "date"), [
+    ("생년월일: 1961.03.02\n진료일: 2026-10-21\n기침 3일.", "2026-10-21"),
+    ("1961년 3월 2일생 남자, 2026년 10월 21일 내원.", "2026-10-21"),
+    ("출생일자: 1961-03-02\n2026.11.03 내원", "2026-11-03"),
+    ("DOB 1961-03-02, 2026.11.03 내원", "2026-11-03"),
+    ("생년월일은 1961년 3월 2일, 기침 3일.", ""),
+    ("출생: 1961-03-02", ""),
+    ("2026.10.21 생검 시행", "2026-10-21"),  # 생검 (biopsy) is not a birth
+])
+def test_a_korean_date_of_birth_is_never_the_visit_date(text: str, date: str) -> None:
+    assert extract_date(text, KOREAN) == date
+
+
+def test_a_whole_note_takes_the_visit_date_not_the_date_of_birth() -> None:
+    english = "58-year-old man, DOB 1968-04-12.\nDate of visit: 2026-10-14\nChest pain on exertion."
+    korean = "생년월일: 1968-04-12\n진료일: 2026-10-21\n58세 남자 환자로 흉통을 호소함."
+    assert extract_record(english).date == "2026-10-14"
+    assert extract_record(korean).date == "2026-10-21"
+    assert extract_record("DOB 1968-04-12. Chest pain on exertion.").date == ""
+    assert extract_record("생년월일: 1968-04-12\n흉통을 호소함.").date == ""

@@ -190,3 +190,62 @@ def test_the_repair_attempt_goes_to_the_repair_model_when_given() -> None:
     assert (len(first.calls), len(repair.calls)) == (1, 1)
     assert result.status is NoteStatus.DOCUMENTED
     assert result.repairs == 1
+
+
+ZERO_WIDTH = "\u200b\u200b\n\u200b\ufeff\u2060\n"
+NON_CLINICAL = [
+    "The weather was lovely today and we talked about the football match for a while.",
+    "오늘은 날씨가 좋아서 공원에 다녀왔다. 점심으로 김밥을 먹었다.",
+]
+
+
+def _no_clinical_content(result: Any) -> None:
+    assert result.status is NoteStatus.NEEDS_REVIEW
+    assert [p.code for p in result.problems] == ["no_clinical_content"]
+    assert result.to_dict()["status"] == "NEEDS_REVIEW"
+
+
+@pytest.mark.parametrize("text", [ZERO_WIDTH, "... !!! ---", *NON_CLINICAL], ids=["zero-width", "punctuation",
+                                                                                  "en-prose", "ko-prose"])
+def test_a_note_without_clinical_content_needs_review_offline(text: str) -> None:
+    _no_clinical_content(structure_note(text, None, None))
+
+
+def test_a_text_without_letters_never_reaches_the_model() -> None:
+    model = ScriptedModel()
+    result = structure_note(ZERO_WIDTH, "ko", model)
+    assert model.calls == []
+    assert result.engine == "offline"
+    _no_clinical_content(result)
+
+
+@pytest.mark.parametrize("text", NON_CLINICAL, ids=["en-prose", "ko-prose"])
+def test_a_model_record_without_clinical_content_needs_review_without_a_repair(text: str) -> None:
+    empty = emr(**{name: [] for name in FIELDS if name not in ("Age", "Date", "Summary")}, Age="", Date="",
+                Summary="No clinical content.")
+    model = ScriptedModel(structured(empty))
+    result = structure_note(text, None, model)
+    assert len(model.calls) == 1  # asking again could only invite invented findings
+    assert result.engine == ENGINE
+    _no_clinical_content(result)
+    assert not any(word in p.message for p in result.problems for word in ("weather", "football", "날씨", "김밥"))
+
+
+def test_a_repair_request_never_asks_the_model_for_clinical_content() -> None:
+    empty = emr(**{name: [] for name in FIELDS if name not in ("Age", "Date", "Summary")}, Age="47세", Date="")
+    model = ScriptedModel(structured(empty), structured(emr(**{**empty, "Age": "47"})))
+    result = structure_note(NON_CLINICAL[1], "ko", model)
+    assert len(model.calls) == 2
+    repair = model.calls[1]["prompt"].split("Your previous answer had these problems:")[1]
+    assert "Age: must be digits only" in repair
+    assert "clinical content" not in repair
+    _no_clinical_content(result)
+
+
+def test_the_prompt_says_the_date_is_the_visit_date_never_a_date_of_birth() -> None:
+    model = ScriptedModel(structured(emr()))
+    structure_note(KO_NOTE, "ko", model)
+    [call] = model.calls
+    assert "never a date of" in call["system"]
+    assert "birth" in call["system"]
+    assert "never a date of birth" in call["prompt"]  # the field list

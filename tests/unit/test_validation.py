@@ -4,6 +4,7 @@ from medscribe.domain.encounter import Kind, ObjectRef
 from medscribe.domain.validation import sniff_audio, validate, wav_duration
 from tests import media
 
+NO_LETTERS = "text has no letters (only whitespace, invisible characters, digits or punctuation)"
 LIMITS = {"audio_max_bytes": 2 * 1024**3, "audio_min_seconds": 0.5, "text_max_bytes": 1024}
 
 
@@ -71,6 +72,8 @@ def test_wav_duration_from_header() -> None:
     [
         (b"\xff\xfe\x00bad", "not valid UTF-8 (byte 0)"),
         (b"  \n\t ", "text is empty"),
+        ("\u200b\u200b\n\u200b".encode(), NO_LETTERS),
+        ("\ufeff\u200b\u2060 ...!?\n--- 2026-10-14".encode(), NO_LETTERS),
         (b"x" * 2000, "object is 2000 bytes; the limit is 1024"),
     ],
 )

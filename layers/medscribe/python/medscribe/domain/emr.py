@@ -16,7 +16,9 @@ per item), Age/Date/Summary stay strings.
 Validation (`check_record`, `record_from_output`) turns anything a model returns into an
 `EmrRecord` plus a list of `Problem`s (the documentation stage's problem type), never raising: Age
 digits only (or empty), Date a real calendar date as YYYY-MM-DD (or empty), list fields lists of
-non-empty strings, Summary non-empty and free of names, addresses and identifiers
+non-empty strings, at least one clinical finding (`CLINICAL_FIELDS`: a note with none -- empty,
+invisible characters, prose about anything but a visit -- is `no_clinical_content`, for a person to
+look at, never documented), Summary non-empty and free of names, addresses and identifiers
 (`find_identifiers`). Problems name the field and the kind of fault, never the offending text, so
 they are safe to show and to log.
 """
@@ -47,11 +49,14 @@ FIELDS: tuple[str, ...] = (
     ANATOMY, AGE, DATE, SYMPTOMS, DIAGNOSES, TESTS, TREATMENTS, PROCEDURES, OBSERVATIONS, PLANS, SUMMARY,
 )
 LIST_FIELDS: tuple[str, ...] = (ANATOMY, SYMPTOMS, DIAGNOSES, TESTS, TREATMENTS, PROCEDURES, OBSERVATIONS, PLANS)
+# a record with none of these holds nothing clinical (Anatomy, Age and Date alone describe no visit)
+CLINICAL_FIELDS: tuple[str, ...] = (SYMPTOMS, DIAGNOSES, TESTS, TREATMENTS, PROCEDURES, OBSERVATIONS, PLANS)
+NO_CLINICAL_CONTENT = "no_clinical_content"
 
 FIELD_DESCRIPTIONS: dict[str, str] = {
     ANATOMY: "Body parts where the patient has the problem (e.g. right knee). Infer from the note if needed.",
     AGE: "The patient's age in years, digits only (e.g. 58); empty if the note does not say.",
-    DATE: "The visit date as YYYY-MM-DD; empty if the note does not say.",
+    DATE: "The date of the visit as YYYY-MM-DD, never a date of birth; empty if the note gives no visit date.",
     SYMPTOMS: "Symptoms the patient reports and signs the clinician observes, one per item.",
     DIAGNOSES: "Diagnosed or suspected conditions and relevant past conditions, one per item.",
     TESTS: "Tests and examinations done or ordered, one per item.",
@@ -193,6 +198,9 @@ def check_record(record: EmrRecord) -> list[Problem]:
     data = record.to_json()
     problems.extend(Problem("empty_item", f"{name}: items must be non-empty strings")
                     for name in LIST_FIELDS if any(not item.strip() for item in data[name]))
+    if not any(item.strip() for name in CLINICAL_FIELDS for item in data[name]):
+        problems.append(Problem(NO_CLINICAL_CONTENT, "the note has no clinical content (no symptoms, diagnoses, "
+                                "tests, treatments, procedures, observations or plans): a person must review it"))
     if not record.summary.strip():
         problems.append(Problem("summary_empty", f"{SUMMARY}: must not be empty"))
     problems.extend(Problem("summary_identifiers", f"{SUMMARY}: contains {kind}")

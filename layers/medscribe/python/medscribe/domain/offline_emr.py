@@ -6,7 +6,9 @@ Method (no model; the same note always gives the same record):
 2. Age: "58-year-old", "53 -year-old" (ASR spacing), "45 y/o", "aged 70", "18-month-old" (whole
    years), "62세", "18개월 남아". Date: a labelled date first ("진료일: 2026-10-21", "Date of visit: ...",
    "Visit 2026-09-02"), else the first date in the note; ISO, dotted, slashed and "2026년 9월 15일"
-   forms, normalised to YYYY-MM-DD and kept only when it is a calendar date.
+   forms, normalised to YYYY-MM-DD and kept only when it is a calendar date. A date of birth is
+   never the visit date ("DOB", "date of birth", "born on", "생년월일", "출생일", "1961년 3월 2일생", in
+   either language): with only a date of birth, Date stays empty.
 3. The note is read line by line. A line starting with a short label and a colon ("Exam:", "Plan:",
    "평가:", "X-선:") opens a context: history (the default), examination, results (a label naming a
    test, or "Labs:"/"검사:"), assessment, plan, treatment, procedure, or metadata (the date line,
@@ -318,6 +320,13 @@ _HEADING = re.compile(r"^\s*(?P<label>[^:\uff1a\d][^:\uff1a]{0,28}?)\s*[:\uff1a]
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
 _ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|St|vs|e\.g|i\.e|approx|No|Fig)\.$", re.IGNORECASE)
 _ANY_DATE = re.compile(_DATE)
+_UNNAMED_DATE = re.sub(r"\?P<\w+>", "?:", _DATE)
+# a date of birth, labelled in either language (Korean notes write "DOB" too) or "1961년 3월 2일생"
+_BIRTH_DATE = re.compile(
+    r"(?:\bDOB\b|\bD\.O\.B\b\.?|\bdate of birth\b|\bbirth ?date\b|\bborn\b(?:\s+on\b)?|"
+    r"생년월일|출생\s?일자|출생일|출생|생일)[\s:\uff1a(=,-]*(?:(?:is|was|은|는|이)\s+)?"
+    rf"(?P<date>{_UNNAMED_DATE})|(?P<suffixed>{_UNNAMED_DATE})\.?\s*일?생(?![가-힣])",
+    re.IGNORECASE)
 
 
 def _language_lexicon(language: str) -> Lexicon:
@@ -345,10 +354,12 @@ def _calendar_date(match: re.Match[str]) -> str | None:
 
 
 def extract_date(text: str, lexicon: Lexicon) -> str:
+    """The visit date: labelled first, else the first date that is not a date of birth."""
+    births = {match.start("date") if match["date"] else match.start("suffixed") for match in _BIRTH_DATE.finditer(text)}
     for pattern in (lexicon.date_label, _ANY_DATE):
         for match in pattern.finditer(text):
             found = _calendar_date(match)
-            if found:
+            if found and match.start("y") not in births:
                 return found
     return ""
 

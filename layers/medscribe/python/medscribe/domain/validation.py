@@ -2,7 +2,9 @@
 
 Audio is accepted only when the extension is one Amazon Transcribe takes AND the leading bytes
 carry that container's signature; WAV headers also give the duration, checked against the
-minimum Transcribe accepts. Text must be non-empty UTF-8.
+minimum Transcribe accepts. Text must be non-empty UTF-8 with at least one letter: a text of only
+whitespace, invisible characters (zero-width spaces, BOMs), digits or punctuation holds no note and
+is rejected here with its reason rather than documented (the EMR stage would end it NEEDS_REVIEW).
 """
 
 from __future__ import annotations
@@ -90,7 +92,14 @@ def validate_text(ref: ObjectRef, body: bytes, *, allowed: frozenset[str], max_b
         return Verdict.reject(f"not valid UTF-8 (byte {exc.start})")
     if not text.strip():
         return Verdict.reject("text is empty")
+    if not has_letters(text):
+        return Verdict.reject("text has no letters (only whitespace, invisible characters, digits or punctuation)")
     return Verdict(accepted=True, media_format="text")
+
+
+def has_letters(text: str) -> bool:
+    """Whether `text` holds a letter of any script (Hangul, Latin, ...)."""
+    return any(character.isalpha() for character in text)
 
 
 def validate(ref: ObjectRef, kind: Kind, data: bytes, *, audio_max_bytes: int, audio_min_seconds: float,
