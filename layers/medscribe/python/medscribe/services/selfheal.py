@@ -45,7 +45,6 @@ from medscribe.domain.selfheal import (
     ScoreRow,
     candidate_name,
     decide,
-    ground_truth_key,
 )
 from medscribe.domain.transcript import parse_transcribe_output
 from medscribe.domain.transcription import customization_language
@@ -343,7 +342,7 @@ class SelfHealService:
     def _score_evaluation(self, model: Model, audio: Encounter) -> tuple[ScoreRow | None, int]:
         document = self.artifacts.get_json(eval_output_key(model.name, audio.encounter_id))
         hypothesis = "\n".join(line.text for line in parse_transcribe_output(document))
-        key = ground_truth_key(audio.source_key) or ""
+        key = self.scoring.ground_truth_of(audio) or ""
         row = self.scoring.score_pair(Pair(audio, key), model=model.name, hypothesis=hypothesis)
         reference = self.scoring.reference(key)
         if row is None or reference is None or not audio.transcript_key:
