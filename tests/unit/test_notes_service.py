@@ -216,8 +216,8 @@ def test_the_offline_engine_emits_nothing_that_is_not_in_the_transcript() -> Non
 def _echo_chunk(prompt: str) -> Generation:
     """Cites the first and last transcript line the prompt shows (what a well-behaved model does)."""
     shown = [int(n) for n in re.findall(r"^(\d+) \[", prompt, re.MULTILINE)]
-    return structured(note_data(History_of_present_illness=[(f"lines {shown[0]}-{shown[-1]}", [shown[0]])],
-                                Plan=[(f"plan {shown[-1]}", [shown[-1]])]))
+    return structured(note_data(History_of_present_illness=[(f"Line {shown[0]}: cough", [shown[0]])],
+                                Plan=[(f"Line {shown[-1]}: cough", [shown[-1]])]))
 
 
 def test_long_transcripts_are_chunked_with_original_line_numbers() -> None:

@@ -237,9 +237,14 @@ class Problem:
 
     code: str  # not_json | schema | truncated | unknown_section | uncited_claim | line_not_found | ...
     message: str
+    section: str = ""  # the claim a claim-level problem is about: its section and 1-based item number
+    item: int = 0
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.section:
+            data.update(section=self.section, item=self.item)
+        return data
 
 
 @dataclass(frozen=True)
@@ -283,7 +288,8 @@ class Note:
                         for x in data["lines"]),
             sections=tuple(Section(str(s["name"]), tuple(Claim(str(i["text"]), tuple(int(n) for n in i["lines"]))
                                                          for i in s["items"])) for s in data["sections"]),
-            problems=tuple(Problem(str(p["code"]), str(p["message"])) for p in data.get("problems", [])),
+            problems=tuple(Problem(str(p["code"]), str(p["message"]), str(p.get("section", "")), int(p.get("item", 0)))
+                           for p in data.get("problems", [])),
             status=NoteStatus(data.get("status", NoteStatus.DOCUMENTED)), repairs=int(data.get("repairs", 0)),
         )
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from medscribe.domain.evidence import REASONS, check_claims, verify_claim
 from medscribe.domain.llm import Generation, LanguageModel, first_json_object
 from medscribe.domain.notes import (
     CLINICIAN,
@@ -126,6 +127,7 @@ def write_note(
         offline = engine or OfflineNoteEngine()
         sections = offline.draft(spec, lines, roles)
         problems = check_citations(sections, [line.n for line in lines])
+        problems += check_claims(sections, {line.n: line.text for line in lines})
         if not any(section.items for section in sections):
             problems.append(Problem("empty_note", "no transcript statement matched a section of the template"))
         return Note(spec.name, offline.engine, shown, sections, tuple(problems),
@@ -141,7 +143,7 @@ def write_note(
         draft = _draft_chunk(engine, repair_engine or engine, spec, chunk, roles, prompts, max_tokens,
                              part=(index, len(chunks)))
         drafts.append(draft.sections)
-        problems += [Problem(p.code, label + p.message) for p in draft.problems]
+        problems += [Problem(p.code, label + p.message, p.section, p.item) for p in draft.problems]
         repairs += draft.repairs
         engines += [e for e in draft.engines if e not in engines]
     return Note(spec.name, "+".join(engines), shown, merge_sections(drafts, spec), tuple(problems),
@@ -156,7 +158,8 @@ class _Draft:
     engines: list[str]
 
 
-def _evaluate(generation: Generation, spec: Template, valid: Sequence[int]) -> tuple[list[Section], list[Problem]]:
+def _evaluate(generation: Generation, spec: Template, chunk: Sequence[Line]) -> tuple[list[Section], list[Problem]]:
+    valid = [line.n for line in chunk]
     problems: list[Problem] = []
     data = generation.data if generation.data is not None else first_json_object(generation.text)
     if generation.truncated:
@@ -166,7 +169,9 @@ def _evaluate(generation: Generation, spec: Template, valid: Sequence[int]) -> t
         return [], problems
     sections, shape = parse_sections(data, spec)
     problems += shape + check_citations(sections, valid)
-    return drop_missing_lines(sections, valid), problems
+    kept = drop_missing_lines(sections, valid)
+    problems += check_claims(kept, {line.n: line.text for line in chunk})
+    return kept, problems
 
 
 def _draft_chunk(model: LanguageModel, repair_model: LanguageModel, spec: Template, chunk: Sequence[Line],
@@ -181,11 +186,10 @@ def _draft_chunk(model: LanguageModel, repair_model: LanguageModel, spec: Templa
         sections="\n".join(f"- {s.name}: {s.description}" for s in spec.sections), chunk_note=chunk_note,
         first_line=first, last_line=last, transcript=transcript_block(chunk, roles),
     )
-    valid = [line.n for line in chunk]
     schema = spec.json_schema()
     generation = model.generate_json(system=system, prompt=prompt, schema=schema, tool_name=NOTE_TOOL,
                                      max_tokens=max_tokens)
-    sections, problems = _evaluate(generation, spec, valid)
+    sections, problems = _evaluate(generation, spec, chunk)
     if not problems:
         return _Draft(sections, [], 0, [generation.engine])
     previous = json.dumps(generation.data, ensure_ascii=False) if generation.data is not None else generation.text
@@ -196,7 +200,7 @@ def _draft_chunk(model: LanguageModel, repair_model: LanguageModel, spec: Templa
     budget = min(max_tokens * 2, MAX_REPAIR_TOKENS) if generation.truncated else max_tokens
     repaired = repair_model.generate_json(system=system, prompt=f"{prompt}\n\n{repair}", schema=schema,
                                           tool_name=NOTE_TOOL, max_tokens=max(budget, max_tokens))
-    sections2, problems2 = _evaluate(repaired, spec, valid)
+    sections2, problems2 = _evaluate(repaired, spec, chunk)
     if len(problems2) <= len(problems):
         return _Draft(sections2, problems2, 1, [repaired.engine])
     return _Draft(sections, problems, 1, [generation.engine])
@@ -212,10 +216,11 @@ class Answer:
     found: bool
     engine: str
     problems: tuple[Problem, ...] = ()
+    verified: bool = True  # False: the cited lines do not support the answer (see `problems`)
 
     def to_dict(self) -> dict[str, Any]:
         return {"answer": self.answer, "lines": list(self.lines), "found": self.found, "engine": self.engine,
-                "problems": [p.to_dict() for p in self.problems]}
+                "verified": self.verified, "problems": [p.to_dict() for p in self.problems]}
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
@@ -268,7 +273,14 @@ def answer_question(
         if data["found"]:
             problems.append(Problem("uncited_claim", "the answer cites no existing transcript line"))
         return Answer(DECLINE, (), False, generation.engine, tuple(problems))
-    return Answer(str(data["answer"]).strip(), kept, True, generation.engine, tuple(problems))
+    answer = str(data["answer"]).strip()
+    texts = {line.n: line.text for line in shown}
+    verdict = verify_claim(answer, [texts[n] for n in kept])
+    if not verdict.ok:
+        problems.append(Problem(f"{verdict.status}_answer",
+                                f"the answer is {verdict.status} by its cited line(s) {', '.join(map(str, kept))}: "
+                                f"it {'; it '.join(REASONS[r] for r in verdict.reasons)}"))
+    return Answer(answer, kept, True, generation.engine, tuple(problems), verified=verdict.ok)
 
 
 def _is_answer(data: Any) -> bool:
