@@ -3,7 +3,7 @@
 Trigger: an IAM-authorised Lambda function URL: POST /ask {"encounter_id": "...", "question": "..."}.
 Side effects: none (reads the encounter's transcript lines; calls the configured model, or answers
 offline with the retrieved lines).
-Response: {"answer", "lines": [n, ...], "found", "engine", "problems"}; 404 for an unknown or not yet
+Response: {"answer", "lines": [n, ...], "found", "engine", "verified", "problems"}; 404 for an unknown or not yet
 transcribed encounter. The question and answer are never logged (PHI).
 """
 

@@ -46,8 +46,8 @@ def converse_response(content: list[dict[str, Any]], stop: str) -> dict[str, Any
     }
 
 
-def tool_use(data: dict[str, Any]) -> dict[str, Any]:
-    return {"toolUse": {"toolUseId": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "name": "write_note", "input": data}}
+def tool_use(data: dict[str, Any], name: str = "write_note") -> dict[str, Any]:
+    return {"toolUse": {"toolUseId": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "name": name, "input": data}}
 
 
 def expected_json_request(max_tokens: int = 4096) -> dict[str, Any]:

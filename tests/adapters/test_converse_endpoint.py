@@ -109,3 +109,15 @@ def test_the_endpoint_answers_unknown_paths_like_a_service(endpoint: ConverseEnd
     assert status == 404
     assert headers["x-amzn-ErrorType"] == "UnknownOperationException"
     assert json.loads(body)["message"]
+
+
+def test_the_claim_judge_request_meets_the_rules_and_gets_a_verdict_per_claim(endpoint: ConverseEndpoint) -> None:
+    from medscribe.domain.notes import Claim, Note, NoteLine, Section
+    from medscribe.services.claim_judge import judge_note
+
+    lines = (NoteLine(1, "spk_0", "clinician", "Any allergies to medicines?"),
+             NoteLine(2, "spk_1", "patient", "Yes, I'm allergic to penicillin."))
+    note = Note("hp", "offline", lines, (Section("Past medical history", (
+        Claim("Allergic to penicillin", (2,)), Claim("No known drug allergies", (1, 2)))),))
+    problems = judge_note(note, BedrockModel(MODEL))
+    assert [(p.code, p.item) for p in problems] == [("judge_contradicted", 2)]

@@ -20,6 +20,7 @@ from medscribe.domain.emr import FIELDS, emr_json_schema
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.notes import load_template
 from medscribe.local.service_rules import DEPRECATED, converse_problems, transcribe_problems
+from medscribe.services.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL
 from medscribe.services.documentation import ANSWER_SCHEMA, ANSWER_TOOL, NOTE_TOOL
 from medscribe.services.emr import EMR_TOOL
 from medscribe.services.transcription import job_request
@@ -43,10 +44,11 @@ class _Capture:
 
 
 def tool_requests() -> dict[str, dict[str, Any]]:
-    """The Converse request of every tool the project sends (note per template, EMR, answer)."""
+    """The Converse request of every tool the project sends (note per template, EMR, answer, judge)."""
     tools = {f"{NOTE_TOOL}:{name}": (NOTE_TOOL, load_template(name).json_schema()) for name in ("hp", "soap")}
     tools[EMR_TOOL] = (EMR_TOOL, emr_json_schema())
     tools[ANSWER_TOOL] = (ANSWER_TOOL, ANSWER_SCHEMA)
+    tools[JUDGE_TOOL] = (JUDGE_TOOL, JUDGE_SCHEMA)
     requests = {}
     for label, (tool, schema) in tools.items():
         client = _Capture()

@@ -127,8 +127,8 @@ def test_bedrock_note_with_a_bad_citation_is_repaired_once(load_handler, world, 
     sections = ["Chief complaint", "History of present illness", "Review of systems", "Past medical history",
                 "Assessment", "Plan", "Physical examination"]
 
-    def note(line: int) -> dict[str, Any]:
-        return {"sections": [{"name": name, "items": [{"text": "Breathless for two months.", "lines": [line]}]
+    def note(*cited: int) -> dict[str, Any]:
+        return {"sections": [{"name": name, "items": [{"text": "Breathless for two months.", "lines": list(cited)}]
                               if name == "Chief complaint" else []} for name in sections]}
 
     settings = load_settings()
@@ -137,7 +137,7 @@ def test_bedrock_note_with_a_bad_citation_is_repaired_once(load_handler, world, 
                       {"modelId": settings.bedrock_model_id, "system": ANY, "messages": ANY,
                        "inferenceConfig": ANY, "toolConfig": ANY})
     # the repair goes to the long tier (bedrock_long_model_id), the model the stack grants for it
-    stub.add_response("converse", converse_response([tool_use(note(2))], "tool_use"),
+    stub.add_response("converse", converse_response([tool_use(note(2, 4))], "tool_use"),
                       {"modelId": settings.bedrock_long_model_id, "system": ANY, "messages": ANY,
                        "inferenceConfig": ANY, "toolConfig": ANY})
     with stub:
@@ -148,7 +148,7 @@ def test_bedrock_note_with_a_bad_citation_is_repaired_once(load_handler, world, 
     assert encounter.status is EncounterStatus.DOCUMENTED
     stored = json.loads(read(encounter.note_key or ""))
     assert stored["repairs"] == 1
-    assert stored["sections"][0]["items"] == [{"text": "Breathless for two months.", "lines": [2]}]
+    assert stored["sections"][0]["items"] == [{"text": "Breathless for two months.", "lines": [2, 4]}]
 
 
 def test_template_override_from_the_artifacts_bucket(load_handler, world) -> None:  # type: ignore[no-untyped-def]
@@ -172,3 +172,34 @@ def test_a_text_note_whose_object_is_gone_ends_failed_not_in_the_dlq(load_handle
     assert encounter is not None
     assert encounter.status is EncounterStatus.FAILED
     assert encounter.reason == "documentation failed: object no longer exists"
+
+
+def test_the_optional_model_judge_adds_its_verdicts_and_cannot_clear_the_checks(load_handler, world) -> None:  # type: ignore[no-untyped-def]
+    """claim_judge: one more Converse request (tool judge_claims) per note; a claim the judge calls
+    contradicted makes the note NEEDS_REVIEW with that claim named."""
+    from medscribe.domain.transcript import Line
+    from medscribe.services.claim_judge import JUDGE_TOOL
+    from medscribe.services.documentation import write_note
+
+    lines = fareez_lines(count=12)
+    offline = write_note([Line(x["n"], x["speaker"], 0.0, 0.0, x["text"], None) for x in lines])
+    assert offline.status.value == "DOCUMENTED"
+    claims = [(section.name, index) for section in offline.sections for index, _ in enumerate(section.items, 1)]
+    verdicts = [{"claim": n, "verdict": "contradicted" if n == 1 else "supported"} for n in range(1, len(claims) + 1)]
+    encounter_id = transcribed_encounter(world, lines)
+    handler = load_handler("document", claim_judge=True)
+    settings = load_settings()
+    stub = Stubber(aws_clients.client("bedrock-runtime"))
+    stub.add_response("converse", converse_response([tool_use(
+        {"verdicts": verdicts}, name=JUDGE_TOOL)], "tool_use"),
+        {"modelId": settings.bedrock_model_id, "system": ANY, "messages": ANY, "inferenceConfig": ANY,
+         "toolConfig": ANY})
+    with stub:
+        handler.handler(ready(encounter_id), Context())
+    stub.assert_no_pending_responses()
+    encounter = EncounterRepository(world["table"]).get(encounter_id)
+    assert encounter is not None
+    assert encounter.status is EncounterStatus.NEEDS_REVIEW
+    stored = json.loads(read(encounter.note_key or ""))
+    assert [(p["code"], p["section"], p["item"]) for p in stored["problems"]] == [
+        ("judge_contradicted", *claims[0])]

@@ -889,7 +889,9 @@ def ask(args: argparse.Namespace) -> int:
     if args.json:
         print(answer.to_json(indent=1))
         return 0
-    console.print(Text(answer.answer, style="bold" if answer.found else "yellow"))
+    console.print(Text(answer.answer, style="bold" if answer.found and answer.verified else "yellow"))
     if answer.found:
         console.print(Text(f"cited lines: {', '.join(str(n) for n in answer.lines)} — engine {answer.engine}"))
-    return 0 if answer.found else 1
+    if not answer.verified:
+        console.print(Text("NOT VERIFIED: " + "; ".join(p.message for p in answer.problems), style="bold red"))
+    return 0 if answer.found and answer.verified else 1

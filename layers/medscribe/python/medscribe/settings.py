@@ -62,6 +62,10 @@ class PipelineSettings(BaseModel):
         "bedrock", description="Note engine in AWS: Bedrock, an OpenAI-compatible endpoint, or offline (extractive)."
     )
     note_template: Literal["hp", "soap"] = Field("hp", description="Note template: History & Physical or SOAP.")
+    claim_judge: bool = Field(
+        False, description="A second Bedrock pass (bedrock_model_id) judges each note claim against its cited lines; "
+                           "it can only add problems. Costs one more request per note (bench/cost.py).",
+    )
     max_concurrent_transcriptions: Annotated[int, Field(ge=2, le=1000)] = Field(
         20, description="Cap on concurrent transcription jobs (ingest event source maximum concurrency)."
     )

@@ -83,7 +83,19 @@ class OfflineResponder:
             question = prompt.partition("Question: ")[2].split("\n", 1)[0]
             answer = answer_question(lines, question)
             return {"answer": answer.answer, "lines": list(answer.lines), "found": answer.found}
+        if keys == {"verdicts"}:  # the claim judge: the deterministic checker's verdict per claim
+            return {"verdicts": _verdicts(prompt)}
         return {}
+
+
+def _verdicts(prompt: str) -> list[dict[str, Any]]:
+    from medscribe.domain.evidence import verify_claim
+
+    verdicts = []
+    for match in re.finditer(r"^C(\d+): (.*)\n  cited lines:\n((?:  \d+ \[[^\]]*\] .*\n?)*)", prompt, re.MULTILINE):
+        cited = [line.split("] ", 1)[1] for line in match.group(3).splitlines() if "] " in line]
+        verdicts.append({"claim": int(match.group(1)), "verdict": verify_claim(match.group(2), cited).status})
+    return verdicts
 
 
 def _lines(body: str) -> list[Any]:

@@ -99,15 +99,34 @@ def _citations(lines: Sequence[Any], known: set[int]) -> str:
     return "".join(links)
 
 
+def _claim_problems(note: Mapping[str, Any]) -> dict[tuple[str, int], list[Mapping[str, Any]]]:
+    """Claim-level problems (those naming a section and item) by (section, item number)."""
+    found: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for problem in note.get("problems") or []:
+        if isinstance(problem, Mapping) and problem.get("section") and str(problem.get("item", "")).isdigit():
+            found.setdefault((str(problem["section"]), int(problem["item"])), []).append(problem)
+    return found
+
+
+def _claim(item: Mapping[str, Any], known: set[int], problems: Sequence[Mapping[str, Any]]) -> str:
+    """A claim with its citations; a claim its cited lines do not support is flagged with the reasons."""
+    text = f'<span class="claim-text">{_e(item.get("text", ""))}</span>{_citations(item.get("lines") or [], known)}'
+    if not problems:
+        return f'<li class="claim">{text}</li>'
+    verdict = "contradicted" if any("contradicted" in str(p.get("code")) for p in problems) else "unsupported"
+    reasons = "".join(f'<li>{_e(p.get("message", ""))}</li>' for p in problems)
+    return (f'<li class="claim claim-flagged" data-verdict="{verdict}">{text}'
+            f'<span class="verdict">{verdict}</span><ul class="claim-problems">{reasons}</ul></li>')
+
+
 def _note_sections(note: Mapping[str, Any], known: set[int]) -> str:
     parts: list[str] = []
+    flagged = _claim_problems(note)
     for section in note.get("sections") or []:
         items = section.get("items") or []
-        claims = "".join(
-            f'<li class="claim"><span class="claim-text">{_e(item.get("text", ""))}</span>'
-            f'{_citations(item.get("lines") or [], known)}</li>'
-            for item in items
-        )
+        name = str(section.get("name", ""))
+        claims = "".join(_claim(item, known, flagged.get((name, index), []))
+                         for index, item in enumerate(items, start=1))
         body = f"<ul>{claims}</ul>" if claims else '<p class="empty">Nothing documented.</p>'
         parts.append(f'<section class="note-section"><h3>{_e(section.get("name", ""))}</h3>{body}</section>')
     return "".join(parts) or '<p class="empty">The note has no sections.</p>'

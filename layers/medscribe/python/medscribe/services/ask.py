@@ -33,6 +33,6 @@ class AskService:
         if lines is None:
             return None
         answer = answer_question(lines, question, self.model(), repair_model=self.repair_model())
-        logger.info("answered", extra={"encounter_id": encounter_id, "found": answer.found,
+        logger.info("answered", extra={"encounter_id": encounter_id, "found": answer.found, "verified": answer.verified,
                                        "cited": len(answer.lines)})
         return answer

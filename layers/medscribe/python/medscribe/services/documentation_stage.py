@@ -31,6 +31,7 @@ from medscribe.domain.notes import NoteStatus
 from medscribe.domain.transcript import Line
 from medscribe.observability import logger, metrics
 from medscribe.review.page import render_review_page
+from medscribe.services.claim_judge import with_judgement
 from medscribe.services.documentation import PROMPT_NAMES, write_note
 from medscribe.services.emr import structure_note
 from medscribe.settings import PipelineSettings
@@ -50,13 +51,15 @@ def lines_from_json(document: dict[str, Any]) -> list[Line]:
 class DocumentationStage:
     def __init__(self, repository: EncounterRepository, artifacts: ArtifactStore, objects: ObjectStore,
                  model: Callable[[], LanguageModel | None], settings: PipelineSettings,
-                 repair_model: Callable[[], LanguageModel | None] | None = None) -> None:
+                 repair_model: Callable[[], LanguageModel | None] | None = None,
+                 judge_model: Callable[[], LanguageModel | None] | None = None) -> None:
         self.repository = repository
         self.artifacts = artifacts
         self.objects = objects
         self.model = model  # None: the offline engines
         # the repair attempt's model (Bedrock: the long tier, bedrock_long_model_id); default `model`
         self.repair_model = repair_model or model
+        self.judge_model = judge_model or (lambda: None)  # the optional model judge (`claim_judge`)
         self.settings = settings
 
     def document(self, encounter_id: str) -> EncounterStatus | None:
@@ -116,6 +119,7 @@ class DocumentationStage:
             model = self.model()
             note = write_note(lines, template=template, engine=model, repair_engine=self.repair_model(),
                               template_override=template_override, prompt_overrides=prompt_overrides)
+            note = with_judgement(note, self.judge_model())
             note_json = note.to_dict()
             self.artifacts.put_json(keys["note"], note_json)
             statuses.append(str(note.status))

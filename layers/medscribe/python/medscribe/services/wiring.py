@@ -59,6 +59,13 @@ def repair_model(settings: PipelineSettings) -> LanguageModel | None:
     return note_model(settings)
 
 
+def judge_model(settings: PipelineSettings) -> LanguageModel | None:
+    """The model judge of note claims (`claim_judge`): Bedrock's note model; None when it is off."""
+    from medscribe.adapters.llm.bedrock import BedrockModel
+
+    return BedrockModel.from_settings(settings) if settings.claim_judge else None
+
+
 def active_model(store: ScoreStore, ttl_seconds: float = ACTIVE_MODEL_TTL_SECONDS,
                  clock: Callable[[], float] = time.monotonic, *,
                  medical: bool = False) -> Callable[[], tuple[str | None, str | None] | None]:
@@ -158,6 +165,7 @@ def documentation_stage() -> DocumentationStage:
     return DocumentationStage(
         EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
         ObjectStore(), lazy_model, settings.pipeline, repair_model=lazy_repair_model,
+        judge_model=lambda: judge_model(settings.pipeline),
     )
 
 
