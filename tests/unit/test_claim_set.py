@@ -216,3 +216,12 @@ def test_main_prints_figures_and_error_ids(tmp_path: Path, monkeypatch: pytest.M
     verbose = capsys.readouterr().out
     assert "c3 [contradicted/negation -> supported] claim c3" in verbose
     assert "reasons: stand-in" in verbose
+
+
+def test_the_bench_loads_the_whole_set(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(bench, "medscribe_checker", lambda: bench.content_overlap)
+    bench.main([])
+    out = capsys.readouterr().out
+    assert f"{len(_items())} labelled claims (labelled.jsonl)" in out
+    assert "| verify_claim |" in out
+    assert "verify_claim false negatives" in out
