@@ -215,3 +215,22 @@ def test_a_note_from_the_offline_engine_renders_with_every_citation_resolving() 
     assert {a["href"][1:] for a in links} == cited
     assert cited <= page.ids
     assert len(page.all("li", "line")) == len(lines)
+
+
+def test_a_claim_its_lines_do_not_support_is_flagged_with_its_reasons() -> None:
+    """Issue 14, item 1: the reviewer sees which claims failed verification and why, next to the claim."""
+    note = {"template": "hp", "engine": "fake", "status": "NEEDS_REVIEW",
+            "lines": [{"n": 1, "speaker": "spk_1", "role": "patient", "text": "I'm allergic to penicillin."}],
+            "sections": [{"name": "Past medical history", "items": [
+                {"text": "Allergic to penicillin", "lines": [1]}, {"text": "No known drug allergies", "lines": [1]}]}],
+            "problems": [{"code": "contradicted_claim", "section": "Past medical history", "item": 2,
+                          "message": "Past medical history item 2 is contradicted by its cited line(s) 1: it states "
+                                     "an allergy status its cited lines contradict"}]}
+    html = render_review_page(note, encounter_id="enc-1", title="Encounter enc-1")
+    page = Page(html)
+    flagged = [attrs for tag, attrs in page.elements if tag == "li" and "claim-flagged" in attrs.get("class", "")]
+    assert flagged == [{"class": "claim claim-flagged", "data-verdict": "contradicted"}]
+    claims = re.findall(r'<li class="claim[^"]*"[^>]*>.*?</li>', html)
+    assert "No known drug allergies" in claims[1]
+    assert "allergy status" in html.split("No known drug allergies", 1)[1]
+    assert "claim-flagged" not in claims[0]

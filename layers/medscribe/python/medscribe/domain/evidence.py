@@ -27,18 +27,16 @@ sends the note to review; a reviewer or the optional model judge decides.
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
+from medscribe.domain.claim_text import DOSED_WORD, DRUG_SUFFIX, NOT_DRUG, medications, normalise
 from medscribe.domain.notes import FILLERS, STOPWORDS, Problem, Section, is_question
 
 SUPPORTED = "supported"
 UNSUPPORTED = "unsupported"
 CONTRADICTED = "contradicted"
-SUPPORT_THRESHOLD = 0.5  # share of a claim's content words (concepts) that must appear in its cited lines
+SUPPORT_THRESHOLD = 0.6  # share of a claim's content words (concepts) that must appear in its cited lines
 
 REASONS = {
     "medication": "names a medication its cited lines do not mention",
@@ -46,11 +44,16 @@ REASONS = {
     "quantity_missing": "gives a number or dose its cited lines do not contain",
     "laterality_differs": "gives the opposite side (left/right) to its cited lines",
     "laterality_missing": "gives a side (left/right) its cited lines do not",
+    "relative_differs": "names a different family member than its cited lines",
+    "relative_missing": "names a family member its cited lines do not",
+    "frequency_differs": "gives a different frequency (times a day) than its cited lines",
+    "frequency_missing": "gives a frequency (times a day) its cited lines do not",
     "allergy": "states an allergy status its cited lines contradict",
     "polarity": "asserts what its cited lines deny, or denies what they assert",
     "content": "says things its cited lines do not (too few of its words are in them)",
 }
-_CONTRADICTIONS = frozenset({"quantity_differs", "laterality_differs", "allergy", "polarity"})
+_CONTRADICTIONS = frozenset({"quantity_differs", "laterality_differs", "relative_differs", "frequency_differs",
+                             "allergy", "polarity"})
 
 
 @dataclass(frozen=True)
@@ -62,173 +65,6 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return self.status == SUPPORTED
-
-
-# ------------------------------------------------------------------------------------ normalising
-
-_ABBREVIATIONS = {
-    "sob": "short of breath", "doe": "short of breath on exertion", "bp": "blood pressure", "hr": "heart rate",
-    "rr": "respiratory rate", "nkda": "no known drug allergies", "nka": "no known allergies",
-    "bid": "twice a day", "b.i.d.": "twice a day", "tid": "three times a day", "t.i.d.": "three times a day",
-    "qid": "four times a day", "q.i.d.": "four times a day", "qd": "once a day", "od": "once a day",
-    "qhs": "at bedtime", "prn": "as needed", "p.r.n.": "as needed", "po": "by mouth", "hx": "history",
-    "h/o": "history of", "c/o": "complains of", "pt": "patient", "pts": "patients", "yo": "year old",
-    "y/o": "year old", "yrs": "years", "yr": "year", "wks": "weeks", "wk": "week", "hrs": "hours",
-    "hr.": "hour", "mins": "minutes", "min": "minutes", "mos": "months", "lt": "left", "rt": "right",
-    "l": "left", "r": "right", "bilat": "bilateral", "b/l": "bilateral", "htn": "hypertension",
-    "dm": "diabetes", "t2dm": "type 2 diabetes", "t1dm": "type 1 diabetes", "cp": "chest pain",
-    "abd": "abdominal", "n/v": "nausea and vomiting", "uti": "urinary tract infection",
-    "uri": "upper respiratory infection", "mi": "heart attack", "cva": "stroke", "tia": "mini stroke",
-    "gerd": "reflux", "afib": "atrial fibrillation", "etoh": "alcohol", "hl": "high cholesterol",
-    "hld": "high cholesterol", "copd": "chronic obstructive pulmonary disease", "ed": "emergency department",
-    "er": "emergency department", "f/u": "follow up", "fu": "follow up", "w/": "with", "w/o": "without",
-    "approx": "about", "pmh": "past medical history", "fhx": "family history", "sx": "symptoms",
-    "dx": "diagnosis", "tx": "treatment", "rx": "prescription", "meds": "medications", "med": "medication",
-    "lbs": "pounds", "lb": "pounds", "kgs": "kg", "mgs": "mg", "milligrams": "mg", "milligram": "mg",
-    "micrograms": "mcg", "microgram": "mcg", "grams": "g", "gram": "g", "milliliters": "ml", "millilitres": "ml",
-    "cc": "ml", "kilograms": "kg", "kilos": "kg", "kilo": "kg", "percent": "%", "per cent": "%",
-}
-# lay and clinical words for one concept, both sides mapped to the first word (phrases before words)
-_CONCEPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("dyspnea", ("short of breath", "shortness of breath", "breathless", "breathlessness", "winded",
-                 "difficulty breathing", "trouble breathing", "hard to breathe", "out of breath", "dyspnoea")),
-    ("fever", ("pyrexia", "febrile", "temperature", "temperatures", "fevers", "feverish")),
-    ("vomiting", ("emesis", "throwing up", "threw up", "vomit", "vomited", "vomits")),
-    ("nausea", ("nauseous", "nauseated", "queasy", "sick to my stomach")),
-    ("headache", ("cephalgia", "head ache", "headaches", "head pain", "head hurts")),
-    ("myalgia", ("muscle aches", "muscle ache", "muscle pain", "muscles ache", "body aches")),
-    ("arthralgia", ("joint pain", "joint pains", "joints hurt", "joints ache")),
-    ("syncope", ("fainted", "fainting", "faint", "passed out", "pass out", "passing out", "blacked out",
-                 "blackout", "lost consciousness", "loss of consciousness")),
-    ("hematuria", ("blood in urine", "blood in my urine", "blood in the urine")),
-    ("dysuria", ("burning when urinating", "burning when i pee", "pain when urinating", "painful urination",
-                 "burns when i pee", "burning urination")),
-    ("rhinorrhea", ("runny nose", "running nose", "nose running")),
-    ("palpitations", ("heart racing", "racing heart", "heart pounding", "pounding heart", "heart fluttering",
-                      "fluttering", "palpitation")),
-    ("hypertension", ("high blood pressure", "elevated blood pressure", "hypertensive")),
-    ("hyperlipidemia", ("high cholesterol", "cholesterol is high", "elevated cholesterol")),
-    ("diabetes", ("diabetic", "high blood sugar", "sugar diabetes")),
-    ("myocardial infarction", ("heart attack", "heart attacks")),
-    ("edema", ("swelling", "swollen", "oedema", "puffy", "swell", "swells")),
-    ("pruritus", ("itching", "itchy", "itch", "itches")),
-    ("fatigue", ("tired", "tiredness", "exhausted", "exhaustion", "fatigued", "lethargic", "lethargy",
-                 "no energy", "low energy", "worn out")),
-    ("insomnia", ("trouble sleeping", "difficulty sleeping", "can't sleep", "cannot sleep", "not sleeping well")),
-    ("diaphoresis", ("sweating", "sweaty", "sweats", "night sweats")),
-    ("alcohol", ("beer", "beers", "wine", "liquor", "alcoholic", "booze")),
-    ("smoking", ("smoke", "smokes", "smoked", "smoker", "cigarette", "cigarettes", "tobacco", "cigs",
-                 "pack a day", "packs a day")),
-    ("abdominal", ("stomach", "belly", "tummy", "abdomen")),
-    ("diarrhea", ("loose stools", "loose stool", "watery stools", "diarrhoea", "the runs")),
-    ("constipation", ("constipated", "hard stools", "can't go")),
-    ("epistaxis", ("nosebleed", "nosebleeds", "nose bleed", "nose bleeds", "bloody nose")),
-    ("cough", ("coughing", "coughs", "coughed")),
-    ("dizziness", ("dizzy", "lightheaded", "light headed", "lightheadedness", "vertigo", "room spinning")),
-    ("pain", ("hurts", "hurt", "hurting", "painful", "sore", "soreness", "ache", "aches", "aching", "pains")),
-    ("weight loss", ("lost weight", "losing weight")),
-    ("weight gain", ("gained weight", "putting on weight", "gaining weight")),
-    ("appetite", ("hungry", "eating less", "not eating")),
-    ("pregnant", ("pregnancy", "expecting")),
-    ("medications", ("medication", "medicine", "medicines", "pills", "tablets", "drugs")),
-    ("twice a day", ("two times a day", "2 times a day", "twice daily", "two times daily", "2 times daily",
-                     "twice per day", "two times per day", "every 12 hours")),
-    ("three times a day", ("3 times a day", "three times daily", "3 times daily", "every 8 hours")),
-    ("four times a day", ("4 times a day", "four times daily", "every 6 hours")),
-    ("three times a day", ("3 times per day", "three times per day")),
-    ("four times a day", ("4 times per day", "four times per day")),
-    ("once a day", ("once daily", "one time a day", "1 time a day", "daily", "every day", "each day",
-                    "once per day", "one time per day", "once a day")),
-    ("emergency department", ("emergency room", "emergency", "a&e", "casualty")),
-    ("bilateral", ("both sides", "on each side", "each side", "on both sides")),
-    ("physician", ("doctor", "gp", "provider", "clinician")),
-)
-_KOREAN_CONCEPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("left", ("왼쪽", "좌측")), ("right", ("오른쪽", "우측")), ("bilateral", ("양쪽", "양측")),
-    ("fever", ("발열", "열이", "열은", "열도", "열")), ("headache", ("두통", "머리가 아프", "머리 아프")),
-    ("dyspnea", ("호흡곤란", "숨이 차", "숨차")), ("cough", ("기침",)), ("vomiting", ("구토",)),
-    ("nausea", ("메스꺼움", "오심", "속이 메스껍")), ("dizziness", ("어지럼", "어지러")),
-    ("hypertension", ("고혈압",)), ("diabetes", ("당뇨",)),
-)
-_NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
-    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "a hundred": 100,
-    "half": 0.5, "a half": 0.5, "a couple": 2, "couple": 2, "a dozen": 12, "dozen": 12,
-}
-_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_ONES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_TIME_UNITS = r"(?:second|minute|hour|day|week|month|year|night|morning)s?"
-
-
-def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
-    ordered = sorted(set(phrases), key=len, reverse=True)
-    return re.compile(r"(?<![\w])(?:" + "|".join(re.escape(p) for p in ordered) + r")(?![\w])")
-
-
-@cache
-def _maps() -> tuple[re.Pattern[str], dict[str, str], re.Pattern[str], dict[str, str]]:
-    english = {alias: concept for concept, aliases in _CONCEPTS for alias in (concept, *aliases)}
-    english.update({alias: concept for concept, aliases in _KOREAN_CONCEPTS for alias in aliases
-                    if " " in alias})
-    korean = {alias: concept for concept, aliases in _KOREAN_CONCEPTS for alias in aliases if " " not in alias}
-    return _phrase_pattern(english), english, re.compile("|".join(sorted(korean, key=len, reverse=True))), korean
-
-
-@cache
-def medications() -> dict[str, str]:
-    """Medication names (brand and Korean names mapped to their generic) from `lexicon/medications.txt`."""
-    names: dict[str, str] = {}
-    text = resources.files("medscribe").joinpath("lexicon", "medications.txt").read_text(encoding="utf-8")
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line:
-            name, _, generic = (part.strip() for part in line.partition("="))
-            names[name] = generic or name
-    return names
-
-
-_DRUG_SUFFIX = re.compile(
-    r"[a-z]{3,}(?:pril|sartan|olol|statin|azole|cillin|mycin|cycline|floxacin|prazole|tidine|afil|gliptin|"
-    r"gliflozin|glutide|mab|tinib|parin|codone|morphone|azepam|azolam|oxetine|triptan|dronate|lukast|"
-    r"vudine|navir|conazole|dipine|semide|thiazide|terol|sonide|asone|olone|barbital)\b")
-_DOSE_UNITS = r"(?:mg|mcg|g|ml|units?|iu|puffs?|tablets?|tabs?|capsules?|drops?)"
-_DOSED_WORD = re.compile(r"\b([a-z][a-z-]{3,})\s+\d+(?:\.\d+)?\s*" + _DOSE_UNITS + r"\b")
-_NOT_DRUG = frozenset({
-    "take", "takes", "taking", "took", "dose", "doses", "dosage", "give", "given", "start", "started", "prescribe",
-    "prescribed", "increase", "increased", "decrease", "reduce", "continue", "about", "with", "only", "extra",
-    "another", "total", "plus", "around", "approximately", "least", "most", "daily", "each", "every", "than",
-    "then", "from", "into", "more", "less", "over", "under", "also", "maybe", "just", "like", "some", "twice",
-})
-
-
-def _expand_numbers(text: str) -> str:
-    for ten in _TENS:  # twenty five / twenty-five -> 25
-        for index, one in enumerate(_ONES, start=1):
-            text = re.sub(rf"\b{ten}[\s-]{one}\b", str(_NUMBER_WORDS[ten] + index), text)
-    text = re.sub(rf"\b(?:a|an|one)\s+(?=(?:few\s+)?{_TIME_UNITS}\b)", "1 ", text)
-    return re.sub(r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b",
-                  lambda m: _number_text(_NUMBER_WORDS[m.group(1)]), text)
-
-
-def _number_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def normalise(text: str) -> str:
-    """Lower case NFKC text with citations removed, abbreviations expanded, numbers as digits and
-    lay/clinical synonyms mapped to one concept (the same on claim and line side)."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
-    text = re.sub(r"\[\s*\d+(?:\s*[-,]\s*\d+)*\s*\]", " ", text)  # [3], [3, 4], [3-5]
-    text = re.sub(r"(\d)\s*-\s*(year|month|week|day)s?[\s-]*old", r"\1 \2 old", text)
-    text = re.sub(r"(?<![\w/.])(" + "|".join(re.escape(k) for k in sorted(_ABBREVIATIONS, key=len, reverse=True))
-                  + r")(?![\w/])", lambda m: _ABBREVIATIONS[m.group(1)], text)
-    text = _expand_numbers(text)
-    pattern, english, korean_pattern, korean = _maps()
-    text = pattern.sub(lambda m: english[m.group(0)], text)
-    text = korean_pattern.sub(lambda m: " " + korean[m.group(0)] + " ", text)
-    return " ".join(text.split())
 
 
 # ------------------------------------------------------------------------------------------ facts
@@ -247,6 +83,9 @@ _UNIT_ALIASES = {
     "hours": "hours", "day": "days", "days": "days", "night": "days", "nights": "days", "week": "weeks",
     "weeks": "weeks", "month": "months", "months": "months", "year": "years", "years": "years",
     "times": "times", "time": "times", "episodes": "times", "episode": "times", "packs": "packs", "pack": "packs",
+    "km": "km", "meters": "meters", "feet": "feet", "foot": "feet", "ft": "feet", "miles": "miles", "mile": "miles",
+    "inches": "inches", "inch": "inches", "teaspoons": "teaspoons", "teaspoon": "teaspoons",
+    "tablespoons": "tablespoons", "tablespoon": "tablespoons", "cigarettes": "cigarettes",
     "kg/m2": "kg/m2", "/10": "/10", "out of 10": "/10", "mg/dl": "mg/dl", "mmol/l": "mmol/l",
     "일": "days", "주": "weeks", "개월": "months", "달": "months", "년": "years", "시간": "hours", "분": "minutes",
     "번": "times", "회": "times", "알": "tablets", "정": "tablets", "도": "degrees", "밀리그램": "mg", "살": "years",
@@ -254,19 +93,23 @@ _UNIT_ALIASES = {
 }
 _QUANTITY = re.compile(
     r"(\d+(?:\.\d+)?)(?:\s*(?:of\s+)?(mg/dl|mmol/l|kg/m2|out of 10|/10|mmhg|mg|mcg|kg|ml|g|l|units?|iu|%|bpm|cm|mm|"
+    r"km|meters|feet|foot|ft|miles?|inch(?:es)?|teaspoons?|tablespoons?|cigarettes|"
     r"pounds?|degrees?|°|puffs?|tablets?|tabs?|capsules?|pills?|seconds?|minutes?|hours?|days?|nights?|weeks?|"
     r"months?|years?|times?|episodes?|packs?|밀리그램|개월|시간|일|주|달|년|분|번|회|알|정|도|살|세)(?![a-z]))?")
 _SIDES = {"left": "left", "right": "right", "bilateral": "bilateral"}
 _NEGATIONS = frozenset({
     "no", "not", "denies", "denied", "deny", "denying", "without", "negative", "never", "none", "neither", "nor",
     "don't", "doesn't", "didn't", "haven't", "hasn't", "hadn't", "isn't", "wasn't", "aren't", "weren't", "nothing",
-    "absent", "free",
+    "absent", "free", "n't", "non",
 })
+_NEGATION_WINDOW = 6  # tokens after an English negation cue that it covers (NegEx-style)
 _UNCERTAIN = frozenset({
     "if", "whether", "unless", "quit", "stopped", "former", "formerly", "previously", "used", "until", "should",
     "might", "may", "possible", "possibly", "maybe", "probably", "rule", "concern", "concerned", "worried",
-    "worry", "return", "monitor", "watch", "any", "ask", "asked", "asks", "check",
+    "worry", "return", "monitor", "watch", "rarely", "occasionally", "sometimes", "socially", "barely",
+    "hardly", "anymore", "longer",
 })
+_LEADING_FILLERS = re.compile(r"^\s*(?:(?:oh|uh|um|umm|uhh|er|ah|well|so|hmm|mm)\b[\s,.]*)+")
 _TERMINATORS = frozenset({"but", "however", "although", "though", "except", "apart", "aside", "yet", "whereas"})
 _KOREAN_NEGATIONS = ("없", "않", "아니", "아뇨", "못", "부인", "음성")
 _YES = frozenset({"yes", "yeah", "yep", "yup", "yea", "sure", "definitely", "sometimes", "occasionally", "uh-huh",
@@ -334,14 +177,44 @@ def _quantities(text: _Text) -> list[tuple[float, str]]:
 def _medications(text: _Text) -> set[str]:
     known = medications()
     names = {known[t] for t in text.tokens if t in known}
-    names |= {known.get(m.group(0), m.group(0)) for m in _DRUG_SUFFIX.finditer(text.normal)}
-    names |= {known.get(m.group(1), m.group(1)) for m in _DOSED_WORD.finditer(text.normal)
-              if m.group(1) not in _NOT_DRUG and m.group(1) not in _SCRIBE_WORDS}
+    names |= {known.get(m.group(0), m.group(0)) for m in DRUG_SUFFIX.finditer(text.normal)}
+    names |= {known.get(m.group(1), m.group(1)) for m in DOSED_WORD.finditer(text.normal)
+              if m.group(1) not in NOT_DRUG and m.group(1) not in _SCRIBE_WORDS}
     return names
 
 
+_ANATOMY = (r"side|sides|arm|arms|leg|legs|knee|knees|ear|ears|eye|eyes|chest|foot|feet|hand|hands|shoulder|hip|"
+            r"ankle|wrist|elbow|lung|lungs|kidney|breast|flank|lower|upper|quadrant|temple|thigh|calf|toe|toes|"
+            r"finger|fingers|thumb|heel|back|neck|jaw|face|groin|buttock|rib|ribs|lobe|ventricle|atrium|"
+            r"ovary|testicle|temporal|frontal|parietal|occipital|sided|lateral|medial|maxillary|carotid|"
+            r"[\uac00-\ud7a3]+")
+_SIDE = re.compile(r"\b(left|right|bilateral)\b(?=(?:\s+\S+){0,2}?\s+(?:" + _ANATOMY + r")\b)"
+                   r"|\b(?:on|to|in|at)\s+the\s+(left|right)\b|\b(bilateral)\b")
+
+
 def _sides(text: _Text) -> set[str]:
-    return {_SIDES[t] for t in text.tokens if t in _SIDES}
+    """Sides of the body named: "left"/"right" before a body part or side within three words, "on the
+    left", "bilateral" (not "right now", "all right", "I left work")."""
+    return {next(g for g in match.groups() if g) for match in _SIDE.finditer(text.normal)}
+
+
+_RELATIVES = {"mother": "mother", "mom": "mother", "mum": "mother", "mommy": "mother", "father": "father",
+              "dad": "father", "daddy": "father", "brother": "brother", "sister": "sister", "son": "son",
+              "daughter": "daughter", "grandmother": "grandmother", "grandma": "grandmother", "granny": "grandmother",
+              "grandfather": "grandfather", "grandpa": "grandfather", "aunt": "aunt", "uncle": "uncle",
+              "wife": "wife", "husband": "husband", "cousin": "cousin", "어머니": "mother", "엄마": "mother",
+              "아버지": "father", "아빠": "father", "형": "brother", "오빠": "brother", "남동생": "brother",
+              "누나": "sister", "언니": "sister", "여동생": "sister", "아들": "son", "딸": "daughter",
+              "할머니": "grandmother", "할아버지": "grandfather", "아내": "wife", "남편": "husband"}
+_FREQUENCIES = ("once a day", "twice a day", "three times a day", "four times a day")
+
+
+def _relatives(text: _Text) -> set[str]:
+    return {_RELATIVES[_stem(t)] for t in text.tokens if _stem(t) in _RELATIVES}
+
+
+def _frequencies(text: _Text) -> set[str]:
+    return {f for f in _FREQUENCIES if re.search(rf"(?<![\w]){f}(?![\w])", text.normal)}
 
 
 def _content(text: _Text) -> list[str]:
@@ -385,7 +258,7 @@ def _sentences(texts: Sequence[str]) -> list[tuple[str, bool]]:
 
 
 def _answer_polarity(sentence: str) -> str | None:
-    tokens = _TOKEN.findall(normalise(sentence))
+    tokens = _TOKEN.findall(_LEADING_FILLERS.sub("", normalise(sentence)))
     if not tokens:
         return None
     if tokens[0] in _YES:
@@ -401,21 +274,28 @@ def _answer_polarity(sentence: str) -> str | None:
 
 
 def _statement_polarities(sentence: str, into: Polarities) -> None:
-    normal = _RESPONSE.sub("", normalise(sentence))
-    for clause in _CLAUSE.split(normal):
+    normal = _RESPONSE.sub("", _LEADING_FILLERS.sub("", normalise(sentence)))
+    clauses = _CLAUSE.split(normal)
+    if _HANGUL.search(normal):  # Korean lists findings with commas, each negated at its own end
+        clauses = [part for clause in clauses for part in clause.split(",")]
+    for clause in clauses:
         tokens = _TOKEN.findall(clause)
         if any(t in _UNCERTAIN for t in tokens):
             continue
         korean_negated = any(n in t for t in tokens if _HANGUL.match(t) for n in _KOREAN_NEGATIONS) or "안" in tokens
         negated = False
+        since_cue = 0
         for token in tokens:
+            since_cue += 1
+            if negated and since_cue > _NEGATION_WINDOW:
+                negated = False
             if korean_negated:  # Korean negates the clause from its end (두통은 없습니다)
                 if _content(_Text(token, (token,))):
                     into.setdefault(_stem(token), set()).add("neg")
             elif token in _RESETS:
                 negated = False
             elif token in _NEGATIONS:
-                negated = True
+                negated, since_cue = True, 0
             elif _content(_Text(token, (token,))):
                 into.setdefault(_stem(token), set()).add("neg" if negated else "pos")
 
@@ -494,6 +374,11 @@ def verify_claim(claim: str, lines: Sequence[str]) -> Verdict:
     for side in _sides(said):
         if side not in line_sides:
             reasons.append("laterality_differs" if line_sides - {"bilateral"} else "laterality_missing")
+
+    for kind, facts in (("relative", _relatives), ("frequency", _frequencies)):
+        cited_facts = set().union(*(facts(text) for text in cited)) if cited else set()
+        if facts(said) - cited_facts:
+            reasons.append(f"{kind}_differs" if cited_facts else f"{kind}_missing")
 
     claimed_allergy, cited_allergy = _allergy([claim]), _allergy(lines)
     if ("deny" in claimed_allergy and "assert" in cited_allergy) or (
