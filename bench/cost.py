@@ -16,6 +16,9 @@ How each line is estimated:
   for JSON, plus Anthropic's tool-use system prompt. Output: a note of (ACI-BENCH reference note
   words per dialogue word) x transcript words, as claims of the reference notes' sentence length,
   in the template's JSON; `repair_rate` of notes pay one repair call (prompt + previous answer).
+  The optional claim judge (`claim_judge`): the judge requests `judge_note` renders for that note
+  (each claim with its cited lines, batches of 40), answered with one verdict per claim; in the
+  total when the setting is on, else listed under alternatives.
 - Lambda: invocations per encounter (FLOW) x billed ms (assumptions; document adds the model wait)
   x memory from ROUTES, plus requests, logs and X-Ray traces.
 - SQS, EventBridge (custom events, Pipes), DynamoDB (WRU/RRU from the repository's writes: every
@@ -45,8 +48,10 @@ from typing import Any
 
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.llm import Generation
+from medscribe.domain.notes import Claim, Note, Section
 from medscribe.domain.transcript import Line
 from medscribe.routes import ROUTES, route
+from medscribe.services.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL, judge_note
 from medscribe.services.documentation import DEFAULT_MAX_TOKENS, write_note
 from medscribe.settings import PipelineSettings, load_settings, project_root
 
@@ -199,6 +204,29 @@ class Tokens:
     lines: int
     note_words: float
     capped: bool  # an answer would pass max_tokens: the estimate counts the cap (the note is cut short)
+    judge_calls: int = 0  # the optional claim judge (claim_judge)
+    judge_input: float = 0.0
+    judge_output: float = 0.0
+
+
+@dataclass
+class RecordingJudge:
+    """Records each claim-judge request and answers every claim supported."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    engine: str = "bench:judge"
+
+    def generate_json(self, *, system: str, prompt: str, schema: dict[str, Any], tool_name: str,
+                      max_tokens: int = 4096) -> Generation:
+        self.requests.append({"system": system, "prompt": prompt, "schema": schema, "tool_name": tool_name})
+        count = len(re.findall(r"^C\d+: ", prompt, flags=re.MULTILINE))
+        answer = {"verdicts": [{"claim": n, "verdict": "supported"} for n in range(1, count + 1)]}
+        self.answers.append(answer)
+        return Generation(self.engine, answer, json.dumps(answer), "tool_use")
+
+    def generate_text(self, *, system: str, prompt: str, max_tokens: int = 1024) -> Generation:
+        raise NotImplementedError
 
 
 def note_tokens(lines: Sequence[Line], settings: PipelineSettings, shape: NoteShape,
@@ -208,7 +236,7 @@ def note_tokens(lines: Sequence[Line], settings: PipelineSettings, shape: NoteSh
     words = sum(len(line.text.split()) for line in lines)
     note_words = ratio * words
     model = RecordingModel(claims=max(1, round(note_words / shape.words_per_claim)))
-    write_note(lines, template=settings.note_template, engine=model)
+    note = write_note(lines, template=settings.note_template, engine=model)
     input_tokens = output_tokens = 0.0
     capped = False
     for request, answer in zip(model.requests, model.answers, strict=True):
@@ -220,7 +248,18 @@ def note_tokens(lines: Sequence[Line], settings: PipelineSettings, shape: NoteSh
         answer_tokens = per_char * len(json.dumps(answer)) + per_word * note_words / len(model.requests)
         capped = capped or answer_tokens > DEFAULT_MAX_TOKENS
         output_tokens += min(answer_tokens, DEFAULT_MAX_TOKENS)
-    return Tokens(len(model.requests), input_tokens, output_tokens, words, len(lines), note_words, capped)
+    # the claim judge sees each claim (as long as the reference notes' sentences) with its cited lines
+    claim_text = " ".join(["word"] * round(shape.words_per_claim))
+    judged = Note(note.template, note.engine, note.lines,
+                  tuple(Section(s.name, tuple(Claim(claim_text, c.lines) for c in s.items)) for s in note.sections))
+    judge = RecordingJudge()
+    judge_note(judged, judge)
+    tool = {"name": JUDGE_TOOL, "inputSchema": JUDGE_SCHEMA, "description": "Record the structured answer."}
+    judge_input = sum(per_word * len((r["system"] + "\n" + r["prompt"]).split()) + per_char * len(json.dumps(tool))
+                      + float(assumptions["tool_use_system_tokens"]) for r in judge.requests)
+    judge_output = sum(per_char * len(json.dumps(answer)) for answer in judge.answers)
+    return Tokens(len(model.requests), input_tokens, output_tokens, words, len(lines), note_words, capped,
+                  len(judge.requests), judge_input, judge_output)
 
 
 def bedrock_price(model_id: str, prices: dict[str, Any]) -> tuple[str, dict[str, float]]:
@@ -268,6 +307,13 @@ def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings,
     key, per_million = bedrock_price(settings.bedrock_model_id, prices)
     out.add("Bedrock", (in_tokens * per_million["input"] + out_tokens * per_million["output"]) / 1e6,
             f"{key}: {in_tokens:,.0f} in + {out_tokens:,.0f} out tokens")
+    judge_usd = (tokens.judge_input * per_million["input"] + tokens.judge_output * per_million["output"]) / 1e6
+    judge_how = (f"{key}: {tokens.judge_calls} request(s), {tokens.judge_input:,.0f} in + "
+                 f"{tokens.judge_output:,.0f} out tokens")
+    if settings.claim_judge:
+        out.add("Bedrock (claim judge)", judge_usd, judge_how)
+    else:
+        out.alternatives.append(("Bedrock claim judge", judge_usd, judge_how + "; with claim_judge on, in addition"))
     long_key, long_price = bedrock_price(settings.bedrock_long_model_id, prices)
     out.alternatives.append(("Bedrock (long model)", (in_tokens * long_price["input"]
                                                       + out_tokens * long_price["output"]) / 1e6,
