@@ -78,7 +78,8 @@ class ClinicalTermGate:
         allowed_words: set[str] = set()
         for term in allowed:
             allowed_words.add(_fold(term))
-            allowed_words.update(_fold(word) for word in _SEPARATORS.split(term) if word)
+            for word in (_fold(word) for word in _SEPARATORS.split(term) if word):
+                allowed_words.update({word, word.removesuffix("'s")})
         self.allowed = frozenset(allowed_words)
 
     def is_clinical(self, candidate: str) -> bool:
@@ -105,7 +106,7 @@ class ClinicalTermGate:
         if key in self.allowed:
             return True
         if self.lang == "en":
-            return bool(_ENGLISH_WORD.fullmatch(word)) and self._english(key.replace("\u2019", "'"))
+            return bool(_ENGLISH_WORD.fullmatch(word)) and self._english(key)
         return bool(_HANGUL.fullmatch(key)) and self._compound(key)
 
     def _english(self, key: str) -> bool:
@@ -125,7 +126,7 @@ class ClinicalTermGate:
 
 
 def _fold(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+    return " ".join(unicodedata.normalize("NFC", text).casefold().replace("\u2019", "'").split())
 
 
 def _lang(language: str) -> str:
