@@ -228,7 +228,8 @@ def test_base_model_and_supported_languages_match_the_service_models() -> None:
     categories = set(medical_model.shape_for("EntityType").enum)
     assert CLINICAL_CATEGORIES | {PHI_CATEGORY} <= categories
     text = medical_model.operation_model("DetectEntitiesV2").input_shape.members["Text"].metadata
-    assert text["max"] == 20000 and MEDICAL_TEXT_BYTES < 20000  # "fewer than 20,000 bytes"
+    assert text["max"] == 20000
+    assert MEDICAL_TEXT_BYTES < 20000  # "fewer than 20,000 bytes"
     assert TranscribeCustomization.supports_language_model("en-US")
     assert not TranscribeCustomization.supports_language_model("ko-KR")
 
@@ -237,7 +238,8 @@ def test_base_model_and_supported_languages_match_the_service_models() -> None:
 
 CATEGORIES = {"dyspnoea": ("MEDICAL_CONDITION", "DX_NAME"), "metformin": ("MEDICATION", "GENERIC_NAME"),
               "femur": ("ANATOMY", "SYSTEM_ORGAN_SITE"), "spirometry": ("TEST_TREATMENT_PROCEDURE", "TEST_NAME"),
-              "quackenbush": ("PROTECTED_HEALTH_INFORMATION", "NAME"), "tuesday": ("TIME_EXPRESSION", "TIME_EXPRESSION"),
+              "quackenbush": ("PROTECTED_HEALTH_INFORMATION", "NAME"),
+              "tuesday": ("TIME_EXPRESSION", "TIME_EXPRESSION"),
               "smoker": ("BEHAVIORAL_ENVIRONMENTAL_SOCIAL", "TOBACCO_USE")}
 
 

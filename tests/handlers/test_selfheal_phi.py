@@ -51,10 +51,10 @@ class RecordingSession:
 
     def get(self, url: str, params: dict[str, str], headers: dict[str, str], timeout: float) -> Any:
         self.urls.append(str(requests.Request("GET", url, params=params).prepare().url))
+        page = {"pageid": 1, "title": params["titles"], "extract": f"{params['titles']} is a clinical finding."}
         response = requests.Response()
         response.status_code = 200
-        response._content = json.dumps({"query": {"pages": {"1": {
-            "pageid": 1, "title": params["titles"], "extract": f"{params['titles']} is a clinical finding."}}}}).encode()
+        response._content = json.dumps({"query": {"pages": {"1": page}}}).encode()
         return response
 
 

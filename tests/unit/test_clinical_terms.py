@@ -88,7 +88,8 @@ def test_the_english_list_is_what_the_pinned_icd_10_cm_package_builds() -> None:
     """scripts/build_clinical_terms.py run on simple-icd-10-cm (requirements-dev.txt) gives the vendored file."""
     pytest.importorskip("simple_icd_10_cm")
     spec = importlib.util.spec_from_file_location("build_clinical_terms", ROOT / "scripts" / "build_clinical_terms.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.render() == module.TARGET.read_text(encoding="utf-8")
