@@ -63,7 +63,7 @@ def test_vetting_counts_what_it_drops_and_keeps_the_order() -> None:
     assert {"Zebulon", "Quackenbush", "sputum"} <= set(candidates)
     vetting = ClinicalTermGate("en-US").vet(candidates)
     assert "sputum" in vetting.kept
-    assert not {"Zebulon", "Quackenbush", "MRN", "patient"} & set(vetting.kept) - {"patient"}
+    assert not {"Zebulon", "Quackenbush", "MRN"} & set(vetting.kept)
     assert vetting.rejected == len(candidates) - len(vetting.kept)
 
 
