@@ -90,7 +90,7 @@ TRANSCRIBE_CUSTOMIZE_ACTIONS: dict[str, str | None] = {
 }
 # Transcribe writes its output here with the caller's permissions (domain.transcription.TranscriptKeys).
 TRANSCRIPTS_PREFIX = "transcripts/"
-COMPREHEND_SYNTAX_ACTIONS = ["comprehend:BatchDetectSyntax"]  # no resource-level permissions
+COMPREHEND_MEDICAL_ACTIONS = ["comprehendmedical:DetectEntitiesV2"]  # no resource-level permissions
 # The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
 # routes.READY_FOR_DOCUMENTATION_PATTERN matches it; a test keeps the three equal).
 PIPELINE_EVENT_SOURCE = "medscribe"
@@ -117,7 +117,7 @@ ENCRYPTING_ACCESS = {
 # owned key; Transcribe job status and Bedrock inference carry no project-key data).
 KEYLESS_ACCESS = frozenset({
     Access.TRANSCRIBE_READ, Access.EVENTS_PUT, Access.BEDROCK_INVOKE, Access.TRANSCRIBE_CUSTOMIZE,
-    Access.COMPREHEND_SYNTAX, Access.SEARCH_WRITE,
+    Access.COMPREHEND_MEDICAL, Access.SEARCH_WRITE,
 })
 
 
@@ -510,8 +510,8 @@ def grant_access(
                     actions=["iam:PassRole"], resources=[storage.clm_data_role.role_arn],
                     conditions={"StringEquals": {"iam:PassedToService": "transcribe.amazonaws.com"}},
                 ))
-            case Access.COMPREHEND_SYNTAX:
-                role.add_to_principal_policy(iam.PolicyStatement(actions=COMPREHEND_SYNTAX_ACTIONS, resources=["*"]))
+            case Access.COMPREHEND_MEDICAL:
+                role.add_to_principal_policy(iam.PolicyStatement(actions=COMPREHEND_MEDICAL_ACTIONS, resources=["*"]))
             case Access.SEARCH_WRITE:
                 storage.search.allow(role)  # the role's policy and the domain's resource policy
             case _:

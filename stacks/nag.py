@@ -17,7 +17,7 @@ from constructs import IConstruct
 from medscribe.domain.selfheal import CLM_TRAINING_PREFIX
 from medscribe.routes import Access
 from stacks.functions import (
-    COMPREHEND_SYNTAX_ACTIONS,
+    COMPREHEND_MEDICAL_ACTIONS,
     ENCRYPTING_ACCESS,
     TRANSCRIBE_CUSTOMIZE_ACTIONS,
     TRANSCRIBE_READ_ACTIONS,
@@ -226,10 +226,10 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
             "creating custom vocabularies and language models, so IAM matches them only on '*'; every other "
             "customization action is scoped to this stage's names)"
         )
-    if Access.COMPREHEND_SYNTAX in access:
+    if Access.COMPREHEND_MEDICAL in access:
         unscoped.append(
-            f"{' and '.join(COMPREHEND_SYNTAX_ACTIONS)} (Comprehend's synchronous analysis actions have no "
-            "resource type; the requests carry missed words only)"
+            f"{' and '.join(COMPREHEND_MEDICAL_ACTIONS)} (Comprehend Medical's synchronous analysis actions have "
+            "no resource type; the requests carry missed words only)"
         )
     acks = [
         Ack(

@@ -1,4 +1,4 @@
-"""Self-heal adapters: Transcribe custom vocabularies / language models and Comprehend syntax against
+"""Self-heal adapters: Transcribe custom vocabularies / language models and Comprehend Medical against
 botocore's Stubber (which validates requests and responses against the service models), and the
 Wikipedia corpus against a local HTTP server replaying hand-written MediaWiki API responses
 (tests/fixtures/wikipedia, see its SOURCE.txt) with an S3 cache in moto."""
@@ -23,9 +23,11 @@ from botocore.stub import Stubber
 
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.customization import (
+    CLINICAL_CATEGORIES,
     CLM_LANGUAGES,
-    SYNTAX_LANGUAGES,
-    ComprehendSyntax,
+    MEDICAL_TEXT_BYTES,
+    PHI_CATEGORY,
+    ComprehendMedicalTerms,
     QuotaExceeded,
     TranscribeCustomization,
     WikipediaCorpus,
@@ -221,69 +223,88 @@ def test_base_model_and_supported_languages_match_the_service_models() -> None:
     assert TranscribeCustomization.base_model_for(44100) == "WideBand"
     session = botocore.session.get_session()
     transcribe_model = session.get_service_model("transcribe")
-    comprehend_model = session.get_service_model("comprehend")
+    medical_model = session.get_service_model("comprehendmedical")
     assert set(transcribe_model.shape_for("CLMLanguageCode").enum) == CLM_LANGUAGES
-    assert set(comprehend_model.shape_for("SyntaxLanguageCode").enum) == SYNTAX_LANGUAGES
+    categories = set(medical_model.shape_for("EntityType").enum)
+    assert CLINICAL_CATEGORIES | {PHI_CATEGORY} <= categories
+    text = medical_model.operation_model("DetectEntitiesV2").input_shape.members["Text"].metadata
+    assert text["max"] == 20000
+    assert MEDICAL_TEXT_BYTES < 20000  # "fewer than 20,000 bytes"
     assert TranscribeCustomization.supports_language_model("en-US")
     assert not TranscribeCustomization.supports_language_model("ko-KR")
 
 
-# --- Comprehend ---------------------------------------------------------------------------------
+# --- Comprehend Medical -------------------------------------------------------------------------
 
-TAGS = {"Purkinje": "PROPN", "fibres": "NOUN", "heart": "NOUN", "conduct": "VERB", "the": "DET", "quickly": "ADV",
-        "cœur": "NOUN"}
+CATEGORIES = {"dyspnoea": ("MEDICAL_CONDITION", "DX_NAME"), "metformin": ("MEDICATION", "GENERIC_NAME"),
+              "femur": ("ANATOMY", "SYSTEM_ORGAN_SITE"), "spirometry": ("TEST_TREATMENT_PROCEDURE", "TEST_NAME"),
+              "quackenbush": ("PROTECTED_HEALTH_INFORMATION", "NAME"),
+              "tuesday": ("TIME_EXPRESSION", "TIME_EXPRESSION"),
+              "smoker": ("BEHAVIORAL_ENVIRONMENTAL_SOCIAL", "TOBACCO_USE")}
 
 
-def syntax_result(index: int, text: str) -> dict[str, Any]:
-    tokens, offset = [], 0
-    for number, word in enumerate(text.split(), start=1):
+def detected(text: str, override: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A DetectEntitiesV2 answer: one entity per word of `text` known to CATEGORIES (or `override`)."""
+    known = {**CATEGORIES, **(override or {})}
+    found, offset = [], 0
+    for number, word in enumerate(text.split()):
         begin = text.index(word, offset)
         offset = begin + len(word)
-        tokens.append({"TokenId": number, "Text": word, "BeginOffset": begin, "EndOffset": offset,
-                       "PartOfSpeech": {"Tag": TAGS.get(word, "ADJ"), "Score": 0.99}})
-    return {"Index": index, "SyntaxTokens": tokens}
+        if word in known:
+            category, kind = known[word]
+            found.append({"Id": number, "BeginOffset": begin, "EndOffset": offset, "Score": 0.9, "Text": word,
+                          "Category": category, "Type": kind, "Traits": [], "Attributes": []})
+    return {"Entities": list(reversed(found)), "ModelVersion": "2.4.0"}  # order of the answer: not relied on
 
 
 @pytest.fixture
-def comprehend() -> tuple[ComprehendSyntax, Stubber]:
-    client = boto3.client("comprehend", **credentials())
-    return ComprehendSyntax(client), Stubber(client)
+def medical() -> tuple[ComprehendMedicalTerms, Stubber]:
+    client = boto3.client("comprehendmedical", **credentials())
+    return ComprehendMedicalTerms(client), Stubber(client)
 
 
-def test_nouns_are_batched_by_25_and_noun_tags_picked(comprehend) -> None:  # type: ignore[no-untyped-def]
-    syntax, stub = comprehend
-    texts = ["Purkinje fibres conduct quickly", *["the heart" for _ in range(28)], "the fibres"]
-    assert len(texts) == 30
-    for batch in (texts[:25], texts[25:]):
-        stub.add_response("batch_detect_syntax",
-                          {"ResultList": [syntax_result(i, text) for i, text in enumerate(batch)], "ErrorList": []},
-                          {"TextList": batch, "LanguageCode": "en"})
+def test_only_words_of_clinical_entities_are_kept_never_phi(medical) -> None:  # type: ignore[no-untyped-def]
+    terms, stub = medical
+    words = ["quackenbush", "dyspnoea", "tuesday", "metformin", "smoker", "femur", "spirometry", "the"]
+    stub.add_response("detect_entities_v2", detected(" ".join(words)), {"Text": " ".join(words)})
     with stub:
-        # "Purkinje" is tagged PROPN: proper nouns (names) never reach a vocabulary
-        assert syntax.nouns(texts, "en-US") == ["fibres", "heart"]
+        assert terms.clinical_words(words, "en-US") == ["dyspnoea", "metformin", "femur", "spirometry"]
     stub.assert_no_pending_responses()
 
 
-def test_failed_documents_are_skipped(comprehend) -> None:  # type: ignore[no-untyped-def]
-    syntax, stub = comprehend
-    stub.add_response("batch_detect_syntax", {
-        "ResultList": [syntax_result(0, "the heart")],
-        "ErrorList": [{"Index": 1, "ErrorCode": "INTERNAL_SERVER_ERROR", "ErrorMessage": "Internal server error"}],
-    }, {"TextList": ["the heart", "Purkinje fibres"], "LanguageCode": "en"})
+def test_a_word_also_inside_a_phi_entity_is_dropped(medical) -> None:  # type: ignore[no-untyped-def]
+    """A lower-cased surname the model reads as a condition in one place and as a NAME in another."""
+    terms, stub = medical
+    text = "graves dyspnoea graves"
+    answer = detected(text, {"graves": ("MEDICAL_CONDITION", "DX_NAME")})
+    answer["Entities"].append({"Id": 9, "BeginOffset": 16, "EndOffset": 22, "Score": 0.8, "Text": "graves",
+                               "Category": PHI_CATEGORY, "Type": "NAME", "Traits": [], "Attributes": []})
+    stub.add_response("detect_entities_v2", answer, {"Text": text})
     with stub:
-        assert syntax.nouns(["the heart", "Purkinje fibres"], "en") == ["heart"]  # 2nd document failed
+        assert terms.clinical_words(text.split(), "en") == ["dyspnoea"]
 
 
-def test_long_documents_are_split_below_5000_utf8_bytes(comprehend) -> None:  # type: ignore[no-untyped-def]
-    syntax, stub = comprehend
-    text = " ".join(["cœur"] * 1500)  # 5 bytes a word: 8,999 bytes
-    chunks = utf8_chunks(text)
+def test_long_texts_are_sent_in_pieces_below_20000_utf8_bytes(medical) -> None:  # type: ignore[no-untyped-def]
+    terms, stub = medical
+    words = ["dyspnoea"] * 2500 + ["metformin"]  # 9 bytes a word: 22,509 bytes
+    chunks = utf8_chunks(" ".join(words), MEDICAL_TEXT_BYTES)
     assert len(chunks) == 2
-    stub.add_response("batch_detect_syntax",
-                      {"ResultList": [syntax_result(i, chunk) for i, chunk in enumerate(chunks)], "ErrorList": []},
-                      {"TextList": chunks, "LanguageCode": "fr"})
+    assert all(len(chunk.encode("utf-8")) < 20000 for chunk in chunks)
+    for chunk in chunks:
+        stub.add_response("detect_entities_v2", detected(chunk), {"Text": chunk})
     with stub:
-        assert syntax.nouns([text], "fr-FR") == ["cœur"]
+        assert terms.clinical_words(words, "en-US") == ["dyspnoea", "metformin"]
+    stub.assert_no_pending_responses()
+
+
+def test_comprehend_medical_is_english_only_and_regional() -> None:
+    client = boto3.client("comprehendmedical", **{**credentials(), "region_name": "us-east-1"})
+    assert ComprehendMedicalTerms(client).supports("en-US")
+    assert not ComprehendMedicalTerms(client).supports("ko-KR")  # Korean: the term list only
+    seoul = boto3.client("comprehendmedical", **{**credentials(), "region_name": "ap-northeast-2"})
+    assert not ComprehendMedicalTerms(seoul).supports("en-US")  # no endpoint there: the term list only
+    with pytest.raises(PermanentError):
+        ComprehendMedicalTerms(client).clinical_words(["무릎"], "ko-KR")
 
 
 def test_utf8_chunks_cut_at_spaces_and_never_inside_a_character() -> None:
@@ -300,20 +321,15 @@ def test_utf8_chunks_cut_at_spaces_and_never_inside_a_character() -> None:
         utf8_chunks("abc", 3)
 
 
-def test_comprehend_languages_and_errors(comprehend) -> None:  # type: ignore[no-untyped-def]
-    syntax, stub = comprehend
-    assert syntax.supports("en-US")
-    assert syntax.supports("pt")
-    assert not syntax.supports("ko-KR")
-    with pytest.raises(PermanentError, match="ko-KR"):
-        syntax.nouns(["심근"], "ko-KR")
-    stub.add_client_error("batch_detect_syntax", "TooManyRequestsException", "Rate exceeded", 400)
-    stub.add_client_error("batch_detect_syntax", "TextSizeLimitExceededException", "too long", 400)
+def test_comprehend_medical_errors_are_typed(medical) -> None:  # type: ignore[no-untyped-def]
+    terms, stub = medical
+    stub.add_client_error("detect_entities_v2", "TooManyRequestsException", "Rate exceeded", 400)
+    stub.add_client_error("detect_entities_v2", "TextSizeLimitExceededException", "too long", 400)
     with stub:
         with pytest.raises(TransientError):
-            syntax.nouns(["the heart"], "en")
+            terms.clinical_words(["dyspnoea"], "en")
         with pytest.raises(PermanentError):
-            syntax.nouns(["the heart"], "en")
+            terms.clinical_words(["dyspnoea"], "en")
 
 
 # --- Wikipedia ----------------------------------------------------------------------------------

@@ -386,5 +386,5 @@ RULES: dict[str, Callable[[Call, Mapper], Iterator[Requirement]]] = {
     "bedrock-runtime": _bedrock,
     "transcribe": _transcribe,
     "kms": _kms_call,
-    "comprehend": _generic,
+    "comprehendmedical": _generic,
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from stacks.functions import (
-    COMPREHEND_SYNTAX_ACTIONS,
+    COMPREHEND_MEDICAL_ACTIONS,
     TABLE_INDEX_ACTIONS,
     TRANSCRIBE_CUSTOMIZE_ACTIONS,
     TRANSCRIBE_READ_ACTIONS,
@@ -35,7 +35,7 @@ def test_transcribe_tables_classify_each_action_as_the_iam_database_does(table: 
             assert action.supports(transcribe_arn(resource_type)), f"{name} is not authorized on {resource_type}/"
 
 
-@pytest.mark.parametrize("names", [TRANSCRIBE_START_ACTIONS, COMPREHEND_SYNTAX_ACTIONS, STREAM_LIST_ACTIONS])
+@pytest.mark.parametrize("names", [TRANSCRIBE_START_ACTIONS, COMPREHEND_MEDICAL_ACTIONS, STREAM_LIST_ACTIONS])
 def test_actions_granted_on_star_have_no_resource_type(names: list[str]) -> None:
     for name in names:
         action = iam.action(name)

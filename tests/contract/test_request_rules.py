@@ -19,7 +19,12 @@ from medscribe.adapters.transcribe import JobRequest
 from medscribe.domain.emr import FIELDS, emr_json_schema
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.notes import load_template
-from medscribe.local.service_rules import DEPRECATED, converse_problems, transcribe_problems
+from medscribe.local.service_rules import (
+    DEPRECATED,
+    comprehend_medical_problems,
+    converse_problems,
+    transcribe_problems,
+)
 from medscribe.services.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL
 from medscribe.services.documentation import ANSWER_SCHEMA, ANSWER_TOOL, NOTE_TOOL
 from medscribe.services.emr import EMR_TOOL
@@ -168,4 +173,22 @@ def test_every_recorded_transcribe_request_meets_the_rules(recordings: Recording
     failing = {f"{call.test}: {call.operation} #{index}": transcribe_problems(
         call.operation, call.params, lambda name, test=call.test: kinds.get((test, name)))
         for index, call in enumerate(calls)}
+    assert {name: found for name, found in failing.items() if found} == {}
+
+
+# --- Amazon Comprehend Medical -------------------------------------------------------------------
+
+
+def test_the_comprehend_medical_rule_counts_bytes_not_characters() -> None:
+    assert comprehend_medical_problems("DetectEntitiesV2", {"Text": "e" * 19_999}) == []
+    assert comprehend_medical_problems("DetectEntitiesV2", {"Text": "é" * 10_000})  # 10,000 characters, 20,000 bytes
+    assert comprehend_medical_problems("DetectEntitiesV2", {"Text": ""})
+
+
+def test_every_recorded_comprehend_medical_request_meets_the_rules(recordings: Recordings) -> None:
+    calls = [call for call in recordings.calls if call.service == "comprehendmedical"]
+    assert calls, "no Comprehend Medical request was recorded: the self-heal handler tests' AWS path did not run"
+    assert {call.operation for call in calls} == {"DetectEntitiesV2"}
+    failing = {f"{call.test} #{index}": comprehend_medical_problems(call.operation, call.params)
+               for index, call in enumerate(calls)}
     assert {name: found for name, found in failing.items() if found} == {}

@@ -1,7 +1,7 @@
 """Self-heal handler through one whole cycle: moto for DynamoDB/S3/SNS, botocore Stubbers with real
 shapes for Transcribe (CreateVocabulary, GetVocabulary, StartTranscriptionJob, GetTranscriptionJob,
 CreateLanguageModel, DescribeLanguageModel, the medical vocabulary calls, the deletes) and Comprehend
-(BatchDetectSyntax). Vocabularies are tables in S3 (list format is deprecated; Medical takes only
+Medical (DetectEntitiesV2). Vocabularies are tables in S3 (list format is deprecated; Medical takes only
 tables); retired resources are deleted; an account quota is a status, not a dead letter."""
 
 from __future__ import annotations
@@ -47,20 +47,31 @@ def transcribe_output(name: str, text: str) -> dict[str, Any]:
 
 @pytest.fixture
 def comprehend(aws: None):  # type: ignore[no-untyped-def]
-    stubber = Stubber(aws_clients.client("comprehend"))
+    stubber = Stubber(aws_clients.client("comprehendmedical"))
     stubber.activate()
     yield stubber
     stubber.deactivate()
 
 
-def syntax(words: str, nouns: set[str]) -> dict[str, Any]:
-    tokens, offset = [], 0
-    for number, word in enumerate(words.split(), 1):
+ENTITY_TYPES = {"MEDICAL_CONDITION": "DX_NAME", "ANATOMY": "SYSTEM_ORGAN_SITE", "MEDICATION": "GENERIC_NAME",
+                "TEST_TREATMENT_PROCEDURE": "TEST_NAME", "PROTECTED_HEALTH_INFORMATION": "NAME"}
+
+
+def entities(words: str, categories: dict[str, str]) -> dict[str, Any]:
+    """A DetectEntitiesV2 answer (botocore comprehendmedical 2018-10-30) naming one entity per word of
+    `words` found in `categories` (word -> Category)."""
+    found, offset = [], 0
+    for number, word in enumerate(words.split()):
         begin = words.index(word, offset)
         offset = begin + len(word)
-        tokens.append({"TokenId": number, "Text": word, "BeginOffset": begin, "EndOffset": offset,
-                       "PartOfSpeech": {"Tag": "NOUN" if word in nouns else "VERB", "Score": 0.98}})
-    return {"ResultList": [{"Index": 0, "SyntaxTokens": tokens}], "ErrorList": []}
+        if word in categories:
+            category = categories[word]
+            found.append({"Id": number, "BeginOffset": begin, "EndOffset": offset, "Score": 0.97, "Text": word,
+                          "Category": category, "Type": ENTITY_TYPES[category], "Traits": [], "Attributes": []})
+    return {"Entities": found, "ModelVersion": "2.4.0"}
+
+
+SPUTUM = entities("sputum", {"sputum": "MEDICAL_CONDITION"})
 
 
 def vocabulary_rows(name: str) -> list[str]:
@@ -89,9 +100,11 @@ def test_one_cycle_builds_evaluates_and_promotes_a_better_vocabulary(load_handle
     assert "sputum" in missed
 
     handler = load_handler("selfheal", selfheal_language_model=False, selfheal_margin=0.0)
-    # tick 1: learned keywords (Comprehend nouns among the missed words) -> a custom vocabulary
-    comprehend.add_response("batch_detect_syntax", syntax(" ".join(missed), {"sputum", "zebediah"}),
-                            {"TextList": [" ".join(missed)], "LanguageCode": "en"})
+    # tick 1: learned keywords (clinical entities among the missed words) -> a custom vocabulary. Even
+    # were Comprehend Medical to take the lower-cased name for a condition, the term list keeps it out.
+    comprehend.add_response("detect_entities_v2", entities(" ".join(missed), {
+        "sputum": "MEDICAL_CONDITION", "zebediah": "MEDICAL_CONDITION", "quokkaworth": "PROTECTED_HEALTH_INFORMATION"}),
+                            {"Text": " ".join(missed)})
     transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "LanguageCode": "en-US",
                                                   "VocabularyState": "PENDING", "LastModifiedTime": WHEN},
                             {"VocabularyName": ANY, "LanguageCode": "en-US", "VocabularyFileUri": ANY})
@@ -102,7 +115,7 @@ def test_one_cycle_builds_evaluates_and_promotes_a_better_vocabulary(load_handle
     assert model.name.startswith("medscribe-dev-sh-")
     transcribe.assert_no_pending_responses()
     assert vocabulary_rows(model.name)[0] == "Phrase\tSoundsLike\tIPA\tDisplayAs"
-    assert "sputum\t\t\t" in vocabulary_rows(model.name)
+    assert vocabulary_rows(model.name)[1:] == ["sputum\t\t\t"]
 
     # tick 2: the vocabulary is READY -> the ground-truth recording is transcribed again with it
     transcribe.add_response("get_vocabulary", {"VocabularyName": model.name, "LanguageCode": "en-US",
@@ -137,8 +150,8 @@ def test_one_cycle_builds_evaluates_and_promotes_a_better_vocabulary(load_handle
     assert "Words fixed" in email
     assert "zebediah" not in email.lower()
 
-    # next tick: the new incumbent misses only the name, which is no common noun: nothing to build
-    comprehend.add_response("batch_detect_syntax", syntax("zebediah quokkaworth", set()), None)
+    # next tick: the new incumbent misses only the name, which is no clinical term: nothing to build
+    comprehend.add_response("detect_entities_v2", entities("zebediah quokkaworth", {}), None)
     handler.handler(TICK, Context())
     comprehend.assert_no_pending_responses()
     assert [m.name for m in store.models()] == [model.name]
@@ -148,7 +161,7 @@ def test_a_worse_candidate_stays_a_candidate_and_the_baseline_keeps_serving(load
                                                                             comprehend) -> None:
     audio, lines, _reference = scored_baseline(load_handler, world)
     handler = load_handler("selfheal", selfheal_language_model=False, selfheal_margin=0.01)
-    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    comprehend.add_response("detect_entities_v2", SPUTUM, None)
     transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "LanguageCode": "en-US",
                                                   "VocabularyState": "PENDING"}, None)
     handler.handler(TICK, Context())
@@ -172,7 +185,7 @@ def test_a_worse_candidate_stays_a_candidate_and_the_baseline_keeps_serving(load
 def test_a_failed_vocabulary_fails_the_model_with_its_reason(load_handler, world, transcribe, comprehend) -> None:  # type: ignore[no-untyped-def]
     scored_baseline(load_handler, world)
     handler = load_handler("selfheal", selfheal_language_model=False)
-    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    comprehend.add_response("detect_entities_v2", SPUTUM, None)
     transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "VocabularyState": "PENDING"}, None)
     handler.handler(TICK, Context())
     (model,) = ScoreStore(world["table"]).models()
@@ -195,7 +208,7 @@ def test_a_language_model_is_trained_where_the_language_has_one(load_handler, wo
     handler = load_handler("selfheal", selfheal_language_model=True)
     # Wikipedia is tested against a recorded response in tests/adapters; here the article is cached
     handler.SERVICE.corpus.text = lambda term, language: f"{term} is a symptom. It is common."
-    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    comprehend.add_response("detect_entities_v2", SPUTUM, None)
     transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "VocabularyState": "PENDING"}, None)
     transcribe.add_response("create_language_model", {
         "LanguageCode": "en-US", "BaseModelName": "WideBand", "ModelName": "m", "ModelStatus": "IN_PROGRESS",
@@ -224,7 +237,7 @@ def test_a_medical_deployment_builds_a_medical_vocabulary_and_evaluates_with_it(
     and no language model; its evaluation jobs are Medical jobs naming that vocabulary."""
     audio, _lines, _reference = scored_baseline(load_handler, world)
     handler = load_handler("selfheal", transcribe_medical=True, selfheal_language_model=True)
-    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    comprehend.add_response("detect_entities_v2", SPUTUM, None)
     transcribe.add_response("create_medical_vocabulary", {"VocabularyName": "v", "LanguageCode": "en-US",
                                                           "VocabularyState": "PENDING"},
                             {"VocabularyName": ANY, "LanguageCode": "en-US", "VocabularyFileUri": ANY})
@@ -291,7 +304,7 @@ def test_a_quota_stops_the_build_with_a_status_not_a_dead_letter_and_a_later_tic
     scored_baseline(load_handler, world)
     handler = load_handler("selfheal", selfheal_language_model=False)
     handler.SERVICE.customization._jobs.sleep = lambda _seconds: None  # the backoff, without waiting
-    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    comprehend.add_response("detect_entities_v2", SPUTUM, None)
     for _attempt in range(handler.SERVICE.customization._jobs.attempts):
         transcribe.add_client_error("create_vocabulary", "LimitExceededException",
                                     "The maximum number of vocabularies has been reached.", 400)
@@ -300,7 +313,7 @@ def test_a_quota_stops_the_build_with_a_status_not_a_dead_letter_and_a_later_tic
     assert model.status is ModelStatus.FAILED
     assert (model.reason or "").startswith("quota:")
     # next tick: the failed build's (absent) vocabulary is cleaned up, then the build is tried again
-    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    comprehend.add_response("detect_entities_v2", SPUTUM, None)
     transcribe.add_client_error("delete_vocabulary", "NotFoundException", "not found", 400)
     transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "VocabularyState": "PENDING"}, None)
     handler.handler(TICK, Context())
@@ -380,7 +393,7 @@ def test_an_unreadable_or_undecodable_keywords_file_is_skipped_alone(  # type: i
         return bytes(read(ref, max_bytes))
 
     monkeypatch.setattr(handler.SERVICE.objects, "read", flaky_read)
-    comprehend.add_response("batch_detect_syntax", syntax("sputum", {"sputum"}), None)
+    comprehend.add_response("detect_entities_v2", SPUTUM, None)
     transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "VocabularyState": "PENDING"}, None)
     capsys.readouterr()
     log.seek(0)

@@ -24,7 +24,7 @@ RESOURCE_STAR_ALLOWED = {
     "transcribe:StartTranscriptionJob",
     "transcribe:StartMedicalTranscriptionJob",
     "transcribe:ListTranscriptionJobs",
-    "comprehend:BatchDetectSyntax",  # Comprehend's synchronous analysis actions have no resource type
+    "comprehendmedical:DetectEntitiesV2",  # Comprehend Medical's synchronous analysis actions have no resource type
     # creating custom vocabularies and language models has no resource type either (self-heal loop)
     "transcribe:CreateVocabulary",
     "transcribe:CreateMedicalVocabulary",

@@ -41,8 +41,8 @@ class Access(StrEnum):
     # Create/Update/Get custom vocabularies and Create/Describe custom language models named
     # <prefix>-*, and iam:PassRole of the CLM data-access role to Transcribe
     TRANSCRIBE_CUSTOMIZE = "transcribe-customize"
-    # comprehend:BatchDetectSyntax (nouns among missed words; no resource-level permissions)
-    COMPREHEND_SYNTAX = "comprehend-syntax"
+    # comprehendmedical:DetectEntitiesV2 (clinical words among missed words; no resource-level permissions)
+    COMPREHEND_MEDICAL = "comprehend-medical"
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ ROUTES: tuple[Route, ...] = (
         ),
         access=frozenset({
             Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE, Access.TOPIC_PUBLISH,
-            Access.TRANSCRIBE_START, Access.TRANSCRIBE_READ, Access.TRANSCRIBE_CUSTOMIZE, Access.COMPREHEND_SYNTAX,
+            Access.TRANSCRIBE_START, Access.TRANSCRIBE_READ, Access.TRANSCRIBE_CUSTOMIZE, Access.COMPREHEND_MEDICAL,
         }),
         timeout_seconds=300,
         memory_mb=1024,

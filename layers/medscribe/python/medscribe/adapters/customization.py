@@ -1,11 +1,12 @@
 """Vocabulary self-heal adapters: Amazon Transcribe custom vocabularies and custom language models,
-Amazon Comprehend syntax (nouns), and Wikipedia plain-text extracts as CLM training text.
+Amazon Comprehend Medical entities (clinical words among missed words), and Wikipedia plain-text
+extracts as CLM training text.
 
 Transcribe calls go through `TranscribeJobs`' backoff (the codes in `transcribe.RETRYABLE`:
 throttling, quota, internal failure, unavailable; exponential backoff with jitter, then
 `TransientError`).
 Other SDK errors are typed by `errors.classify`. Shapes follow botocore's service models
-(transcribe 2017-10-26, comprehend 2017-11-27).
+(transcribe 2017-10-26, comprehendmedical 2018-10-30).
 
 Terms may derive from transcripts (PHI): nothing here logs a term, a phrase or a text; logs carry
 counts, sizes, statuses, resource names and the first 12 hex digits of a term's SHA-256.
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import boto3
 import requests
 from botocore.exceptions import ClientError
 
@@ -35,13 +37,14 @@ from medscribe.observability import logger
 
 # CreateLanguageModel's `CLMLanguageCode` enum (botocore transcribe 2017-10-26). ko-KR is absent.
 CLM_LANGUAGES = frozenset({"en-US", "hi-IN", "es-US", "en-GB", "en-AU", "de-DE", "ja-JP"})
-# BatchDetectSyntax's `SyntaxLanguageCode` enum (botocore comprehend 2017-11-27). Korean is absent.
-SYNTAX_LANGUAGES = frozenset({"en", "es", "fr", "de", "it", "pt"})
-SYNTAX_BATCH_SIZE = 25  # "The list can contain a maximum of 25 documents"
-SYNTAX_DOCUMENT_BYTES = 4999  # "maximum size for each document is 5 KB"; older docs: "fewer than 5,000 bytes"
-# Common nouns only: proper nouns (PROPN) are the words most likely to be names of people, and a
-# custom vocabulary is stored by Transcribe outside the PHI stores.
-NOUN_TAGS = frozenset({"NOUN"})
+# Amazon Comprehend Medical detects entities in English texts only; DetectEntitiesV2's Text: "Each
+# string must contain fewer than 20,000 bytes of characters" (API reference; the model: max length 20000).
+MEDICAL_ENTITY_LANGUAGES = frozenset({"en"})
+MEDICAL_TEXT_BYTES = 19_999
+# Entity categories a learned keyword may come from. Never PROTECTED_HEALTH_INFORMATION (names, ages,
+# dates, addresses, identifiers), TIME_EXPRESSION or BEHAVIORAL_ENVIRONMENTAL_SOCIAL.
+CLINICAL_CATEGORIES = frozenset({"MEDICATION", "MEDICAL_CONDITION", "TEST_TREATMENT_PROCEDURE", "ANATOMY"})
+PHI_CATEGORY = "PROTECTED_HEALTH_INFORMATION"
 WIDEBAND_MIN_HZ = 16000  # "16,000 Hz or greater, choose WideBand"
 
 
@@ -173,7 +176,7 @@ class TranscribeCustomization:
         return language in CLM_LANGUAGES
 
 
-def utf8_chunks(text: str, max_bytes: int = SYNTAX_DOCUMENT_BYTES) -> list[str]:
+def utf8_chunks(text: str, max_bytes: int = MEDICAL_TEXT_BYTES) -> list[str]:
     """`text` cut into pieces of at most `max_bytes` UTF-8 bytes, at whitespace where possible and
     never inside a character; whitespace at the cuts is dropped."""
     if max_bytes < 4:  # a UTF-8 character takes up to 4 bytes
@@ -197,48 +200,54 @@ def utf8_chunks(text: str, max_bytes: int = SYNTAX_DOCUMENT_BYTES) -> list[str]:
     return chunks
 
 
-class ComprehendSyntax:
-    """Common nouns (NOUN; not PROPN, which would carry names) of texts by Amazon Comprehend BatchDetectSyntax."""
+class ComprehendMedicalTerms:
+    """Clinical words among texts by Amazon Comprehend Medical DetectEntitiesV2: the words of entities
+    whose category is clinical (CLINICAL_CATEGORIES), minus every word of a PHI entity."""
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, *, regions: frozenset[str] | None = None) -> None:
         self._client = client
+        self._regions = regions
 
     @property
     def client(self) -> Any:
-        return self._client or aws_clients.client("comprehend")
+        return self._client or aws_clients.client("comprehendmedical")
 
-    @staticmethod
-    def supports(language: str) -> bool:
-        """`language` as "en" or "en-US"."""
-        return _syntax_code(language) in SYNTAX_LANGUAGES
+    def supports(self, language: str) -> bool:
+        """English ("en", "en-US"), in a region that has Comprehend Medical."""
+        if language.split("-")[0].lower() not in MEDICAL_ENTITY_LANGUAGES:
+            return False
+        regions = self._regions
+        if regions is None:
+            regions = frozenset(boto3.session.Session().get_available_regions("comprehendmedical"))
+        return str(self.client.meta.region_name) in regions
 
-    def nouns(self, texts: Sequence[str], language: str) -> list[str]:
-        """Distinct (case-insensitive) NOUN tokens in order of appearance."""
-        code = _syntax_code(language)
-        if code not in SYNTAX_LANGUAGES:
-            raise PermanentError(f"Comprehend syntax analysis does not support {language}")
-        documents = [chunk for text in texts for chunk in utf8_chunks(text)]
+    def clinical_words(self, texts: Sequence[str], language: str) -> list[str]:
+        """Distinct (case-insensitive) words of clinical entities, in order of appearance. The texts are
+        joined and sent in pieces of fewer than 20,000 UTF-8 bytes, one DetectEntitiesV2 call each."""
+        if not self.supports(language):
+            raise PermanentError(f"Comprehend Medical does not support {language} here")
+        documents = utf8_chunks(" ".join(texts), MEDICAL_TEXT_BYTES)
         found: dict[str, str] = {}
-        failed = 0
-        for start in range(0, len(documents), SYNTAX_BATCH_SIZE):
-            batch = documents[start:start + SYNTAX_BATCH_SIZE]
+        phi: set[str] = set()
+        entities = 0
+        for document in documents:
             try:
-                response = self.client.batch_detect_syntax(TextList=batch, LanguageCode=code)
+                response = self.client.detect_entities_v2(Text=document)
             except ClientError as exc:
                 raise classify(exc) from exc
-            failed += len(response["ErrorList"])
-            for result in sorted(response["ResultList"], key=lambda item: int(item["Index"])):
-                for token in result.get("SyntaxTokens", []):
-                    if token.get("PartOfSpeech", {}).get("Tag") in NOUN_TAGS and token.get("Text"):
-                        found.setdefault(token["Text"].casefold(), token["Text"])
-        logger.info("syntax analysed", extra={
-            "documents": len(documents), "batches": -(-len(documents) // SYNTAX_BATCH_SIZE),
-            "failed_documents": failed, "nouns": len(found)})
-        return list(found.values())
-
-
-def _syntax_code(language: str) -> str:
-    return language.split("-")[0].lower()
+            for entity in sorted(response.get("Entities", []), key=lambda item: int(item.get("BeginOffset", 0))):
+                words = str(entity.get("Text", "")).split()
+                if entity.get("Category") == PHI_CATEGORY:
+                    phi.update(word.casefold() for word in words)
+                elif entity.get("Category") in CLINICAL_CATEGORIES:
+                    entities += 1
+                    for word in words:
+                        found.setdefault(word.casefold(), word)
+        kept = [word for key, word in found.items() if key not in phi]
+        logger.info("clinical entities detected", extra={
+            "documents": len(documents), "clinical_entities": entities, "words": len(kept),
+            "phi_words_dropped": len(found) - len(kept)})
+        return kept
 
 
 # --- Wikipedia ----------------------------------------------------------------------------------

@@ -324,7 +324,7 @@ _KOREAN_STOPWORDS = frozenset([
 def candidate_nouns_offline(words: Iterable[str], language: str) -> list[str]:
     """Likely content nouns in `words` (tokens or whole sentences), most specific first.
 
-    A heuristic stand-in for Comprehend DetectSyntax in the local runtime, not part-of-speech
+    A heuristic stand-in for Comprehend Medical in the local runtime and for Korean, not part-of-speech
     tagging: it drops stopwords, fillers, short tokens and anything with digits, so adjectives and
     some verbs survive. English: tokens of 3+ letters not in a compact stopword list, adverbs in
     -ly and past forms in -ed (6+ letters) dropped, possessive 's removed. Korean: Hangul runs of

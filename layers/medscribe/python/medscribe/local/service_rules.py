@@ -137,6 +137,27 @@ def _tool_problems(tool_config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+# --- Amazon Comprehend Medical ------------------------------------------------------------------
+
+# DetectEntitiesV2 (API reference, Request Parameters, Text): "Each string must contain fewer than
+# 20,000 bytes of characters"; the service model's length bound counts characters, and botocore checks
+# only the minimum, so a text of accented or non-Latin characters could pass it and still be rejected.
+COMPREHEND_MEDICAL_TEXT_BYTES = 20_000
+
+
+def comprehend_medical_problems(operation: str, params: Mapping[str, Any]) -> list[str]:
+    """What Comprehend Medical would reject in one DetectEntitiesV2 (or DetectEntities) request."""
+    if operation not in ("DetectEntitiesV2", "DetectEntities"):
+        return []
+    text = params.get("Text")
+    if not isinstance(text, str) or not text:
+        return ["Text must be a non-empty string"]
+    size = len(text.encode("utf-8"))
+    if size >= COMPREHEND_MEDICAL_TEXT_BYTES:
+        return [f"Text must be fewer than {COMPREHEND_MEDICAL_TEXT_BYTES} UTF-8 bytes (it is {size})"]
+    return []
+
+
 # --- Amazon Transcribe --------------------------------------------------------------------------
 
 

@@ -4,14 +4,18 @@ One `tick()` per schedule (EventBridge Scheduler in AWS; a timer or `medscribe s
 moves every model one step; nothing waits inside a tick, so the loop survives restarts:
 
 1. **build** (no model in flight): the missed words of the incumbent's scores (the active model, or
-   the baseline) -> learned keywords = nouns among them (Amazon Comprehend DetectSyntax where it
-   supports the language; the offline heuristic in the local runtime and for Korean) + the
-   uploaded keywords files (keywords/, comma-separated; each read whole up to ingest's
-   `text_max_bytes`, a file that cannot be read or decoded skipped alone) -> vocabulary phrases,
-   repeats dropped, at most `selfheal_max_keywords`. The candidate is
+   the baseline) -> candidates among them (words of clinical entities by Amazon Comprehend Medical
+   where it supports the language; the offline noun heuristic in the local runtime and for Korean)
+   -> learned keywords = the candidates that are clinical terms (`ClinicalTermGate`: on the shipped
+   term list of the language or in a keywords file, never shaped like a date or identifier; the
+   missed words are mostly where names, dates and numbers end up) + the uploaded keywords files
+   (keywords/, comma-separated; each read whole up to ingest's `text_max_bytes`, a file that
+   cannot be read or decoded skipped alone) -> vocabulary phrases, repeats dropped, at most
+   `selfheal_max_keywords`. The candidate is
    named by its phrases, so the same phrases never build twice. Transcribe creates the custom
    vocabulary; where the language has custom language models (and `selfheal_language_model`), it
-   also trains one on the keywords plus Wikipedia text per keyword (fetched politely, cached in S3).
+   also trains one on the keywords plus Wikipedia text per keyword (fetched politely, cached in S3):
+   only those vetted terms are ever sent to Wikipedia.
 2. **evaluate** (vocabulary READY, language model COMPLETED): every ground-truth recording the
    incumbent was scored on is transcribed again with the candidate (job `<prefix>-eval-...`,
    output under transcripts/selfheal/).
@@ -35,6 +39,7 @@ from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import Model, ScoreStore
 from medscribe.adapters.transcribe import TranscribeJobs
+from medscribe.domain.clinical_terms import ClinicalTermGate
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import MedscribeError, PermanentError
 from medscribe.domain.scoring import fixed_words
@@ -70,7 +75,7 @@ MAX_WIKIPEDIA_TERMS = 40  # articles fetched per language model (politeness and 
 # (8 kHz) would want NarrowBand.
 BASE_MODEL = "WideBand"
 
-Nouns = Callable[[Sequence[str], str], list[str]]
+Candidates = Callable[[Sequence[str], str], list[str]]  # (missed words, language) -> candidate keywords
 
 
 @dataclass
@@ -95,7 +100,7 @@ def eval_output_key(model: str, encounter_id: str) -> str:
 class SelfHealService:
     def __init__(self, repository: EncounterRepository, scores: ScoreStore, scoring: ScoringService,
                  artifacts: ArtifactStore, objects: ObjectStore, jobs: TranscribeJobs,
-                 customization: TranscribeCustomization, nouns: Nouns, corpus: WikipediaCorpus | None,
+                 customization: TranscribeCustomization, candidates: Candidates, corpus: WikipediaCorpus | None,
                  settings: FunctionSettings) -> None:
         self.repository = repository
         self.scores = scores
@@ -104,7 +109,7 @@ class SelfHealService:
         self.objects = objects
         self.jobs = jobs
         self.customization = customization
-        self.nouns = nouns
+        self.candidates = candidates
         self.corpus = corpus
         self.settings = settings
         self.pipeline = settings.pipeline
@@ -188,14 +193,17 @@ class SelfHealService:
             logger.info("no scored ground truth yet: nothing to learn from")
             return None
         missed = [word for row in rows for word in self.scoring.missed_words(row.encounter_id, incumbent)]
-        learned = self.nouns(missed, self.language) if missed else []
         files, skipped = self._keyword_files()
+        gate = ClinicalTermGate(self.language, allowed=(term for entries in files for term in entries))
+        vetting = gate.vet(self.candidates(missed, self.language) if missed else [])
+        learned = vetting.kept
         # learned first: they come from this clinic's own misses; the cap keeps the given list's tail out
         selection = select_keywords([learned, *files], self.pipeline.selfheal_max_keywords)
         terms = selection.terms
         keywords_files = {"files_read": len(files), "files_skipped": skipped, "terms": sum(map(len, files)),
                           "duplicates_dropped": selection.duplicates, "cut_by_cap": selection.cut}
         logger.info("keywords files read", extra=keywords_files)
+        logger.info("learned keywords vetted", extra={"learned": len(learned), "not_clinical": vetting.rejected})
         entries = vocabulary_entries(terms, self.language)
         phrases = [phrase for phrase, _display in entries]
         if not phrases:
@@ -210,7 +218,8 @@ class SelfHealService:
             return None
         self.artifacts.put_json(f"selfheal/models/{name}.json", {
             "name": name, "language": self.language, "incumbent": incumbent, "keywords_files": keywords_files,
-            "learned_keywords": learned, "phrases": phrases, "medical": self.medical,
+            "learned_keywords": learned, "learned_not_clinical": vetting.rejected, "phrases": phrases,
+            "medical": self.medical,
         })
         table_key = f"{VOCABULARY_PREFIX}/{name}.txt"
         self.artifacts.put(table_key, vocabulary_table(entries).encode("utf-8"), "text/plain; charset=utf-8")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # imported where used: jiwer and requests are only in the sco
 SQLITE_URL_PREFIX = "sqlite:///"
 ACTIVE_MODEL_TTL_SECONDS = 60.0  # how long a function keeps using the model it read as active
 
-KEYWORD_ENGINE_ENV = "MEDSCRIBE_KEYWORD_ENGINE"  # "offline": no Comprehend (the local runtime sets it)
+KEYWORD_ENGINE_ENV = "MEDSCRIBE_KEYWORD_ENGINE"  # "offline": no Comprehend Medical (the local runtime sets it)
 NOTE_ENGINE_ENV = "MEDSCRIBE_NOTE_ENGINE"  # overrides the note_engine setting (the local runtime sets it)
 
 
@@ -94,20 +94,22 @@ def transcription_service() -> TranscriptionService:
     )
 
 
-def keyword_nouns(engine: str | None) -> Callable[[Sequence[str], str], list[str]]:
-    """Nouns among missed words: Amazon Comprehend where it supports the language, else (and in the
-    local runtime, MEDSCRIBE_KEYWORD_ENGINE=offline) the offline heuristic."""
-    from medscribe.adapters.customization import ComprehendSyntax
+def keyword_candidates(engine: str | None) -> Callable[[Sequence[str], str], list[str]]:
+    """Candidate keywords among missed words: the words of clinical entities by Amazon Comprehend
+    Medical where it supports the language and region (English), else (Korean, other regions, and the
+    local runtime, MEDSCRIBE_KEYWORD_ENGINE=offline) the offline noun heuristic. The self-heal service
+    keeps only the clinical terms among them (medscribe.domain.clinical_terms) either way."""
+    from medscribe.adapters.customization import ComprehendMedicalTerms
     from medscribe.domain.vocabulary import candidate_nouns_offline
 
-    comprehend = ComprehendSyntax()
+    medical = ComprehendMedicalTerms()
 
-    def nouns(words: Sequence[str], language: str) -> list[str]:
-        if engine != "offline" and comprehend.supports(language):
-            return comprehend.nouns([" ".join(words)], language)
+    def candidates(words: Sequence[str], language: str) -> list[str]:
+        if engine != "offline" and medical.supports(language):
+            return medical.clinical_words(words, language)
         return candidate_nouns_offline(words, language)
 
-    return nouns
+    return candidates
 
 
 def selfheal_service() -> SelfHealService:
@@ -119,7 +121,7 @@ def selfheal_service() -> SelfHealService:
     return SelfHealService(
         EncounterRepository(settings.table_name), ScoreStore(settings.table_name), scoring_service(), artifacts,
         ObjectStore(), TranscribeJobs(), TranscribeCustomization(),
-        keyword_nouns(os.environ.get(KEYWORD_ENGINE_ENV)),
+        keyword_candidates(os.environ.get(KEYWORD_ENGINE_ENV)),
         WikipediaCorpus(artifacts) if settings.pipeline.selfheal_language_model else None, settings,
     )
 
