@@ -38,7 +38,7 @@ def test_keywords_file_terms_are_allowed_as_the_clinic_chose_them() -> None:
     assert gate.is_clinical("metformin")
     assert gate.is_clinical("TYLENOL")
     assert gate.is_clinical("tympanic")
-    assert not gate.is_clinical("lisinopril")  # not on ICD-10-CM's words, not in the file
+    assert not gate.is_clinical("quackenbush")  # not on any list, not in the file
     assert not ClinicalTermGate("en-US", allowed=["Dr Quackenbush 48213377"]).is_clinical("48213377")
 
 
@@ -93,3 +93,12 @@ def test_the_english_list_is_what_the_pinned_icd_10_cm_package_builds() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.render() == module.TARGET.read_text(encoding="utf-8")
+
+
+def test_medication_names_of_the_shared_lexicon_are_clinical_terms() -> None:
+    """Drug names (generic, brand, Korean) are learnable although ICD-10-CM's wording rarely names them."""
+    from medscribe.domain.clinical_terms import ClinicalTermGate
+
+    assert ClinicalTermGate("en-US").vet(["metformin", "Lisinopril", "tylenol", "Quackenbush"]).kept == [
+        "metformin", "Lisinopril", "tylenol"]
+    assert ClinicalTermGate("ko-KR").vet(["메트포르민", "홍길순"]).kept == ["메트포르민"]

@@ -13,6 +13,8 @@ kept only when
 English: the words of ICD-10-CM's code titles and inclusion terms. A candidate matches a listed word
 case-insensitively, or by its singular or plural in "s"/"es" ("palpitation" for "palpitations").
 A candidate of several words (a Comprehend Medical entity, a keywords term) needs every word listed.
+Both: the medication names (generic, brand and Korean) of `lexicon/medications.txt`, the list the
+claim checker uses, count as listed.
 Korean: a short reviewed list; a candidate matches when it is a listed term or a compound of listed
 terms ("무릎관절염" = "무릎" + "관절염"). Every listed term has two syllables or more, so a name cannot
 be assembled from one-syllable pieces.
@@ -28,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+
+from medscribe.domain.claim_text import medications
 
 TERM_FILES = {"en": "en-icd10cm.txt", "ko": "ko-clinical.txt"}
 _NOT_A_WORD = re.compile(r"[\d@:/\\#_=+%&<>|]")
@@ -103,7 +107,7 @@ class ClinicalTermGate:
 
     def _listed(self, word: str) -> bool:
         key = _fold(word)
-        if key in self.allowed:
+        if key in self.allowed or key in medications():
             return True
         if self.lang == "en":
             return bool(_ENGLISH_WORD.fullmatch(word)) and self._english(key)
