@@ -25,7 +25,8 @@ How each line is estimated:
   encounter-record write also writes its three GSIs, transactions cost double), S3 (requests and
   one month of storage): counted per encounter in FLOW below, from the pipeline's code path
   (audio, first try, no ground truth).
-- Comprehend (self-heal): missed words of the `scored_share` of encounters that have ground truth.
+- Comprehend Medical (self-heal, DetectEntitiesV2): missed words of the `scored_share` of encounters
+  that have ground truth.
 - Fixed monthly costs shared by --encounters-per-month: the OpenSearch domain, the KMS key, DLQ
   alarms, the schedules (reconcile, self-heal) and Lambda's idle polling of the queues.
 
@@ -349,8 +350,8 @@ def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings,
     missed_chars = float(a["scored_share"]) * tokens.transcript_words * float(a["missed_word_rate"]) \
         * float(a["chars_per_word"])
     # self-heal sends the missed words of many encounters together: the per-document minimum does not bind
-    units = missed_chars / float(rules["comprehend_unit_characters"])
-    out.add("Comprehend (self-heal)", units * p["comprehend_unit"],
+    units = missed_chars / float(rules["comprehend_medical_unit_characters"])
+    out.add("Comprehend Medical", units * p["comprehend_medical_unit"],
             f"{a['scored_share']:.0%} scored x {a['missed_word_rate']:.0%} missed words")
 
     instance_prices = prices["opensearch_instance_hour"]
