@@ -893,3 +893,6 @@ def ask(args: argparse.Namespace) -> int:
     if answer.found:
         console.print(Text(f"cited lines: {', '.join(str(n) for n in answer.lines)} — engine {answer.engine}"))
     return 0 if answer.found else 1
+
+
+from medscribe import cli_erase  # noqa: E402, F401  (registers `medscribe erase`; kept in its own module)
