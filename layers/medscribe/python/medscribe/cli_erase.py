@@ -9,6 +9,8 @@ only ages out, with the date it is gone. Output and logs carry encounter ids and
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from rich.text import Text
 
 from medscribe.cli import CliError, _connect, _print_json, _say, arg, command, console
 from medscribe.domain.errors import MedscribeError
+from medscribe.observability import logger
 from medscribe.services.erasure import ErasureReport, ErasureService
 
 STACK_OUTPUTS = ("InputBucketName", "ArtifactsBucketName", "TableName", "SearchUrl", "KmsKeyArn")
@@ -90,6 +93,9 @@ def _print(report: ErasureReport, local_notes: list[str]) -> None:
 def erase(args: argparse.Namespace) -> int:
     from medscribe.settings import load_settings
 
+    handler = logger.registered_handler  # the audit line (ids and counts) on stderr: stdout is the report
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
     settings = load_settings()
     today = datetime.now(UTC).date()
     notes: list[str] = []
