@@ -54,7 +54,8 @@ def test_every_version_and_delete_marker_goes_in_requests_of_at_most_1000(bucket
     versions = ObjectVersions(counting)
 
     found = versions.under(bucket, "audio/a.wav", exact=True)
-    assert len(found) == 1101 and sum(v.delete_marker for v in found) == 1
+    assert len(found) == 1101
+    assert sum(v.delete_marker for v in found) == 1
     assert versions.delete(bucket, found) == 1101
 
     assert counting.sizes == [DELETE_OBJECTS_MAX_KEYS, 101]
@@ -100,10 +101,10 @@ class FakeTranscribe:
         self.jobs[medical].discard(name)
         return {}
 
-    def delete_transcription_job(self, TranscriptionJobName: str) -> dict[str, Any]:  # noqa: N803
+    def delete_transcription_job(self, TranscriptionJobName: str) -> dict[str, Any]:
         return self._delete(False, TranscriptionJobName)
 
-    def delete_medical_transcription_job(self, MedicalTranscriptionJobName: str) -> dict[str, Any]:  # noqa: N803
+    def delete_medical_transcription_job(self, MedicalTranscriptionJobName: str) -> dict[str, Any]:
         return self._delete(True, MedicalTranscriptionJobName)
 
 
@@ -171,7 +172,9 @@ def test_score_reports_are_rewritten_without_the_erased_rows_and_older_versions_
     assert sorted(v["Key"] for v in versions) == [other, report]  # one version each
     rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=ARTIFACTS, Key=report)["Body"].read().decode())))
     assert [row["EncounterId"] for row in rows] == ["enc-kept"]
-    assert result.deleted["artifact object versions"] == 1 and result.deleted["transcription jobs"] == 1
-    assert result.deleted["input object versions"] == 1 and result.deleted["table items"] == 1
+    assert result.deleted["artifact object versions"] == 1
+    assert result.deleted["transcription jobs"] == 1
+    assert result.deleted["input object versions"] == 1
+    assert result.deleted["table items"] == 1
     assert jobs.jobs[False] == set()
     assert [a.store for a in result.ages_out if a.gone_by is None] == ["emails already sent (SNS)"]

@@ -31,7 +31,9 @@ def test_job_files_name_the_media_bucket_but_never_its_key(local: Local) -> None
     local.wait("medscribe-dev-enc-1")
     finished = job_files(local)[0].read_text(encoding="utf-8")
     for text in (queued, finished):
-        assert "Jane Doe" not in text and "clinic a" not in text and MEDIA_KEY not in text
+        assert "Jane Doe" not in text
+        assert "clinic a" not in text
+        assert MEDIA_KEY not in text
         assert '"MediaBucket": "media"' in text
     # the API still answers as AWS does (the key is the caller's own request)
     job = local.client.get_transcription_job(TranscriptionJobName="medscribe-dev-enc-1")["TranscriptionJob"]
@@ -56,7 +58,8 @@ def test_delete_removes_standard_and_medical_jobs_and_their_files(local: Local) 
                  lambda: local.client.get_medical_transcription_job(MedicalTranscriptionJobName="medscribe-med-2"),
                  lambda: local.client.delete_transcription_job(TranscriptionJobName="medscribe-dev-enc-2")):
         code, message = error_of(call)
-        assert code == "BadRequestException" and "couldn't be found" in message
+        assert code == "BadRequestException"
+        assert "couldn't be found" in message
     assert local.client.list_transcription_jobs()["TranscriptionJobSummaries"] == []
 
 

@@ -116,11 +116,15 @@ def test_erase_leaves_nothing_of_the_encounter_in_the_local_runtime(
     deleted = report["deleted"]
     assert deleted["input object versions"] == 3  # two revisions of the recording, the ground truth
     assert deleted["table items"] >= 5  # three encounter items and at least two score items
-    assert deleted["transcription jobs"] == 2 and deleted["search documents"] == 3
-    assert deleted["artifact object versions"] >= 8 and deleted["source ordering items"] == 2
-    assert deleted["score reports rewritten"] >= 1 and deleted["outbox emails rewritten"] >= 1
+    assert deleted["transcription jobs"] == 2
+    assert deleted["search documents"] == 3
+    assert deleted["artifact object versions"] >= 8
+    assert deleted["source ordering items"] == 2
+    assert deleted["score reports rewritten"] >= 1
+    assert deleted["outbox emails rewritten"] >= 1
     assert deleted["run folders rewritten"] == 1
-    assert NAME not in erased.stdout + erased.stderr and SAID not in erased.stdout + erased.stderr
+    assert NAME not in erased.stdout + erased.stderr
+    assert SAID not in erased.stdout + erased.stderr
 
     assert leftovers(driver, needles) == []
     # the bystander is untouched, in the table, its bucket, the run folder and its report
@@ -131,5 +135,6 @@ def test_erase_leaves_nothing_of_the_encounter_in_the_local_runtime(
 
     again = medscribe(driver, tmp_path, "erase", second.encounter_id)
     assert again.returncode == 1
-    assert again.stderr.strip().count("\n") == 0 and "no encounter" in again.stderr
+    assert again.stderr.strip().count("\n") == 0
+    assert "no encounter" in again.stderr
     assert "Traceback" not in again.stderr

@@ -27,7 +27,8 @@ def test_the_erasure_report_uses_the_stacks_retention(synth: Synth, settings: Pi
     assert {rule["ExpirationInDays"] for rule in rules if "ExpirationInDays" in rule} == {settings.access_log_days}
     dlqs = [q for q in synth.resources("AWS::SQS::Queue").values() if "RedrivePolicy" not in q["Properties"]
             and "MessageRetentionPeriod" in q["Properties"]]
-    assert dlqs and {q["Properties"]["MessageRetentionPeriod"] for q in dlqs} == {DLQ_RETENTION_DAYS * 86400}
+    assert dlqs
+    assert {q["Properties"]["MessageRetentionPeriod"] for q in dlqs} == {DLQ_RETENTION_DAYS * 86400}
     # no snapshot options: OpenSearch takes hourly automated snapshots, kept 14 days by the service
     (domain,) = synth.resources("AWS::OpenSearchService::Domain").values()
     assert "SnapshotOptions" not in domain["Properties"]

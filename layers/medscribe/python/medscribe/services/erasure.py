@@ -38,10 +38,10 @@ from medscribe.domain.errors import PermanentError
 from medscribe.domain.search import SearchIndex
 from medscribe.domain.selfheal import audio_key_prefix, ground_truth_key, spellings
 from medscribe.observability import logger
+from medscribe.services.selfheal import eval_output_key
 from medscribe.settings import PipelineSettings
 
 REPORTS_PREFIX = "reports/scores/"
-EVAL_OUTPUT_PREFIX = "transcripts/selfheal"  # as medscribe.services.selfheal writes evaluation outputs
 ARTIFACT_FOLDERS = ("transcripts", "notes", "scores")  # <folder>/<encounter id>/...
 
 # Retention the stack configures (stacks/storage.py, stacks/search.py; tests/infra/test_erasure_retention.py
@@ -50,6 +50,20 @@ PITR_DAYS = 35  # DynamoDB point-in-time recovery: the stack leaves RecoveryPeri
 BACKUP_RETENTION_DAYS = 35  # the daily AWS Backup plan's DeleteAfterDays (stacks/storage.py)
 OPENSEARCH_SNAPSHOT_DAYS = 14  # OpenSearch Service keeps its hourly automated snapshots 14 days (not configurable)
 DLQ_RETENTION_DAYS = 14  # stacks/messaging.py DLQ_RETENTION: dead letters carry ids only
+
+
+# The IAM actions the operator's identity needs for `medscribe erase --aws` (no function runs erasure):
+# tests/contract/test_erasure_operator.py maps every call the service makes to one of them and checks
+# each against IAM's action database. Objects are SSE-KMS with the project key (kms:Decrypt to read a
+# report, kms:GenerateDataKey to write it again); the search document is deleted with a bulk request.
+OPERATOR_ACTIONS = frozenset({
+    "cloudformation:DescribeStacks",
+    "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:UpdateItem",
+    "s3:ListBucketVersions", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObjectVersion",
+    "kms:Decrypt", "kms:GenerateDataKey",
+    "transcribe:DeleteTranscriptionJob", "transcribe:DeleteMedicalTranscriptionJob",
+    "es:ESHttpPost",
+})
 
 
 class UnknownEncounter(PermanentError):
@@ -177,8 +191,8 @@ class ErasureService:
             artifacts = [v for folder in ARTIFACT_FOLDERS
                          for v in self.versions.under(self.artifacts_bucket, f"{folder}/{eid}/")]
             artifacts += [v for model in models
-                          for v in self.versions.under(self.artifacts_bucket,
-                                                       f"{EVAL_OUTPUT_PREFIX}/{model.name}/{eid}.json", exact=True)]
+                          for v in self.versions.under(self.artifacts_bucket, eval_output_key(model.name, eid),
+                                                       exact=True)]
             report.deleted["artifact object versions"] += self.versions.delete(self.artifacts_bucket, artifacts)
         for bucket, key in dict.fromkeys((e.source_bucket, e.source_key) for e in family):
             inputs = self.versions.under(bucket, key, exact=True)
