@@ -178,3 +178,13 @@ def test_score_reports_are_rewritten_without_the_erased_rows_and_older_versions_
     assert result.deleted["table items"] == 1
     assert jobs.jobs[False] == set()
     assert [a.store for a in result.ages_out if a.gone_by is None] == ["emails already sent (SNS)"]
+
+
+def test_a_job_transcribe_refuses_to_delete_for_another_reason_is_an_error() -> None:
+    class Busy(FakeTranscribe):
+        def _delete(self, medical: bool, name: str) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "BadRequestException",
+                                         "Message": "The job is in progress."}}, "Delete")
+
+    with pytest.raises(PermanentError):
+        JobDeleter(Busy(set(), set())).delete("running")

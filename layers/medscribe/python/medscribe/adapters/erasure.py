@@ -141,7 +141,8 @@ class JobDeleter:
                 else:
                     self.client.delete_transcription_job(TranscriptionJobName=name)
             except ClientError as exc:
-                if error_code(exc) in JOB_NOT_FOUND_CODES and "found" in str(exc).lower():
+                # BadRequestException also means "not finished yet": only a job that does not exist is skipped
+                if error_code(exc) in JOB_NOT_FOUND_CODES and any(w in str(exc).lower() for w in ("found", "exist")):
                     continue
                 raise classify(exc) from exc
             return True
