@@ -188,3 +188,27 @@ def test_a_job_transcribe_refuses_to_delete_for_another_reason_is_an_error() -> 
 
     with pytest.raises(PermanentError):
         JobDeleter(Busy(set(), set())).delete("running")
+
+
+def test_an_erasure_cut_short_is_finished_by_running_it_again(table: str, bucket: str) -> None:
+    erasure = service(table, bucket)
+    audio = encounter(bucket, table, "audio/y/visit.wav", Kind.AUDIO, EncounterStatus.DOCUMENTED)
+    truth = encounter(bucket, table, "ground-truth/y/visit.txt", Kind.GROUND_TRUTH, EncounterStatus.RECEIVED)
+    boto3.client("s3").put_object(Bucket=ARTIFACTS, Key=f"notes/{audio}/note.json", Body=b"{}")
+
+    class SlowDownOnInputs(CountingS3):
+        def delete_objects(self, **params: Any) -> Any:
+            if params["Bucket"] == bucket:
+                return {"Errors": [{"Key": "k", "Code": "SlowDown", "Message": "slow down"}]}
+            return super().delete_objects(**params)
+
+    erasure.versions = ObjectVersions(SlowDownOnInputs())
+    with pytest.raises(TransientError):
+        erasure.erase(audio, date(2026, 12, 3), PipelineSettings())
+    assert EncounterRepository(table).get(audio) is not None  # the record stays: the erasure can be found again
+
+    erasure.versions = ObjectVersions()
+    again = erasure.erase(audio, date(2026, 12, 3), PipelineSettings())
+    assert sorted(again.erased) == sorted([audio, truth])
+    assert [EncounterRepository(table).get(i) for i in (audio, truth)] == [None, None]
+    assert boto3.client("s3").list_object_versions(Bucket=bucket).get("Versions", []) == []

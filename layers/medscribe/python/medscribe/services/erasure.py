@@ -173,6 +173,8 @@ class ErasureService:
     # --- the erasure ------------------------------------------------------------------------------
 
     def erase(self, encounter_id: str, today: date, settings: PipelineSettings) -> ErasureReport:
+        """Erase the encounter's family. The encounter items go last, the named one at the very end: an
+        erasure cut short (a crash, an expired session) is finished by running it again."""
         family = self.family(encounter_id)
         report = ErasureReport(encounter_id, erased=[e.encounter_id for e in family])
         models = self.scores.models()
@@ -180,26 +182,27 @@ class ErasureService:
             eid = encounter.encounter_id
             jobs = {encounter.job_name} if encounter.job_name else set()
             jobs |= {job for model in models for e, job in model.evaluations.items() if e == eid}
-            # the table first: its stream's REMOVE also takes the search document away
-            partition = self.items.partition(f"ENC#{eid}")
-            report.deleted["table items"] += self.items.delete((item["pk"], item["sk"]) for item in partition)
-            report.deleted["model evaluation entries"] += self.scores.forget_evaluations(eid)
-            if self.search is not None:
-                self.search.delete(eid)
-                report.deleted["search documents"] += 1
             report.deleted["transcription jobs"] += sum(self.jobs.delete(name) for name in sorted(jobs))
+            report.deleted["model evaluation entries"] += self.scores.forget_evaluations(eid)
             artifacts = [v for folder in ARTIFACT_FOLDERS
                          for v in self.versions.under(self.artifacts_bucket, f"{folder}/{eid}/")]
             artifacts += [v for model in models
                           for v in self.versions.under(self.artifacts_bucket, eval_output_key(model.name, eid),
                                                        exact=True)]
             report.deleted["artifact object versions"] += self.versions.delete(self.artifacts_bucket, artifacts)
+            if self.search is not None:  # the items' stream REMOVE deletes it again: harmless
+                self.search.delete(eid)
+                report.deleted["search documents"] += 1
         for bucket, key in dict.fromkeys((e.source_bucket, e.source_key) for e in family):
             inputs = self.versions.under(bucket, key, exact=True)
             report.deleted["input object versions"] += self.versions.delete(bucket, inputs)
             source_id = ObjectRef(bucket=bucket, key=key, size=0).source_id
             report.deleted["source ordering items"] += self.items.delete([(f"SRC#{source_id}", "SRC")])
         report.deleted["score reports rewritten"] += self._rewrite_reports(set(report.erased))
+        for encounter in reversed(family):  # the named encounter (first in the family) last
+            partition = self.items.partition(f"ENC#{encounter.encounter_id}")
+            report.deleted["table items"] += self.items.delete(
+                sorted(((item["pk"], item["sk"]) for item in partition), key=lambda k: k[1] == "ENC"))
         report.ages_out = retention(settings, today)
         logger.info("encounter erased", extra={"encounter_id": encounter_id, "erased": report.erased,
                                                "deleted": dict(report.deleted)})
