@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,23 +92,26 @@ def _print(report: ErasureReport, local_notes: list[str]) -> None:
     ],
 )
 def erase(args: argparse.Namespace) -> int:
-    from medscribe.settings import load_settings
+    from medscribe.settings import ENV, load_settings
 
     handler = logger.registered_handler  # the audit line (ids and counts) on stderr: stdout is the report
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
+    previous = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
     settings = load_settings()
     today = datetime.now(UTC).date()
     notes: list[str] = []
     try:
         if args.aws:
             names = _stack_outputs(settings.prefix)
-            report = _service(names, names["SearchUrl"], settings.transcribe_medical).erase(
+            search_url = os.environ.get(ENV.SEARCH_URL) or names["SearchUrl"]  # as `search --aws` does
+            report = _service(names, search_url, settings.transcribe_medical).erase(
                 args.encounter_id, today, settings)
         else:
             report = _erase_locally(args.encounter_id, today, notes)
     except MedscribeError as exc:
         raise CliError(str(exc), code=1) from None
+    finally:
+        if previous is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous)
     if args.json:
         _print_json({**report.to_json(), "notes": notes})
     else:
