@@ -16,7 +16,6 @@ from medscribe.cli import main
 from medscribe.domain.encounter import EncounterStatus, Kind
 from medscribe.domain.search import SearchDocument
 from medscribe.settings import load_settings
-from tests.adapters.conftest import aws, bucket, table  # noqa: F401  (fixtures)
 from tests.adapters.test_erasure import ARTIFACTS, encounter
 
 NAME = "Ottoline Brackenbury"
@@ -31,7 +30,7 @@ def stack(table: str, bucket: str) -> None:
     boto3.client("s3").create_bucket(Bucket=ARTIFACTS)
 
 
-def test_erase_aws_finds_the_stores_by_the_stack_outputs_and_lists_what_ages_out(  # noqa: F811
+def test_erase_aws_finds_the_stores_by_the_stack_outputs_and_lists_what_ages_out(
     table: str, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     stack(table, bucket)
@@ -57,7 +56,7 @@ def test_erase_aws_finds_the_stores_by_the_stack_outputs_and_lists_what_ages_out
     assert NAME not in out + err
 
 
-def test_erase_aws_errors_are_one_line(table: str, bucket: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_erase_aws_errors_are_one_line(table: str, bucket: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["erase", "enc-x", "--aws"]) == 1  # no stack
     assert "cannot read the outputs of stack" in capsys.readouterr().err
     stack(table, bucket)
