@@ -559,7 +559,7 @@ def test_phi_sentinel_never_leaves_the_phi_stores(
     [waiting] = driver.wait(truth)
     audio_key = f"audio/{folder}/{SENTINEL} intake.wav"
     assert waiting.status is EncounterStatus.RECEIVED  # the ground truth waits for its recording
-    assert not [i for i in table_items(driver, "ENC#") if i.get("ground_truth_key") == truth.key]
+    assert not [i for i in table_items(driver, "ENC#") if i.get("ground_truth_encounter_id") == truth.encounter_id]
 
     recording, text, broken = (
         driver.put(audio_key, wav_bytes(0.6)),
@@ -572,7 +572,7 @@ def test_phi_sentinel_never_leaves_the_phi_stores(
         True, True, EncounterStatus.FAILED)
     scores = eventually(lambda: [i for i in table_items(driver, f"ENC#{audio.encounter_id}")
                                  if i["sk"].startswith("SCORE#")], timeout=20)
-    assert scores[0]["filename"] == audio_key  # scored, once its pair was complete
+    assert scores[0]["ground_truth_encounter_id"] == truth.encounter_id  # scored, once its pair was complete
     outbox = driver.runtime.paths.outbox
     eventually(lambda: all(any(i in f.read_text(encoding="utf-8") for f in outbox.glob("*.eml"))
                            for i in (audio.encounter_id, failed.encounter_id)), timeout=20)
@@ -590,6 +590,9 @@ def test_phi_sentinel_never_leaves_the_phi_stores(
     sources = table_items(driver, "SRC#")
     encounters = [{k: v for k, v in item.items() if k != "source_key"}  # the key itself: the PHI store
                   for item in table_items(driver, "ENC#") if item["sk"] == "ENC"]
+    score_items = [item for item in table_items(driver, "ENC#") if item["sk"].startswith("SCORE#")]
+    job_file_text = [path.read_text(encoding="utf-8")
+                     for path in (driver.runtime.paths.root / "transcribe" / "jobs").glob("*.json")]
     places = {
         "runtime log": sentinel_hits(log),
         "captured stdout/stderr": sentinel_hits(captured.out + captured.err),
@@ -599,6 +602,8 @@ def test_phi_sentinel_never_leaves_the_phi_stores(
         "Transcribe job names": sentinel_hits("\n".join(jobs + job_files)),
         "SRC# records": sentinel_hits(json.dumps(sources, default=str)),
         "ENC# records but source_key": sentinel_hits(json.dumps(encounters, default=str)),
+        "score items": sentinel_hits(json.dumps(score_items, default=str)),
+        "local Transcribe job files": sentinel_hits("\n".join(job_file_text)),
     }
     record_figure("PHI sentinel", "hits per place", places)
     record_figure("PHI sentinel", "searched", f"{len(log.splitlines())} log lines, {len(emf)} EMF lines, "
@@ -610,4 +615,6 @@ def test_phi_sentinel_never_leaves_the_phi_stores(
     assert any(e in "\n".join(emails) for e in ids)
     assert emf
     assert [s for s in sources if s.get("encounter_id") in ids]  # the sentinel's own records were searched
+    assert score_items
+    assert job_file_text
     assert places == dict.fromkeys(places, 0)

@@ -82,7 +82,13 @@ def test_ground_truth_first_then_transcript_scores_once_per_model(load_handler, 
     assert (row.encounter_id, row.model, row.metric) == (audio, "baseline", "wer")
     assert 0 < row.error_rate < 0.5
     assert row.substitutions + row.deletions >= 1
-    assert row.filename == AUDIO_KEY  # Filename (the scoring seed's column) stays in the table
+    item = boto3.client("dynamodb").get_item(TableName=world["table"],
+                                             Key={"pk": {"S": f"ENC#{audio}"}, "sk": {"S": "SCORE#baseline"}})["Item"]
+    # the score refers to both encounters by id; the uploaders' keys stay in the encounter items (issue 14)
+    assert item["ground_truth_encounter_id"] == {"S": truth}
+    assert "filename" not in item
+    assert "ground_truth_key" not in item
+    assert NAME_IN_KEY not in json.dumps(item, ensure_ascii=False)
 
     details = json.loads(boto3.client("s3").get_object(
         Bucket="artifacts", Key=f"scores/{audio}/baseline.json")["Body"].read())
@@ -95,6 +101,10 @@ def test_ground_truth_first_then_transcript_scores_once_per_model(load_handler, 
     reports = boto3.client("s3").list_objects_v2(Bucket="artifacts", Prefix="reports/scores/")["Contents"]
     csv_text = boto3.client("s3").get_object(Bucket="artifacts", Key=reports[0]["Key"])["Body"].read().decode()
     assert csv_text.startswith("Filename,Accuracy,Index,Timestamp,")
+    assert f"\n{audio}," in csv_text
+    assert NAME_IN_KEY not in csv_text
+    assert details["ground_truth_encounter_id"] == truth
+    assert NAME_IN_KEY not in json.dumps(details)
 
     emails = mail(world)
     assert len(emails) == 2

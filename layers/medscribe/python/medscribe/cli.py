@@ -895,3 +895,6 @@ def ask(args: argparse.Namespace) -> int:
     if not answer.verified:
         console.print(Text("NOT VERIFIED: " + "; ".join(p.message for p in answer.problems), style="bold red"))
     return 0 if answer.found and answer.verified else 1
+
+
+from medscribe import cli_erase  # noqa: E402, F401  (registers `medscribe erase`; kept in its own module)

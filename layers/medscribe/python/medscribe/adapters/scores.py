@@ -1,9 +1,9 @@
 """Scores and the model registry, in the encounter table (see README "Data model").
 
 Items:
-  score    pk=ENC#<encounter_id>  sk=SCORE#<model>   numbers, model, metric, timestamp, the source key
-           (Filename), the ground-truth key and `details_key` (missed words live in the artifacts
-           bucket, not here); one per (encounter, model), overwritten by a re-score
+  score    pk=ENC#<encounter_id>  sk=SCORE#<model>   numbers, model, metric, timestamp, the ground
+           truth's encounter id and `details_key` (missed words live in the artifacts bucket, not
+           here); never an uploader's key. One per (encounter, model), overwritten by a re-score
   model    pk=MODELS              sk=MODEL#<name>    status, language, vocabulary / language model
            names, phrases digest, evaluation progress, mean error rate, reason
   active   pk=MODELS              sk=ACTIVE          the model new transcription jobs use
@@ -69,7 +69,7 @@ def _score(data: dict[str, Any]) -> ScoreRow:
         error_rate=float(data["error_rate"]), wer=float(data["wer"]), mer=float(data["mer"]),
         substitutions=int(data["substitutions"]), deletions=int(data["deletions"]),
         insertions=int(data["insertions"]), hits=int(data["hits"]), reference_words=int(data["reference_words"]),
-        timestamp=data["timestamp"], filename=data.get("filename", ""),
+        timestamp=data["timestamp"],
     )
 
 
@@ -90,14 +90,14 @@ class ScoreStore:
 
     # --- scores ----------------------------------------------------------------------------------
 
-    def put_score(self, row: ScoreRow, *, ground_truth_key: str, details_key: str) -> None:
+    def put_score(self, row: ScoreRow, *, ground_truth_encounter_id: str, details_key: str) -> None:
         self._call("put_item", Item=to_item({
             "pk": f"ENC#{row.encounter_id}", "sk": f"{SCORE_PREFIX}{row.model}",
             "encounter_id": row.encounter_id, "model": row.model, "metric": row.metric,
             "error_rate": row.error_rate, "accuracy": row.accuracy, "wer": row.wer, "mer": row.mer,
             "substitutions": row.substitutions, "deletions": row.deletions, "insertions": row.insertions,
             "hits": row.hits, "reference_words": row.reference_words, "timestamp": row.timestamp,
-            "filename": row.filename, "ground_truth_key": ground_truth_key, "details_key": details_key,
+            "ground_truth_encounter_id": ground_truth_encounter_id, "details_key": details_key,
         }))
 
     def scores_of(self, encounter_id: str) -> list[ScoreRow]:
@@ -174,6 +174,26 @@ class ScoreStore:
                               ConsistentRead=True)
         item = response.get("Item")
         return _model(from_item(item)) if item else None
+
+    def forget_evaluations(self, encounter_id: str) -> int:
+        """Remove an encounter from every model's evaluation map (erasure); returns how many models
+        named it. The model's aggregate figures (mean error rate, file count) stay."""
+        forgotten = 0
+        for model in self.models():
+            if encounter_id not in model.evaluations:
+                continue
+            try:
+                self.client.update_item(
+                    TableName=self.table_name, Key=to_item({"pk": MODELS_PK, "sk": f"{MODEL_PREFIX}{model.name}"}),
+                    UpdateExpression="REMOVE evaluations.#e", ConditionExpression="attribute_exists(evaluations.#e)",
+                    ExpressionAttributeNames={"#e": encounter_id},
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    continue
+                raise classify(exc) from exc
+            forgotten += 1
+        return forgotten
 
     def active(self) -> Model | None:
         """The model new jobs use; None: the deployment's settings (the baseline unless configured)."""

@@ -95,7 +95,6 @@ class ScoreRow:
     hits: int
     reference_words: int
     timestamp: str
-    filename: str = ""  # the source object's key: PHI store only (CSV in the artifacts bucket, table)
 
     @property
     def accuracy(self) -> float:
@@ -151,13 +150,14 @@ def decide(candidate: Sequence[ScoreRow], incumbent: Sequence[ScoreRow], margin:
 
 
 def report_csv(rows: Sequence[ScoreRow]) -> str:
-    """The scoring seed's CSV (Filename, Accuracy, Index, Timestamp) with our columns after it."""
+    """The scoring seed's CSV (Filename, Accuracy, Index, Timestamp) with our columns after it. Filename
+    holds the encounter id: a report mixes many patients, and uploaders' keys often name them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REPORT_COLUMNS)
     for index, row in enumerate(rows, 1):
         writer.writerow([
-            csv_cell(row.filename), f"{row.accuracy:.4f}", index, row.timestamp, row.encounter_id, row.model,
+            csv_cell(row.encounter_id), f"{row.accuracy:.4f}", index, row.timestamp, row.encounter_id, row.model,
             row.metric,
             f"{row.error_rate:.4f}", f"{row.wer:.4f}", f"{row.mer:.4f}", row.substitutions, row.deletions,
             row.insertions, row.hits, row.reference_words,

@@ -1,7 +1,8 @@
 """The local run report: an HTML index of a run's encounters beside each encounter's review page.
 
 Review pages are copied out of the emulated artifacts bucket into the run folder, so the report opens
-from disk (file://) with no server, and stays after the runtime stops.
+from disk (file://) with no server, and stays after the runtime stops. The report names encounters by
+id and kind, never by the uploader's key (`medscribe erase` rewrites it without an erased encounter).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def write_report(folder: Path, encounter_ids: list[str], repository: EncounterRe
                 href = f"encounters/{encounter_id}.html"
         entries.append(IndexEntry(
             encounter_id=encounter_id, href=href, status=encounter.status.value,
-            engine=encounter.note_engine or "", label=encounter.source_key.rsplit("/", 1)[-1],
+            # the kind, not the file name: uploaders' keys often name the patient, and this page stays on disk
+            engine=encounter.note_engine or "", label=encounter.kind.value if encounter.kind else "",
         ))
     rows, standings, active = [], [], ""
     if scores is not None:

@@ -164,7 +164,7 @@ class LocalRuntime:
         self._outbox.loop.start()
         self._info = RuntimeInfo(
             pid=os.getpid(), endpoint=endpoint, state_dir=str(self.paths.root), started_at=utc_now(),
-            resources=resources,
+            resources=resources, transcribe_endpoint=self._transcribe.endpoint,
         )
         write_runtime(self.paths, self._info)
         log.info(

@@ -295,6 +295,9 @@ _TRANSCRIBE_CHECKS: dict[str, Callable[[Mapping[str, Any], VocabularyKind], list
     "CreateMedicalVocabulary": _create_medical_vocabulary,
     "UpdateMedicalVocabulary": _create_medical_vocabulary,
     "CreateLanguageModel": _create_language_model,
+    # erasure (medscribe.adapters.erasure.JobDeleter): the job name's own constraint
+    "DeleteTranscriptionJob": lambda params, _kind: _name(params, "TranscriptionJobName"),
+    "DeleteMedicalTranscriptionJob": lambda params, _kind: _name(params, "MedicalTranscriptionJobName"),
 }
 
 

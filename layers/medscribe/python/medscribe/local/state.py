@@ -55,6 +55,7 @@ class RuntimeInfo(BaseModel):
     state_dir: str
     started_at: str
     resources: Resources
+    transcribe_endpoint: str | None = None  # the local Transcribe service (medscribe erase deletes jobs there)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ with {"__type": <code>, "Message": <text>}) with the response shapes of botocore
 
   StartTranscriptionJob, GetTranscriptionJob, ListTranscriptionJobs
   StartMedicalTranscriptionJob, GetMedicalTranscriptionJob, ListMedicalTranscriptionJobs
+  DeleteTranscriptionJob, DeleteMedicalTranscriptionJob
   CreateVocabulary, GetVocabulary, UpdateVocabulary, ListVocabularies, DeleteVocabulary
   CreateMedicalVocabulary, GetMedicalVocabulary, UpdateMedicalVocabulary, DeleteMedicalVocabulary
 
@@ -29,8 +30,11 @@ Change", for Medical jobs too), unless the `drop_completion_events` fault hook s
 `throttle_starts` makes chosen starts fail with LimitExceededException (another fault hook).
 
 State: `<root>/jobs/<name>.json`, `<root>/medical-jobs/<name>.json`, `<root>/vocabularies/<name>.json`
-and `<root>/medical-vocabularies/<name>.json` mirror what Get answers, for inspection; the folder is
-cleared at start, as the emulator's state is (a new runtime is a new account).
+and `<root>/medical-vocabularies/<name>.json` mirror what Get answers, for inspection, except the
+media's key: a job file names the media bucket only (uploaders' keys often hold patient names; the
+key stays in the emulated S3 and the table). Delete removes the job, its file and a service-managed
+output (erasure); a job deleted while it runs writes no file and puts no event afterwards. The folder
+is cleared at start, as the emulator's state is (a new runtime is a new account).
 """
 
 from __future__ import annotations
@@ -181,6 +185,7 @@ class Job:
     transcript_uri: str | None = None
     engine: dict[str, Any] = field(default_factory=dict)  # model, seconds: for inspection only
     language_id_settings: dict[str, Any] = field(default_factory=dict)  # per language: vocabulary
+    deleted: bool = False  # DeleteTranscriptionJob: nothing of it is written any more
 
     def api(self) -> dict[str, Any]:
         """The TranscriptionJob / MedicalTranscriptionJob shape."""
@@ -302,6 +307,8 @@ class TranscribeService:
             "GetMedicalTranscriptionJob": lambda body: self._get_job(body, medical=True),
             "ListTranscriptionJobs": lambda body: self._list_jobs(body, medical=False),
             "ListMedicalTranscriptionJobs": lambda body: self._list_jobs(body, medical=True),
+            "DeleteTranscriptionJob": lambda body: self._delete_job(body, medical=False),
+            "DeleteMedicalTranscriptionJob": lambda body: self._delete_job(body, medical=True),
             "CreateVocabulary": lambda body: self._create_vocabulary(body, medical=False),
             "GetVocabulary": lambda body: self._get_vocabulary(body, medical=False),
             "UpdateVocabulary": lambda body: self._update_vocabulary(body, medical=False),
@@ -554,6 +561,17 @@ class TranscribeService:
             response["NextToken"] = token
         return response
 
+    def _delete_job(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
+        job = self._find(body, "MedicalTranscriptionJobName" if medical else "TranscriptionJobName", medical)
+        with self._lock:
+            self._jobs[medical].pop(job.name, None)
+            job.deleted = True
+            (self.root / ("medical-jobs" if medical else "jobs") / f"{job.name}.json").unlink(missing_ok=True)
+            if job.output_bucket is None:
+                (self.root / "outputs" / job.output_key).unlink(missing_ok=True)
+        log.info("transcription job %s deleted", job.name)
+        return {}
+
     # -- running a job --
 
     def _run(self, job: Job) -> None:
@@ -671,6 +689,8 @@ class TranscribeService:
 
     def _emit(self, job: Job) -> None:
         """The Job State Change event on the default bus (best effort, like the service's)."""
+        if job.deleted:
+            return
         if self.drop_completion_events is not None and self.drop_completion_events(job.name):
             with self._lock:
                 self._stats.events_dropped += 1
@@ -693,11 +713,15 @@ class TranscribeService:
             self._stats.events_put += 1
 
     def _save(self, job: Job) -> None:
-        """Mirror the job to its file (called with the lock held)."""
+        """Mirror the job to its file (called with the lock held), without the media's key."""
+        if job.deleted:
+            return
         folder = self.root / ("medical-jobs" if job.medical else "jobs")
+        api = {member: value for member, value in job.api().items() if member != "Media"}
         record = {
-            ("MedicalTranscriptionJob" if job.medical else "TranscriptionJob"): job.api(),
-            "Local": {"OutputBucketName": job.output_bucket, "OutputKey": job.output_key,
+            ("MedicalTranscriptionJob" if job.medical else "TranscriptionJob"): api,
+            "Local": {"MediaBucket": (s3_location(job.media_uri) or ("", ""))[0],
+                      "OutputBucketName": job.output_bucket, "OutputKey": job.output_key,
                       "OutputEncryptionKMSKeyId": job.kms_key_id, **job.engine},
         }
         write_atomically(folder / f"{job.name}.json", json.dumps(record, indent=2))

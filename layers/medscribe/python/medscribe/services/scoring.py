@@ -6,10 +6,12 @@ ground truth, for the current revision of every audio/<same path>.<ext>. A new r
 side is a new encounter and a new event, so it is scored again; a score is one record per
 (encounter, model), so a repeated event rewrites the same record.
 
-Per pair: WER (CER for Korean) and the counts into the table (numbers only); the missed words into
-scores/<encounter>/<model>.json in the artifacts bucket (they are transcript words: PHI). Per run (one
-batch of events): a CSV report reports/scores/<timestamp>.csv and one email with ids, the model,
-numbers and the leaderboard — never text or the uploader's file names.
+Per pair: WER (CER for Korean) and the counts into the table (numbers and encounter ids only); the
+missed words into scores/<encounter>/<model>.json in the artifacts bucket (they are transcript words:
+PHI). Per run (one batch of events): a CSV report reports/scores/<timestamp>.csv and one email with
+ids, the model, numbers and the leaderboard. Neither the score item, the details, the report nor the
+email names an uploader's key (keys often hold patient names): they refer to the audio encounter and
+the ground-truth encounter by id, so the key stays in the encounter items alone.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def row_of(encounter: Encounter, model: str, result: Score) -> ScoreRow:
         encounter_id=encounter.encounter_id, model=model, metric=result.metric, error_rate=result.error_rate,
         wer=result.wer, mer=result.mer, substitutions=result.substitutions, deletions=result.deletions,
         insertions=result.insertions, hits=result.hits, reference_words=result.reference_words,
-        timestamp=utc_now(), filename=encounter.source_key,
+        timestamp=utc_now(),
     )
 
 
@@ -143,13 +145,19 @@ class ScoringService:
         return "\n".join(str(line.get("text", "")) for line in lines)
 
     def reference(self, key: str) -> str | None:
+        found = self._reference(key)
+        return found[1] if found else None
+
+    def _reference(self, key: str) -> tuple[str, str] | None:
+        """(the ground truth's encounter id, its text) for the current revision of `key`."""
         current = self.objects.latest(self.input_bucket, key)
         if current is None:
             return None
         try:
-            return self.objects.read(current, GROUND_TRUTH_MAX_BYTES).decode("utf-8-sig", errors="replace")
+            text = self.objects.read(current, GROUND_TRUTH_MAX_BYTES).decode("utf-8-sig", errors="replace")
         except PermanentError:
             return None
+        return current.encounter_id, text
 
     def score_pair(self, pair: Pair, *, model: str | None = None, hypothesis: str | None = None) -> ScoreRow | None:
         """Score one audio encounter's transcript (or `hypothesis`, for an evaluation job) against its
@@ -158,10 +166,11 @@ class ScoringService:
         if hypothesis is None and (audio.status not in TRANSCRIBED or not audio.transcript_key):
             logger.info("transcript not ready; scored when it is", extra={"encounter_id": audio.encounter_id})
             return None
-        reference = self.reference(pair.ground_truth_key)
-        if reference is None:
+        found = self._reference(pair.ground_truth_key)
+        if found is None:
             logger.info("no ground truth for this recording yet", extra={"encounter_id": audio.encounter_id})
             return None
+        truth_id, reference = found
         model = model or audio.model or BASELINE
         language = score_language(audio.language_code)
         try:
@@ -173,8 +182,8 @@ class ScoringService:
         row = row_of(audio, model, result)
         key = details_key(audio.encounter_id, model)
         self.artifacts.put_json(key, {"encounter_id": audio.encounter_id, "model": model,
-                                      "ground_truth_key": pair.ground_truth_key, **result.to_json()})
-        self.scores.put_score(row, ground_truth_key=pair.ground_truth_key, details_key=key)
+                                      "ground_truth_encounter_id": truth_id, **result.to_json()})
+        self.scores.put_score(row, ground_truth_encounter_id=truth_id, details_key=key)
         logger.info("scored", extra={"encounter_id": audio.encounter_id, "model": model, "metric": row.metric,
                                      "error_rate": round(row.error_rate, 4)})
         metrics.add_metric(name="EncountersScored", unit=MetricUnit.Count, value=1)
