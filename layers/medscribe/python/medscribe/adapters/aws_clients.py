@@ -50,3 +50,15 @@ def reset() -> None:
     """Forget cached clients (tests and the local runtime call this after changing the endpoint)."""
     with _lock:
         _clients.clear()
+
+
+class TableClient:
+    """Base of the DynamoDB table adapters: a table name and a client (the shared one unless given)."""
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or client("dynamodb")

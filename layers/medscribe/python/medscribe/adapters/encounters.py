@@ -152,15 +152,7 @@ def _day(value: str) -> date:
         raise ValueError(f"not a date (YYYY-MM-DD or ISO-8601 time): {value!r}") from exc
 
 
-class EncounterRepository:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws_clients.client("dynamodb")
-
+class EncounterRepository(aws_clients.TableClient):
     def order_event(self, ref: ObjectRef) -> EventOrder:
         """Record this event's sequencer for its key unless a later one was already recorded."""
         if ref.sequencer is None:

@@ -83,15 +83,7 @@ class ObjectVersions:
             raise classify(exc) from exc
 
 
-class TableItems:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws_clients.client("dynamodb")
-
+class TableItems(aws_clients.TableClient):
     def partition(self, pk: str) -> list[dict[str, Any]]:
         """Every item with this partition key (consistent read)."""
         found: list[dict[str, Any]] = []

@@ -73,15 +73,7 @@ def _score(data: dict[str, Any]) -> ScoreRow:
     )
 
 
-class ScoreStore:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws_clients.client("dynamodb")
-
+class ScoreStore(aws_clients.TableClient):
     def _call(self, method: str, **params: Any) -> Any:
         try:
             return getattr(self.client, method)(TableName=self.table_name, **params)
