@@ -154,3 +154,9 @@ def wait_for_index(
         if not behind or time.monotonic() >= deadline:
             return behind
         time.sleep(POLL_SECONDS)
+
+
+def key_is_safe(key: str) -> bool:
+    """Whether `key` is free of control characters (a line break in a file name, an escape sequence):
+    S3 would take it, but every listing, log line and terminal showing it would break."""
+    return not any(ord(character) < 32 or 127 <= ord(character) < 160 for character in key)
