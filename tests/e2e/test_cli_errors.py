@@ -49,7 +49,9 @@ def test_a_line_break_in_a_file_name_is_one_error_and_nothing_is_uploaded(tmp_pa
         medscribe("local", "down", cwd=tmp_path, env=env)
     line = one_error_line(run.stderr)
     assert run.returncode == 2
-    assert "bad\\nname.txt" in line and "rename" in line and "nothing was uploaded" in line
+    assert "bad\\nname.txt" in line
+    assert "rename" in line
+    assert "nothing was uploaded" in line
     assert not (state / "runs").exists()
 
 
@@ -60,13 +62,14 @@ def test_a_damaged_index_without_a_runtime_says_how_to_rebuild_it(tmp_path: Path
     result = medscribe("search", "knee", cwd=tmp_path, env=cli_env(state))
     line = one_error_line(result.stderr)
     assert result.returncode == 2
-    assert "damaged" in line and "medscribe local up" in line
+    assert "damaged" in line
+    assert "medscribe local up" in line
 
 
 class _HangUp(http.server.BaseHTTPRequestHandler):
     """Answers the runtime's liveness probe, then drops every API request: a runtime dying mid-command."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path.startswith("/moto-api"):
             self.send_response(200)
             self.send_header("Content-Length", "0")
@@ -75,9 +78,9 @@ class _HangUp(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
 
-    do_POST = do_GET  # noqa: N815
+    do_POST = do_GET
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -97,7 +100,7 @@ def test_index_rebuild_runtime_gone_and_state_folder_removed(tmp_path: Path, han
     env = cli_env(state)
     inputs = tmp_path / "inputs" / "text"
     inputs.mkdir(parents=True)
-    (inputs / "knee.txt").write_bytes("Patient reports right knee pain after a fall; ibuprofen 400 mg.".encode())
+    (inputs / "knee.txt").write_bytes(b"Patient reports right knee pain after a fall; ibuprofen 400 mg.")
     try:
         run = medscribe("local", "run", str(inputs.parent), "--timeout", "60", cwd=tmp_path, env=env)
         assert run.returncode == 0, run.stdout + run.stderr
@@ -138,4 +141,5 @@ def test_index_rebuild_runtime_gone_and_state_folder_removed(tmp_path: Path, han
     status = medscribe("status", cwd=tmp_path, env=env, timeout=120)
     line = one_error_line(status.stderr)
     assert status.returncode == 1
-    assert "stopped answering" in line and "medscribe local up" in line
+    assert "stopped answering" in line
+    assert "medscribe local up" in line

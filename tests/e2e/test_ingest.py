@@ -11,7 +11,7 @@ from medscribe.domain.encounter import EncounterStatus, Kind
 from medscribe.local.provision import provision
 from medscribe.routes import Access, EventTrigger, Route
 from tests.e2e.conftest import EVENTS, Driver, e2e_settings, eventually, note, s3_notification
-from tests.media import MP3, wav_bytes
+from tests.media import MP3, video_only_mp4, wav_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -68,6 +68,14 @@ def test_invalid_inputs_end_rejected_with_a_reason(driver: Driver, name: str, bo
     assert encounter.status is EncounterStatus.REJECTED
     assert encounter.reason is not None
     assert encounter.reason.startswith(reason)
+
+
+def test_a_video_only_mp4_ends_rejected_for_having_no_audio_stream(driver: Driver) -> None:
+    [encounter] = driver.wait(driver.put(driver.unique("audio", "visit.mp4"), video_only_mp4()))
+
+    assert encounter.status is EncounterStatus.REJECTED
+    assert encounter.reason is not None
+    assert encounter.reason.startswith("no audio stream")
 
 
 def test_s3_test_event_is_ignored(driver: Driver) -> None:

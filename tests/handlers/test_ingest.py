@@ -148,6 +148,18 @@ def test_bad_objects_are_rejected_with_reason(load_handler, table: str, bucket: 
     assert (encounter.status, encounter.reason) == (EncounterStatus.REJECTED, reason)
 
 
+def test_a_video_only_mp4_is_rejected_for_having_no_audio_stream(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    video = media.video_only_mp4()
+    response = put(bucket, "audio/visit.mp4", video)
+    result = load_handler("ingest").handler(sqs_event(s3_body(bucket, "audio/visit.mp4", response, size=len(video))),
+                                            Context())
+    assert result == {"batchItemFailures": []}
+    [encounter] = records(table)
+    assert encounter.status is EncounterStatus.REJECTED
+    assert encounter.reason is not None
+    assert encounter.reason.startswith("no audio stream")
+
+
 def test_folder_marker_is_ignored(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
     response = put(bucket, "audio/visits/", b"")
     load_handler("ingest").handler(sqs_event(s3_body(bucket, "audio/visits/", response, size=0)), Context())

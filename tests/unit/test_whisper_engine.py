@@ -259,6 +259,16 @@ def test_media_the_service_would_refuse_fails_with_its_reason(
     assert caught.value.reason == reason
 
 
+def test_a_video_only_mp4_fails_for_having_no_audio_stream() -> None:
+    from medscribe.local.whisper_engine import NO_AUDIO_STREAM
+    from tests.media import video_only_mp4
+
+    with pytest.raises(MediaError) as caught:
+        decode_media(video_only_mp4(), "mp4")
+    assert caught.value.reason == NO_AUDIO_STREAM
+    assert "no audio stream" in caught.value.reason
+
+
 def test_vocabulary_files_in_list_and_table_form() -> None:
     assert parse_vocabulary_file("metformin\nLos-Angeles\n\n") == ["metformin", "Los-Angeles"]
     table = "Phrase\tIPA\tSoundsLike\tDisplayAs\nmetformin\t\tmet-for-min\t\nA.C.E.\t\t\tACE inhibitor\n"

@@ -20,9 +20,10 @@ class ObjectStore:
     def client(self) -> Any:
         return self._client or aws_clients.client("s3")
 
-    def read(self, ref: ObjectRef, max_bytes: int) -> bytes:
-        """The first `max_bytes` bytes of exactly the revision the event named."""
-        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key, "Range": f"bytes=0-{max_bytes - 1}"}
+    def read(self, ref: ObjectRef, max_bytes: int, start: int = 0) -> bytes:
+        """Up to `max_bytes` bytes from `start` of exactly the revision the event named."""
+        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key,
+                                  "Range": f"bytes={start}-{start + max_bytes - 1}"}
         if ref.version_id:
             params["VersionId"] = ref.version_id
         try:

@@ -60,6 +60,8 @@ FORMAT_MISMATCH = (
     "The media format provided does not match the detected media format. "
     "Check the media format and try your request again."
 )
+# Transcribe's wording for media with no sound track is not documented: the local engine says what it found
+NO_AUDIO_STREAM = "The media file has no audio stream (video only?). Upload a file with a sound track."
 RATE_MISMATCH = (
     "The sample rate provided does not match the detected sample rate. "
     "Check the sample rate of your media file and try your request again."
@@ -126,8 +128,8 @@ def decode_media(media: bytes, media_format: str | None = None, sample_rate: int
     try:
         with av.open(io.BytesIO(media), mode="r") as container:
             streams = container.streams.audio
-            if not streams:
-                raise MediaError(FORMAT_MISMATCH if media_format else UNSUPPORTED_FORMAT)
+            if not streams:  # a container FFmpeg read, holding no sound: video only, or subtitles
+                raise MediaError(NO_AUDIO_STREAM if _detected_format(container.format.name) else UNSUPPORTED_FORMAT)
             detected = _detected_format(container.format.name)
             rate = int(streams[0].sample_rate or 0)
             channels = int(streams[0].layout.nb_channels)

@@ -17,7 +17,7 @@ from medscribe.adapters.encounters import EncounterRepository, EventOrder
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef, kind_of
 from medscribe.domain.errors import PermanentError
-from medscribe.domain.validation import HEADER_BYTES, validate
+from medscribe.domain.validation import HEADER_BYTES, MP4_FORMATS, NO_AUDIO_STREAM, Verdict, mp4_has_audio, validate
 from medscribe.observability import logger, metrics
 from medscribe.settings import PipelineSettings
 
@@ -98,6 +98,12 @@ class IngestService:
             ref, kind, data, audio_max_bytes=self.settings.audio_max_bytes,
             audio_min_seconds=self.settings.audio_min_seconds, text_max_bytes=self.settings.text_max_bytes,
         )
+        if verdict.accepted and verdict.media_format in MP4_FORMATS:
+            try:  # a video-only recording: rejected with the real reason, not a later format failure
+                if mp4_has_audio(lambda start, length: self.objects.read(ref, length, start), ref.size) is False:
+                    verdict = Verdict.reject(NO_AUDIO_STREAM)
+            except PermanentError as exc:
+                verdict = Verdict.reject(str(exc))
         status = EncounterStatus.RECEIVED if verdict.accepted else EncounterStatus.REJECTED
         return Encounter.from_ref(
             ref, kind, status, reason=verdict.reason, media_format=verdict.media_format,
