@@ -301,8 +301,9 @@ def local_run(args: argparse.Namespace) -> int:
     ) as progress:
         uploading = progress.add_task("uploading", total=len(planned))
         uploads = []
+        repository = EncounterRepository(resources.table)
         for path, key in planned:
-            uploads.append((upload(resources.input_bucket, key, path.read_bytes()), str(path)))
+            uploads.append((upload(resources.input_bucket, key, path.read_bytes(), repository), str(path)))
             progress.advance(uploading)
         waiting = progress.add_task("processing", total=len(uploads))
         outcome = wait_for_terminal(
@@ -950,3 +951,6 @@ def ask(args: argparse.Namespace) -> int:
     if answer.found:
         console.print(Text(f"cited lines: {', '.join(str(n) for n in answer.lines)} — engine {answer.engine}"))
     return 0 if answer.found else 1
+
+
+from medscribe import cli_reprocess  # noqa: E402, F401  (registers `reprocess`)
