@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import wave
 from pathlib import Path
 
@@ -340,7 +341,7 @@ def test_recognition_windows_cover_long_audio_and_cut_in_pauses() -> None:
     bounds = recognition_windows(audio, window_seconds=10.0, search_seconds=3.0, span_seconds=0.5)
     assert bounds[0][0] == 0
     assert bounds[-1][1] == len(audio)
-    assert all(end == next_start for (_, end), (next_start, _) in zip(bounds, bounds[1:], strict=False))
+    assert all(end == next_start for (_, end), (next_start, _) in itertools.pairwise(bounds))
     assert all(0 < end - start <= 10 * RATE for start, end in bounds)
     assert bounds[0][1] == int(8.25 * RATE)  # in the first pause, not at 10 s
     assert 15.5 * RATE <= bounds[1][1] <= 16.0 * RATE  # in the second pause
