@@ -374,3 +374,19 @@ def test_long_audio_is_recognised_window_by_window_with_times_on_the_whole(monke
     assert starts[0] == 1.0
     assert 1.0 + 9.0 <= starts[1] <= 1.0 + 9.6  # the second window starts in the first pause
     assert starts == sorted(starts)
+
+
+def test_long_decodes_go_to_memory_mapped_files_with_the_same_samples(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from medscribe.local import whisper_engine
+
+    path = tmp_path / "long.wav"
+    _tone_wav(path, 12.0)
+    in_memory = decode_media(path, "wav")
+    monkeypatch.setattr(whisper_engine, "IN_MEMORY_SAMPLES", RATE)  # anything over a second is mapped
+    monkeypatch.setattr(whisper_engine, "_estimated_samples", lambda container, stream: 0)  # and grown
+    mapped = decode_media(path, "wav")
+    assert isinstance(mapped.mono.base, np.memmap) or isinstance(mapped.mono, np.memmap)
+    assert np.array_equal(mapped.mono, in_memory.mono)
+    assert np.array_equal(mapped.channels[0], in_memory.channels[0])
+    assert np.array_equal(mapped.channels[1], in_memory.channels[1])
