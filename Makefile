@@ -95,6 +95,7 @@ checkov: $(CHECKOV_VENV)/.installed cdk-synth
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/transcript.py
+	$(BIN)/python bench/audio_memory.py
 	$(BIN)/python bench/notes.py
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/burst.py

@@ -6,7 +6,9 @@ Side effects: one encounter record per object revision (RECEIVED, or REJECTED wi
 accepted audio, a transcription job when a slot is free (status TRANSCRIBING).
 Idempotency key: the encounter id = hash(bucket, decoded key, version id or ETag); the record is
 created with a conditional write, events are ordered per key by S3 sequencer, and the job name
-derives from the encounter id.
+derives from the encounter id. The same bytes re-uploaded under the same key (a new version) are
+the existing encounter: hash(bucket, key, checksum or ETag) is claimed once (EncounterRepository.
+claim_content), so no second record, job or note.
 Failures: a transient error fails only its own SQS message (ReportBatchItemFailures); a malformed
 message is dropped alone (medscribe.handlers).
 """

@@ -140,3 +140,63 @@ def test_oldest_reads_pages_of_the_limit_not_the_whole_status(table: str) -> Non
     assert requests
     assert all(r["Limit"] == 4 for r in requests)
     assert sum(scanned) < 15  # two pages (4 + 4 read, 1 filtered out), not all fifteen
+
+
+def test_content_is_claimed_once_per_key_and_taken_over_only_from_its_holder(table: str) -> None:
+    repo = EncounterRepository(table)
+    first, second = ref(version="v1"), ref(version="v2")
+    assert repo.claim_content(first, "ChecksumSHA256:abc").encounter_id == first.encounter_id
+    assert repo.claim_content(first, "ChecksumSHA256:abc").encounter_id == first.encounter_id  # a repeat
+    assert repo.claim_content(second, "ChecksumSHA256:abc").encounter_id == first.encounter_id
+    assert repo.claim_content(second, "ChecksumSHA256:other").encounter_id == second.encounter_id
+    assert repo.claim_content(second, "ChecksumSHA256:abc", replacing="enc-someone-else").encounter_id \
+        == first.encounter_id
+    assert repo.claim_content(second, "ChecksumSHA256:abc", replacing=first.encounter_id).encounter_id \
+        == second.encounter_id
+
+
+def test_restart_raises_the_run_and_clears_the_reason_unless_the_record_moved(table: str) -> None:
+    repo = EncounterRepository(table)
+    encounter = Encounter.from_ref(ref(), Kind.AUDIO, EncounterStatus.RECEIVED, media_format="wav")
+    repo.create(encounter)
+    repo.transition(encounter.encounter_id, EncounterStatus.RECEIVED, EncounterStatus.FAILED, reason="boom")
+    failed = repo.get(encounter.encounter_id)
+    assert failed is not None
+    restarted = repo.restart(failed)
+    assert restarted is not None
+    assert (restarted.status, restarted.run, restarted.reason) == (EncounterStatus.RECEIVED, 2, None)
+    assert repo.restart(failed) is None  # read before the restart: changed since
+    again = repo.restart(restarted)
+    assert again is not None
+    assert again.run == 3
+
+
+def test_an_identical_upload_waits_for_a_fresh_claim_and_takes_over_an_erased_one(table: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from medscribe.adapters.encounters import to_item
+    from medscribe.domain.errors import TransientError
+    from medscribe.services.ingest import IngestService, Outcome
+    from medscribe.settings import load_settings
+
+    class Objects:
+        def fingerprint(self, _: ObjectRef) -> str:
+            return "ETag:same"
+
+        def read(self, _: ObjectRef, limit: int, start: int = 0) -> bytes:
+            return b"knee pain"[start:start + limit]
+
+    repo = EncounterRepository(table)
+    service = IngestService(repo, Objects(), load_settings())  # type: ignore[arg-type]
+    note = ObjectRef.from_event(bucket="b", raw_key="text/n.txt", size=9, version_id="v2")
+    earlier = ObjectRef.from_event(bucket="b", raw_key="text/n.txt", size=9, version_id="v1")
+    repo.claim_content(earlier, "ETag:same")  # its record is not written yet (being ingested)
+    with pytest.raises(TransientError):
+        service.ingest(note)
+    old = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    [item] = [i for i in repo.client.scan(TableName=table)["Items"] if i["pk"]["S"].startswith("CON#")]
+    repo.client.put_item(TableName=table, Item={**item, **to_item({"claimed_at": old})})  # erased long ago
+    result = service.ingest(note)
+    assert (result.outcome, result.encounter_id) == (Outcome.CREATED, note.encounter_id)
+    assert service.ingest(ObjectRef.from_event(bucket="b", raw_key="text/n.txt", size=9, version_id="v3")).outcome \
+        is Outcome.SAME_CONTENT

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from medscribe.adapters import aws_clients
+from medscribe.adapters.events import EventPublisher
 from medscribe.domain.encounter import EncounterStatus, Kind
 from medscribe.local.provision import provision
+from medscribe.local.uploads import upload
 from medscribe.routes import Access, EventTrigger, Route
+from medscribe.services.reprocess import ReprocessRefused, ReprocessService
 from tests.e2e.conftest import EVENTS, Driver, e2e_settings, eventually, note, s3_notification
-from tests.media import MP3, wav_bytes
+from tests.media import MP3, video_only_mp4, wav_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -36,19 +40,68 @@ def test_duplicate_deliveries_of_one_upload_make_one_encounter(driver: Driver) -
     assert encounter.revision == uploaded.version_id
 
 
-def test_reupload_of_the_same_bytes_is_a_new_revision(driver: Driver) -> None:
+def test_reupload_of_the_same_bytes_is_the_existing_encounter(driver: Driver) -> None:
+    key = driver.unique("audio", "visit.wav")
+    first = driver.put(key, wav_bytes(1.0))
+    [encounter] = driver.wait(first)
+    jobs_before = driver.runtime.transcribe.stats().started
+    handled = driver.runtime.stats()["ingest"].messages_ok
+
+    second = driver.put(key, wav_bytes(1.0))  # the folder is run again: a new S3 version, the same bytes
+    eventually(lambda: driver.runtime.stats()["ingest"].messages_ok > handled)
+    driver.wait_idle()
+
+    assert first.version_id != second.version_id
+    assert driver.repository.get(second.encounter_id) is None  # no record for the new version
+    assert [e.encounter_id for e in driver.encounters_for(key)] == [encounter.encounter_id]
+    assert driver.runtime.transcribe.stats().started == jobs_before  # no second job
+    assert driver.repository.get(encounter.encounter_id) == encounter  # untouched: no second note
+    # what `medscribe local run` reports for the re-upload: the existing encounter
+    resolved = upload(driver.resources.input_bucket, key, wav_bytes(1.0), driver.repository)
+    assert resolved.encounter_id == encounter.encounter_id
+
+
+def test_reupload_of_different_bytes_under_the_same_key_is_a_new_encounter(driver: Driver) -> None:
     key = driver.unique("text", "note.txt")
     first = driver.put(key, note(1))
-    second = driver.put(key, note(1))
+    second = driver.put(key, note(2))
 
     encounters = driver.wait(first, second)
 
-    assert first.version_id != second.version_id
     assert first.encounter_id != second.encounter_id
-    assert encounters[0].status in (EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW)
-    assert encounters[1].status is encounters[0].status
     assert {e.revision for e in encounters} == {first.version_id, second.version_id}
     assert len(driver.encounters_for(key)) == 2
+
+
+def test_reprocess_runs_the_pipeline_again_for_an_encounter(driver: Driver) -> None:
+    audio_key, text_key = driver.unique("audio", "visit.wav"), driver.unique("text", "visit.txt")
+    audio, text = driver.wait(driver.put(audio_key, wav_bytes(1.0)), driver.put(text_key, note(3)))
+    jobs_before = driver.runtime.transcribe.stats().started
+    service = ReprocessService(driver.repository, EventPublisher(e2e_settings().stage))
+
+    for done in (audio, text):
+        restarted = service.reprocess(done.encounter_id)
+        assert (restarted.status, restarted.run) == (EncounterStatus.RECEIVED, 2)
+
+    def rerun_finished(encounter_id: str) -> Any:
+        found = driver.repository.get(encounter_id)
+        return found if found is not None and found.run == 2 and found.is_terminal else None
+
+    again_audio = eventually(lambda: rerun_finished(audio.encounter_id), timeout=60)
+    again_text = eventually(lambda: rerun_finished(text.encounter_id), timeout=60)
+    assert again_audio.job_name.endswith(".run2")
+    assert again_audio.status is audio.status
+    assert again_text.status is text.status
+    assert again_text.updated_at > text.updated_at
+    assert driver.runtime.transcribe.stats().started == jobs_before + 1  # the re-run's job, one
+    assert len(driver.encounters_for(audio_key)) == 1
+
+    with pytest.raises(ReprocessRefused) as unknown:
+        service.reprocess("enc-unknown")
+    assert unknown.value.unknown
+    [rejected] = driver.wait(driver.put(driver.unique("text", "empty.txt"), b""))
+    with pytest.raises(ReprocessRefused, match="REJECTED"):
+        service.reprocess(rejected.encounter_id)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +121,14 @@ def test_invalid_inputs_end_rejected_with_a_reason(driver: Driver, name: str, bo
     assert encounter.status is EncounterStatus.REJECTED
     assert encounter.reason is not None
     assert encounter.reason.startswith(reason)
+
+
+def test_a_video_only_mp4_ends_rejected_for_having_no_audio_stream(driver: Driver) -> None:
+    [encounter] = driver.wait(driver.put(driver.unique("audio", "visit.mp4"), video_only_mp4()))
+
+    assert encounter.status is EncounterStatus.REJECTED
+    assert encounter.reason is not None
+    assert encounter.reason.startswith("no audio stream")
 
 
 def test_s3_test_event_is_ignored(driver: Driver) -> None:

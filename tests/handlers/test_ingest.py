@@ -15,6 +15,7 @@ from botocore.stub import ANY
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import EncounterStatus, ObjectRef
 from tests import media
 from tests.adapters.conftest import put
@@ -130,6 +131,41 @@ def test_stale_event_is_ignored_and_new_version_is_a_new_revision(load_handler, 
     assert {e.revision for e in records(table)} == {v2["VersionId"], v3["VersionId"]}
 
 
+def test_the_same_bytes_uploaded_again_are_the_existing_encounter_and_no_second_job(  # type: ignore[no-untyped-def]
+        load_handler, table: str, bucket: str, transcribe) -> None:
+    transcribe.add_response("start_transcription_job", job("n", "IN_PROGRESS"), None)  # exactly one start
+    handler = load_handler("ingest").handler
+    first = put(bucket, "audio/visit.mp3", media.MP3)
+    again = put(bucket, "audio/visit.mp3", media.MP3)  # a folder run twice: a new version, same bytes
+    assert first["VersionId"] != again["VersionId"]
+    handler(sqs_event(s3_body(bucket, "audio/visit.mp3", first, sequencer="0A", size=len(media.MP3))), Context())
+    handler(sqs_event(s3_body(bucket, "audio/visit.mp3", again, sequencer="0B", size=len(media.MP3))), Context())
+    transcribe.assert_no_pending_responses()  # a second start would have found no stubbed response
+    [encounter] = records(table)
+    assert encounter.revision == first["VersionId"]
+
+    # different bytes under the same key: a new encounter (and its own job)
+    transcribe.add_response("start_transcription_job", job("m", "IN_PROGRESS"), None)
+    changed = put(bucket, "audio/visit.mp3", media.MP3 + b"\xff\xfb\x90\x00")
+    handler(sqs_event(s3_body(bucket, "audio/visit.mp3", changed, sequencer="0C", size=len(media.MP3) + 4)), Context())
+    transcribe.assert_no_pending_responses()
+    assert {e.revision for e in records(table)} == {first["VersionId"], changed["VersionId"]}
+
+
+def test_the_content_record_names_no_key_and_a_checksum_is_preferred(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    key = "text/Kim Min-ji visit.txt"
+    response = aws_clients.client("s3").put_object(Bucket=bucket, Key=key, Body=b"knee pain",
+                                                   ChecksumAlgorithm="SHA256")
+    load_handler("ingest").handler(sqs_event(s3_body(bucket, key, response, size=9)), Context())
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    [content] = [item for item in items if item["pk"]["S"].startswith("CON#")]
+    assert "Kim" not in json.dumps(content)
+    assert "visit" not in json.dumps(content)
+    fingerprint = ObjectStore().fingerprint(ObjectRef(bucket=bucket, key=key, size=9, version_id=response["VersionId"]))
+    assert fingerprint is not None
+    assert fingerprint.startswith("ChecksumSHA256:")
+
+
 @pytest.mark.parametrize(
     ("key", "body", "reason"),
     [
@@ -146,6 +182,18 @@ def test_bad_objects_are_rejected_with_reason(load_handler, table: str, bucket: 
     assert result == {"batchItemFailures": []}  # rejection is an outcome, not a retry
     [encounter] = records(table)
     assert (encounter.status, encounter.reason) == (EncounterStatus.REJECTED, reason)
+
+
+def test_a_video_only_mp4_is_rejected_for_having_no_audio_stream(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    video = media.video_only_mp4()
+    response = put(bucket, "audio/visit.mp4", video)
+    result = load_handler("ingest").handler(sqs_event(s3_body(bucket, "audio/visit.mp4", response, size=len(video))),
+                                            Context())
+    assert result == {"batchItemFailures": []}
+    [encounter] = records(table)
+    assert encounter.status is EncounterStatus.REJECTED
+    assert encounter.reason is not None
+    assert encounter.reason.startswith("no audio stream")
 
 
 def test_folder_marker_is_ignored(load_handler, table: str, bucket: str) -> None:  # type: ignore[no-untyped-def]

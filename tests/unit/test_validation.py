@@ -1,7 +1,7 @@
 import pytest
 
 from medscribe.domain.encounter import Kind, ObjectRef
-from medscribe.domain.validation import sniff_audio, validate, wav_duration
+from medscribe.domain.validation import mp4_has_audio, sniff_audio, validate, wav_duration
 from tests import media
 
 NO_LETTERS = "text has no letters (only whitespace, invisible characters, digits or punctuation)"
@@ -85,3 +85,23 @@ def test_korean_and_bom_text_is_accepted() -> None:
     assert check("text/n.txt", "\ufeff환자는 두통을 호소함".encode(), Kind.TEXT).accepted
     assert not check("text/n.pdf", b"%PDF", Kind.TEXT).accepted
     assert check("keywords/k.csv", b"a,b", Kind.KEYWORDS).accepted
+
+
+def _reader(data: bytes):  # type: ignore[no-untyped-def]
+    return lambda start, length: data[start:start + length]
+
+
+def test_a_video_only_mp4_has_no_audio_and_an_aac_mp4_has() -> None:
+    video = media.video_only_mp4()
+    sound = media.aac_mp4()
+    assert sniff_audio(video) == "mp4"  # the signature alone cannot tell
+    assert mp4_has_audio(_reader(video), len(video)) is False
+    assert mp4_has_audio(_reader(sound), len(sound)) is True
+
+
+def test_an_mp4_without_a_readable_moov_box_is_undecided() -> None:
+    video = media.video_only_mp4()
+    moov_at = video.index(b"moov") - 4
+    assert mp4_has_audio(_reader(video[:moov_at]), moov_at) is None  # cut before its track table
+    assert mp4_has_audio(_reader(media.MP4), len(media.MP4)) is None  # a bare ftyp header
+    assert mp4_has_audio(_reader(b"\x00" * 64), 64) is None  # a zero-size box loops nowhere

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import wave
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from medscribe.local.whisper_engine import (
     attribute_channels,
     build_transcribe_output,
     decode_media,
+    pcm_windows,
     split_word,
     verify_model,
 )
@@ -259,6 +261,16 @@ def test_media_the_service_would_refuse_fails_with_its_reason(
     assert caught.value.reason == reason
 
 
+def test_a_video_only_mp4_fails_for_having_no_audio_stream() -> None:
+    from medscribe.local.whisper_engine import NO_AUDIO_STREAM
+    from tests.media import video_only_mp4
+
+    with pytest.raises(MediaError) as caught:
+        decode_media(video_only_mp4(), "mp4")
+    assert caught.value.reason == NO_AUDIO_STREAM
+    assert "no audio stream" in caught.value.reason
+
+
 def test_vocabulary_files_in_list_and_table_form() -> None:
     assert parse_vocabulary_file("metformin\nLos-Angeles\n\n") == ["metformin", "Los-Angeles"]
     table = "Phrase\tIPA\tSoundsLike\tDisplayAs\nmetformin\t\tmet-for-min\t\nA.C.E.\t\t\tACE inhibitor\n"
@@ -274,3 +286,107 @@ def test_identified_languages_map_back_to_the_jobs_options() -> None:
     assert transcribe_locale("en", ["en-GB", "ko-KR"]) == "en-GB"
     assert transcribe_locale("ko", []) == "ko-KR"
     assert transcribe_locale("fi", []) == "fi-FI"
+
+
+def _tone_wav(path: Path, seconds: float, rate: int = 44_100, channels: int = 2) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
+    frames = np.repeat(tone[:, None], channels, axis=1) if channels == 2 else tone
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames.tobytes())
+    return path.read_bytes()
+
+
+def test_decoding_from_a_path_or_a_file_gives_the_samples_of_the_whole_bytes(tmp_path: Path) -> None:
+    """The streamed decode (a path read as decoded, samples written in place) gives what the decode of
+    the whole bytes in memory gave, and what faster-whisper gives: longer than one resample block."""
+    from faster_whisper import decode_audio
+
+    path = tmp_path / "long.wav"
+    media = _tone_wav(path, 40.0)  # 40 s at 44.1 kHz: 1.76 M source samples, four resample blocks
+    from_path = decode_media(path, "wav")
+    with path.open("rb") as file:
+        from_file = decode_media(file, "wav")
+    left, right = decode_audio(io.BytesIO(media), split_stereo=True)
+    assert len(from_path.mono) == len(left) == 40 * RATE
+    for decoded in (from_path, from_file):
+        assert np.array_equal(decoded.channels[0], left)
+        assert np.array_equal(decoded.channels[1], right)
+        assert np.allclose(decoded.mono, (left + right) / 2, atol=1e-6)
+
+
+def test_windows_cover_the_audio_once_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "mono.wav"
+    _tone_wav(path, 65.0, rate=16_000, channels=1)
+    whole = decode_media(path).mono
+    windows = list(pcm_windows(path, seconds=30.0))
+    assert [len(w) for w in windows] == [30 * RATE, 30 * RATE, 5 * RATE]
+    assert np.array_equal(np.concatenate(windows), whole)
+
+
+def _tone(seconds: float, gaps: tuple[tuple[float, float], ...] = ()) -> np.ndarray:
+    audio = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * RATE)) / RATE)).astype(np.float32)
+    for start, end in gaps:
+        audio[int(start * RATE):int(end * RATE)] = 0.0
+    return audio
+
+
+def test_recognition_windows_cover_long_audio_and_cut_in_pauses() -> None:
+    from medscribe.local.whisper_engine import recognition_windows
+
+    audio = _tone(35.0, gaps=((8.0, 8.5), (15.5, 16.0)))
+    bounds = recognition_windows(audio, window_seconds=10.0, search_seconds=3.0, span_seconds=0.5)
+    assert bounds[0][0] == 0
+    assert bounds[-1][1] == len(audio)
+    assert all(end == next_start for (_, end), (next_start, _) in itertools.pairwise(bounds))
+    assert all(0 < end - start <= 10 * RATE for start, end in bounds)
+    assert bounds[0][1] == int(8.25 * RATE)  # in the first pause, not at 10 s
+    assert 15.5 * RATE <= bounds[1][1] <= 16.0 * RATE  # in the second pause
+    assert recognition_windows(audio[:5 * RATE], window_seconds=10.0) == [(0, 5 * RATE)]
+
+
+def test_long_audio_is_recognised_window_by_window_with_times_on_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from medscribe.local import whisper_engine
+    from medscribe.local.whisper_engine import RecognitionOptions, WhisperRecognizer
+
+    heard: list[int] = []
+
+    class Model:
+        def transcribe(self, audio: np.ndarray, **_: object) -> tuple[list[SimpleNamespace], None]:
+            heard.append(len(audio))
+            word = SimpleNamespace(word=" knee", start=1.0, end=1.5, probability=0.9)
+            return [SimpleNamespace(words=[word])], None
+
+    monkeypatch.setattr(whisper_engine, "RECOGNITION_WINDOW_SECONDS", 10.0)
+    recognizer = WhisperRecognizer()
+    monkeypatch.setattr(recognizer, "model", lambda name: Model())
+    audio = _tone(25.0, gaps=((9.0, 9.6), (18.5, 19.1)))
+    result = recognizer.recognize(audio, RecognitionOptions(model="tiny.en", language="en"))
+    assert sum(heard) == len(audio)
+    assert max(heard) <= 10 * RATE
+    assert len(heard) == 3
+    starts = [word.start for word in result.words]
+    assert starts[0] == 1.0
+    assert 1.0 + 9.0 <= starts[1] <= 1.0 + 9.6  # the second window starts in the first pause
+    assert starts == sorted(starts)
+
+
+def test_long_decodes_go_to_memory_mapped_files_with_the_same_samples(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from medscribe.local import whisper_engine
+
+    path = tmp_path / "long.wav"
+    _tone_wav(path, 12.0)
+    in_memory = decode_media(path, "wav")
+    monkeypatch.setattr(whisper_engine, "IN_MEMORY_SAMPLES", RATE)  # anything over a second is mapped
+    monkeypatch.setattr(whisper_engine, "_estimated_samples", lambda container, stream: 0)  # and grown
+    mapped = decode_media(path, "wav")
+    assert isinstance(mapped.mono.base, np.memmap) or isinstance(mapped.mono, np.memmap)
+    assert np.array_equal(mapped.mono, in_memory.mono)
+    assert np.array_equal(mapped.channels[0], in_memory.channels[0])
+    assert np.array_equal(mapped.channels[1], in_memory.channels[1])

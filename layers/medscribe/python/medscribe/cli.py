@@ -27,7 +27,7 @@ from rich.text import Text
 from medscribe import __version__
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.scores import ScoreStore
-from medscribe.adapters.search_sqlite import SqliteSearchIndex
+from medscribe.adapters.search_sqlite import IndexUnreadable, SqliteSearchIndex
 from medscribe.domain.encounter import EncounterStatus
 from medscribe.domain.text_safety import printable
 from medscribe.domain.validation import AUDIO_FORMATS
@@ -36,6 +36,7 @@ from medscribe.local.environment import connect
 from medscribe.local.state import RuntimeInfo, StatePaths, owns_process, read_runtime, remove_runtime, running_runtime
 from medscribe.local.uploads import (
     encounter_json,
+    key_is_safe,
     plan_folder,
     result_rows,
     upload,
@@ -127,8 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except CliError as exc:
-        errors.print(Text.assemble(("error: ", "red"), str(exc)))
+        errors.print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)  # one line, even piped
         return exc.code
+    except Exception as exc:
+        unreachable = _unreachable_endpoint(exc)
+        if unreachable is None:
+            raise
+        errors.print(Text.assemble(("error: ", "red"), unreachable), soft_wrap=True)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
@@ -139,6 +146,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # --- helpers shared by commands -------------------------------------------------------------------
+
+def _unreachable_endpoint(exc: BaseException) -> str | None:
+    """One line for an endpoint that stopped answering mid-command (the runtime was killed, or its
+    state folder removed), from the error or the error it was mapped from; None for anything else."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+    found: BaseException | None = exc
+    while found is not None and not isinstance(
+        found, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectionError),
+    ):
+        found = found.__cause__ or found.__context__
+    if found is None:
+        return None
+    endpoint = str(getattr(found, "kwargs", {}).get("endpoint_url", "")) or "its endpoint"
+    if "127.0.0.1" in endpoint or "localhost" in endpoint:
+        return (f"the local runtime stopped answering at {endpoint} (it was stopped or killed, or its state "
+                "folder was removed); start it again with `medscribe local up` and rerun the command")
+    return f"cannot reach {endpoint} ({type(found).__name__}); check the network and credentials and rerun"
+
 
 def _connect() -> RuntimeInfo:
     """The running runtime's info, with this process's clients pointed at it."""
@@ -259,6 +285,11 @@ def local_run(args: argparse.Namespace) -> int:
     planned = plan_folder(folder)
     if not planned:
         raise CliError(f"{folder} has no files to upload")
+    unsafe = [path for path, key in planned if not key_is_safe(key)]
+    if unsafe:
+        raise CliError(f"{unsafe[0].relative_to(folder).as_posix()!r}" + (f" and {len(unsafe) - 1} more file name(s)"
+                       if len(unsafe) > 1 else "") + " hold a line break or other control character, which "
+                       "object keys must not: rename them and run again (nothing was uploaded)")
     info, started = _start_or_reuse(paths)
     if started:
         _say(f"started a local runtime: {info.endpoint} (stop it with `medscribe local down`)")
@@ -270,8 +301,9 @@ def local_run(args: argparse.Namespace) -> int:
     ) as progress:
         uploading = progress.add_task("uploading", total=len(planned))
         uploads = []
+        repository = EncounterRepository(resources.table)
         for path, key in planned:
-            uploads.append((upload(resources.input_bucket, key, path.read_bytes()), str(path)))
+            uploads.append((upload(resources.input_bucket, key, path.read_bytes(), repository), str(path)))
             progress.advance(uploading)
         waiting = progress.add_task("processing", total=len(uploads))
         outcome = wait_for_terminal(
@@ -281,7 +313,7 @@ def local_run(args: argparse.Namespace) -> int:
         indexing = progress.add_task("indexing for search", total=len(outcome.encounters))
         search_db = StatePaths(Path(info.state_dir)).search_db
         behind = wait_for_index(
-            lambda: SqliteSearchIndex(search_db).versions() if search_db.is_file() else {},
+            lambda: _local_index(search_db, info).versions(),
             outcome.encounters, INDEX_TIMEOUT_SECONDS,
             on_progress=lambda done, total: progress.update(indexing, completed=done, total=total),
         )
@@ -387,18 +419,37 @@ def show(args: argparse.Namespace) -> int:
 
 
 
+def _local_index(db: Path, info: RuntimeInfo | None = None) -> SqliteSearchIndex:
+    """The local search index; a missing or damaged one is rebuilt from the running runtime's records
+    (one line on stderr says so), or, with no runtime running, a one-line error says what to do."""
+    from medscribe.local.search_rebuild import open_or_problem
+
+    index, problem = open_or_problem(db)
+    return index if index is not None else _rebuilt_index(db, problem or "damaged", info)
+
+
+def _rebuilt_index(db: Path, problem: str, info: RuntimeInfo | None = None) -> SqliteSearchIndex:
+    from medscribe.local.search_rebuild import rebuild
+
+    info = info or running_runtime(StatePaths.resolve())
+    if info is None:
+        if problem == "missing":
+            raise CliError(f"no local search index at {db}: run `medscribe local run sample-data` first")
+        raise CliError(f"the local search index at {db} is {problem}; start the runtime (`medscribe local up`) "
+                       "and search again to rebuild it from the encounter records")
+    connect(info.endpoint)
+    index, count, kept = rebuild(db, info)
+    errors.print(f"the local search index was {problem}; rebuilt it from {count} encounter record(s)"
+                 + (f" (the damaged file is kept as {kept})" if kept else ""), markup=False, soft_wrap=True)
+    return index
+
+
 def _search_url(args: argparse.Namespace) -> str:
-    """The local SQLite index, or with --aws the deployed domain (--url, MEDSCRIBE_SEARCH_URL, or the stack output)."""
+    """The deployed domain (--url, MEDSCRIBE_SEARCH_URL, or the stack output)."""
     import os
 
-    from medscribe.services.wiring import SQLITE_URL_PREFIX
     from medscribe.settings import ENV
 
-    if not args.aws:
-        db = StatePaths.resolve().search_db
-        if not db.is_file():
-            raise CliError(f"no local search index at {db}: run `medscribe local run sample-data` first")
-        return f"{SQLITE_URL_PREFIX}{db}"
     if args.url or os.environ.get(ENV.SEARCH_URL):
         return str(args.url or os.environ[ENV.SEARCH_URL])
     return _stack_output("SearchUrl", "--url")
@@ -448,9 +499,16 @@ def _since(value: str) -> str:
 def search(args: argparse.Namespace) -> int:
     from medscribe.services.wiring import search_index
 
-    index = search_index(_search_url(args))
+    db = StatePaths.resolve().search_db
+    index = search_index(_search_url(args)) if args.aws else _local_index(db)
     try:
-        hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit))
+        try:
+            hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit))
+        except IndexUnreadable as exc:  # damaged beyond what opening reads: rebuild once and ask again
+            if args.aws:
+                raise
+            index = _rebuilt_index(db, f"damaged ({exc.__cause__ or exc})")
+            hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit))
     except ValueError as exc:  # a query the index refuses (QueryTooLong)
         raise CliError(str(exc)) from exc
     if args.json:
@@ -897,4 +955,5 @@ def ask(args: argparse.Namespace) -> int:
     return 0 if answer.found and answer.verified else 1
 
 
-from medscribe import cli_erase  # noqa: E402, F401  (registers `medscribe erase`; kept in its own module)
+# `medscribe erase` and `medscribe reprocess` live in their own modules and register themselves
+from medscribe import cli_erase, cli_reprocess  # noqa: E402, F401

@@ -7,6 +7,11 @@ Items:
   source     pk=SRC#<source_id>     sk=SRC   the highest S3 sequencer seen for a key (event ordering);
                                              transient: expires_at (TTL) SOURCE_TTL_DAYS after the last event
   slots      pk=SLOTS#transcribe    sk=SLOTS in_flight: transcription jobs holding a slot (the job cap)
+  content    pk=CON#<content_id>    sk=CON   the encounter that holds one content of one key: content_id =
+                                             sha256(bucket, key, checksum or ETag), so the item names no key
+                                             and no text; encounter_id, claimed_at. An identical re-upload
+                                             finds it and is that encounter (ingest), not a new one. No TTL:
+                                             a folder re-run a year later is still the same content.
 
 The GSIs are sparse: only encounter items carry their keys.
 
@@ -18,6 +23,7 @@ can neither leak nor double-count when events repeat.
 from __future__ import annotations
 
 import builtins
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -37,6 +43,9 @@ TTL_ATTRIBUTE = "expires_at"
 # SQS keeps a message at most 14 days, so no S3 event older than that can still arrive: a source
 # record's sequencer is useless after it and expires.
 SOURCE_TTL_DAYS = 30
+# a content claim whose encounter record is still missing after this long was erased (or its ingest
+# died for good): the next identical upload takes the claim over instead of waiting for it forever
+CONTENT_CLAIM_GRACE_SECONDS = 900
 # the longest date range `created_between` will walk, one by-day partition per day
 MAX_DAYS_PER_QUERY = 366
 
@@ -98,6 +107,7 @@ def encounter_from_item(item: dict[str, Any]) -> Encounter:
         media_format=data.get("media_format"),
         duration_seconds=float(data["duration_seconds"]) if data.get("duration_seconds") is not None else None,
         job_name=data.get("job_name"),
+        run=int(data["run"]) if data.get("run") is not None else None,
         transcript_key=data.get("transcript_key"),
         artifacts=dict(data["artifacts"]) if data.get("artifacts") else None,
         line_count=int(data["line_count"]) if data.get("line_count") is not None else None,
@@ -134,6 +144,17 @@ def table_definition(table_name: str) -> dict[str, Any]:
         } for index in INDEXES],
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     }
+
+
+def content_id(ref: ObjectRef, fingerprint: str) -> str:
+    """Id of one content of one key (hashed as encounter and source ids are: no key text in the item)."""
+    return "con-" + hashlib.sha256("\x1f".join((ref.bucket, ref.key, fingerprint)).encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ContentClaim:
+    encounter_id: str
+    claimed_at: str
 
 
 def source_folder(key: str) -> str:
@@ -176,6 +197,61 @@ class EncounterRepository(aws_clients.TableClient):
             raise classify(exc) from exc
         old = from_item(response.get("Attributes", {})).get("sequencer")
         return EventOrder.REPEAT if old == ref.sequencer else EventOrder.FIRST
+
+    def _content_key(self, ref: ObjectRef, fingerprint: str) -> dict[str, Any]:
+        return to_item({"pk": f"CON#{content_id(ref, fingerprint)}", "sk": "CON"})
+
+    def claim_content(self, ref: ObjectRef, fingerprint: str, *, replacing: str | None = None) -> ContentClaim:
+        """Record `ref`'s encounter as the holder of this content of this key unless one already is
+        (or, with `replacing`, unless the holder is no longer that encounter); returns the holder."""
+        claim = ContentClaim(ref.encounter_id, utc_now())
+        condition = "attribute_not_exists(pk)" + (" OR encounter_id = :old" if replacing else "")
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={**self._content_key(ref, fingerprint),
+                      **to_item({"encounter_id": claim.encounter_id, "claimed_at": claim.claimed_at})},
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": to_item({":old": replacing})} if replacing else {}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise classify(exc) from exc
+            holder = self.content_holder(ref, fingerprint)
+            if holder is None:  # released in between: claim again
+                return self.claim_content(ref, fingerprint)
+            return holder
+        return claim
+
+    def content_holder(self, ref: ObjectRef, fingerprint: str) -> ContentClaim | None:
+        try:
+            response = self.client.get_item(TableName=self.table_name, Key=self._content_key(ref, fingerprint),
+                                            ConsistentRead=True)
+        except ClientError as exc:
+            raise classify(exc) from exc
+        data = from_item(response.get("Item", {}))
+        return ContentClaim(data["encounter_id"], data["claimed_at"]) if data else None
+
+    def restart(self, encounter: Encounter) -> Encounter | None:
+        """`encounter` (as read) -> RECEIVED for a deliberate re-run: its run number goes up by one
+        and its reason and job name are cleared; None when its status changed since it was read."""
+        run = (encounter.run or 1) + 1
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=self._encounter_key(encounter.encounter_id),
+                UpdateExpression="SET #s = :to, updated_at = :now, #run = :run REMOVE reason, job_name",
+                ConditionExpression="#s = :from AND updated_at = :seen",
+                ExpressionAttributeNames={"#s": "status", "#run": "run"},
+                ExpressionAttributeValues=to_item({
+                    ":to": EncounterStatus.RECEIVED.value, ":from": encounter.status.value, ":now": utc_now(),
+                    ":run": run, ":seen": encounter.updated_at,
+                }),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise classify(exc) from exc
+        return self.get(encounter.encounter_id)
 
     def create(self, encounter: Encounter) -> bool:
         """Create the record unless it exists; False means it already did (a duplicate event)."""

@@ -11,6 +11,9 @@ from medscribe.adapters.errors import classify, error_code
 from medscribe.domain.encounter import ObjectRef
 from medscribe.domain.errors import PermanentError
 
+# strongest first; each names the algorithm, so values of different algorithms never compare equal
+CHECKSUMS = ("ChecksumSHA256", "ChecksumSHA1", "ChecksumCRC64NVME", "ChecksumCRC32C", "ChecksumCRC32")
+
 
 class ObjectStore:
     def __init__(self, client: Any | None = None) -> None:
@@ -20,9 +23,10 @@ class ObjectStore:
     def client(self) -> Any:
         return self._client or aws_clients.client("s3")
 
-    def read(self, ref: ObjectRef, max_bytes: int) -> bytes:
-        """The first `max_bytes` bytes of exactly the revision the event named."""
-        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key, "Range": f"bytes=0-{max_bytes - 1}"}
+    def read(self, ref: ObjectRef, max_bytes: int, start: int = 0) -> bytes:
+        """Up to `max_bytes` bytes from `start` of exactly the revision the event named."""
+        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key,
+                                  "Range": f"bytes={start}-{start + max_bytes - 1}"}
         if ref.version_id:
             params["VersionId"] = ref.version_id
         try:
@@ -36,6 +40,30 @@ class ObjectStore:
             raise classify(exc) from exc
         except BotoCoreError as exc:  # connection trouble, a body cut off mid-read
             raise classify(exc) from exc
+
+    def fingerprint(self, ref: ObjectRef) -> str | None:
+        """What identifies this revision's bytes, or None when the object is gone: a full-object or
+        composite checksum S3 keeps (SHA-256 first; S3 adds CRC64NVME to every upload that names none),
+        else the ETag. Equal fingerprints mean equal bytes (a multipart ETag or composite checksum
+        also depends on the part sizes: the same file uploaded in other parts only looks different,
+        which errs toward a new encounter). An SSE-KMS ETag is not an MD5 of the bytes, hence the
+        checksums first."""
+        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key, "ChecksumMode": "ENABLED"}
+        if ref.version_id:
+            params["VersionId"] = ref.version_id
+        try:
+            response = self.client.head_object(**params)
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404", "NotFound"):
+                return None
+            raise classify(exc) from exc
+        except BotoCoreError as exc:
+            raise classify(exc) from exc
+        for name in CHECKSUMS:
+            if response.get(name):
+                return f"{name}:{response[name]}"
+        etag = str(response.get("ETag", "")).strip('"') or ref.etag
+        return f"ETag:{etag}" if etag else None
 
     def latest(self, bucket: str, key: str) -> ObjectRef | None:
         """The current revision of a key (HeadObject), or None when there is none."""

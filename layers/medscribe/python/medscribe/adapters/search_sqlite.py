@@ -12,13 +12,19 @@ match themselves, not every document), every term is quoted for MATCH, and a que
 `MAX_QUERY_TERMS` distinct words is refused with `QueryTooLong` (SQLite's expression tree has a
 depth limit that a thousand LIKE terms exceed). NUL characters are indexed as spaces (FTS5 stops
 reading a value at the first one).
+
+A file that is not an index (truncated, overwritten, not SQLite) is `IndexUnreadable` at open or on
+the first query, never a bare sqlite3 error; a file deleted or replaced while open (the CLI rebuilds a
+damaged index into a new file) is reopened at the next use, so no write goes to an unlinked file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from medscribe.domain.search import SearchDocument, SearchHit
@@ -36,6 +42,10 @@ LIKE_ESCAPE = "\\"
 
 class QueryTooLong(ValueError):
     """More distinct words than a query may have."""
+
+
+class IndexUnreadable(RuntimeError):
+    """The index file is not a readable search index (corrupt, truncated, or not SQLite)."""
 
 
 def _indexable(text: str) -> str:
@@ -56,11 +66,41 @@ def _quote(term: str) -> str:
 class SqliteSearchIndex:
     def __init__(self, path: Path | str = ":memory:") -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        with self._db:
-            self._db.execute(_SCHEMA)
+        self._path = str(path)
+        self._db, self._inode = self._open()
+
+    def _open(self) -> tuple[sqlite3.Connection, int | None]:
+        db = sqlite3.connect(self._path, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            if self._path != ":memory:":
+                db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                db.execute(_SCHEMA)
+            db.execute("SELECT count(*) FROM encounters").fetchone()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise IndexUnreadable(f"{self._path} is not a readable search index ({exc})") from exc
+        return db, self._file_inode()
+
+    def _file_inode(self) -> int | None:
+        if self._path == ":memory:":
+            return None
+        try:
+            return os.stat(self._path).st_ino
+        except FileNotFoundError:
+            return None
+
+    def _current(self) -> sqlite3.Connection:
+        """The connection, reopened when the file was deleted or replaced since it was opened.
+        Called with the lock held."""
+        if self._path != ":memory:" and self._file_inode() != self._inode:
+            self._db.close()
+            self._db, self._inode = self._open()
+        return self._db
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     def upsert(self, document: SearchDocument) -> None:
         self.apply([document], [])
@@ -71,29 +111,35 @@ class SqliteSearchIndex:
     def apply(self, upserts: Sequence[SearchDocument], deletes: Sequence[str]) -> set[str]:
         """Deletes, then upserts, in one transaction. An upsert older than the indexed copy (its record's
         updated_at is earlier) is skipped: a stale read by a racing indexer never replaces a newer one."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")  # the version check and the write see the same rows
-            for encounter_id in deletes:
-                self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (encounter_id,))
-            for d in upserts:
-                row = self._db.execute("SELECT max(updated_at) FROM encounters WHERE encounter_id = ?",
-                                       (d.encounter_id,)).fetchone()
-                if row[0] is not None and row[0] > d.updated_at:
-                    continue
-                self._db.execute("DELETE FROM encounters WHERE encounter_id = ?", (d.encounter_id,))
-                self._db.execute("INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (d.encounter_id, d.status, d.kind, d.updated_at, d.folder,
-                                  _indexable(d.transcript), _indexable(d.note)))
+        with self._lock, _unreadable():
+            db = self._current()
+            with db:
+                self._write(db, upserts, deletes)
         return set()  # one transaction: all written, or an exception for the whole batch
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, upserts: Sequence[SearchDocument], deletes: Sequence[str]) -> None:
+        db.execute("BEGIN IMMEDIATE")  # the version check and the write see the same rows
+        for encounter_id in deletes:
+            db.execute("DELETE FROM encounters WHERE encounter_id = ?", (encounter_id,))
+        for d in upserts:
+            row = db.execute("SELECT max(updated_at) FROM encounters WHERE encounter_id = ?",
+                             (d.encounter_id,)).fetchone()
+            if row[0] is not None and row[0] > d.updated_at:
+                continue
+            db.execute("DELETE FROM encounters WHERE encounter_id = ?", (d.encounter_id,))
+            db.execute("INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (d.encounter_id, d.status, d.kind, d.updated_at, d.folder,
+                        _indexable(d.transcript), _indexable(d.note)))
 
     def versions(self) -> dict[str, str]:
         """encounter id -> the record's updated_at as indexed (how far the index has caught up)."""
-        with self._lock:
-            return dict(self._db.execute("SELECT encounter_id, updated_at FROM encounters").fetchall())
+        with self._lock, _unreadable():
+            return dict(self._current().execute("SELECT encounter_id, updated_at FROM encounters").fetchall())
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM encounters").fetchone()[0])
+        with self._lock, _unreadable():
+            return int(self._current().execute("SELECT count(*) FROM encounters").fetchone()[0])
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
                limit: int = 20) -> list[SearchHit]:
@@ -122,11 +168,21 @@ class SqliteSearchIndex:
                    "snippet(encounters, 6, '[', ']', '…', 48))") if long_terms else "transcript || char(10) || note"
         sql = (f"SELECT encounter_id, status, updated_at, {rank}, {snippet} FROM encounters "  # noqa: S608 (fixed SQL)  # nosec B608
                f"WHERE {' AND '.join(where)} ORDER BY {rank}, updated_at DESC LIMIT ?")
-        with self._lock:
-            rows = self._db.execute(sql, [*params, limit]).fetchall()
+        with self._lock, _unreadable():
+            rows = self._current().execute(sql, [*params, limit]).fetchall()
         return [SearchHit(encounter_id=r[0], status=r[1], updated_at=r[2], score=-float(r[3]) or 0.0,
                           snippet=r[4] if long_terms else like_snippet(r[4], short_terms[0]))
                 for r in rows]
+
+
+@contextlib.contextmanager
+def _unreadable() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise  # busy beyond the timeout: not damage
+        raise IndexUnreadable(f"the search index is damaged ({exc})") from exc
 
 
 def like_snippet(text: str, term: str, width: int = 60) -> str:

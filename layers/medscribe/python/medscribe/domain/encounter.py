@@ -146,6 +146,7 @@ class Encounter:
         )
 
     job_name: str | None = None
+    run: int | None = None  # 2, 3... after `medscribe reprocess`; None for the first run
     transcript_key: str | None = None
     artifacts: dict[str, str] | None = None
     line_count: int | None = None

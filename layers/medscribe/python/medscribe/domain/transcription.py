@@ -16,9 +16,13 @@ def customization_language(language: str) -> str:
     return "ko-KR" if language == "ko-KR" else "en-US"
 
 
-def job_name(prefix: str, encounter_id: str) -> str:
-    """Transcribe job name for an encounter: the stage prefix and the id only (no PHI)."""
-    name = f"{prefix}-{encounter_id}"
+_RUN_SUFFIX = re.compile(r"\.run\d+$")
+
+
+def job_name(prefix: str, encounter_id: str, run: int | None = None) -> str:
+    """Transcribe job name for an encounter: the stage prefix and the id only (no PHI); a deliberate
+    re-run (`medscribe reprocess`) adds `.run<n>`, since job names are unique per account."""
+    name = f"{prefix}-{encounter_id}" + (f".run{run}" if run and run > 1 else "")
     if not JOB_NAME.match(name):
         raise ValueError("job name outside Transcribe's [0-9a-zA-Z._-]{1,200}")
     return name
@@ -27,7 +31,7 @@ def job_name(prefix: str, encounter_id: str) -> str:
 def encounter_of_job(prefix: str, name: str) -> str | None:
     """The encounter id a job name belongs to, or None for jobs of another stage or system."""
     head = f"{prefix}-"
-    rest = name[len(head):] if name.startswith(head) else ""
+    rest = _RUN_SUFFIX.sub("", name[len(head):]) if name.startswith(head) else ""
     return rest if rest.startswith("enc-") else None
 
 

@@ -2,7 +2,10 @@
 
 Audio is accepted only when the extension is one Amazon Transcribe takes AND the leading bytes
 carry that container's signature; WAV headers also give the duration, checked against the
-minimum Transcribe accepts. Text must be non-empty UTF-8 with at least one letter: a text of only
+minimum Transcribe accepts. An mp4/m4a container is also walked box by box (ranged reads the caller
+supplies) to its `moov` box: one whose tracks include no sound track (a video-only recording) is
+rejected as having no audio stream, the real reason, rather than left to fail later as a format
+mismatch. Text must be non-empty UTF-8 with at least one letter: a text of only
 whitespace, invisible characters (zero-width spaces, BOMs), digits or punctuation holds no note and
 is rejected here with its reason rather than documented (the EMR stage would end it NEEDS_REVIEW).
 """
@@ -10,6 +13,7 @@ is rejected here with its reason rather than documented (the EMR stage would end
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from medscribe.domain.encounter import Kind, ObjectRef
@@ -22,6 +26,12 @@ AUDIO_FORMATS: dict[str, str] = {
 TEXT_EXTENSIONS: frozenset[str] = frozenset({"txt", "md", "text"})
 KEYWORD_EXTENSIONS: frozenset[str] = frozenset({"txt", "csv"})
 HEADER_BYTES = 64  # enough for every signature below and a canonical WAV header
+NO_AUDIO_STREAM = "no audio stream: the file holds no sound track (video only?)"
+MP4_FORMATS: frozenset[str] = frozenset({"mp4", "m4a"})
+MP4_MAX_TOP_LEVEL_BOXES = 64  # ftyp, free, mdat, moov... more means not a file worth walking
+MP4_MAX_MOOV_BYTES = 16 * 1024 * 1024  # a track table beyond this is left to the transcriber to judge
+_BOX_HEADER = 16  # size, type, and a 64-bit size when size == 1
+_MP4_CONTAINERS = frozenset({b"trak", b"mdia"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,62 @@ def wav_duration(head: bytes) -> float | None:
     byte_rate = struct.unpack_from("<I", head, 28)[0]
     data_size = struct.unpack_from("<I", head, 40)[0]
     return data_size / byte_rate if byte_rate else None
+
+
+def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, box end) of each box in data[start:end]; stops at a malformed header."""
+    end = len(data) if end is None else end
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        header = 8
+        if size == 1 and at + 16 <= end:
+            size, header = struct.unpack_from(">Q", data, at + 8)[0], 16
+        elif size == 0:
+            size = end - at
+        if size < header or at + size > end:
+            return
+        yield kind, at + header, at + size
+        at += size
+
+
+def moov_has_sound(moov: bytes) -> bool:
+    """Whether a `moov` box (header included) has a track whose handler is `soun` (audio)."""
+    def walk(start: int, end: int) -> bool:
+        for kind, payload, box_end in _boxes(moov, start, end):
+            if kind in _MP4_CONTAINERS and walk(payload, box_end):
+                return True
+            # hdlr payload: version/flags (4), pre_defined (4), handler_type (4)
+            if kind == b"hdlr" and moov[payload + 8:payload + 12] == b"soun":
+                return True
+        return False
+
+    return any(walk(payload, end) for kind, payload, end in _boxes(moov) if kind == b"moov")
+
+
+def mp4_has_audio(read: Callable[[int, int], bytes], size: int) -> bool | None:
+    """Whether an mp4/m4a of `size` bytes has a sound track; `read(start, length)` returns those bytes.
+    None when it cannot tell (no `moov` box among the top-level boxes, or one too large to read)."""
+    at = 0
+    for _ in range(MP4_MAX_TOP_LEVEL_BOXES):
+        if at + 8 > size:
+            return None
+        header = read(at, _BOX_HEADER)
+        if len(header) < 8:
+            return None
+        box_size, kind = struct.unpack_from(">I4s", header)
+        if box_size == 1 and len(header) >= 16:
+            box_size = struct.unpack_from(">Q", header, 8)[0]
+        elif box_size == 0:
+            box_size = size - at
+        if box_size < 8:
+            return None
+        if kind == b"moov":
+            if box_size > MP4_MAX_MOOV_BYTES:
+                return None
+            return moov_has_sound(read(at, box_size))
+        at += box_size
+    return None
 
 
 def validate_audio(ref: ObjectRef, head: bytes, *, max_bytes: int, min_seconds: float) -> Verdict:

@@ -223,7 +223,9 @@ def serve(paths: StatePaths, on_ready: Callable[[RuntimeInfo], None] | None = No
         if on_ready is not None:
             on_ready(info)
         while not stop.wait(0.5):
-            pass
+            if not paths.runtime_file.is_file():  # the state folder was removed: nothing can find us
+                log.warning("runtime.json is gone (state folder %s removed?): stopping", paths.root)
+                break
     except KeyboardInterrupt:
         pass
     finally:

@@ -45,6 +45,7 @@ import json
 import logging
 import re
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -606,10 +607,12 @@ class TranscribeService:
     def _transcribe(self, job: Job) -> dict[str, Any]:
         bucket, key = s3_location(job.media_uri) or ("", "")
         try:
-            media = aws_clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = aws_clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
         except ClientError as exc:
             raise MediaError(MEDIA_UNREADABLE) from exc
-        audio = decode_media(media, job.media_format, job.sample_rate)
+        with tempfile.TemporaryFile() as media:  # on disk, decoded as read: memory does not grow with size
+            shutil.copyfileobj(body, media, 1 << 20)
+            audio = decode_media(media, job.media_format, job.sample_rate)
         with self._lock:  # what the service reports for media it detected itself
             job.sample_rate = job.sample_rate or audio.source_sample_rate
             job.media_format = job.media_format or audio.media_format

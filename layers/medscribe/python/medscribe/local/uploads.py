@@ -18,6 +18,7 @@ from typing import Any
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef
 from medscribe.domain.validation import AUDIO_FORMATS
 from medscribe.local.state import StatePaths
@@ -54,12 +55,20 @@ class Upload:
     size: int
 
 
-def upload(bucket: str, key: str, body: bytes) -> Upload:
-    """Put one object; the encounter id is computed the way ingest computes it from the S3 event."""
+def upload(bucket: str, key: str, body: bytes, repository: EncounterRepository | None = None) -> Upload:
+    """Put one object; the encounter id is computed the way ingest computes it from the S3 event. With
+    `repository`, bytes this key already held (a folder run again) map to the encounter that holds
+    them, as ingest maps them (no new encounter is made for them)."""
     response = aws_clients.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
     version_id = response["VersionId"]
     ref = ObjectRef(bucket=bucket, key=key, size=len(body), etag=response["ETag"].strip('"'), version_id=version_id)
-    return Upload(key=key, encounter_id=ref.encounter_id, version_id=version_id, size=len(body))
+    encounter_id = ref.encounter_id
+    if repository is not None:
+        fingerprint = ObjectStore().fingerprint(ref)
+        holder = repository.content_holder(ref, fingerprint) if fingerprint else None
+        if holder is not None and repository.get(holder.encounter_id) is not None:
+            encounter_id = holder.encounter_id
+    return Upload(key=key, encounter_id=encounter_id, version_id=version_id, size=len(body))
 
 
 @dataclass(frozen=True)
@@ -154,3 +163,9 @@ def wait_for_index(
         if not behind or time.monotonic() >= deadline:
             return behind
         time.sleep(POLL_SECONDS)
+
+
+def key_is_safe(key: str) -> bool:
+    """Whether `key` is free of control characters (a line break in a file name, an escape sequence):
+    S3 would take it, but every listing, log line and terminal showing it would break."""
+    return not any(ord(character) < 32 or 127 <= ord(character) < 160 for character in key)

@@ -30,11 +30,12 @@ import io
 import logging
 import os
 import shutil
+import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import av
 import numpy as np
@@ -60,6 +61,8 @@ FORMAT_MISMATCH = (
     "The media format provided does not match the detected media format. "
     "Check the media format and try your request again."
 )
+# Transcribe's wording for media with no sound track is not documented: the local engine says what it found
+NO_AUDIO_STREAM = "The media file has no audio stream (video only?). Upload a file with a sound track."
 RATE_MISMATCH = (
     "The sample rate provided does not match the detected sample rate. "
     "Check the sample rate of your media file and try your request again."
@@ -118,19 +121,47 @@ def _detected_format(container: str) -> str | None:
     return None
 
 
-def decode_media(media: bytes, media_format: str | None = None, sample_rate: int | None = None) -> DecodedAudio:
-    """Probe and decode media bytes (any container FFmpeg reads) to 16 kHz float32.
+MediaSource = bytes | str | Path | BinaryIO
+# FFmpeg's frames are resampled in blocks of this many source samples (as faster_whisper.decode_audio
+# does: the resampler's output depends on how its input is cut, and the samples must stay identical)
+RESAMPLE_BLOCK = 500_000
+WINDOW_SECONDS = 30.0  # what `pcm_windows` yields at a time: Whisper's own window
+IN_MEMORY_SAMPLES = 10 * 60 * SAMPLE_RATE  # decoded arrays longer than 10 minutes are memory-mapped files
+RECOGNITION_WINDOW_SECONDS = 600.0  # long audio is recognised ten minutes at a time...
+CUT_SEARCH_SECONDS = 30.0  # ...each cut at the quietest half second of the window's last 30 s
+CUT_SPAN_SECONDS = 0.5
+
+
+def _opened(source: MediaSource) -> str | BinaryIO:
+    """What av.open reads: a path, or a file object (bytes are wrapped, never copied again)."""
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    if isinstance(source, Path):
+        return str(source)
+    return source
+
+
+def _rewound(source: MediaSource) -> MediaSource:
+    if not isinstance(source, (bytes, str, Path)):
+        source.seek(0)
+    return source
+
+
+def decode_media(media: MediaSource, media_format: str | None = None, sample_rate: int | None = None) -> DecodedAudio:
+    """Probe and decode media (bytes, a path or a seekable file; any container FFmpeg reads) to 16 kHz
+    float32. A path is read as it decodes: the encoded bytes are never all in memory.
 
     Checks what Transcribe checks: the container is a supported format, it matches `media_format`
     when one is given, and the sample rate matches `sample_rate` when one is given."""
     try:
-        with av.open(io.BytesIO(media), mode="r") as container:
+        with av.open(_opened(_rewound(media)), mode="r") as container:
             streams = container.streams.audio
-            if not streams:
-                raise MediaError(FORMAT_MISMATCH if media_format else UNSUPPORTED_FORMAT)
+            if not streams:  # a container FFmpeg read, holding no sound: video only, or subtitles
+                raise MediaError(NO_AUDIO_STREAM if _detected_format(container.format.name) else UNSUPPORTED_FORMAT)
             detected = _detected_format(container.format.name)
             rate = int(streams[0].sample_rate or 0)
             channels = int(streams[0].layout.nb_channels)
+            estimate = _estimated_samples(container, streams[0])
     except av.error.FFmpegError as exc:
         raise MediaError(FORMAT_MISMATCH if media_format else UNSUPPORTED_FORMAT) from exc
     if detected is None:
@@ -141,34 +172,87 @@ def decode_media(media: bytes, media_format: str | None = None, sample_rate: int
         raise MediaError(FORMAT_MISMATCH)
     if sample_rate is not None and sample_rate != rate:
         raise MediaError(RATE_MISMATCH)
+    stereo = channels == 2
     try:
-        if channels == 2:
-            pcm = _pcm(media, stereo=True)
-            left, right = pcm[0::2], pcm[1::2]
-            mono = ((left + right) / 2).astype(np.float32)
-            return DecodedAudio(mono, (left, right), rate, channels, media_format or detected)
-        mono = _pcm(media, stereo=False)
+        sink = _Sink(estimate, stereo)
+        for block in pcm_blocks(_rewound(media), stereo=stereo):
+            sink.add(block)
     except av.error.FFmpegError as exc:
         raise MediaError(FORMAT_MISMATCH if media_format else UNSUPPORTED_FORMAT) from exc
-    return DecodedAudio(mono, (), rate, channels, media_format or detected)
+    return DecodedAudio(sink.mono(), sink.channels(), rate, channels, media_format or detected)
 
 
-def _pcm(media: bytes, stereo: bool) -> np.ndarray:
-    """16 kHz float32 samples (interleaved left/right when `stereo`), as faster_whisper.decode_audio
-    returns them: frames FFmpeg cannot decode are skipped, the rest resampled to s16 in blocks of
-    500,000 samples and scaled to [-1, 1). decode_audio also runs a full `gc.collect()` per call (to
-    free PyAV resampler cycles sooner); in the local runtime's process, which holds the emulator's
-    whole state, that pass cost more than the decoding, under the GIL, for every job. The cycles are
-    left to Python's automatic collector."""
+def _estimated_samples(container: Any, stream: Any) -> int:
+    """16 kHz samples per channel the media should decode to, from its header (0 when unknown)."""
+    seconds = 0.0
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / av.time_base
+    return int(seconds * SAMPLE_RATE) + SAMPLE_RATE  # a second of slack: headers round
+
+
+class _Sink:
+    """Decoded 16 kHz samples written in place into arrays sized from the header's duration (grown by
+    doubling if it understated): the only full-length copies are the results themselves. Beyond
+    IN_MEMORY_SAMPLES they are memory-mapped temporary files (deleted on close; the kernel writes
+    them out and drops them under pressure), so hours of audio do not have to fit in memory."""
+
+    def __init__(self, estimate: int, stereo: bool) -> None:
+        self.stereo = stereo
+        self.length = 0
+        count = 3 if stereo else 1  # mono, plus left and right
+        self.arrays = [_array(max(estimate, SAMPLE_RATE)) for _ in range(count)]
+
+    def add(self, block: Audio) -> None:
+        left, right = block[0::2], block[1::2]
+        parts: list[Audio] = [((left + right) / 2).astype(np.float32), left, right] if self.stereo else [block]
+        size = len(parts[0])
+        if self.length + size > len(self.arrays[0]):
+            grown = max(self.length + size, 2 * len(self.arrays[0]))
+            self.arrays = [_copied(array[:self.length], grown) for array in self.arrays]
+        for array, part in zip(self.arrays, parts, strict=True):
+            array[self.length:self.length + size] = part
+        self.length += size
+
+    def mono(self) -> Audio:
+        return self.arrays[0][:self.length]
+
+    def channels(self) -> tuple[Audio, ...]:
+        return tuple(array[:self.length] for array in self.arrays[1:])
+
+
+def _array(size: int) -> Audio:
+    if size <= IN_MEMORY_SAMPLES:
+        return np.empty(size, dtype=np.float32)
+    with tempfile.TemporaryFile(prefix="medscribe-pcm-") as backing:  # the mapping outlives the file object
+        return np.memmap(backing, dtype=np.float32, mode="w+", shape=(size,))
+
+
+def _copied(samples: Audio, size: int) -> Audio:
+    grown = _array(size)
+    grown[:len(samples)] = samples
+    return grown
+
+
+def pcm_blocks(media: MediaSource, stereo: bool) -> Iterator[Audio]:
+    """16 kHz float32 samples (interleaved left/right when `stereo`) block by block, as
+    faster_whisper.decode_audio computes them: frames FFmpeg cannot decode are skipped, the rest
+    resampled to s16 in blocks of RESAMPLE_BLOCK source samples and scaled to [-1, 1). Memory is one
+    block, whatever the length. (decode_audio also runs a full `gc.collect()` per call, to free PyAV
+    resampler cycles sooner; in the local runtime's process, which holds the emulator's whole state,
+    that pass cost more than the decoding, under the GIL, for every job. The cycles are left to
+    Python's automatic collector.)"""
     resampler = av.audio.resampler.AudioResampler(format="s16", layout="stereo" if stereo else "mono",
                                                   rate=SAMPLE_RATE)
     fifo = av.audio.fifo.AudioFifo()
-    chunks: list[np.ndarray] = []
 
-    def resample(frame: av.AudioFrame | None) -> None:
-        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+    def resample(frame: av.AudioFrame | None) -> Iterator[Audio]:
+        for out in resampler.resample(frame):
+            samples: Audio = out.to_ndarray().reshape(-1).astype(np.float32) / np.float32(32768.0)
+            yield samples
 
-    with av.open(io.BytesIO(media), mode="r", metadata_errors="ignore") as container:
+    with av.open(_opened(media), mode="r", metadata_errors="ignore") as container:
         frames = container.decode(audio=0)
         while True:
             try:
@@ -179,14 +263,28 @@ def _pcm(media: bytes, stereo: bool) -> np.ndarray:
                 continue
             frame.pts = None
             fifo.write(frame)
-            if fifo.samples >= 500_000:
-                resample(fifo.read())
+            if fifo.samples >= RESAMPLE_BLOCK:
+                yield from resample(fifo.read())
         if fifo.samples > 0:
-            resample(fifo.read())
-        resample(None)  # flush
-    if not chunks:
-        return np.zeros(0, dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32) / 32768.0
+            yield from resample(fifo.read())
+        yield from resample(None)  # flush
+
+
+def pcm_windows(media: MediaSource, seconds: float = WINDOW_SECONDS) -> Iterator[Audio]:
+    """The media's 16 kHz mono samples in consecutive windows of `seconds` (the last one shorter),
+    decoded as they are asked for: what long audio is processed by, in memory of one window."""
+    size = int(seconds * SAMPLE_RATE)
+    pending: list[Audio] = []
+    held = 0
+    for block in pcm_blocks(media, stereo=False):
+        pending.append(block)
+        held += len(block)
+        while held >= size:
+            joined = np.concatenate(pending)
+            yield joined[:size]
+            pending, held = [joined[size:]], held - size
+    if held:
+        yield np.concatenate(pending)
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -382,19 +480,22 @@ class WhisperRecognizer:
         model = self.model(options.model)
         language, probability = options.language, None
         scores: list[tuple[str, float]] = []
-        if language is None:
-            language, probability, scores = self._identify(model, audio, options.language_options)
-        segments, _info = model.transcribe(
-            audio, language=language, beam_size=self.beam_size, temperature=0.0, word_timestamps=True,
-            vad_filter=True, condition_on_previous_text=False, hotwords=options.hotwords or None,
-        )
+        bounds = recognition_windows(audio, RECOGNITION_WINDOW_SECONDS)
+        if language is None:  # Whisper listens to the first 30 s to identify the language anyway
+            language, probability, scores = self._identify(model, audio[:bounds[0][1]], options.language_options)
         words: list[Word] = []
-        for segment in segments:  # a lazy generator: decoding happens while iterating
-            if cancelled():
-                raise RecognitionCancelled
-            words.extend(
-                Word(w.word, float(w.start), float(w.end), float(w.probability)) for w in segment.words or []
+        for start, end in bounds:  # long audio a window at a time: the model's buffers stay window-sized
+            offset = start / SAMPLE_RATE
+            segments, _info = model.transcribe(
+                np.asarray(audio[start:end]), language=language, beam_size=self.beam_size, temperature=0.0,
+                word_timestamps=True, vad_filter=True, condition_on_previous_text=False,
+                hotwords=options.hotwords or None,
             )
+            for segment in segments:  # a lazy generator: decoding happens while iterating
+                if cancelled():
+                    raise RecognitionCancelled
+                words.extend(Word(w.word, float(w.start) + offset, float(w.end) + offset, float(w.probability))
+                             for w in segment.words or [])
         return Recognition(words, language, probability, scores)
 
     @staticmethod
@@ -410,6 +511,27 @@ class WhisperRecognizer:
             candidates = [(options[0], 0.0)]
         language, probability = max(candidates, key=lambda pair: pair[1])
         return language, probability, sorted(candidates, key=lambda pair: -pair[1])[:5]
+
+
+def recognition_windows(audio: Audio, window_seconds: float = RECOGNITION_WINDOW_SECONDS,
+                        search_seconds: float = CUT_SEARCH_SECONDS,
+                        span_seconds: float = CUT_SPAN_SECONDS) -> list[tuple[int, int]]:
+    """(start, end) sample bounds that cover `audio` in order, each at most `window_seconds` long;
+    each cut is at the middle of the quietest `span_seconds` within the window's last `search_seconds`
+    (a pause, so a word is rarely cut in two). Audio within one window is one window."""
+    size, search, span = (int(seconds * SAMPLE_RATE) for seconds in (window_seconds, search_seconds, span_seconds))
+    search = min(search, size // 2)  # every window keeps at least half its length
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while len(audio) - start > size:
+        low = start + size - search
+        region = np.asarray(audio[low:start + size], dtype=np.float32)
+        spans = region[:len(region) // span * span].reshape(-1, span)
+        cut = low + int(np.argmin(np.square(spans).sum(axis=1))) * span + span // 2
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, len(audio)))
+    return bounds
 
 
 # -- attribution ---------------------------------------------------------------------------------

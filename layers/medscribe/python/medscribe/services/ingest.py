@@ -3,21 +3,29 @@
 Idempotent: the encounter id is derived from bucket, key and revision, and the record is created
 with a conditional write, so a repeated event changes nothing. Events older than one already
 processed for the same key (by S3 sequencer) are ignored.
+
+The same bytes uploaded again under the same key (a folder run twice) make a new S3 version but
+not a new encounter: the content's fingerprint (a checksum S3 keeps, else the ETag; see
+ObjectStore.fingerprint) is claimed per key in the table (EncounterRepository.claim_content), and a
+revision whose content is already claimed is the claiming encounter (Outcome.SAME_CONTENT): no new
+record, job or note. Different bytes under the same key are a new encounter. A deliberate re-run
+is `medscribe reprocess <encounter-id>` (services/reprocess.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from medscribe.adapters.encounters import EncounterRepository, EventOrder
+from medscribe.adapters.encounters import CONTENT_CLAIM_GRACE_SECONDS, EncounterRepository, EventOrder
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef, kind_of
-from medscribe.domain.errors import PermanentError
-from medscribe.domain.validation import HEADER_BYTES, validate
+from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.domain.validation import HEADER_BYTES, MP4_FORMATS, NO_AUDIO_STREAM, Verdict, mp4_has_audio, validate
 from medscribe.observability import logger, metrics
 from medscribe.settings import PipelineSettings
 
@@ -25,6 +33,7 @@ from medscribe.settings import PipelineSettings
 class Outcome(StrEnum):
     CREATED = "created"
     DUPLICATE = "duplicate"
+    SAME_CONTENT = "same-content"  # a new revision with the bytes of an earlier one: that encounter
     STALE = "stale"
     IGNORED = "ignored"
 
@@ -61,6 +70,15 @@ class IngestService:
             return IngestResult(Outcome.STALE, ref.encounter_id)
 
         existing = self.repository.get(ref.encounter_id) if order is EventOrder.REPEAT else None
+        if existing is None:
+            earlier = self._same_content(ref)
+            if earlier is not None:
+                logger.info("same content as an earlier upload of this key", extra={
+                    "encounter_id": earlier.encounter_id, "status": earlier.status,
+                    "outcome": Outcome.SAME_CONTENT, "size": ref.size})
+                metrics.add_metric(name="IdenticalReuploads", unit=MetricUnit.Count, value=1)
+                self._continue(earlier)
+                return IngestResult(Outcome.SAME_CONTENT, earlier.encounter_id, earlier.status)
         encounter = existing or self._evaluate(ref)
         created = existing is None and self.repository.create(encounter)
         outcome = Outcome.CREATED if created else Outcome.DUPLICATE
@@ -73,7 +91,12 @@ class IngestService:
             metrics.add_metric(name=f"Encounters{encounter.status.title()}", unit=MetricUnit.Count, value=1)
         else:
             metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)
-        # also on duplicates: a crash between the record and the job start is healed by redelivery
+        self._continue(encounter)
+        return IngestResult(outcome, encounter.encounter_id, encounter.status)
+
+    def _continue(self, encounter: Encounter) -> None:
+        """Hand a RECEIVED encounter to its next stage. Also on duplicates: a crash between the record
+        and the job start is healed by redelivery (each next step is idempotent)."""
         if encounter.status is EncounterStatus.RECEIVED:
             if encounter.kind is Kind.AUDIO and self.on_audio_received:
                 self.on_audio_received(encounter)
@@ -81,7 +104,31 @@ class IngestService:
                 self.on_text_received(encounter)
             elif encounter.kind is Kind.GROUND_TRUTH and self.on_ground_truth_received:
                 self.on_ground_truth_received(encounter)
-        return IngestResult(outcome, encounter.encounter_id, encounter.status)
+
+    def _same_content(self, ref: ObjectRef) -> Encounter | None:
+        """The earlier encounter of this key holding the same bytes as `ref`, or None when `ref`'s own
+        encounter is (or becomes, by this claim) the holder."""
+        if kind_of(ref.key) is None:
+            return None  # rejected whatever its content
+        try:
+            fingerprint = self.objects.fingerprint(ref)
+        except PermanentError:
+            fingerprint = None
+        if fingerprint is None:
+            return None  # gone or unreadable: _evaluate reads it and rejects it with the reason
+        claim = self.repository.claim_content(ref, fingerprint)
+        for _ in range(2):
+            if claim.encounter_id == ref.encounter_id:
+                return None
+            earlier = self.repository.get(claim.encounter_id)
+            if earlier is not None:
+                return earlier
+            if _age_seconds(claim.claimed_at) < CONTENT_CLAIM_GRACE_SECONDS:
+                # the first upload of these bytes is being ingested right now: ask again later
+                raise TransientError("an identical upload of this key is still being ingested")
+            # its encounter was erased (or its ingest died for good): this revision takes over
+            claim = self.repository.claim_content(ref, fingerprint, replacing=claim.encounter_id)
+        raise TransientError("the content claim changed hands while it was read")
 
     def _evaluate(self, ref: ObjectRef) -> Encounter:
         kind = kind_of(ref.key)
@@ -98,6 +145,12 @@ class IngestService:
             ref, kind, data, audio_max_bytes=self.settings.audio_max_bytes,
             audio_min_seconds=self.settings.audio_min_seconds, text_max_bytes=self.settings.text_max_bytes,
         )
+        if verdict.accepted and verdict.media_format in MP4_FORMATS:
+            try:  # a video-only recording: rejected with the real reason, not a later format failure
+                if mp4_has_audio(lambda start, length: self.objects.read(ref, length, start), ref.size) is False:
+                    verdict = Verdict.reject(NO_AUDIO_STREAM)
+            except PermanentError as exc:
+                verdict = Verdict.reject(str(exc))
         status = EncounterStatus.RECEIVED if verdict.accepted else EncounterStatus.REJECTED
         return Encounter.from_ref(
             ref, kind, status, reason=verdict.reason, media_format=verdict.media_format,
@@ -106,3 +159,7 @@ class IngestService:
 
     def _size_limit(self, kind: Kind) -> int:
         return self.settings.audio_max_bytes if kind is Kind.AUDIO else self.settings.text_max_bytes
+
+
+def _age_seconds(timestamp: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()

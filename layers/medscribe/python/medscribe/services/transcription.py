@@ -84,7 +84,7 @@ class TranscriptionService:
 
     def request(self, encounter: Encounter) -> Acquire:
         """Take a slot and start the job, or leave the encounter RECEIVED when every slot is taken."""
-        name = job_name(self.pipeline.prefix, encounter.encounter_id)
+        name = job_name(self.pipeline.prefix, encounter.encounter_id, encounter.run)
         outcome = self.repository.acquire_slot(
             encounter.encounter_id, cap=self.pipeline.max_concurrent_transcriptions, job_name=name,
         )
@@ -203,7 +203,7 @@ class TranscriptionService:
     # -- reconciling ----------------------------------------------------------------------------
 
     def _reconcile_one(self, encounter: Encounter, report: ReconcileReport) -> None:
-        name = encounter.job_name or job_name(self.pipeline.prefix, encounter.encounter_id)
+        name = encounter.job_name or job_name(self.pipeline.prefix, encounter.encounter_id, encounter.run)
         state = self.jobs.get(name, medical=self.pipeline.transcribe_medical)
         if state.finished:
             self._finish(encounter.encounter_id, state)
