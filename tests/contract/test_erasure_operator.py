@@ -29,7 +29,7 @@ S3_ACTIONS = {"ListObjectVersions": "s3:ListBucketVersions", "PutObject": "s3:Pu
 
 
 def iam_action(service_name: str, operation: str, params: dict[str, Any]) -> str:
-    if service_name == "s3" and operation == "GetObject":
+    if service_name == "s3" and operation in ("GetObject", "HeadObject"):  # HeadObject: the read permission
         return "s3:GetObjectVersion" if params.get("VersionId") else "s3:GetObject"
     if service_name == "s3":
         return S3_ACTIONS[operation]

@@ -120,6 +120,7 @@ def test_erase_leaves_nothing_of_the_encounter_in_the_local_runtime(
     assert deleted["search documents"] == 3
     assert deleted["artifact object versions"] >= 8
     assert deleted["source ordering items"] == 2
+    assert deleted["content claims"] == 3  # one per stored content: an identical upload is new at once
     assert deleted["score reports rewritten"] >= 1
     assert deleted["outbox emails rewritten"] >= 1
     assert deleted["run folders rewritten"] == 1

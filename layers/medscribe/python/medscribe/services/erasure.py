@@ -30,8 +30,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from medscribe.adapters.artifacts import ArtifactStore
-from medscribe.adapters.encounters import EncounterRepository, source_folder
+from medscribe.adapters.encounters import EncounterRepository, content_id, source_folder
 from medscribe.adapters.erasure import JobDeleter, ObjectVersion, ObjectVersions, TableItems
+from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import ScoreStore
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef, is_terminal
 from medscribe.domain.errors import PermanentError
@@ -120,8 +121,9 @@ def retention(settings: PipelineSettings, today: date) -> list[AgesOut]:
 class ErasureService:
     def __init__(self, repository: EncounterRepository, scores: ScoreStore, items: TableItems,
                  versions: ObjectVersions, jobs: JobDeleter, search: SearchIndex | None, artifacts: ArtifactStore,
-                 *, input_bucket: str) -> None:
+                 *, input_bucket: str, objects: ObjectStore | None = None) -> None:
         self.repository = repository
+        self.objects = objects or ObjectStore()  # fingerprints name the content claims (CON# items)
         self.scores = scores
         self.items = items
         self.versions = versions
@@ -195,6 +197,7 @@ class ErasureService:
                 report.deleted["search documents"] += 1
         for bucket, key in dict.fromkeys((e.source_bucket, e.source_key) for e in family):
             inputs = self.versions.under(bucket, key, exact=True)
+            report.deleted["content claims"] += self._forget_contents(bucket, key, inputs)
             report.deleted["input object versions"] += self.versions.delete(bucket, inputs)
             source_id = ObjectRef(bucket=bucket, key=key, size=0).source_id
             report.deleted["source ordering items"] += self.items.delete([(f"SRC#{source_id}", "SRC")])
@@ -207,6 +210,20 @@ class ErasureService:
         logger.info("encounter erased", extra={"encounter_id": encounter_id, "erased": report.erased,
                                                "deleted": dict(report.deleted)})
         return report
+
+    def _forget_contents(self, bucket: str, key: str, versions: Iterable[ObjectVersion]) -> int:
+        """Delete the content claims of the key's versions (read before the versions go), so an identical
+        upload after the erasure is a new encounter at once."""
+        keys = []
+        for version in versions:
+            if version.delete_marker:
+                continue
+            ref = ObjectRef(bucket=bucket, key=key, size=0,
+                            version_id=None if version.version_id == "null" else version.version_id)
+            fingerprint = self.objects.fingerprint(ref)
+            if fingerprint is not None:
+                keys.append((f"CON#{content_id(ref, fingerprint)}", "CON"))
+        return self.items.delete(keys) if keys else 0
 
     def _rewrite_reports(self, erased: set[str]) -> int:
         """Every score report listing an erased encounter, written again without its rows; every earlier
