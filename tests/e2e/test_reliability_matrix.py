@@ -9,7 +9,7 @@ same S3 event twice, or concurrently
     here: test_concurrent_copies_of_one_event_make_one_encounter_one_job_one_note
 out-of-order events; re-upload
     here: test_a_stale_event_is_ignored_and_a_later_version_is_a_new_revision
-    e2e/test_ingest.py::test_reupload_of_the_same_bytes_is_a_new_revision
+    e2e/test_ingest.py::test_reupload_of_different_bytes_under_the_same_key_is_a_new_encounter
     handlers/test_ingest.py::test_stale_event_is_ignored_and_new_version_is_a_new_revision
 keys with `+`, `%2B`, unicode; very long keys; nested folders
     e2e/test_ingest.py::test_key_with_spaces_plus_and_unicode_is_received
@@ -55,6 +55,55 @@ burst of 1,000 uploads
     e2e/test_reliability.py::test_a_burst_of_uploads_all_end_terminal_within_the_concurrency_cap (no faults)
 PHI sentinel planted in inputs
     here: test_phi_sentinel_never_leaves_the_phi_stores
+a model that hallucinates or obeys an instruction in the transcript
+    adapters/test_injection_verified.py::test_an_obeyed_injection_ends_needs_review_with_the_offending_claims_named,
+        ::test_an_obeyed_injection_in_an_answer_is_not_verified (a real OpenAI-compatible HTTP endpoint that obeys)
+    unit/test_evidence.py (each check, English and Korean); unit/test_review_page.py::
+        test_a_claim_its_lines_do_not_support_is_flagged_with_its_reasons; unit/test_claim_judge.py;
+        handlers/test_document.py::test_the_optional_model_judge_adds_its_verdicts_and_cannot_clear_the_checks
+    bench/claims.py: precision and recall of the checker on 438 labelled claims (tests/fixtures/claims)
+empty or non-clinical text; a date of birth beside the visit date
+    unit/test_emr_service.py::test_a_note_without_clinical_content_needs_review_offline,
+        ::test_a_model_record_without_clinical_content_needs_review_without_a_repair,
+        ::test_a_text_without_letters_never_reaches_the_model
+    unit/test_emr_offline.py::test_a_whole_note_takes_the_visit_date_not_the_date_of_birth,
+        ::test_an_english_date_of_birth_is_never_the_visit_date, ::test_a_korean_date_of_birth_is_never_the_visit_date
+the same bytes uploaded again under the same key
+    e2e/test_ingest.py::test_reupload_of_the_same_bytes_is_the_existing_encounter,
+        ::test_reprocess_runs_the_pipeline_again_for_an_encounter
+    e2e/test_cli_rerun.py::test_a_folder_run_twice_is_the_same_encounters_and_reprocess_reruns_one
+    handlers/test_ingest.py::test_the_same_bytes_uploaded_again_are_the_existing_encounter_and_no_second_job,
+        ::test_the_content_record_names_no_key_and_a_checksum_is_preferred
+names, dates, identifiers among missed words or keywords
+    handlers/test_selfheal_phi.py::test_an_english_planted_name_is_no_learned_keyword_offline,
+        ::test_an_english_planted_name_comprehend_medical_calls_a_condition_is_no_learned_keyword,
+        ::test_a_korean_planted_name_is_no_learned_keyword (vocabulary, hot words, Wikipedia requests,
+        language-model text, score items, reports, emails, logs)
+    unit/test_clinical_terms.py; adapters/test_customization.py::test_only_words_of_clinical_entities_are_kept_never_phi
+    here: test_phi_sentinel_never_leaves_the_phi_stores (score items and local job files too)
+keywords files (issue 14): read whole, decoded safely, deduplicated and capped; a bad one affects only itself
+    handlers/test_selfheal.py::test_a_korean_keywords_file_beyond_256_kib_is_read_whole,
+        ::test_an_unreadable_or_undecodable_keywords_file_is_skipped_alone
+    unit/test_vocabulary.py::test_keywords_of_several_lists_are_deduplicated_and_capped_with_counts
+erasure of one encounter
+    e2e/test_erasure.py::test_erase_leaves_nothing_of_the_encounter_in_the_local_runtime
+    infra/test_erasure_retention.py (what ages out, from the synthesized stack's retention); adapters/test_erasure.py;
+        contract/test_erasure_operator.py (every call an erasure makes is in the operator policy)
+smaller inputs (issue 14): terminal escapes, formula cells, NFC/NFD pairing, LIKE wildcards, long queries,
+NUL characters, empty ground truths, damaged index, vanished runtime, control characters in names,
+video-only mp4, long audio
+    unit/test_text_safety.py::test_control_sequences_are_shown_not_sent, ::test_cells_that_would_run_as_formulas_are_text,
+        ::test_transcript_csv_neutralises_spoken_formulas, ::test_tscribe_csv_neutralises_spoken_formulas
+    handlers/test_score.py::test_a_korean_name_spelled_nfc_on_one_side_and_nfd_on_the_other_is_paired,
+        ::test_a_ground_truth_without_words_ends_rejected_with_its_reason
+    unit/test_search_sqlite.py::test_like_wildcards_in_short_terms_match_only_themselves,
+        ::test_a_query_with_too_many_words_is_refused_clearly, ::test_text_after_a_nul_character_is_indexed
+    e2e/test_cli_errors.py (damaged index, runtime gone, state folder removed, a line break in a file name)
+    e2e/test_ingest.py::test_a_video_only_mp4_ends_rejected_for_having_no_audio_stream
+    unit/test_whisper_engine.py::test_long_audio_is_recognised_window_by_window_with_times_on_the_whole;
+        bench/audio_memory.py (peak memory of full and streamed decoding)
+unauthenticated or cross-role request to the workspace or its API
+    not built yet: the workspace is issue 16
 one malformed message in a batch
     e2e/test_reliability.py::test_a_malformed_message_is_dropped_alone_while_its_batch_proceeds
     handlers/test_malformed_messages.py (every queue-fed handler)
