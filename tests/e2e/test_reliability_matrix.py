@@ -92,8 +92,9 @@ erasure of one encounter
 smaller inputs (issue 14): terminal escapes, formula cells, NFC/NFD pairing, LIKE wildcards, long queries,
 NUL characters, empty ground truths, damaged index, vanished runtime, control characters in names,
 video-only mp4, long audio
-    unit/test_text_safety.py::test_control_sequences_are_shown_not_sent, ::test_cells_that_would_run_as_formulas_are_text,
-        ::test_transcript_csv_neutralises_spoken_formulas, ::test_tscribe_csv_neutralises_spoken_formulas
+    unit/test_text_safety.py::test_control_sequences_are_shown_not_sent,
+        ::test_cells_that_would_run_as_formulas_are_text, ::test_transcript_csv_neutralises_spoken_formulas,
+        ::test_tscribe_csv_neutralises_spoken_formulas
     handlers/test_score.py::test_a_korean_name_spelled_nfc_on_one_side_and_nfd_on_the_other_is_paired,
         ::test_a_ground_truth_without_words_ends_rejected_with_its_reason
     unit/test_search_sqlite.py::test_like_wildcards_in_short_terms_match_only_themselves,
