@@ -112,6 +112,7 @@ _UNCERTAIN = frozenset({
 _LEADING_FILLERS = re.compile(r"^\s*(?:(?:oh|uh|um|umm|uhh|er|ah|well|so|hmm|mm)\b[\s,.]*)+")
 _TERMINATORS = frozenset({"but", "however", "although", "though", "except", "apart", "aside", "yet", "whereas"})
 _KOREAN_NEGATIONS = ("없", "않", "아니", "아뇨", "못", "부인", "음성")
+_KOREAN_NOT = frozenset({"안"})  # the negating adverb written as its own word (안 아파요)
 _YES = frozenset({"yes", "yeah", "yep", "yup", "yea", "sure", "definitely", "sometimes", "occasionally", "uh-huh",
                   "mm-hmm", "mhm", "correct", "right", "네", "예", "응", "있어요", "있습니다", "있었어요"})
 _NO = frozenset({"no", "nope", "nah", "never", "not", "none", "nothing", "negative", "아니요", "아뇨", "아니오",
@@ -229,7 +230,7 @@ def _korean_content(token: str) -> bool:
     if not _HANGUL.match(token):
         return True
     return (token not in _JOSA and not token.startswith(("있", "없", "아니", "않", "하", "합", "했", "해"))
-            and not any(n in token for n in _KOREAN_NEGATIONS) and token != "안")  # noqa: S105
+            and not any(n in token for n in _KOREAN_NEGATIONS) and token not in _KOREAN_NOT)
 
 
 # ---------------------------------------------------------------------------------------- polarity
@@ -282,7 +283,8 @@ def _statement_polarities(sentence: str, into: Polarities) -> None:
         tokens = _TOKEN.findall(clause)
         if any(t in _UNCERTAIN for t in tokens):
             continue
-        korean_negated = any(n in t for t in tokens if _HANGUL.match(t) for n in _KOREAN_NEGATIONS) or "안" in tokens
+        korean_negated = (any(n in t for t in tokens if _HANGUL.match(t) for n in _KOREAN_NEGATIONS)
+                          or bool(_KOREAN_NOT & set(tokens)))
         negated = False
         since_cue = 0
         for token in tokens:
