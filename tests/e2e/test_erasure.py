@@ -70,7 +70,11 @@ def leftovers(driver: Driver, needles: list[str]) -> list[str]:
     for path in files:
         if path.is_file():
             check(str(path.relative_to(root)), path.read_bytes().decode("utf-8", errors="replace"))
-    hits = SqliteSearchIndex(driver.runtime.paths.search_db).search(SAID)
+    index = SqliteSearchIndex(driver.runtime.paths.search_db)
+    try:
+        hits = index.search(SAID)
+    finally:
+        index.close()
     found += [f"search hit {hit.encounter_id}" for hit in hits]
     return found
 
@@ -97,7 +101,10 @@ def test_erase_leaves_nothing_of_the_encounter_in_the_local_runtime(
     eventually(lambda: any(second.encounter_id in p.read_text(encoding="utf-8") for p in outbox.glob("*.eml")),
                timeout=20)
     index = SqliteSearchIndex(driver.runtime.paths.search_db)
-    eventually(lambda: {hit.encounter_id for hit in index.search(SAID)} >= set(audio_ids), timeout=20)
+    try:
+        eventually(lambda: {hit.encounter_id for hit in index.search(SAID)} >= set(audio_ids), timeout=20)
+    finally:
+        index.close()
     # a run folder, as `medscribe local run` writes it: results.json, report.html, review page copies
     rows = [ResultRow(e.encounter_id, e.kind.value if e.kind else None, e.source_key, e.status.value, e.reason)
             for e in encounters]

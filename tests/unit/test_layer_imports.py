@@ -1,5 +1,6 @@
-"""Each handler imports only what its route's dependency layer holds: importing a handler in a fresh
-process must not pull a library that the route's requirements file does not list."""
+"""Each handler imports, in a fresh process with the environment the stack gives its function, without
+any error, and only what its route's dependency layer holds: importing a handler must not pull a
+library that the route's requirements file does not list."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from medscribe.routes import ENDPOINTS, ROUTES
+from medscribe.settings import function_env, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # distribution -> the module it installs, for the libraries only some layers carry
@@ -40,14 +42,19 @@ def test_handler_imports_only_what_its_layer_holds(handler, tmp_path) -> None:  
         "import importlib.util, json, os, sys\n"
         f"spec = importlib.util.spec_from_file_location('h', {str(ROOT / handler.handler_path)!r})\n"
         "module = importlib.util.module_from_spec(spec)\n"
-        "try:\n"
-        "    spec.loader.exec_module(module)\n"
-        "except Exception as exc:\n"
-        "    pass  # missing AWS resources at import are fine here; only the imports matter\n"
+        "spec.loader.exec_module(module)  # any error at import fails the test\n"
         f"print(json.dumps(sorted(m for m in {sorted(HEAVY.values())!r} if m in sys.modules)))\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_DEFAULT_REGION": "us-east-1",
-           "MEDSCRIBE_SEARCH_URL": f"sqlite:///{tmp_path}/s.db", "POWERTOOLS_TRACE_DISABLED": "true"}
+    # the function's environment as stacks/ builds it (names are placeholders: importing calls no AWS API)
+    env = function_env(table="medscribe-dev-table", input_bucket="medscribe-dev-input",
+                       artifacts_bucket="medscribe-dev-artifacts", topic_arn="arn:aws:sns:us-east-1:123456789012:t",
+                       kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k", settings=load_settings(),
+                       search_url=f"sqlite:///{tmp_path}/s.db")
+    env |= {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": f"medscribe-dev-{handler.name}",
+            "POWERTOOLS_SERVICE_NAME": f"medscribe-{handler.name}", "POWERTOOLS_METRICS_NAMESPACE": "medscribe",
+            "POWERTOOLS_LOGGER_LOG_EVENT": "false", "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+            "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon here
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120,
                             check=False)
     assert result.returncode == 0, result.stderr

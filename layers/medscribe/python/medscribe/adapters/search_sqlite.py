@@ -72,6 +72,7 @@ class SqliteSearchIndex:
     def _open(self) -> tuple[sqlite3.Connection, int | None]:
         db = sqlite3.connect(self._path, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
         try:
+            db.execute("PRAGMA secure_delete = ON")  # a deleted document leaves no text in free pages
             if self._path != ":memory:":
                 db.execute("PRAGMA journal_mode=WAL")
             with db:

@@ -3,7 +3,7 @@
 Besides the emulated stores (erased by medscribe.services.erasure like AWS's), the runtime keeps files
 that can name an encounter: the outbox (the emails the topic would have sent: encounter ids and
 scores), the run folders (results.json with the uploaded keys, report.html, a copy of each review
-page) and the SQLite search index, whose deleted rows stay in free pages until it is compacted. The
+page) and the SQLite search index, whose deleted text must not stay in free pages or the WAL. The
 local Transcribe's job files go with DeleteTranscriptionJob (medscribe.local.transcribe_service).
 """
 
@@ -68,15 +68,16 @@ def scrub_runs(runs: Path, erased: set[str], rerender: Rerender) -> int:
 
 
 def compact_search_index(path: Path) -> None:
-    """Rewrite the SQLite index so deleted documents leave no trace in its pages or its WAL: FTS5 merges
-    its segments ('optimize'), then VACUUM rewrites the file and the WAL is checkpointed and truncated."""
+    """Leave no trace of deleted documents in the SQLite index: every index connection runs with
+    `secure_delete` (freed pages are zeroed when a row goes), FTS5 merges its segments ('optimize', so
+    the segments that held the erased text are freed, and zeroed), and the WAL is checkpointed and
+    truncated. No VACUUM: the running runtime keeps the file open, and the index is rewritten in place."""
     if not path.is_file():
         return
     db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
     try:
         db.execute("PRAGMA secure_delete = ON")
         db.execute("INSERT INTO encounters(encounters) VALUES ('optimize')")
-        db.execute("VACUUM")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         db.close()
