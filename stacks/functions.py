@@ -338,8 +338,8 @@ class HandlerFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             environment={
                 **environment,
-                "POWERTOOLS_SERVICE_NAME": f"medscribe-{handler.name}",
-                "POWERTOOLS_METRICS_NAMESPACE": "medscribe",
+                "POWERTOOLS_SERVICE_NAME": naming.service_name(handler.name),
+                "POWERTOOLS_METRICS_NAMESPACE": naming.METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 # PHI-safe defaults even if a decorator forgets them.
                 "POWERTOOLS_LOGGER_LOG_EVENT": "false",

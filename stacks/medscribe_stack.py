@@ -1,7 +1,8 @@
 """The medscribe stack: shared stores, then everything per route and per endpoint, generated from
 `ROUTES` and `ENDPOINTS`.
 
-Nothing is wired by hand outside the loops over the two tables: each route gets its queue, DLQ,
+Nothing is wired by hand outside the loops over the two tables (the alarms on the pipeline's own
+metrics, stacks/alarms.py, read the route table too): each route gets its queue, DLQ,
 alarm, trigger (S3 notification, EventBridge rule or EventBridge Scheduler schedule), function, role,
 log group and event source; each endpoint its function, role, log group and IAM-authorised function URL.
 """
@@ -18,6 +19,7 @@ from constructs import Construct
 
 from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route, S3Trigger, ScheduleTrigger
 from medscribe.settings import ENV, PipelineSettings, function_env
+from stacks.alarms import MetricAlarms
 from stacks.functions import EndpointFunction, HandlerFunction, Layers, RouteFunction
 from stacks.messaging import Notifications, RouteQueue
 from stacks.naming import construct_id
@@ -99,6 +101,7 @@ class MedscribeStack(Stack):
         self.storage = Storage(self, "Storage", settings=settings, key=key)
         self.notifications = Notifications(self, "Notifications", settings=settings, key=key)
         topic = self.notifications.topic
+        self.metric_alarms = MetricAlarms(self, "MetricAlarms", settings=settings, routes=routes, topic=topic)
         self.layers = Layers(self, "Layers", root=root, handlers=[*routes, *endpoints])
         environment = function_env(
             table=self.storage.table.table_name,

@@ -42,6 +42,7 @@ from constructs import Construct
 
 from medscribe.routes import STREAM_MESSAGE_TEMPLATE, EventTrigger, Route, S3Trigger, ScheduleTrigger, StreamTrigger
 from medscribe.settings import PipelineSettings
+from stacks.alarms import METRIC_ALARMS, metric_alarm_name
 
 DLQ_RETENTION = Duration.days(14)  # the SQS maximum: time to find and redrive a poison message
 SCHEDULE_RETRY_ATTEMPTS = 3
@@ -122,8 +123,11 @@ class Notifications(Construct):
                 resources=[self.topic.topic_arn],
                 conditions={
                     "ArnLike": {
-                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
-                        f"alarm:{alarm_name(settings.prefix, '*')}"
+                        "aws:SourceArn": [
+                            f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}"
+                            for name in (alarm_name(settings.prefix, "*"),
+                                         *(metric_alarm_name(settings.prefix, alarm) for alarm in METRIC_ALARMS))
+                        ]
                     },
                     "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
                 },

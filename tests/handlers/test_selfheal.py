@@ -20,6 +20,7 @@ from medscribe.adapters.scores import Model, ScoreStore
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import TransientError
 from medscribe.domain.selfheal import ModelStatus
+from medscribe.metric_names import SELFHEAL_MODELS_FAILED
 from medscribe.services.selfheal import eval_job_name, eval_output_key
 from medscribe.services.wiring import active_model
 from medscribe.settings import LanguageMode
@@ -182,7 +183,8 @@ def test_a_worse_candidate_stays_a_candidate_and_the_baseline_keeps_serving(load
     assert "kept baseline" in email
 
 
-def test_a_failed_vocabulary_fails_the_model_with_its_reason(load_handler, world, transcribe, comprehend) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_vocabulary_fails_the_model_with_its_reason(load_handler, world, transcribe, comprehend,  # type: ignore[no-untyped-def]
+                                                             capsys) -> None:
     scored_baseline(load_handler, world)
     handler = load_handler("selfheal", selfheal_language_model=False)
     comprehend.add_response("detect_entities_v2", SPUTUM, None)
@@ -193,12 +195,19 @@ def test_a_failed_vocabulary_fails_the_model_with_its_reason(load_handler, world
         "VocabularyName": model.name, "VocabularyState": "FAILED",
         "FailureReason": "The vocabulary contains invalid characters."}, None)
     transcribe.add_response("delete_vocabulary", {}, {"VocabularyName": model.name})  # a failed one is cleaned up
+    capsys.readouterr()
     handler.handler(TICK, Context())
     transcribe.assert_no_pending_responses()
     failed = ScoreStore(world["table"]).model(model.name)
     assert failed is not None
     assert failed.status is ModelStatus.FAILED
     assert "invalid characters" in (failed.reason or "")
+    # the metric the self-heal failure alarm watches (stacks/alarms.py)
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    values = emf[SELFHEAL_MODELS_FAILED]
+    assert (values if isinstance(values, list) else [values]) == [1]
+    (directive,) = emf["_aws"]["CloudWatchMetrics"]
+    assert ["service"] in directive["Dimensions"]
 
 
 def test_a_language_model_is_trained_where_the_language_has_one(load_handler, world, transcribe, comprehend,  # type: ignore[no-untyped-def]

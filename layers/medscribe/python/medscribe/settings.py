@@ -132,6 +132,27 @@ class PipelineSettings(BaseModel):
         3, description="Evaluated candidate models whose Transcribe vocabulary / language model are kept (newest "
                        "first) besides the active one; older, retired and failed ones are deleted (account quotas)."
     )
+    alarm_period_minutes: Annotated[int, Field(ge=1, le=1440)] = Field(
+        15, description="Period of the failure alarms (failed encounters, transcriptions, self-heal): the sum over it."
+    )
+    alarm_failed_encounters: Annotated[int, Field(ge=1)] = Field(
+        1, description="Alarm when this many encounters end FAILED (transcription or documentation) in one period."
+    )
+    alarm_transcription_failures: Annotated[int, Field(ge=1)] = Field(
+        1, description="Alarm when this many transcriptions end FAILED in one period."
+    )
+    alarm_selfheal_failures: Annotated[int, Field(ge=1)] = Field(
+        1, description="Alarm when this many self-heal models fail (build failed or Transcribe quota) in one period."
+    )
+    alarm_needs_review_period_minutes: Annotated[int, Field(ge=1, le=1440)] = Field(
+        60, description="Period of the NEEDS_REVIEW rate alarm."
+    )
+    alarm_needs_review_ratio: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.5, description="Alarm when NEEDS_REVIEW / (DOCUMENTED + NEEDS_REVIEW) in one period reaches this."
+    )
+    alarm_needs_review_min_notes: Annotated[int, Field(ge=1)] = Field(
+        5, description="The NEEDS_REVIEW rate alarms only over periods with at least this many documented notes."
+    )
     local_selfheal_interval_seconds: Annotated[int, Field(ge=1)] = Field(
         3600, description="Local runtime only: self-heal timer (run a cycle now with `medscribe selfheal`)."
     )

@@ -29,6 +29,7 @@ from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.notes import NoteStatus
 from medscribe.domain.transcript import Line
+from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
 from medscribe.review.page import render_review_page
 from medscribe.services.claim_judge import with_judgement
@@ -78,7 +79,7 @@ class DocumentationStage:
                 reason = f"documentation failed: {exc}"
                 if self.repository.transition(encounter_id, encounter.status, EncounterStatus.FAILED, reason=reason):
                     logger.warning("documentation failed", extra={"encounter_id": encounter_id})
-                    metrics.add_metric(name="DocumentationFailed", unit=MetricUnit.Count, value=1)
+                    metrics.add_metric(name=DOCUMENTATION_FAILED, unit=MetricUnit.Count, value=1)
                 return EncounterStatus.FAILED
         logger.info("encounter not waiting for documentation", extra={"encounter_id": encounter_id,
                                                                       "status": encounter.status})
@@ -149,5 +150,5 @@ class DocumentationStage:
             return None
         logger.info("documented", extra={"encounter_id": encounter.encounter_id, "status": status,
                                          "engine": engine, "problems": problems})
-        metrics.add_metric(name=f"Encounters{status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=outcome_metric(status), unit=MetricUnit.Count, value=1)
         return status

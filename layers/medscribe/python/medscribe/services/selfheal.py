@@ -61,6 +61,7 @@ from medscribe.domain.vocabulary import (
     vocabulary_entries,
     vocabulary_table,
 )
+from medscribe.metric_names import SELFHEAL_MODELS_FAILED, SELFHEAL_QUOTA_REACHED
 from medscribe.observability import logger, metrics
 from medscribe.services.scoring import Pair, ScoringService, score_language
 from medscribe.services.transcription import job_request
@@ -140,6 +141,8 @@ class SelfHealService:
             except PermanentError as exc:
                 self.scores.update_model(model.name, model.status, status=ModelStatus.FAILED, reason=str(exc)[:300])
                 report.failed.append(model.name)
+                logger.warning("self-heal model failed", extra={"model": model.name})
+                metrics.add_metric(name=SELFHEAL_MODELS_FAILED, unit=MetricUnit.Count, value=1)
         report.deleted = self._prune()
         if not in_flight:
             try:
@@ -255,7 +258,7 @@ class SelfHealService:
             self.scores.put_model(Model(**{**model.__dict__, "status": ModelStatus.FAILED}))
         self.scores.update_model(model.name, ModelStatus.FAILED, reason=reason)
         logger.warning("self-heal build stopped by a Transcribe quota", extra={"model": model.name})
-        metrics.add_metric(name="SelfHealQuotaReached", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=SELFHEAL_QUOTA_REACHED, unit=MetricUnit.Count, value=1)
 
     # --- housekeeping -------------------------------------------------------------------------------
 

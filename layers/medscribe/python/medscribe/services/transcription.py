@@ -29,6 +29,7 @@ from medscribe.domain.errors import PermanentError
 from medscribe.domain.selfheal import model_name
 from medscribe.domain.transcript import parse_transcribe_output
 from medscribe.domain.transcription import TranscriptKeys, encounter_of_job, job_name, safe_reason
+from medscribe.metric_names import TRANSCRIPTIONS_FAILED
 from medscribe.observability import logger, metrics
 from medscribe.settings import FunctionSettings, SpeakerMode
 
@@ -192,7 +193,7 @@ class TranscriptionService:
         if not self.repository.finish_transcription(encounter_id, EncounterStatus.FAILED, reason=reason):
             return
         logger.warning("transcription failed", extra={"encounter_id": encounter_id, "reason": safe_reason(reason)})
-        metrics.add_metric(name="TranscriptionsFailed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=TRANSCRIPTIONS_FAILED, unit=MetricUnit.Count, value=1)
         self.notifier.publish(
             f"medscribe {self.pipeline.stage}: transcription FAILED for {encounter_id}",
             [f"Encounter {encounter_id} could not be transcribed.", f"Reason: {safe_reason(reason)}",
