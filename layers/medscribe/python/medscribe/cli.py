@@ -806,8 +806,7 @@ def transcript(args: argparse.Namespace) -> int:
 def _transcript_lines(path: Path) -> list[Any]:
     """Numbered lines from a Transcribe output JSON, our lines.json, or a speaker-prefixed dialogue."""
     from medscribe.domain.dialogue import dialogue_lines
-    from medscribe.domain.transcript import TranscriptFormatError, parse_transcribe_output
-    from medscribe.services.documentation_stage import lines_from_json
+    from medscribe.domain.transcript import TranscriptFormatError, lines_from_json, parse_transcribe_output
 
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -33,7 +33,9 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.errors import classify, error_code
 from medscribe.adapters.transcribe import TranscribeJobs
 from medscribe.domain.errors import PermanentError, TransientError
-from medscribe.observability import logger
+from medscribe.observability import logger, trace_library
+
+trace_library("requests")  # X-Ray traces its HTTP calls (patched where it is imported)
 
 # CreateLanguageModel's `CLMLanguageCode` enum (botocore transcribe 2017-10-26). ko-KR is absent.
 CLM_LANGUAGES = frozenset({"en-US", "hi-IN", "es-US", "en-GB", "en-AU", "de-DE", "ja-JP"})

@@ -33,7 +33,9 @@ from opensearchpy.exceptions import TransportError
 from medscribe.adapters.llm.retry import backoff_delay
 from medscribe.domain.errors import MedscribeError, PermanentError, TransientError
 from medscribe.domain.search import SearchDocument, SearchHit
-from medscribe.observability import logger
+from medscribe.observability import logger, trace_library
+
+trace_library("requests")  # X-Ray traces its HTTP calls (patched where it is imported)
 
 DEFAULT_INDEX = "encounters"
 SIGNING_SERVICE = "es"

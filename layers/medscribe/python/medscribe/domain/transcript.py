@@ -201,3 +201,10 @@ def parse_transcribe_output(document: Mapping[str, Any]) -> list[Line]:
     if results.get("channel_labels") or any("channel_label" in i or "speaker_label" in i for i in items):
         return _from_item_labels(results, items)
     return _by_sentence(items)
+
+
+def lines_from_json(document: dict[str, Any]) -> list[Line]:
+    """The numbered lines of a stored transcript (transcripts/<id>/lines.json: {"lines": [...]})."""
+    return [Line(n=int(x["n"]), speaker=str(x["speaker"]), start=float(x.get("start") or 0.0),
+                 end=float(x.get("end") or 0.0), text=str(x["text"]), confidence=x.get("confidence"))
+            for x in document["lines"]]

@@ -28,7 +28,7 @@ from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectR
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.notes import NoteStatus
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript import Line, lines_from_json
 from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
 from medscribe.review.page import render_review_page
@@ -41,12 +41,6 @@ from medscribe.settings import PipelineSettings
 def note_keys(encounter_id: str) -> dict[str, str]:
     folder = f"notes/{encounter_id}"
     return {"note": f"{folder}/note.json", "emr": f"{folder}/emr.json", "review": f"{folder}/review.html"}
-
-
-def lines_from_json(document: dict[str, Any]) -> list[Line]:
-    return [Line(n=int(x["n"]), speaker=str(x["speaker"]), start=float(x.get("start") or 0.0),
-                 end=float(x.get("end") or 0.0), text=str(x["text"]), confidence=x.get("confidence"))
-            for x in document["lines"]]
 
 
 class DocumentationStage:

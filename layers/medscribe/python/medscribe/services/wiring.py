@@ -14,17 +14,17 @@ from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import ScoreStore
 from medscribe.adapters.transcribe import TranscribeJobs
-from medscribe.domain.llm import LanguageModel
-from medscribe.domain.search import SearchIndex
-from medscribe.services.documentation_stage import DocumentationStage
-from medscribe.services.indexing import IndexingService
-from medscribe.services.ingest import IngestService
-from medscribe.services.transcription import TranscriptionService
 from medscribe.settings import ENV, PipelineSettings, function_settings
 
-if TYPE_CHECKING:  # imported where used: jiwer and requests are only in the scoring layer
-    from medscribe.services.scoring import ScoringService
+if TYPE_CHECKING:  # each service is imported by the factory that builds it: a handler loads its own only
+    from medscribe.domain.llm import LanguageModel
+    from medscribe.domain.search import SearchDocument, SearchHit, SearchIndex
+    from medscribe.services.documentation_stage import DocumentationStage
+    from medscribe.services.indexing import IndexingService
+    from medscribe.services.ingest import IngestService
+    from medscribe.services.scoring import ScoringService  # jiwer and requests: only in the scoring layer
     from medscribe.services.selfheal import SelfHealService
+    from medscribe.services.transcription import TranscriptionService
 
 SQLITE_URL_PREFIX = "sqlite:///"
 ACTIVE_MODEL_TTL_SECONDS = 60.0  # how long a function keeps using the model it read as active
@@ -85,6 +85,8 @@ def active_model(store: ScoreStore, ttl_seconds: float = ACTIVE_MODEL_TTL_SECOND
 
 
 def transcription_service() -> TranscriptionService:
+    from medscribe.services.transcription import TranscriptionService
+
     settings = function_settings()
     return TranscriptionService(
         EncounterRepository(settings.table_name), TranscribeJobs(),
@@ -138,6 +140,8 @@ def scoring_service() -> ScoringService:
 
 
 def ingest_service() -> IngestService:
+    from medscribe.services.ingest import IngestService
+
     settings = function_settings()
     events = EventPublisher(settings.pipeline.stage)
     return IngestService(
@@ -149,6 +153,8 @@ def ingest_service() -> IngestService:
 
 
 def documentation_stage() -> DocumentationStage:
+    from medscribe.services.documentation_stage import DocumentationStage
+
     settings = function_settings()
     model: list[LanguageModel | None] = []
 
@@ -171,30 +177,66 @@ def documentation_stage() -> DocumentationStage:
     )
 
 
-def search_index(url: str | None, *, ensure_template: bool = False) -> SearchIndex:
-    """The search index a URL names: sqlite:///<file> (local) or https://<OpenSearch domain endpoint>."""
+def search_url_checked(url: str | None) -> str:
+    """The search index URL, if its scheme is one `search_index` builds (a clear error otherwise)."""
     if not url:
         raise RuntimeError(f"no search index configured ({ENV.SEARCH_URL} is not set)")
+    if not url.startswith((SQLITE_URL_PREFIX, "https://", "http://")):
+        raise RuntimeError(f"unsupported search index URL scheme in {ENV.SEARCH_URL}: {url.split(':', 1)[0]!r}")
+    return url
+
+
+def search_index(url: str | None, *, ensure_template: bool = False) -> SearchIndex:
+    """The search index a URL names: sqlite:///<file> (local) or https://<OpenSearch domain endpoint>."""
+    url = search_url_checked(url)
     if url.startswith(SQLITE_URL_PREFIX):
         from medscribe.adapters.search_sqlite import SqliteSearchIndex
 
         return SqliteSearchIndex(url.removeprefix(SQLITE_URL_PREFIX))
-    if url.startswith(("https://", "http://")):
-        import boto3
+    import boto3
 
-        from medscribe.adapters.search_opensearch import OpenSearchIndex
+    from medscribe.adapters.search_opensearch import OpenSearchIndex
 
-        region = boto3.session.Session().region_name or os.environ.get("AWS_REGION") or "us-east-1"
-        index = OpenSearchIndex.for_endpoint(url, region=region)
-        if ensure_template:
-            index.ensure_template()  # idempotent: the template and the index exist before the first write
-        return index
-    raise RuntimeError(f"unsupported search index URL scheme in {ENV.SEARCH_URL}: {url.split(':', 1)[0]!r}")
+    region = boto3.session.Session().region_name or os.environ.get("AWS_REGION") or "us-east-1"
+    index = OpenSearchIndex.for_endpoint(url, region=region)
+    if ensure_template:
+        index.ensure_template()  # idempotent: the template and the index exist before the first write
+    return index
+
+
+class LazySearchIndex:
+    """The search index a URL names, built on first use: the OpenSearch client (and its template
+    request) belongs to the first batch, not to the function's init (no client or request at import)."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = search_url_checked(url)  # a missing or unsupported URL is still an error at cold start
+        self._index: SearchIndex | None = None
+
+    @property
+    def index(self) -> SearchIndex:
+        if self._index is None:
+            self._index = search_index(self.url, ensure_template=True)
+        return self._index
+
+    def upsert(self, document: SearchDocument) -> None:
+        self.index.upsert(document)
+
+    def delete(self, encounter_id: str) -> None:
+        self.index.delete(encounter_id)
+
+    def apply(self, upserts: Sequence[SearchDocument], deletes: Sequence[str]) -> set[str]:
+        return self.index.apply(upserts, deletes)
+
+    def search(self, text: str, *, status: str | None = None, since: str | None = None,
+               limit: int = 20) -> list[SearchHit]:
+        return self.index.search(text, status=status, since=since, limit=limit)
 
 
 def indexing_service() -> IndexingService:
+    from medscribe.services.indexing import IndexingService
+
     settings = function_settings()
     return IndexingService(
         EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
-        ObjectStore(), search_index(settings.search_url, ensure_template=True), settings.pipeline,
+        ObjectStore(), LazySearchIndex(settings.search_url), settings.pipeline,
     )
