@@ -51,7 +51,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy layers/medscribe/python/medscribe app.py stacks
+	$(BIN)/mypy layers/medscribe/python/medscribe layers/local/medscribe_local app.py stacks
 	for handler in lambdas/*/handler.py; do $(BIN)/mypy $$handler || exit 1; done
 
 unit: install
@@ -77,7 +77,7 @@ security: bandit pip-audit checkov
 
 # XDG_CACHE_HOME: the tools' caches (bandit's plugin index, checkov's) stay in their venvs, not in ~/.cache.
 bandit: $(SECURITY_VENV)/.installed
-	XDG_CACHE_HOME=$(CURDIR)/$(SECURITY_VENV)/cache $(SECURITY_VENV)/bin/bandit -q -c pyproject.toml -r layers/medscribe/python lambdas stacks app.py
+	XDG_CACHE_HOME=$(CURDIR)/$(SECURITY_VENV)/cache $(SECURITY_VENV)/bin/bandit -q -c pyproject.toml -r layers/medscribe/python layers/local lambdas stacks app.py
 
 # MEDSCRIBE_REQUIRE_AUDIT=1 fails when the advisory data cannot be reached (by default: a warning).
 pip-audit: $(SECURITY_VENV)/.installed install

@@ -22,7 +22,7 @@ The size: 1,000 uploads by default (`--uploads 100` for a run of a minute and a 
 audio, so each one also has tscribe's DOCX confidence chart drawn (the largest single cost left in a
 profile taken mid-burst: about a fifth of the sampled stacks). The
 local runtime made a burst cost more than linear time in several places; each is fixed in
-`medscribe.local` with a test, and none applies to AWS:
+`medscribe_local` with a test, and none applies to AWS:
 - moto's TransactWriteItems deep-copied every table it touched, stream included, before each
   transaction (every transcription slot taken or given back is one): the emulator copies only what
   the transaction names;
@@ -57,12 +57,12 @@ from pathlib import Path
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
-from medscribe.local.runtime import LocalRuntime
-from medscribe.local.sample_audio import silence_wav
-from medscribe.local.state import StatePaths
-from medscribe.local.uploads import Upload, upload, wait_for_terminal
-from medscribe.local.whisper_engine import Audio, Recognition, RecognitionOptions, Word
 from medscribe.settings import load_settings
+from medscribe_local.runtime import LocalRuntime
+from medscribe_local.sample_audio import silence_wav
+from medscribe_local.state import StatePaths
+from medscribe_local.uploads import Upload, upload, wait_for_terminal
+from medscribe_local.whisper_engine import Audio, Recognition, RecognitionOptions, Word
 
 COMMAND = ".venv/bin/python bench/burst.py"
 DEFAULT_UPLOADS = 1000  # about 13 to 14 minutes on 2 cores; see the README
@@ -70,7 +70,7 @@ WORDS = (" Good", " morning,", " what", " brings", " you", " in", " today?")
 
 
 class InstantRecognizer:
-    """The `Recognizer` protocol (medscribe.local.whisper_engine) without a model: a few words, at once."""
+    """The `Recognizer` protocol (medscribe_local.whisper_engine) without a model: a few words, at once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.domain.encounter import EncounterStatus
-from medscribe.local.runtime import LocalRuntime
-from medscribe.local.state import StatePaths
-from medscribe.local.uploads import upload, wait_for_terminal
+from medscribe_local.runtime import LocalRuntime
+from medscribe_local.state import StatePaths
+from medscribe_local.uploads import upload, wait_for_terminal
 from tests.media import wav_bytes
 
 

@@ -23,7 +23,8 @@ import time
 from typing import Any
 
 from medscribe.domain.transcript import parse_transcribe_output
-from medscribe.local.whisper_engine import (
+from medscribe.settings import project_root
+from medscribe_local.whisper_engine import (
     LabeledWord,
     RecognitionOptions,
     WhisperRecognizer,
@@ -31,7 +32,6 @@ from medscribe.local.whisper_engine import (
     build_transcribe_output,
     decode_media,
 )
-from medscribe.settings import project_root
 
 ROOT = project_root()
 SAMPLE_OUTPUT = ROOT / "tests" / "fixtures" / "transcribe-output" / "tscribe" / "03-speaker-identification.json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medscribe.local.sample_audio import silence_wav
+from medscribe_local.sample_audio import silence_wav
 
 
 def wav_bytes(seconds: float, rate: int = 8000) -> bytes:

@@ -12,10 +12,10 @@ import boto3
 import pytest
 
 from medscribe.adapters.search_sqlite import SqliteSearchIndex
-from medscribe.cli import main
 from medscribe.domain.encounter import EncounterStatus, Kind
 from medscribe.domain.search import SearchDocument
 from medscribe.settings import load_settings
+from medscribe_local.cli import main
 from tests.adapters.test_erasure import ARTIFACTS, encounter
 
 NAME = "Ottoline Brackenbury"

@@ -18,9 +18,9 @@ from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.emr import FIELDS
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.notes import NoteStatus
-from medscribe.local.converse_endpoint import ConverseEndpoint
 from medscribe.services.documentation import answer_question, write_note
 from medscribe.services.emr import structure_note
+from medscribe_local.converse_endpoint import ConverseEndpoint
 from tests import FIXTURES
 from tests.dialogues import shared_dialogues
 
@@ -42,7 +42,7 @@ def endpoint(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 def cli(endpoint: ConverseEndpoint, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": endpoint.url, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    return subprocess.run([sys.executable, "-m", "medscribe", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "medscribe_local", *args], env=env, capture_output=True, text=True,
                           timeout=300, check=False)
 
 

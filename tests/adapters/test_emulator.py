@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
-from medscribe.local.emulator import Emulator
-from medscribe.local.environment import connect
+from medscribe_local.emulator import Emulator
+from medscribe_local.environment import connect
 
 TABLE = "records"
 
@@ -108,7 +108,7 @@ def test_the_dispatcher_works_out_each_hosts_backend_once(monkeypatch: pytest.Mo
     """moto lists its package folder to find a request's backend; the emulator asks once per host."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-    from medscribe.local.emulator import _CachedDispatcher
+    from medscribe_local.emulator import _CachedDispatcher
 
     asked: list[str | None] = []
 
@@ -147,7 +147,7 @@ def test_queries_answer_as_moto_does_without_sorting_the_whole_table(dynamodb: A
     every reply, page by page, must equal moto's own, and only Scan still asks for the sorted table."""
     from moto.dynamodb.models.table import Table
 
-    from medscribe.local import emulator
+    from medscribe_local import emulator
 
     dynamodb.update_table(
         TableName=TABLE,
@@ -209,7 +209,7 @@ def test_receiving_skips_expired_messages_without_computing_the_queues_attribute
 
 
 def test_queue_counts_taken_in_one_pass_equal_moto_s(monkeypatch: pytest.MonkeyPatch) -> None:
-    from medscribe.local import emulator as emulator_module
+    from medscribe_local import emulator as emulator_module
 
     emulator = Emulator()
     restore = connect(emulator.start())
@@ -236,7 +236,7 @@ def test_queue_counts_taken_in_one_pass_equal_moto_s(monkeypatch: pytest.MonkeyP
 
 def test_stopping_puts_moto_back_as_it_was() -> None:
     """moto is process-wide: once the emulator stops, moto used directly (mock_aws) is moto again."""
-    from medscribe.local import emulator as emulator_module
+    from medscribe_local import emulator as emulator_module
 
     before = [vars(owner).get(name) for owner, name, _ in emulator_module._PATCHES]
     emulator = Emulator()

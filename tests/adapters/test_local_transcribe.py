@@ -25,12 +25,12 @@ from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
 from medscribe.domain.transcript import parse_transcribe_output
-from medscribe.local.emulator import Emulator
-from medscribe.local.environment import connect, route_transcribe
-from medscribe.local.transcribe_service import EVENT_DETAIL_TYPE, TranscribeService
-from medscribe.local.whisper_engine import FORMAT_MISMATCH, Recognition, RecognitionOptions, WhisperRecognizer, Word
 from medscribe.routes import TRANSCRIBE_JOB_STATE_PATTERN
 from medscribe.settings import PipelineSettings, project_root
+from medscribe_local.emulator import Emulator
+from medscribe_local.environment import connect, route_transcribe
+from medscribe_local.transcribe_service import EVENT_DETAIL_TYPE, TranscribeService
+from medscribe_local.whisper_engine import FORMAT_MISMATCH, Recognition, RecognitionOptions, WhisperRecognizer, Word
 
 SAMPLE = project_root() / "sample-data" / "audio" / "fareez" / "GAS0001.mp3"
 MEDIA_KEY = "audio/clinic a/Jane Doe visit.wav"  # a user-supplied key: must never reach a FailureReason

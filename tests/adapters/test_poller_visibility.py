@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from medscribe.adapters import aws_clients
-from medscribe.local.emulator import Emulator
-from medscribe.local.environment import connect
-from medscribe.local.pollers import RoutePoller
-from medscribe.local.state import Resources, RouteResources
 from medscribe.routes import Access, Route, S3Trigger
 from medscribe.settings import PipelineSettings
+from medscribe_local.emulator import Emulator
+from medscribe_local.environment import connect
+from medscribe_local.pollers import RoutePoller
+from medscribe_local.state import Resources, RouteResources
 
 VISIBILITY = 1  # seconds: each invocation below outlasts it several times
 

@@ -58,7 +58,7 @@ CONTRACT_TIER = "contract"
 TESTS = Path(__file__).resolve().parents[1]
 LAMBDAS = TESTS.parent / "lambdas"
 # The local runtime's stand-ins for the AWS services that call with a route's roles
-# (medscribe.local.pollers): (class, method) -> caller. Renaming one of these methods silently stops
+# (medscribe_local.pollers): (class, method) -> caller. Renaming one of these methods silently stops
 # recording; test_recorder_sees_every_caller_in_e2e fails then.
 TRIGGER_METHODS = {
     ("RoutePoller", "_receive_once"): "event-source-mapping",
@@ -67,7 +67,7 @@ TRIGGER_METHODS = {
     ("StreamPump", "_pump"): "pipe",
     ("ScheduleTimer", "_send"): "schedule",
 }
-POLLERS_FILE = "medscribe/local/pollers.py"
+POLLERS_FILE = "medscribe_local/pollers.py"
 CALLERS = ("handler", *sorted(set(TRIGGER_METHODS.values())))
 _CONTEXT_KEY = "medscribe_contract_call"
 

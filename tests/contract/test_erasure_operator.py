@@ -2,7 +2,7 @@
 it), so its calls are checked against the operator policy the README lists (`OPERATOR_ACTIONS`)
 rather than a synthesized role: an erasure in moto is recorded, every call is mapped to the IAM action
 it needs, and each must be listed and be a real IAM action (parliament's database). Its Transcribe
-requests meet the service's request rules (medscribe.local.service_rules), for every job name the
+requests meet the service's request rules (medscribe_local.service_rules), for every job name the
 pipeline gives (transcription and self-heal evaluation jobs), and the rule catches a bad name."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 from medscribe.adapters import aws_clients
 from medscribe.domain.encounter import EncounterStatus, Kind
 from medscribe.domain.transcription import job_name
-from medscribe.local.service_rules import transcribe_problems
 from medscribe.services.erasure import OPERATOR_ACTIONS
 from medscribe.services.selfheal import eval_job_name
 from medscribe.settings import PipelineSettings
+from medscribe_local.service_rules import transcribe_problems
 from tests.adapters.conftest import aws, bucket, table  # noqa: F401  (fixtures)
 from tests.adapters.test_erasure import ARTIFACTS, FakeTranscribe, encounter, service
 from tests.contract.iam import action

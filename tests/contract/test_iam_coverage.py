@@ -119,7 +119,7 @@ def test_calls_of_pipes_and_schedules_are_allowed_by_their_roles(recordings: Rec
     assert principals
     for principal in principals:
         calls = calls_of(recordings, principal.kind, principal.name)
-        assert calls, f"{principal.label}: nothing recorded (medscribe.local.pollers changed? recorder.TRIGGER_METHODS)"
+        assert calls, f"{principal.label}: nothing recorded (medscribe_local.pollers changed? recorder.TRIGGER_METHODS)"
         assert_allowed(calls, principal, stack)
 
 
@@ -129,5 +129,5 @@ def test_event_source_mappings_were_recorded_in_e2e(recordings: Recordings) -> N
     # tests of the poller itself (tests/adapters) run routes of their own, which do not count here
     mapped = {call.function for call in recordings.calls if call.caller == "event-source-mapping"}
     assert set(ROUTE_NAMES) <= mapped, "routes whose event source mapping recorded nothing: " \
-        f"{sorted(set(ROUTE_NAMES) - mapped)} (did medscribe.local.pollers change? recorder.TRIGGER_METHODS)"
+        f"{sorted(set(ROUTE_NAMES) - mapped)} (did medscribe_local.pollers change? recorder.TRIGGER_METHODS)"
 

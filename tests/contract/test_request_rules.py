@@ -1,5 +1,5 @@
 """Requests AWS would reject although botocore sends them: Bedrock Converse tool rules and Transcribe's
-cross-member rules (medscribe.local.service_rules), applied to every request the project can build
+cross-member rules (medscribe_local.service_rules), applied to every request the project can build
 for any deployment setting, and to every request the handler and e2e tests recorded.
 
 The rules themselves are checked against the defects they exist for: the EMR tool's display-name keys
@@ -19,17 +19,17 @@ from medscribe.adapters.transcribe import JobRequest
 from medscribe.domain.emr import FIELDS, emr_json_schema
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.notes import load_template
-from medscribe.local.service_rules import (
-    DEPRECATED,
-    comprehend_medical_problems,
-    converse_problems,
-    transcribe_problems,
-)
 from medscribe.services.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL
 from medscribe.services.documentation import ANSWER_SCHEMA, ANSWER_TOOL, NOTE_TOOL
 from medscribe.services.emr import EMR_TOOL
 from medscribe.services.transcription import job_request
 from medscribe.settings import FunctionSettings, LanguageMode, PipelineSettings, SpeakerMode
+from medscribe_local.service_rules import (
+    DEPRECATED,
+    comprehend_medical_problems,
+    converse_problems,
+    transcribe_problems,
+)
 from tests.contract.conftest import Recordings
 
 # --- Bedrock Converse ----------------------------------------------------------------------------

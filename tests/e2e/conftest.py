@@ -28,10 +28,10 @@ from faster_whisper import decode_audio
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.domain.encounter import Encounter
-from medscribe.local.runtime import LocalRuntime
-from medscribe.local.state import StatePaths
-from medscribe.local.uploads import Upload, upload, wait_for_terminal
 from medscribe.settings import PipelineSettings, load_settings, project_root
+from medscribe_local.runtime import LocalRuntime
+from medscribe_local.state import StatePaths
+from medscribe_local.uploads import Upload, upload, wait_for_terminal
 from tests import FIXTURES
 
 EVENTS = FIXTURES / "events"

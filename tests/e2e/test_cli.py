@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from medscribe.local.state import StatePaths, pid_alive, read_runtime
+from medscribe_local.state import StatePaths, pid_alive, read_runtime
 from tests.e2e.conftest import note
 from tests.media import MP3, wav_bytes
 
@@ -19,7 +19,8 @@ pytestmark = pytest.mark.e2e
 
 def medscribe(*args: str, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "medscribe", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "medscribe_local", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
 
@@ -99,8 +100,8 @@ def test_local_run_documents_through_a_strict_converse_endpoint(tmp_path: Path) 
     """With AWS_ENDPOINT_URL_BEDROCK_RUNTIME set, the runtime's document stage uses the Bedrock adapter:
     every EMR and note request it makes must pass Bedrock's server-side rules (the strict endpoint
     rejects what Bedrock would)."""
-    from medscribe.local.converse_endpoint import ConverseEndpoint
     from medscribe.settings import project_root
+    from medscribe_local.converse_endpoint import ConverseEndpoint
     from tests import FIXTURES
 
     state = tmp_path / "state"

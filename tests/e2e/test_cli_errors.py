@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from medscribe.local.state import StatePaths, pid_alive, read_runtime
+from medscribe_local.state import StatePaths, pid_alive, read_runtime
 from tests.e2e.conftest import note
 from tests.e2e.test_cli import medscribe
 

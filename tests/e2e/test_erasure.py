@@ -23,8 +23,8 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.scores import ScoreStore
 from medscribe.adapters.search_sqlite import SqliteSearchIndex
 from medscribe.domain.encounter import EncounterStatus
-from medscribe.local.report import write_report
-from medscribe.local.uploads import ResultRow, write_results
+from medscribe_local.report import write_report
+from medscribe_local.uploads import ResultRow, write_results
 from tests.e2e.conftest import Driver, eventually
 from tests.e2e.test_reliability_matrix import InstantRecognizer, recognizer, words
 from tests.media import wav_bytes
@@ -40,7 +40,7 @@ DONE = (EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW)
 def medscribe(driver: Driver, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(MEDSCRIBE_STATE_DIR=str(driver.runtime.paths.root), COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "medscribe", *args], cwd=tmp_path, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "medscribe_local", *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -10,10 +10,10 @@ import pytest
 from medscribe.adapters import aws_clients
 from medscribe.adapters.events import EventPublisher
 from medscribe.domain.encounter import EncounterStatus, Kind
-from medscribe.local.provision import provision
-from medscribe.local.uploads import upload
 from medscribe.routes import Access, EventTrigger, Route
 from medscribe.services.reprocess import ReprocessRefused, ReprocessService
+from medscribe_local.provision import provision
+from medscribe_local.uploads import upload
 from tests.e2e.conftest import EVENTS, Driver, e2e_settings, eventually, note, s3_notification
 from tests.media import MP3, video_only_mp4, wav_bytes
 

@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from medscribe.domain.encounter import EncounterStatus
-from medscribe.local.alarms import alarm_name, dlq_name
-from medscribe.local.uploads import Upload
+from medscribe_local.alarms import alarm_name, dlq_name
+from medscribe_local.uploads import Upload
 from tests.e2e.conftest import Driver, eventually, note, s3_notification
 from tests.faults import FaultInjector, FaultKind, Stage
 from tests.media import wav_bytes

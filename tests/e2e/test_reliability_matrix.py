@@ -149,10 +149,10 @@ import pytest
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import from_item
 from medscribe.domain.encounter import EncounterStatus
-from medscribe.local.alarms import alarm_name
-from medscribe.local.uploads import Upload, wait_for_terminal
-from medscribe.local.whisper_engine import Recognition, RecognitionOptions, Word
 from medscribe.settings import load_settings
+from medscribe_local.alarms import alarm_name
+from medscribe_local.uploads import Upload, wait_for_terminal
+from medscribe_local.whisper_engine import Recognition, RecognitionOptions, Word
 from tests.e2e.conftest import Driver, eventually, note, s3_notification
 from tests.faults import TRANSIENT_FAULTS, FaultInjector, FaultKind, Stage, record_figure
 from tests.media import MP3, wav_bytes

@@ -7,9 +7,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
-from medscribe.local.pollers import ExecutionEnvironments, failed_message_ids
-from medscribe.local.uploads import Upload, input_key, result_rows, wait_for_terminal
 from medscribe.routes import Access, Route, S3Trigger
+from medscribe_local.pollers import ExecutionEnvironments, failed_message_ids
+from medscribe_local.uploads import Upload, input_key, result_rows, wait_for_terminal
 
 pytestmark = pytest.mark.e2e
 

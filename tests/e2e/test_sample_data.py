@@ -23,8 +23,8 @@ from typing import Any
 import boto3
 import pytest
 
-from medscribe.local.state import StatePaths, read_runtime
 from medscribe.settings import project_root
+from medscribe_local.state import StatePaths, read_runtime
 from tests.e2e.test_cli import medscribe
 
 pytestmark = pytest.mark.e2e

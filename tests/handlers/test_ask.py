@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from medscribe.adapters import aws_clients
-from medscribe.local.converse_endpoint import ConverseEndpoint
+from medscribe_local.converse_endpoint import ConverseEndpoint
 from tests.handlers.conftest import Context, shared_event
 from tests.handlers.test_document import fareez_lines, transcribed_encounter
 from tests.handlers.test_score import world as world
@@ -79,8 +79,8 @@ def test_a_body_that_is_not_a_json_object_is_400(load_handler, world, bedrock) -
 
 def test_an_answer_that_is_not_json_is_asked_again_of_the_long_model(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
     """The retry goes to the long tier (bedrock_long_model_id), the second model the stack grants."""
-    from medscribe.local.converse_endpoint import OfflineResponder
     from medscribe.settings import load_settings
+    from medscribe_local.converse_endpoint import OfflineResponder
 
     offline = OfflineResponder()
     bedrock.responder = lambda request: ([{"text": "I think so."}], "end_turn") if len(bedrock.requests) == 1 \

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from medscribe.cli import main
+from medscribe_local.cli import main
 from tests import FIXTURES
 
 FAREEZ = FIXTURES / "dialogues" / "fareez-osce"

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from medscribe.cli import main
+from medscribe_local.cli import main
 from tests import FIXTURES
 
 DATA = FIXTURES / "transcribe-output"

@@ -64,7 +64,7 @@ def test_nothing_reads_a_shared_folder_outside_the_repository() -> None:
 def test_the_scan_covers_the_trees_that_read_test_material() -> None:
     scanned = {path.relative_to(ROOT).as_posix() for path in scanned_files()}
     assert {"tests/dialogues.py", "tests/handlers/conftest.py", "bench/notes.py", "Makefile", ".ci/run",
-            "layers/medscribe/python/medscribe/local/sample_audio.py"} <= scanned
+            "layers/local/medscribe_local/sample_audio.py"} <= scanned
     assert not any(name.startswith("tests/fixtures/") for name in scanned)
 
 

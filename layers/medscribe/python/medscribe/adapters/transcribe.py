@@ -1,5 +1,5 @@
 """Amazon Transcribe (standard and Medical) batch jobs. In the local runtime the same boto3 client
-reaches the local speech engine (medscribe.local), which speaks the same API.
+reaches the local speech engine (medscribe_local), which speaks the same API.
 
 Throttling and quota errors (`ThrottlingException`, `LimitExceededException`) are retried here with
 exponential backoff and jitter, on top of botocore's standard retries (which give up quickly on

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from medscribe.adapters import aws_clients
-from medscribe.local.loops import BackgroundLoop
-from medscribe.local.state import write_atomically
+from medscribe_local.loops import BackgroundLoop
+from medscribe_local.state import write_atomically
 
-log = logging.getLogger("medscribe.local")
+log = logging.getLogger("medscribe_local")
 
 SENDER = "AWS Notifications <no-reply@sns.amazonaws.com>"
 DEFAULT_RECIPIENT = "operator@localhost"

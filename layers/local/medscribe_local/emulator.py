@@ -54,7 +54,7 @@ from moto.sqs.models import Message, Queue, SQSBackend
 
 HOST = "127.0.0.1"
 
-log = logging.getLogger("medscribe.local")
+log = logging.getLogger("medscribe_local")
 
 
 class _Sequencer:

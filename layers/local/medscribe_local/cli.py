@@ -31,10 +31,10 @@ from medscribe.adapters.search_sqlite import IndexUnreadable, SqliteSearchIndex
 from medscribe.domain.encounter import EncounterStatus
 from medscribe.domain.text_safety import printable
 from medscribe.domain.validation import AUDIO_FORMATS
-from medscribe.local.daemon import DaemonError, start_daemon, stop_daemon
-from medscribe.local.environment import connect
-from medscribe.local.state import RuntimeInfo, StatePaths, owns_process, read_runtime, remove_runtime, running_runtime
-from medscribe.local.uploads import (
+from medscribe_local.daemon import DaemonError, start_daemon, stop_daemon
+from medscribe_local.environment import connect
+from medscribe_local.state import RuntimeInfo, StatePaths, owns_process, read_runtime, remove_runtime, running_runtime
+from medscribe_local.uploads import (
     encounter_json,
     key_is_safe,
     plan_folder,
@@ -224,7 +224,7 @@ def local_up(args: argparse.Namespace) -> int:
         _say(f"a local runtime is already running: {info.endpoint} (pid {info.pid}), state {paths.root}")
         return 0
     if args.foreground:
-        from medscribe.local.runtime import serve  # loads moto: only the serving process needs it
+        from medscribe_local.runtime import serve  # loads moto: only the serving process needs it
 
         terminal = Console(file=sys.stdout, highlight=False)  # bound now: other threads' output goes to the log
 
@@ -257,7 +257,7 @@ def local_down(args: argparse.Namespace) -> int:
 
 @command("local", "serve", help="run the runtime in this process (used by `local up`)")
 def local_serve(args: argparse.Namespace) -> int:
-    from medscribe.local.runtime import serve  # loads moto: only the serving process needs it
+    from medscribe_local.runtime import serve  # loads moto: only the serving process needs it
 
     serve(StatePaths.resolve())
     return 0
@@ -339,7 +339,7 @@ def local_run(args: argparse.Namespace) -> int:
     })
     _say(f"results: {results}")
     from medscribe.adapters.artifacts import ArtifactStore
-    from medscribe.local.report import write_report
+    from medscribe_local.report import write_report
 
     report = write_report(
         results.parent, [row.encounter_id for row in rows if row.encounter_id],
@@ -422,14 +422,14 @@ def show(args: argparse.Namespace) -> int:
 def _local_index(db: Path, info: RuntimeInfo | None = None) -> SqliteSearchIndex:
     """The local search index; a missing or damaged one is rebuilt from the running runtime's records
     (one line on stderr says so), or, with no runtime running, a one-line error says what to do."""
-    from medscribe.local.search_rebuild import open_or_problem
+    from medscribe_local.search_rebuild import open_or_problem
 
     index, problem = open_or_problem(db)
     return index if index is not None else _rebuilt_index(db, problem or "damaged", info)
 
 
 def _rebuilt_index(db: Path, problem: str, info: RuntimeInfo | None = None) -> SqliteSearchIndex:
-    from medscribe.local.search_rebuild import rebuild
+    from medscribe_local.search_rebuild import rebuild
 
     info = info or running_runtime(StatePaths.resolve())
     if info is None:
@@ -714,8 +714,8 @@ def demo(args: argparse.Namespace) -> int:
     import json as json_module
 
     from medscribe.adapters.artifacts import ArtifactStore
-    from medscribe.local.report import write_report
     from medscribe.settings import project_root
+    from medscribe_local.report import write_report
 
     folder = args.folder or project_root() / "sample-data"
     began = time.monotonic()
@@ -765,7 +765,7 @@ def demo(args: argparse.Namespace) -> int:
     help="re-render sample-data/audio and ground-truth from the Fareez dialogues (needs espeak-ng, ffmpeg)",
 )
 def samples_make_audio(args: argparse.Namespace) -> int:
-    from medscribe.local.sample_audio import make_all
+    from medscribe_local.sample_audio import make_all
 
     for encounter, seconds in make_all().items():
         _say(f"{encounter}: {seconds:.0f} s of audio")
@@ -955,4 +955,4 @@ def ask(args: argparse.Namespace) -> int:
 
 
 # `medscribe erase` and `medscribe reprocess` live in their own modules and register themselves
-from medscribe import cli_erase, cli_reprocess  # noqa: E402, F401
+from medscribe_local import cli_erase, cli_reprocess  # noqa: E402, F401

@@ -48,12 +48,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from medscribe.adapters import aws_clients
-from medscribe.local.loops import BackgroundLoop
-from medscribe.local.state import Resources, RouteResources
 from medscribe.routes import Route, ScheduleTrigger, StreamTrigger, stream_message
 from medscribe.settings import PipelineSettings
+from medscribe_local.loops import BackgroundLoop
+from medscribe_local.state import Resources, RouteResources
 
-log = logging.getLogger("medscribe.local")
+log = logging.getLogger("medscribe_local")
 
 RECEIVE_WAIT_SECONDS = 1
 STREAM_POLL_SECONDS = 0.2

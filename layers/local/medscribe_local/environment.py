@@ -23,7 +23,7 @@ def aws_environment(endpoint: str) -> dict[str, str | None]:
 
     Profiles, session tokens and per-service endpoint overrides are removed so nothing can reach AWS;
     the one kept is a Bedrock Runtime endpoint on this machine (a local Converse endpoint such as
-    medscribe.local.converse_endpoint), which the runtime's document stage then uses.
+    medscribe_local.converse_endpoint), which the runtime's document stage then uses.
     """
     values: dict[str, str | None] = {
         "AWS_ENDPOINT_URL": endpoint,

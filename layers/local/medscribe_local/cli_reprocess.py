@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from medscribe.cli import CliError, _repository, _say, _stack_output, arg, command
+from medscribe_local.cli import CliError, _repository, _say, _stack_output, arg, command
 
 
 @command(

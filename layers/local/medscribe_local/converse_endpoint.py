@@ -16,7 +16,7 @@ extractor), `write_note` from the delimited numbered transcript (the extractive 
 the template whose schema the request carries), `answer_question` by retrieval; free text is a fixed
 sentence. Tests pass their own responder to script other answers.
 
-Run one by hand: `python -m medscribe.local.converse_endpoint [--port N]` prints its URL.
+Run one by hand: `python -m medscribe_local.converse_endpoint [--port N]` prints its URL.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from medscribe.local.service_rules import converse_problems
+from medscribe_local.service_rules import converse_problems
 
 HOST = "127.0.0.1"
 _PATH = re.compile(r"^/model/(?P<model>[^/]+)/(?P<operation>converse|converse-stream)$")

@@ -71,7 +71,7 @@ def _router(name: str) -> _ThreadRouter:
 
 
 class RuntimeLog:
-    """Open the log file, route other threads' stdout/stderr into it, and log `medscribe.local` there."""
+    """Open the log file, route other threads' stdout/stderr into it, and log `medscribe_local` there."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -97,16 +97,16 @@ class RuntimeLog:
                 handler.setStream(_routers["stdout"])
         self._handler = logging.StreamHandler(self._file)
         self._handler.setFormatter(logging.Formatter(_FORMAT))
-        for name in ("medscribe.local", "werkzeug"):
+        for name in ("medscribe_local", "werkzeug"):
             logger = logging.getLogger(name)
             logger.addHandler(self._handler)
             logger.propagate = False
-        logging.getLogger("medscribe.local").setLevel(logging.INFO)
+        logging.getLogger("medscribe_local").setLevel(logging.INFO)
 
     def close(self) -> None:
         if self._file is None:
             return
-        for name in ("medscribe.local", "werkzeug"):
+        for name in ("medscribe_local", "werkzeug"):
             logger = logging.getLogger(name)
             logger.removeHandler(self._handler)  # type: ignore[arg-type]
             logger.propagate = True

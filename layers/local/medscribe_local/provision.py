@@ -16,10 +16,10 @@ from typing import Any
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import TTL_ATTRIBUTE, table_definition
-from medscribe.local.environment import REGION
-from medscribe.local.state import Resources, RouteResources
 from medscribe.routes import ROUTES, EventTrigger, Route, S3Trigger
 from medscribe.settings import PipelineSettings
+from medscribe_local.environment import REGION
+from medscribe_local.state import Resources, RouteResources
 
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600

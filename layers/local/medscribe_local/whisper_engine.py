@@ -44,7 +44,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-log = logging.getLogger("medscribe.local")
+log = logging.getLogger("medscribe_local")
 
 SAMPLE_RATE = 16_000  # what Whisper hears
 PAUSE_SPLIT_SECONDS = 1.5

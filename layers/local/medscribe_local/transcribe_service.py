@@ -11,7 +11,7 @@ with {"__type": <code>, "Message": <text>}) with the response shapes of botocore
   CreateVocabulary, GetVocabulary, UpdateVocabulary, ListVocabularies, DeleteVocabulary
   CreateMedicalVocabulary, GetMedicalVocabulary, UpdateMedicalVocabulary, DeleteMedicalVocabulary
 
-Every request first passes the server-side rules of `medscribe.local.service_rules` (what AWS
+Every request first passes the server-side rules of `medscribe_local.service_rules` (what AWS
 would reject, e.g. a standard vocabulary on a Medical job, Settings.VocabularyName with language
 identification); a violation is the BadRequestException AWS answers.
 
@@ -61,9 +61,10 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
-from medscribe.local.service_rules import DEPRECATED, transcribe_problems, vocabulary_table_problems
-from medscribe.local.state import write_atomically
-from medscribe.local.whisper_engine import (
+from medscribe.settings import PipelineSettings
+from medscribe_local.service_rules import DEPRECATED, transcribe_problems, vocabulary_table_problems
+from medscribe_local.state import write_atomically
+from medscribe_local.whisper_engine import (
     TINY_EN,
     LabeledWord,
     MediaError,
@@ -74,9 +75,8 @@ from medscribe.local.whisper_engine import (
     build_transcribe_output,
     decode_media,
 )
-from medscribe.settings import PipelineSettings
 
-log = logging.getLogger("medscribe.local")
+log = logging.getLogger("medscribe_local")
 
 HOST = "127.0.0.1"
 DEFAULT_WORKERS = 2

@@ -1,6 +1,6 @@
 """Run the local runtime as a background process (`medscribe local up`) and stop it (`local down`).
 
-The daemon is `python -m medscribe local serve` in its own session, with stdout and stderr appended
+The daemon is `python -m medscribe_local local serve` in its own session, with stdout and stderr appended
 to the runtime log. It writes runtime.json once it is ready and removes it when it stops.
 """
 
@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from medscribe.local.state import STATE_ENV, RuntimeInfo, StatePaths, pid_alive, read_runtime, remove_runtime
+from medscribe_local.state import STATE_ENV, RuntimeInfo, StatePaths, pid_alive, read_runtime, remove_runtime
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
@@ -28,7 +28,7 @@ def start_daemon(paths: StatePaths, timeout: float = START_TIMEOUT_SECONDS) -> R
     remove_runtime(paths)  # a leftover from a runtime that did not stop cleanly
     with paths.log_file.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "medscribe", "local", "serve"],
+            [sys.executable, "-m", "medscribe_local", "local", "serve"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, STATE_ENV: str(paths.root)}, start_new_session=True,
         )

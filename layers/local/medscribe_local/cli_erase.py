@@ -19,10 +19,10 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from medscribe.cli import CliError, _connect, _print_json, _say, arg, command, console
 from medscribe.domain.errors import MedscribeError
 from medscribe.observability import logger
 from medscribe.services.erasure import ErasureReport, ErasureService
+from medscribe_local.cli import CliError, _connect, _print_json, _say, arg, command, console
 
 STACK_OUTPUTS = ("InputBucketName", "ArtifactsBucketName", "TableName", "SearchUrl", "KmsKeyArn")
 
@@ -123,12 +123,12 @@ def _erase_locally(encounter_id: str, today: Any, notes: list[str]) -> ErasureRe
     from medscribe.adapters.artifacts import ArtifactStore
     from medscribe.adapters.encounters import EncounterRepository
     from medscribe.adapters.scores import ScoreStore
-    from medscribe.local.environment import route_transcribe
-    from medscribe.local.erasure import compact_search_index, scrub_outbox, scrub_runs
-    from medscribe.local.report import write_report
-    from medscribe.local.state import StatePaths
     from medscribe.services.wiring import SQLITE_URL_PREFIX
     from medscribe.settings import load_settings
+    from medscribe_local.environment import route_transcribe
+    from medscribe_local.erasure import compact_search_index, scrub_outbox, scrub_runs
+    from medscribe_local.report import write_report
+    from medscribe_local.state import StatePaths
 
     info = _connect()
     paths = StatePaths(Path(info.state_dir))

@@ -18,21 +18,21 @@ from typing import Protocol
 
 from medscribe.adapters.llm.openai_compat import ENV_BASE_URL
 from medscribe.domain.encounter import utc_now
-from medscribe.local.alarms import DlqAlarms
-from medscribe.local.emulator import Emulator
-from medscribe.local.environment import BEDROCK_ENDPOINT_ENV, connect, is_loopback, patch_environ, route_transcribe
-from medscribe.local.logs import RuntimeLog
-from medscribe.local.outbox import Outbox
-from medscribe.local.pollers import SERVICE_NAME_ENV, RoutePoller, RouteStats, ScheduleTimer, StreamPump
-from medscribe.local.provision import provision
-from medscribe.local.state import Resources, RuntimeInfo, StatePaths, remove_runtime, write_runtime
-from medscribe.local.transcribe_service import DEFAULT_WORKERS, TranscribeService
-from medscribe.local.whisper_engine import Recognizer, WhisperRecognizer
 from medscribe.routes import ROUTES, ScheduleTrigger, StreamTrigger
 from medscribe.services.wiring import KEYWORD_ENGINE_ENV, NOTE_ENGINE_ENV, SQLITE_URL_PREFIX
 from medscribe.settings import PipelineSettings, function_env, function_settings, load_settings, project_root
+from medscribe_local.alarms import DlqAlarms
+from medscribe_local.emulator import Emulator
+from medscribe_local.environment import BEDROCK_ENDPOINT_ENV, connect, is_loopback, patch_environ, route_transcribe
+from medscribe_local.logs import RuntimeLog
+from medscribe_local.outbox import Outbox
+from medscribe_local.pollers import SERVICE_NAME_ENV, RoutePoller, RouteStats, ScheduleTimer, StreamPump
+from medscribe_local.provision import provision
+from medscribe_local.state import Resources, RuntimeInfo, StatePaths, remove_runtime, write_runtime
+from medscribe_local.transcribe_service import DEFAULT_WORKERS, TranscribeService
+from medscribe_local.whisper_engine import Recognizer, WhisperRecognizer
 
-log = logging.getLogger("medscribe.local")
+log = logging.getLogger("medscribe_local")
 
 
 class _Stoppable(Protocol):
@@ -52,7 +52,7 @@ def local_function_settings(settings: PipelineSettings) -> PipelineSettings:
 def local_note_engine() -> str:
     """An OpenAI-compatible endpoint when one is configured; Bedrock when a Converse endpoint is named
     on this machine (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, e.g. the strict local one,
-    medscribe.local.converse_endpoint); else the offline engine."""
+    medscribe_local.converse_endpoint); else the offline engine."""
     if os.environ.get(ENV_BASE_URL):
         return "openai"
     return "bedrock" if is_loopback(os.environ.get(BEDROCK_ENDPOINT_ENV) or "") else "offline"

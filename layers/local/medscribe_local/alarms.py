@@ -13,10 +13,10 @@ from collections.abc import Iterable
 
 from medscribe.adapters import aws_clients
 from medscribe.domain.encounter import utc_now
-from medscribe.local.loops import BackgroundLoop
-from medscribe.local.state import Resources, RouteResources
+from medscribe_local.loops import BackgroundLoop
+from medscribe_local.state import Resources, RouteResources
 
-log = logging.getLogger("medscribe.local")
+log = logging.getLogger("medscribe_local")
 
 CHECK_INTERVAL_SECONDS = 0.5
 REGION_NAMES = {"us-east-1": "US East (N. Virginia)"}

@@ -4,7 +4,7 @@ Besides the emulated stores (erased by medscribe.services.erasure like AWS's), t
 that can name an encounter: the outbox (the emails the topic would have sent: encounter ids and
 scores), the run folders (results.json with the uploaded keys, report.html, a copy of each review
 page) and the SQLite search index, whose deleted text must not stay in free pages or the WAL. The
-local Transcribe's job files go with DeleteTranscriptionJob (medscribe.local.transcribe_service).
+local Transcribe's job files go with DeleteTranscriptionJob (medscribe_local.transcribe_service).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from medscribe.local.state import write_atomically
+from medscribe_local.state import write_atomically
 
 # (run folder, encounter ids still listed, the report's title) -> writes report.html again
 Rerender = Callable[[Path, list[str], str], object]

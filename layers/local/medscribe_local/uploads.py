@@ -21,7 +21,7 @@ from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef
 from medscribe.domain.validation import AUDIO_FORMATS
-from medscribe.local.state import StatePaths
+from medscribe_local.state import StatePaths
 
 POLL_SECONDS = 0.2
 # Reads are the expensive part of waiting (about 3 ms per record on the emulator), and encounters

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-log = logging.getLogger("medscribe.local")
+log = logging.getLogger("medscribe_local")
 
 ERROR_PAUSE_SECONDS = 0.5
 

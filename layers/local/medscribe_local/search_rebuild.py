@@ -17,9 +17,9 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.search_sqlite import IndexUnreadable, SqliteSearchIndex
-from medscribe.local.state import RuntimeInfo
 from medscribe.services.indexing import IndexingService
 from medscribe.settings import load_settings
+from medscribe_local.state import RuntimeInfo
 
 _SIDECARS = ("-wal", "-shm")
 

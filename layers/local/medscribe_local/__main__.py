@@ -1,0 +1,3 @@
+from medscribe_local.cli import main
+
+raise SystemExit(main())

@@ -1,3 +1,0 @@
-from medscribe.cli import main
-
-raise SystemExit(main())
