@@ -27,8 +27,9 @@ How each line is estimated:
   (audio, first try, no ground truth).
 - Comprehend Medical (self-heal, DetectEntitiesV2): missed words of the `scored_share` of encounters
   that have ground truth.
-- Fixed monthly costs shared by --encounters-per-month: the OpenSearch domain, the KMS key, DLQ
-  alarms, the schedules (reconcile, self-heal) and Lambda's idle polling of the queues.
+- Fixed monthly costs shared by --encounters-per-month: the OpenSearch domain, the KMS key, the DLQ
+  alarms and the alarms on the pipeline's metrics (stacks/alarms.py; a metric math alarm is billed
+  per metric it reads), the schedules (reconcile, self-heal) and Lambda's idle polling of the queues.
 
 Reproduce: .venv/bin/python bench/cost.py [--minutes 15] [--prices bench/prices.json]
                                           [--encounters-per-month 1000]
@@ -42,6 +43,7 @@ import json
 import math
 import re
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,9 @@ from medscribe.services.documentation import DEFAULT_MAX_TOKENS, write_note
 from medscribe.settings import PipelineSettings, load_settings, project_root
 
 ROOT = project_root()
+sys.path.insert(0, str(ROOT))  # stacks/: the alarms the stack creates are priced from its own definitions
+from stacks.alarms import METRIC_ALARMS, alarm_series  # noqa: E402
+
 DIALOGUES = ROOT / "tests" / "fixtures" / "dialogues"
 SAMPLE_AUDIO = ROOT / "sample-data" / "audio" / "fareez"
 SAMPLE_TRUTH = ROOT / "sample-data" / "ground-truth" / "fareez"
@@ -363,6 +368,9 @@ def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings,
                       f"{settings.search_instance_type}, {settings.search_volume_gb} GB gp3, 730 h"))
     out.fixed.append(("KMS key", p["kms_key_month"], "one customer managed key"))
     out.fixed.append(("DLQ alarms", len(ROUTES) * p["cloudwatch_alarm_month"], f"{len(ROUTES)} alarms"))
+    series = sum(len(alarm_series(alarm, [r.name for r in ROUTES])) for alarm in METRIC_ALARMS)
+    out.fixed.append(("Metric alarms", series * p["cloudwatch_alarm_month"],
+                      f"{len(METRIC_ALARMS)} metric math alarms reading {series} metrics, billed per metric"))
     idle = len(ROUTES) * float(a["idle_receives_per_queue_month"])
     out.fixed.append(("SQS idle polling", idle * p["sqs_request"], f"{len(ROUTES)} queues, {idle:,.0f} receives"))
     runs = sum(SCHEDULED.values())

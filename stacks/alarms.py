@@ -54,10 +54,23 @@ TRANSCRIPTION_FAILURES = "transcriptions-failed"
 SELFHEAL_FAILURES = "selfheal-failed"
 NEEDS_REVIEW_RATE = "needs-review-rate"
 METRIC_ALARMS = (FAILED_ENCOUNTERS, TRANSCRIPTION_FAILURES, SELFHEAL_FAILURES, NEEDS_REVIEW_RATE)
+# The metrics each alarm reads (every emitting route's series of each).
+ALARM_METRICS: dict[str, tuple[str, ...]] = {
+    FAILED_ENCOUNTERS: (TRANSCRIPTIONS_FAILED, DOCUMENTATION_FAILED),
+    TRANSCRIPTION_FAILURES: (TRANSCRIPTIONS_FAILED,),
+    SELFHEAL_FAILURES: (SELFHEAL_MODELS_FAILED, SELFHEAL_QUOTA_REACHED),
+    NEEDS_REVIEW_RATE: (ENCOUNTERS_DOCUMENTED, ENCOUNTERS_NEEDS_REVIEW),
+}
 
 
 def metric_alarm_name(prefix: str, alarm: str) -> str:
     return f"{prefix}-{alarm}"
+
+
+def alarm_series(alarm: str, routes: Sequence[str]) -> list[tuple[str, str]]:
+    """(metric name, route) of every series `alarm` reads in a stack with `routes`: what CloudWatch bills
+    a metric math alarm for (one alarm metric each)."""
+    return [(name, route) for name in ALARM_METRICS[alarm] for route in EMITTERS[name] if route in routes]
 
 
 @dataclass(frozen=True)
@@ -78,15 +91,16 @@ class MetricAlarms(Construct):
         period = Duration.minutes(settings.alarm_period_minutes)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self._sum_alarm(FAILED_ENCOUNTERS, "Encounters ended FAILED (transcription or documentation)",
-                        [TRANSCRIPTIONS_FAILED, DOCUMENTATION_FAILED], settings.alarm_failed_encounters, period)
-        self._sum_alarm(TRANSCRIPTION_FAILURES, "Transcriptions ended FAILED",
-                        [TRANSCRIPTIONS_FAILED], settings.alarm_transcription_failures, period)
+                        settings.alarm_failed_encounters, period)
+        self._sum_alarm(TRANSCRIPTION_FAILURES, "Transcriptions ended FAILED", settings.alarm_transcription_failures,
+                        period)
         self._sum_alarm(SELFHEAL_FAILURES, "Self-heal models failed to build or stopped at a Transcribe quota",
-                        [SELFHEAL_MODELS_FAILED, SELFHEAL_QUOTA_REACHED], settings.alarm_selfheal_failures, period)
+                        settings.alarm_selfheal_failures, period)
         self._needs_review_alarm(settings)
 
-    def _series(self, metric_names: Sequence[str]) -> list[_Series]:
-        return [_Series(name, route) for name in metric_names for route in EMITTERS[name] if route in self._routes]
+    def _series(self, alarm: str, metric_name: str | None = None) -> list[_Series]:
+        return [_Series(name, route) for name, route in alarm_series(alarm, sorted(self._routes))
+                if metric_name in (None, name)]
 
     @staticmethod
     def _metric(series: _Series, period: Duration) -> cloudwatch.Metric:
@@ -112,8 +126,8 @@ class MetricAlarms(Construct):
         )
         created.add_alarm_action(cloudwatch_actions.SnsAction(self._topic))
 
-    def _sum_alarm(self, alarm: str, what: str, metric_names: Sequence[str], threshold: int, period: Duration) -> None:
-        series = self._series(metric_names)
+    def _sum_alarm(self, alarm: str, what: str, threshold: int, period: Duration) -> None:
+        series = self._series(alarm)
         if not series:  # none of the emitting routes is in this stack
             return
         using = {f"m{index}": self._metric(one, period) for index, one in enumerate(series)}
@@ -128,8 +142,8 @@ class MetricAlarms(Construct):
 
     def _needs_review_alarm(self, settings: PipelineSettings) -> None:
         period = Duration.minutes(settings.alarm_needs_review_period_minutes)
-        documented = self._series([ENCOUNTERS_DOCUMENTED])
-        review = self._series([ENCOUNTERS_NEEDS_REVIEW])
+        documented = self._series(NEEDS_REVIEW_RATE, ENCOUNTERS_DOCUMENTED)
+        review = self._series(NEEDS_REVIEW_RATE, ENCOUNTERS_NEEDS_REVIEW)
         if not documented or not review:
             return
         using = {f"d{index}": self._metric(one, period) for index, one in enumerate(documented)}
