@@ -49,15 +49,18 @@ def local_code_in(folder: Path) -> Iterator[str]:
     distribution, or a Python file importing any of them."""
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).as_posix()
-        parts = path.relative_to(folder).parts
-        if "medscribe_local" in parts or relative.startswith("python/medscribe/local/"):
+        if is_local_code(relative, path):
             yield relative
-        elif relative.startswith("python/medscribe/cli") or relative == "python/medscribe/__main__.py":
-            yield relative
-        elif len(parts) >= 2 and parts[0] == "python" and parts[1].split("-")[0] in LOCAL_ONLY_DISTRIBUTIONS:
-            yield relative
-        elif path.suffix == ".py" and LOCAL_IMPORT.search(path.read_text(encoding="utf-8", errors="replace")):
-            yield relative
+
+
+def is_local_code(relative: str, path: Path) -> bool:
+    parts = relative.split("/")
+    local_package = "medscribe_local" in parts or relative.startswith("python/medscribe/local/")
+    cli = relative.startswith("python/medscribe/cli") or relative == "python/medscribe/__main__.py"
+    engine = len(parts) >= 2 and parts[0] == "python" and parts[1].split("-")[0] in LOCAL_ONLY_DISTRIBUTIONS
+    return local_package or cli or engine or (
+        path.suffix == ".py" and LOCAL_IMPORT.search(path.read_text(encoding="utf-8", errors="replace")) is not None
+    )
 
 
 def test_every_function_and_layer_asset_was_found(synth: Synth) -> None:
@@ -91,7 +94,8 @@ def test_the_code_layer_is_exactly_the_medscribe_package(synth: Synth) -> None:
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     }
     assert shipped == source
-    assert "handlers.py" in shipped and "messages.py" in shipped
+    assert "handlers.py" in shipped
+    assert "messages.py" in shipped
 
 
 def test_the_scan_finds_planted_local_code(tmp_path: Path) -> None:
