@@ -29,8 +29,9 @@ from medscribe.routes import TRANSCRIBE_JOB_STATE_PATTERN
 from medscribe.settings import PipelineSettings, project_root
 from medscribe_local.emulator import Emulator
 from medscribe_local.environment import connect, route_transcribe
+from medscribe_local.media_decoding import FORMAT_MISMATCH
 from medscribe_local.transcribe_service import EVENT_DETAIL_TYPE, TranscribeService
-from medscribe_local.whisper_engine import FORMAT_MISMATCH, Recognition, RecognitionOptions, WhisperRecognizer, Word
+from medscribe_local.whisper_engine import Recognition, RecognitionOptions, WhisperRecognizer, Word
 
 SAMPLE = project_root() / "sample-data" / "audio" / "fareez" / "GAS0001.mp3"
 MEDIA_KEY = "audio/clinic a/Jane Doe visit.wav"  # a user-supplied key: must never reach a FailureReason
