@@ -151,7 +151,7 @@ class TranscribeService:
 
     def start(self) -> str:
         shutil.rmtree(self.root, ignore_errors=True)
-        for folder in ("jobs", "medical-jobs", "vocabularies"):
+        for folder in ("jobs", "medical-jobs", "vocabularies", "medical-vocabularies"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="medscribe-transcribe-job")
