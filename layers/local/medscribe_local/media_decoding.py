@@ -2,10 +2,10 @@
 does (container, declared format, sample rate) and decode it to what Whisper hears, 16 kHz float32
 (mono, plus both channels of two-channel audio for speaker attribution), whole or window by window.
 
-Decoding matches faster_whisper.decode_audio sample for sample, but streams: the encoded bytes are
-read as they decode, memory holds one resampler block, and decoded arrays longer than ten minutes
-are memory-mapped temporary files, so hours of audio need not fit in memory. A failure is a
-`MediaError` whose reason is the job's FailureReason (Transcribe's own wording; never the object).
+The samples are faster_whisper.decode_audio's, but a path or file is read as it decodes, decoded
+arrays longer than ten minutes are memory-mapped temporary files, and `pcm_windows` holds one window
+at a time, so hours of audio need not fit in memory. A failure is a `MediaError` whose reason is the
+job's FailureReason (Transcribe's own wording; it never names the object).
 """
 
 from __future__ import annotations
