@@ -10,9 +10,9 @@ after its decode, minus nothing: the interpreter with numpy and PyAV loaded is p
 - old-full: what the engine did before: the whole file read into memory, FFmpeg's 16 kHz s16 output
   collected as a list of blocks, concatenated, converted to float32 and scaled (each a full copy),
   then split into left/right and mixed to mono (the reference, kept here only as the baseline);
-- decode_media: today's full decode (medscribe_local.whisper_engine.decode_media) from the path:
+- decode_media: today's full decode (medscribe_local.media_decoding.decode_media) from the path:
   the file read as decoded, samples written in place into the result arrays;
-- streamed: medscribe_local.whisper_engine.pcm_windows over the path, 30-second windows consumed
+- streamed: medscribe_local.media_decoding.pcm_windows over the path, 30-second windows consumed
   one at a time (here: a running sum of squares), as long audio is processed window by window.
 
 The ratio column is old-full's peak over streamed's, for the same file.
@@ -83,7 +83,7 @@ def measure(mode: str, path: Path) -> None:
     """Run one decode in this (fresh) process; print the samples seen, seconds and peak RSS in KiB."""
     import av  # noqa: F401  (loaded in every mode, the baseline included)
 
-    from medscribe_local.whisper_engine import decode_media, pcm_windows
+    from medscribe_local.media_decoding import decode_media, pcm_windows
 
     started = time.perf_counter()
     samples = 0

@@ -58,11 +58,12 @@ from pathlib import Path
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.settings import load_settings
+from medscribe_local.media_decoding import Audio
 from medscribe_local.runtime import LocalRuntime
 from medscribe_local.sample_audio import silence_wav
 from medscribe_local.state import StatePaths
 from medscribe_local.uploads import Upload, upload, wait_for_terminal
-from medscribe_local.whisper_engine import Audio, Recognition, RecognitionOptions, Word
+from medscribe_local.whisper_engine import Recognition, RecognitionOptions, Word
 
 COMMAND = ".venv/bin/python bench/burst.py"
 DEFAULT_UPLOADS = 1000  # about 13 to 14 minutes on 2 cores; see the README

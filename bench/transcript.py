@@ -24,14 +24,9 @@ from typing import Any
 
 from medscribe.domain.transcript import parse_transcribe_output
 from medscribe.settings import project_root
-from medscribe_local.whisper_engine import (
-    LabeledWord,
-    RecognitionOptions,
-    WhisperRecognizer,
-    attribute_channels,
-    build_transcribe_output,
-    decode_media,
-)
+from medscribe_local.media_decoding import decode_media
+from medscribe_local.transcribe_output import LabeledWord, attribute_channels, build_transcribe_output
+from medscribe_local.whisper_engine import RecognitionOptions, WhisperRecognizer
 
 ROOT = project_root()
 SAMPLE_OUTPUT = ROOT / "tests" / "fixtures" / "transcribe-output" / "tscribe" / "03-speaker-identification.json"

@@ -1,7 +1,7 @@
-"""Lambda layers, one function per route and one per endpoint: each with its own role, log group and grants.
+"""One function per route and one per endpoint: each with its own role, log group and grants.
 
 Roles carry no managed policies: each gets write access to its own log group, X-Ray and the
-`Access` grants of its route or endpoint, scoped to the exact resources.
+`Access` grants of its route or endpoint, scoped to the exact resources (stacks/grants.py).
 - A route's function also consumes its route queue (added by `SqsEventSource`). Concurrency is
   capped at the event source mapping (`max_concurrency`), the function's only invoker.
 - An endpoint's function sits behind a Lambda function URL with AuthType AWS_IAM (never NONE, no
@@ -9,18 +9,15 @@ Roles carry no managed policies: each gets write access to its own log group, X-
   gets no resource-based policy.
 Reserved concurrency stays unset because new accounts have low concurrency limits.
 
-Each function gets two layers: the `medscribe` package and the dependency layer built from its
-requirements file (one layer per distinct file, shared by the functions that name it; endpoints use
-the default file).
+Each function gets two layers (stacks/layers.py): the `medscribe` package and the dependency layer
+built from its requirements file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import assert_never
 
-from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -30,248 +27,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from medscribe.routes import Access, Endpoint, Route
+from medscribe.routes import Endpoint, Route
 from medscribe.settings import PipelineSettings
 from stacks import naming
-from stacks.bundling import dependency_layer_code
+from stacks.grants import effective_access, grant_access
+from stacks.layers import ARCHITECTURE, ASSET_EXCLUDES, RUNTIME, Layers
 from stacks.security import RETENTION, deployment_id, lambda_log_group_name
 from stacks.storage import Storage
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
-ARCHITECTURE = lambda_.Architecture.ARM_64
-# Wheels matching ARCHITECTURE; python3.14 runs on Amazon Linux 2023 (glibc 2.34), so manylinux_2_28 fits too.
-LAYER_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 MAX_BATCHING_WINDOW = Duration.seconds(1)
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info"]
-# Endpoints name no requirements file: they use the one a Route uses by default (a test keeps the two equal).
-DEFAULT_REQUIREMENTS = "layers/deps/requirements.txt"
-
-TABLE_READ_ACTIONS = [
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-]
-TABLE_READ_WRITE_ACTIONS = sorted(
-    [*TABLE_READ_ACTIONS, "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-)
-# The only ones IAM authorizes on an index ARN (Service Authorization Reference): granted on the indexes
-# too, every other table action on the table alone (on an index ARN it would match nothing).
-TABLE_INDEX_ACTIONS = ["dynamodb:Query", "dynamodb:Scan"]
-OBJECT_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
-OBJECT_WRITE_ACTIONS = ["s3:PutObject", "s3:AbortMultipartUpload"]
-# Neither start action supports resource-level permissions (Service Authorization Reference: no
-# resource type), so they are granted on "*" and pinned by Transcribe's request condition keys.
-TRANSCRIBE_START_ACTIONS = ["transcribe:StartMedicalTranscriptionJob", "transcribe:StartTranscriptionJob"]
-# Transcribe actions by the resource type IAM authorizes them on (Service Authorization Reference), each
-# type granted on this stage's names (`<type>/<prefix>-*`); None: the action has no resource type and
-# IAM matches it only on Resource "*". tests/contract checks both tables against the IAM database.
-TRANSCRIBE_READ_ACTIONS: dict[str, str | None] = {
-    "transcribe:GetTranscriptionJob": "transcription-job",
-    "transcribe:GetMedicalTranscriptionJob": "medical-transcription-job",
-    "transcribe:ListTranscriptionJobs": None,
-}
-# The self-heal loop's custom vocabularies (standard and medical) and language models: create, read,
-# update, delete. The create actions have no resource type (IAM matches them on "*" only).
-TRANSCRIBE_CUSTOMIZE_ACTIONS: dict[str, str | None] = {
-    "transcribe:CreateVocabulary": None,
-    "transcribe:GetVocabulary": "vocabulary",
-    "transcribe:UpdateVocabulary": "vocabulary",
-    "transcribe:DeleteVocabulary": "vocabulary",
-    "transcribe:CreateMedicalVocabulary": None,
-    "transcribe:GetMedicalVocabulary": "medical-vocabulary",
-    "transcribe:UpdateMedicalVocabulary": "medical-vocabulary",
-    "transcribe:DeleteMedicalVocabulary": "medical-vocabulary",
-    "transcribe:CreateLanguageModel": None,
-    "transcribe:DescribeLanguageModel": "language-model",
-    "transcribe:DeleteLanguageModel": "language-model",
-}
-# Transcribe writes its output here with the caller's permissions (domain.transcription.TranscriptKeys).
-TRANSCRIPTS_PREFIX = "transcripts/"
-COMPREHEND_MEDICAL_ACTIONS = ["comprehendmedical:DetectEntitiesV2"]  # no resource-level permissions
-# The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
-# routes.READY_FOR_DOCUMENTATION_PATTERN matches it; a test keeps the three equal).
-PIPELINE_EVENT_SOURCE = "medscribe"
-# Converse uses InvokeModel, ConverseStream uses InvokeModelWithResponseStream.
-BEDROCK_INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-# Geography prefixes of Bedrock's system-defined (cross-region) inference profile ids, e.g.
-# `us.anthropic.claude-haiku-4-5-20251001-v1:0`; an id without one is a foundation model id.
-INFERENCE_PROFILE_GEOGRAPHIES = frozenset({"us", "us-gov", "eu", "apac", "au", "ca", "jp", "global"})
-# Access that needs another: Transcribe reads the input media with the caller's permissions.
-IMPLIED_ACCESS: dict[Access, frozenset[Access]] = {Access.TRANSCRIBE_START: frozenset({Access.INPUT_READ})}
-# Read-only access that a read-write access on the same store already covers.
-SUBSUMED_ACCESS: dict[Access, Access] = {
-    Access.TABLE_READ: Access.TABLE_READ_WRITE,
-    Access.ARTIFACTS_READ: Access.ARTIFACTS_READ_WRITE,
-}
-# Write access for which a service encrypts with the project key on the function's behalf.
-ENCRYPTING_ACCESS = {
-    Access.TABLE_READ_WRITE: "DynamoDB",
-    Access.ARTIFACTS_READ_WRITE: "S3 (SSE-KMS)",
-    Access.TOPIC_PUBLISH: "SNS",
-    Access.TRANSCRIBE_START: "Amazon Transcribe (transcript output)",
-}
-# Access that touches nothing encrypted with the project key (the default event bus uses an AWS
-# owned key; Transcribe job status and Bedrock inference carry no project-key data).
-KEYLESS_ACCESS = frozenset({
-    Access.TRANSCRIBE_READ, Access.EVENTS_PUT, Access.BEDROCK_INVOKE, Access.TRANSCRIBE_CUSTOMIZE,
-    Access.COMPREHEND_MEDICAL, Access.SEARCH_WRITE,
-})
-
-
-def effective_access(access: frozenset[Access]) -> frozenset[Access]:
-    """The access with what it implies (starting a transcription implies reading the input), minus
-    read-only access that a read-write access on the same store covers."""
-    implied = access.union(*(IMPLIED_ACCESS.get(item, frozenset()) for item in access))
-    return frozenset(item for item in implied if SUBSUMED_ACCESS.get(item) not in implied)
-
-
-def requirements_of(handler: Route | Endpoint) -> str:
-    """The requirements file of a route's or endpoint's dependency layer (relative to the project root)."""
-    return handler.requirements if isinstance(handler, Route) else DEFAULT_REQUIREMENTS
-
-
-def resourceless(actions: dict[str, str | None]) -> list[str]:
-    """The actions of a Transcribe table that have no resource type (granted on "*")."""
-    return [action for action, resource_type in actions.items() if resource_type is None]
-
-
-def scoped_types(actions: dict[str, str | None]) -> list[str]:
-    """The resource types of a Transcribe table, each once, in table order."""
-    return list(dict.fromkeys(kind for kind in actions.values() if kind is not None))
-
-
-def transcribe_statements(scope: Construct, actions: dict[str, str | None], prefix: str) -> list[iam.PolicyStatement]:
-    """One statement per resource type on this stage's names of that type (job names are
-    `<prefix>-<encounter id>`, the self-heal loop's `<prefix>-sh-<digest>`), one on "*" for the
-    actions without a resource type."""
-    stack = Stack.of(scope)
-    statements = [
-        iam.PolicyStatement(
-            actions=[action for action, kind in actions.items() if kind == resource_type],
-            resources=[stack.format_arn(service="transcribe", resource=resource_type, resource_name=f"{prefix}-*",
-                                        arn_format=ArnFormat.SLASH_RESOURCE_NAME)],
-        )
-        for resource_type in scoped_types(actions)
-    ]
-    if resourceless(actions):
-        statements.append(iam.PolicyStatement(actions=resourceless(actions), resources=["*"]))
-    return statements
-
-
-def default_event_bus_arn(scope: Construct) -> str:
-    return Stack.of(scope).format_arn(
-        service="events", resource="event-bus", resource_name="default", arn_format=ArnFormat.SLASH_RESOURCE_NAME
-    )
-
-
-def bedrock_model_ids(settings: PipelineSettings) -> list[str]:
-    """The configured Bedrock model ids (fast and long tier), each once, in settings order."""
-    ids = list(dict.fromkeys([settings.bedrock_model_id, settings.bedrock_long_model_id]))
-    for model_id in ids:
-        if model_id.startswith("arn:") or "/" in model_id:
-            raise ValueError(
-                f"bedrock model {model_id!r}: the stack grants foundation model ids and system-defined "
-                "inference profile ids (e.g. us.anthropic.claude-haiku-4-5-20251001-v1:0), not ARNs"
-            )
-    return ids
-
-
-def split_inference_profile(model_id: str) -> tuple[str | None, str]:
-    """`us.anthropic.x-v1:0` -> ("us", "anthropic.x-v1:0"); a foundation model id -> (None, model_id)."""
-    geography, separator, foundation_model = model_id.partition(".")
-    if separator and geography in INFERENCE_PROFILE_GEOGRAPHIES:
-        return geography, foundation_model
-    return None, model_id
-
-
-def bedrock_foundation_model_arn(scope: Construct, model_id: str) -> str:
-    """The foundation model(s) a configured id invokes: behind an inference profile in any region
-    (the profile routes each request to one region of its geography), else in this region."""
-    geography, foundation_model = split_inference_profile(model_id)
-    if geography is None:
-        return Stack.of(scope).format_arn(
-            service="bedrock",
-            account="",
-            resource="foundation-model",
-            resource_name=foundation_model,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-    return f"arn:{Aws.PARTITION}:bedrock:*::foundation-model/{foundation_model}"
-
-
-def bedrock_statements(scope: Construct, model_ids: Sequence[str]) -> list[iam.PolicyStatement]:
-    """Invoke statements for each model id, as Bedrock's inference-profile prerequisites describe:
-    the profile in this region and account, and its foundation model in every region, the latter
-    only for requests made through that profile (`bedrock:InferenceProfileArn`)."""
-    statements = []
-    for model_id in model_ids:
-        geography, _ = split_inference_profile(model_id)
-        foundation_model = bedrock_foundation_model_arn(scope, model_id)
-        if geography is None:
-            statements.append(iam.PolicyStatement(actions=BEDROCK_INVOKE_ACTIONS, resources=[foundation_model]))
-            continue
-        profile = Stack.of(scope).format_arn(
-            service="bedrock",
-            resource="inference-profile",
-            resource_name=model_id,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-        statements.append(iam.PolicyStatement(actions=BEDROCK_INVOKE_ACTIONS, resources=[profile]))
-        statements.append(
-            iam.PolicyStatement(
-                actions=BEDROCK_INVOKE_ACTIONS,
-                resources=[foundation_model],
-                conditions={"StringEquals": {"bedrock:InferenceProfileArn": profile}},
-            )
-        )
-    return statements
-
-
-class Layers(Construct):
-    """The `medscribe` package layer and one dependency layer per requirements file (built without Docker)."""
-
-    def __init__(
-        self, scope: Construct, construct_id: str, *, root: Path, handlers: Sequence[Route | Endpoint]
-    ) -> None:
-        super().__init__(scope, construct_id)
-        package_dir = root / "layers" / "medscribe"
-        if not (package_dir / "python" / "medscribe" / "__init__.py").is_file():
-            raise FileNotFoundError(f"{package_dir}/python/medscribe is missing: the code layer needs it")
-        self.code = lambda_.LayerVersion(
-            self,
-            "Code",
-            description="medscribe package (domain, services, adapters)",
-            code=lambda_.Code.from_asset(str(package_dir), exclude=ASSET_EXCLUDES),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-        )
-        # Keyed by the requirements path as routes.py writes it (relative to the project root).
-        self.dependencies: dict[str, lambda_.LayerVersion] = {}
-        for requirements in sorted({requirements_of(handler) for handler in handlers}):
-            path = root / requirements
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} is missing: a function's dependency layer needs it")
-            self.dependencies[requirements] = lambda_.LayerVersion(
-                self,
-                dependency_layer_id(requirements),
-                description=f"third-party runtime dependencies ({requirements})",
-                code=dependency_layer_code(path, RUNTIME, LAYER_PLATFORMS),
-                compatible_runtimes=[RUNTIME],
-                compatible_architectures=[ARCHITECTURE],
-            )
-
-    def for_handler(self, handler: Route | Endpoint) -> list[lambda_.ILayerVersion]:
-        return [self.dependencies[requirements_of(handler)], self.code]
-
-
-def dependency_layer_id(requirements: str) -> str:
-    """`layers/deps/requirements.txt` -> `Deps`: the layer is named after the folder of its file."""
-    path = Path(requirements)
-    name = path.parent.name if path.name == "requirements.txt" else path.stem
-    return naming.construct_id(name)
 
 
 class HandlerFunction(Construct):
@@ -426,104 +190,3 @@ class EndpointFunction(HandlerFunction):
         # lambda:InvokeFunction on this function in their own policies. No grant is made here, so no
         # principal outside this account's IAM can call it. Browsers are not callers: no CORS.
         self.url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
-
-
-def grant_access(
-    role: iam.IRole,
-    access: frozenset[Access],
-    *,
-    key: kms.IKey,
-    storage: Storage,
-    topic: sns.ITopic,
-    settings: PipelineSettings,
-) -> None:
-    """Turn an `Access` set into IAM statements on the exact resources it names."""
-    access = effective_access(access)
-    artifacts_arn = storage.artifacts_bucket.bucket_arn
-    for item in sorted(access):
-        match item:
-            case Access.TABLE_READ_WRITE | Access.TABLE_READ:
-                role.add_to_principal_policy(
-                    iam.PolicyStatement(
-                        actions=TABLE_READ_WRITE_ACTIONS if item is Access.TABLE_READ_WRITE else TABLE_READ_ACTIONS,
-                        resources=[storage.table.table_arn],
-                    )
-                )
-                role.add_to_principal_policy(
-                    iam.PolicyStatement(actions=TABLE_INDEX_ACTIONS, resources=storage.index_arns)
-                )
-            case Access.INPUT_READ:
-                _grant_bucket(role, storage.input_bucket.bucket_arn, OBJECT_READ_ACTIONS)
-            case Access.ARTIFACTS_READ_WRITE:
-                _grant_bucket(role, artifacts_arn, OBJECT_READ_ACTIONS + OBJECT_WRITE_ACTIONS)
-            case Access.ARTIFACTS_READ:
-                _grant_bucket(role, artifacts_arn, OBJECT_READ_ACTIONS)
-            case Access.TOPIC_PUBLISH:
-                role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
-            case Access.TRANSCRIBE_START:
-                role.add_to_principal_policy(
-                    iam.PolicyStatement(
-                        actions=TRANSCRIBE_START_ACTIONS,
-                        resources=["*"],
-                        # Jobs may only write their transcript to transcripts/ in the artifacts
-                        # bucket, encrypted with the project key (a request without the key is denied).
-                        conditions={
-                            "StringEquals": {
-                                "transcribe:OutputBucketName": storage.artifacts_bucket.bucket_name,
-                                "transcribe:OutputEncryptionKMSKeyId": key.key_arn,
-                            },
-                            "StringLike": {"transcribe:OutputKey": f"{TRANSCRIPTS_PREFIX}*"},
-                        },
-                    )
-                )
-                if Access.ARTIFACTS_READ_WRITE not in access:
-                    # Transcribe writes the output with the caller's permissions.
-                    role.add_to_principal_policy(
-                        iam.PolicyStatement(
-                            actions=["s3:PutObject"], resources=[f"{artifacts_arn}/{TRANSCRIPTS_PREFIX}*"]
-                        )
-                    )
-            case Access.TRANSCRIBE_READ:
-                for statement in transcribe_statements(role.stack, TRANSCRIBE_READ_ACTIONS, settings.prefix):
-                    role.add_to_principal_policy(statement)
-            case Access.EVENTS_PUT:
-                role.add_to_principal_policy(
-                    iam.PolicyStatement(
-                        actions=["events:PutEvents"],
-                        resources=[default_event_bus_arn(role.stack)],
-                        # events:source is multivalued (one value per entry): every entry of a request
-                        # must carry the pipeline's source, and a request without one is denied.
-                        conditions={
-                            "ForAllValues:StringEquals": {"events:source": [PIPELINE_EVENT_SOURCE]},
-                            "Null": {"events:source": "false"},
-                        },
-                    )
-                )
-            case Access.BEDROCK_INVOKE:
-                for statement in bedrock_statements(role.stack, bedrock_model_ids(settings)):
-                    role.add_to_principal_policy(statement)
-            case Access.TRANSCRIBE_CUSTOMIZE:
-                for statement in transcribe_statements(role.stack, TRANSCRIBE_CUSTOMIZE_ACTIONS, settings.prefix):
-                    role.add_to_principal_policy(statement)
-                # CreateLanguageModel hands Transcribe the role that reads the training text
-                role.add_to_principal_policy(iam.PolicyStatement(
-                    actions=["iam:PassRole"], resources=[storage.clm_data_role.role_arn],
-                    conditions={"StringEquals": {"iam:PassedToService": "transcribe.amazonaws.com"}},
-                ))
-            case Access.COMPREHEND_MEDICAL:
-                role.add_to_principal_policy(iam.PolicyStatement(actions=COMPREHEND_MEDICAL_ACTIONS, resources=["*"]))
-            case Access.SEARCH_WRITE:
-                storage.search.allow(role)  # the role's policy and the domain's resource policy
-            case _:
-                assert_never(item)
-    # Every store is encrypted with the project key: reading needs Decrypt, writing also data keys.
-    if access & ENCRYPTING_ACCESS.keys():
-        key.grant_encrypt_decrypt(role)
-    elif access - KEYLESS_ACCESS:
-        key.grant_decrypt(role)
-
-
-def _grant_bucket(role: iam.IRole, bucket_arn: str, object_actions: list[str]) -> None:
-    # ListBucket lets a missing key surface as 404 (NoSuchKey) instead of 403.
-    role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket_arn]))
-    role.add_to_principal_policy(iam.PolicyStatement(actions=object_actions, resources=[f"{bucket_arn}/*"]))

@@ -20,7 +20,8 @@ from constructs import Construct
 from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route, S3Trigger, ScheduleTrigger
 from medscribe.settings import ENV, PipelineSettings, function_env
 from stacks.alarms import MetricAlarms
-from stacks.functions import EndpointFunction, HandlerFunction, Layers, RouteFunction
+from stacks.functions import EndpointFunction, HandlerFunction, RouteFunction
+from stacks.layers import Layers
 from stacks.messaging import Notifications, RouteQueue
 from stacks.naming import construct_id
 from stacks.security import ProjectKey

@@ -16,14 +16,14 @@ from constructs import IConstruct
 
 from medscribe.domain.selfheal import CLM_TRAINING_PREFIX
 from medscribe.routes import Access
-from stacks.functions import (
+from stacks.functions import HandlerFunction
+from stacks.grants import (
     COMPREHEND_MEDICAL_ACTIONS,
     ENCRYPTING_ACCESS,
     TRANSCRIBE_CUSTOMIZE_ACTIONS,
     TRANSCRIBE_READ_ACTIONS,
     TRANSCRIBE_START_ACTIONS,
     TRANSCRIPTS_PREFIX,
-    HandlerFunction,
     bedrock_model_ids,
     resourceless,
     scoped_types,

@@ -29,8 +29,9 @@ from medscribe.routes import TRANSCRIBE_JOB_STATE_PATTERN
 from medscribe.settings import PipelineSettings, project_root
 from medscribe_local.emulator import Emulator
 from medscribe_local.environment import connect, route_transcribe
+from medscribe_local.media_decoding import FORMAT_MISMATCH
 from medscribe_local.transcribe_service import EVENT_DETAIL_TYPE, TranscribeService
-from medscribe_local.whisper_engine import FORMAT_MISMATCH, Recognition, RecognitionOptions, WhisperRecognizer, Word
+from medscribe_local.whisper_engine import Recognition, RecognitionOptions, WhisperRecognizer, Word
 
 SAMPLE = project_root() / "sample-data" / "audio" / "fareez" / "GAS0001.mp3"
 MEDIA_KEY = "audio/clinic a/Jane Doe visit.wav"  # a user-supplied key: must never reach a FailureReason
@@ -383,6 +384,29 @@ def test_medical_jobs_are_en_us_only_and_land_under_medical(local: Local) -> Non
     assert job["Transcript"]["TranscriptFileUri"].endswith("/outputs/medical/medscribe-med.json")
     assert len(parse_transcribe_output(local.output(job))) == 2
     assert [e["detail"]["TranscriptionJobName"] for e in local.events(expected=1)] == ["medscribe-med"]
+
+
+def test_medical_vocabularies_are_stored_apart_and_become_a_medical_jobs_hot_words(local: Local) -> None:
+    table = "Phrase\tSoundsLike\tIPA\tDisplayAs\nmetformin\t\t\t\nACE-inhibitor\t\t\tACE inhibitor\n"
+    uri = local.put_media(table.encode(), "vocabularies/medical.txt")
+    created = local.client.create_medical_vocabulary(VocabularyName="medscribe-med-terms", LanguageCode="en-US",
+                                                     VocabularyFileUri=uri)
+    assert created["VocabularyState"] == "READY"
+    assert local.client.get_medical_vocabulary(VocabularyName="medscribe-med-terms")["VocabularyState"] == "READY"
+    assert error_of(lambda: local.client.get_vocabulary(VocabularyName="medscribe-med-terms"))[0] == (
+        "NotFoundException")  # a separate kind
+    saved = json.loads((local.service.root / "medical-vocabularies" / "medscribe-med-terms.json").read_text())
+    assert saved["Phrases"] == ["metformin", "ACE inhibitor"]
+
+    local.client.start_medical_transcription_job(
+        MedicalTranscriptionJobName="medscribe-med-vocabulary", LanguageCode="en-US",
+        Media={"MediaFileUri": local.put_media(stereo_wav())}, OutputBucketName=local.output_bucket,
+        Specialty="PRIMARYCARE", Type="DICTATION", Settings={"VocabularyName": "medscribe-med-terms"},
+    )
+    assert local.wait("medscribe-med-vocabulary", medical=True)["TranscriptionJobStatus"] == "COMPLETED"
+    assert local.recognizer.calls[-1].hotwords == "metformin, ACE inhibitor"
+    local.client.delete_medical_vocabulary(VocabularyName="medscribe-med-terms")
+    assert not (local.service.root / "medical-vocabularies" / "medscribe-med-terms.json").exists()
 
 
 def test_language_identification_reports_the_language_and_its_score(local: Local) -> None:

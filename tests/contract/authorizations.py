@@ -20,7 +20,7 @@ Implicit authorizations modelled (each with the documentation it follows):
 - SQS queues with a customer key: sending needs kms:GenerateDataKey and kms:Decrypt, receiving
   kms:Decrypt. SNS topics with a customer key: publishing needs kms:GenerateDataKey and kms:Decrypt.
 - DynamoDB table and stream with the customer key: kms:Decrypt for item reads and writes and stream
-  records (the stack's own assumption, ENCRYPTING_ACCESS in stacks/functions.py; conservative).
+  records (the stack's own assumption, ENCRYPTING_ACCESS in stacks/grants.py; conservative).
 - Amazon Transcribe reads the media and writes the transcript with the caller's permissions
   (s3:GetObject on Media.MediaFileUri with kms:Decrypt; s3:PutObject on OutputBucketName/OutputKey
   with kms:GenerateDataKey on OutputEncryptionKMSKeyId), reads a vocabulary's VocabularyFileUri
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from stacks.functions import split_inference_profile
+from stacks.grants import split_inference_profile
 from tests.contract import iam
 from tests.contract.recorder import Call, Names
 from tests.contract.stack import ACCOUNT, PARTITION, REGION, RenderedStack

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.functions import (
+from stacks.grants import (
     COMPREHEND_MEDICAL_ACTIONS,
     TABLE_INDEX_ACTIONS,
     TRANSCRIBE_CUSTOMIZE_ACTIONS,

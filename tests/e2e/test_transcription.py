@@ -15,8 +15,8 @@ import pytest
 
 from medscribe.adapters import aws_clients
 from medscribe.domain.encounter import Encounter, EncounterStatus
+from medscribe_local.media_decoding import FORMAT_MISMATCH
 from medscribe_local.uploads import Upload
-from medscribe_local.whisper_engine import FORMAT_MISMATCH
 from tests.e2e.conftest import SAMPLE_AUDIO, Driver, eventually, speech_wav
 from tests.media import MP3
 

@@ -24,7 +24,7 @@ from botocore.stub import ANY, Stubber
 from medscribe.services.selfheal import eval_job_name, eval_output_key
 from medscribe.services.wiring import KEYWORD_ENGINE_ENV
 from medscribe.settings import LanguageMode
-from medscribe_local.transcribe_service import Vocabulary, parse_vocabulary_file
+from medscribe_local.transcribe_vocabularies import Vocabulary, parse_vocabulary_file
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import fareez_lines, transcribed_encounter
 from tests.handlers.test_malformed_messages import log as log

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stacks.bundling import LAYER_PRUNING, PipLayerBundling, PruneRules, requirement_files
-from stacks.functions import LAYER_PLATFORMS
+from stacks.layers import LAYER_PLATFORMS
 from tests.infra.helpers import ROOT
 
 pytestmark = pytest.mark.infra

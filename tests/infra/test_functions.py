@@ -10,7 +10,8 @@ import pytest
 
 from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route
 from medscribe.settings import ENV
-from stacks.functions import TABLE_READ_WRITE_ACTIONS, requirements_of
+from stacks.grants import TABLE_READ_WRITE_ACTIONS
+from stacks.layers import requirements_of
 from tests.infra.helpers import DEPLOYMENT_ID, Synth, as_list, getatt, iam_documents, ref, render, statements
 
 pytestmark = pytest.mark.infra

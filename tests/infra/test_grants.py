@@ -10,9 +10,8 @@ from aws_cdk import App, Stack
 
 from medscribe.adapters import events as pipeline_events
 from medscribe.routes import READY_FOR_DOCUMENTATION_PATTERN, Access, Route
-from stacks.functions import (
+from stacks.grants import (
     BEDROCK_INVOKE_ACTIONS,
-    DEFAULT_REQUIREMENTS,
     OBJECT_READ_ACTIONS,
     PIPELINE_EVENT_SOURCE,
     TABLE_INDEX_ACTIONS,
@@ -23,6 +22,7 @@ from stacks.functions import (
     effective_access,
     split_inference_profile,
 )
+from stacks.layers import DEFAULT_REQUIREMENTS
 from tests.infra.helpers import Synth, as_list, render
 
 pytestmark = pytest.mark.infra

@@ -31,7 +31,7 @@ import pytest
 from medscribe.routes import ENDPOINTS, ROUTES, Endpoint, Route
 from medscribe.settings import function_env, load_settings
 from stacks.bundling import LAYER_PRUNING, PipLayerBundling
-from stacks.functions import requirements_of
+from stacks.layers import requirements_of
 from tests import FIXTURES
 from tests.infra.helpers import ROOT
 

@@ -13,25 +13,25 @@ import numpy as np
 import pytest
 
 from medscribe.domain.transcript import parse_transcribe_output
-from medscribe_local.transcribe_service import parse_vocabulary_file, transcribe_locale, whisper_language
-from medscribe_local.whisper_engine import (
-    BASE,
+from medscribe_local.media_decoding import (
     FORMAT_MISMATCH,
     RATE_MISMATCH,
-    TINY_EN,
     UNSUPPORTED_FORMAT,
-    LabeledWord,
     MediaError,
+    decode_media,
+    pcm_windows,
+)
+from medscribe_local.transcribe_jobs import transcribe_locale, whisper_language
+from medscribe_local.transcribe_output import LabeledWord, attribute_channels, build_transcribe_output, split_word
+from medscribe_local.transcribe_vocabularies import parse_vocabulary_file
+from medscribe_local.whisper_engine import (
+    BASE,
+    TINY_EN,
     ModelIntegrityError,
     ModelSpec,
     ModelStore,
     Word,
     assemble_model,
-    attribute_channels,
-    build_transcribe_output,
-    decode_media,
-    pcm_windows,
-    split_word,
     verify_model,
 )
 from tests.media import wav_bytes
@@ -262,7 +262,7 @@ def test_media_the_service_would_refuse_fails_with_its_reason(
 
 
 def test_a_video_only_mp4_fails_for_having_no_audio_stream() -> None:
-    from medscribe_local.whisper_engine import NO_AUDIO_STREAM
+    from medscribe_local.media_decoding import NO_AUDIO_STREAM
     from tests.media import video_only_mp4
 
     with pytest.raises(MediaError) as caught:
@@ -378,13 +378,13 @@ def test_long_audio_is_recognised_window_by_window_with_times_on_the_whole(monke
 
 def test_long_decodes_go_to_memory_mapped_files_with_the_same_samples(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from medscribe_local import whisper_engine
+    from medscribe_local import media_decoding
 
     path = tmp_path / "long.wav"
     _tone_wav(path, 12.0)
     in_memory = decode_media(path, "wav")
-    monkeypatch.setattr(whisper_engine, "IN_MEMORY_SAMPLES", RATE)  # anything over a second is mapped
-    monkeypatch.setattr(whisper_engine, "_estimated_samples", lambda container, stream: 0)  # and grown
+    monkeypatch.setattr(media_decoding, "IN_MEMORY_SAMPLES", RATE)  # anything over a second is mapped
+    monkeypatch.setattr(media_decoding, "_estimated_samples", lambda container, stream: 0)  # and grown
     mapped = decode_media(path, "wav")
     assert isinstance(mapped.mono.base, np.memmap) or isinstance(mapped.mono, np.memmap)
     assert np.array_equal(mapped.mono, in_memory.mono)

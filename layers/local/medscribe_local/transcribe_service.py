@@ -2,8 +2,7 @@
 
 The handlers' unmodified boto3 `transcribe` client reaches it through AWS_ENDPOINT_URL_TRANSCRIBE
 (set by the runtime, environment.route_transcribe), so moto's own Transcribe is bypassed. It speaks
-Transcribe's JSON 1.1 protocol (POST /, X-Amz-Target: Transcribe.<Operation>; errors are HTTP 400
-with {"__type": <code>, "Message": <text>}) with the response shapes of botocore's service model:
+Transcribe's JSON 1.1 protocol (transcribe_api.py) with the response shapes of botocore's service model:
 
   StartTranscriptionJob, GetTranscriptionJob, ListTranscriptionJobs
   StartMedicalTranscriptionJob, GetMedicalTranscriptionJob, ListMedicalTranscriptionJobs
@@ -13,13 +12,10 @@ with {"__type": <code>, "Message": <text>}) with the response shapes of botocore
 
 Every request first passes the server-side rules of `medscribe_local.service_rules` (what AWS
 would reject, e.g. a standard vocabulary on a Medical job, Settings.VocabularyName with language
-identification); a violation is the BadRequestException AWS answers.
-
-Validation follows the service: job and vocabulary names `^[0-9a-zA-Z._-]+` (at most 200), media
-formats, sample-rate ranges, exactly one of LanguageCode / IdentifyLanguage, Medical en-US only, a
-vocabulary that exists, no custom language models (none can be trained locally). A name in use is a
-ConflictException; an unknown job is the BadRequestException AWS answers ("The requested job couldn't
-be found..."); an unknown vocabulary is a NotFoundException (a BadRequestException on job start).
+identification); a violation is the BadRequestException AWS answers. Then a Start request is
+validated as the service validates it (transcribe_jobs.py) and vocabularies are kept as it keeps them
+(transcribe_vocabularies.py). A job name in use is a ConflictException; an unknown job is the
+BadRequestException AWS answers ("The requested job couldn't be found...").
 
 A job: QUEUED until one of `workers` threads takes it (never more running than
 `max_concurrent_transcriptions`), IN_PROGRESS while it reads the media from the emulated S3, decodes
@@ -29,237 +25,64 @@ the object. Then it puts the event AWS puts on the default EventBridge bus ("Tra
 Change", for Medical jobs too), unless the `drop_completion_events` fault hook says to drop it.
 `throttle_starts` makes chosen starts fail with LimitExceededException (another fault hook).
 
-State: `<root>/jobs/<name>.json`, `<root>/medical-jobs/<name>.json`, `<root>/vocabularies/<name>.json`
-and `<root>/medical-vocabularies/<name>.json` mirror what Get answers, for inspection, except the
-media's key: a job file names the media bucket only (uploaders' keys often hold patient names; the
-key stays in the emulated S3 and the table). Delete removes the job, its file and a service-managed
-output (erasure); a job deleted while it runs writes no file and puts no event afterwards. The folder
-is cleared at start, as the emulator's state is (a new runtime is a new account).
+State: `<root>/jobs/<name>.json` and `<root>/medical-jobs/<name>.json` (and the vocabularies' files)
+mirror what Get answers, for inspection, except the media's key: a job file names the media bucket
+only (uploaders' keys often hold patient names; the key stays in the emulated S3 and the table).
+Delete removes the job, its file and a service-managed output (erasure); a job deleted while it runs
+writes no file and puts no event afterwards. The folder is cleared at start, as the emulator's state
+is (a new runtime is a new account).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import re
 import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
 from medscribe.settings import PipelineSettings
-from medscribe_local.service_rules import DEPRECATED, transcribe_problems, vocabulary_table_problems
+from medscribe_local.media_decoding import MediaError, decode_media
+from medscribe_local.service_rules import DEPRECATED, transcribe_problems
 from medscribe_local.state import write_atomically
-from medscribe_local.whisper_engine import (
-    TINY_EN,
-    LabeledWord,
-    MediaError,
-    RecognitionCancelled,
-    RecognitionOptions,
-    Recognizer,
-    attribute_channels,
-    build_transcribe_output,
-    decode_media,
+from medscribe_local.transcribe_api import (
+    INTERNAL_FAILURE,
+    MEDIA_UNREADABLE,
+    ApiError,
+    ApiServer,
+    bad_request,
+    constraint,
+    page,
+    s3_location,
 )
+from medscribe_local.transcribe_jobs import STATUSES, Job, new_job, transcribe_locale, whisper_language
+from medscribe_local.transcribe_output import LabeledWord, attribute_channels, build_transcribe_output
+from medscribe_local.transcribe_vocabularies import Vocabularies
+from medscribe_local.whisper_engine import RecognitionCancelled, RecognitionOptions, Recognizer
 
 log = logging.getLogger("medscribe_local")
 
 HOST = "127.0.0.1"
 DEFAULT_WORKERS = 2
-NAME = re.compile(r"^[0-9a-zA-Z._-]{1,200}$")
-NAME_CONSTRAINT = "Member must satisfy regular expression pattern: ^[0-9a-zA-Z._-]+"
-OUTPUT_KEY = re.compile(r"^[a-zA-Z0-9-_.!*'()/]{1,1024}$")
-BUCKET = re.compile(r"^[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9]$")
-MEDIA_FORMATS = frozenset({"mp3", "mp4", "wav", "flac", "ogg", "amr", "webm", "m4a"})
-STATUSES = frozenset({"QUEUED", "IN_PROGRESS", "FAILED", "COMPLETED"})
-DEFAULT_MAX_RESULTS = 5
 EVENT_SOURCE = "aws.transcribe"
 EVENT_DETAIL_TYPE = "Transcribe Job State Change"
 
-# Whisper language codes for Transcribe's locales (the part before "-", except these)
-_WHISPER_LANGUAGE = {"zh-CN": "zh", "zh-TW": "zh", "zh-HK": "yue", "he-IL": "he", "no-NO": "no"}
-_LOCALE_OF = {"en": "en-US", "ko": "ko-KR", "zh": "zh-CN", "ja": "ja-JP", "es": "es-US", "pt": "pt-BR",
-              "fr": "fr-FR", "de": "de-DE", "ar": "ar-SA", "hi": "hi-IN", "it": "it-IT"}
-
 JOB_NOT_FOUND = "The requested job couldn't be found. Check the job name and try your request again."
 JOB_EXISTS = "The requested job name already exists. Use a different job name."
-VOCABULARY_NOT_FOUND = (
-    "The requested vocabulary couldn't be found. Check the vocabulary name and try your request again."
-)
-VOCABULARY_EXISTS = "The requested vocabulary name already exists. Use a different vocabulary name."
-MEDIA_UNREADABLE = (
-    "The S3 URI that you provided can't be accessed. Make sure that you have read permission "
-    "and try your request again."
-)
 OUTPUT_UNWRITABLE = (
     "Amazon Transcribe can't write to the output location you specified. Check that the bucket exists "
     "and that you have write permission, then try your request again."
 )
-INTERNAL_FAILURE = "Internal failure. Please try your request again."
-
-
-MAX_HOTWORDS = 5  # phrases passed to Whisper as hot words: longer lists made tiny.en loop (README)
-
-class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int = HTTPStatus.BAD_REQUEST) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
-def _bad_request(message: str) -> ApiError:
-    return ApiError("BadRequestException", message)
-
-
-def _constraint(value: Any, member: str, constraint: str) -> ApiError:
-    return _bad_request(
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
-    )
-
-
-def whisper_language(locale: str) -> str:
-    return _WHISPER_LANGUAGE.get(locale, locale.split("-")[0].lower())
-
-
-def transcribe_locale(language: str, options: list[str]) -> str:
-    """The Transcribe locale for a Whisper language code: one of the job's options when it has them."""
-    for option in options:
-        if whisper_language(option) == language:
-            return option
-    return _LOCALE_OF.get(language, f"{language}-{language.upper()}")
-
-
-def s3_location(uri: str) -> tuple[str, str] | None:
-    """(bucket, key) of s3://bucket/key or https://s3[.region].amazonaws.com/bucket/key."""
-    parts = urlsplit(uri)
-    if parts.scheme == "s3" and parts.netloc and parts.path.strip("/"):
-        return parts.netloc, parts.path[1:]
-    if parts.scheme == "https" and parts.netloc.startswith("s3") and parts.netloc.endswith(".amazonaws.com"):
-        bucket, _, key = parts.path[1:].partition("/")
-        return (bucket, key) if bucket and key else None
-    return None
-
-
-# -- records -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Job:
-    """One transcription job (standard or Medical), as Transcribe keeps it."""
-
-    name: str
-    medical: bool
-    media_uri: str
-    media_format: str | None
-    sample_rate: int | None
-    language_code: str | None
-    identify_language: bool
-    language_options: list[str]
-    output_bucket: str | None
-    output_key: str
-    kms_key_id: str | None
-    settings: dict[str, Any]
-    model_settings: dict[str, Any] | None
-    specialty: str | None = None
-    type: str | None = None
-    status: str = "QUEUED"
-    creation_time: float = field(default_factory=time.time)
-    start_time: float | None = None
-    completion_time: float | None = None
-    failure_reason: str | None = None
-    identified_language_score: float | None = None
-    transcript_uri: str | None = None
-    engine: dict[str, Any] = field(default_factory=dict)  # model, seconds: for inspection only
-    language_id_settings: dict[str, Any] = field(default_factory=dict)  # per language: vocabulary
-    deleted: bool = False  # DeleteTranscriptionJob: nothing of it is written any more
-
-    def api(self) -> dict[str, Any]:
-        """The TranscriptionJob / MedicalTranscriptionJob shape."""
-        job: dict[str, Any] = {
-            ("MedicalTranscriptionJobName" if self.medical else "TranscriptionJobName"): self.name,
-            "TranscriptionJobStatus": self.status,
-            "LanguageCode": self.language_code,
-            "MediaSampleRateHertz": self.sample_rate,
-            "MediaFormat": self.media_format,
-            "Media": {"MediaFileUri": self.media_uri},
-            "Transcript": {"TranscriptFileUri": self.transcript_uri} if self.transcript_uri else {},
-            "StartTime": self.start_time,
-            "CreationTime": self.creation_time,
-            "CompletionTime": self.completion_time,
-            "FailureReason": self.failure_reason,
-            "Settings": self.settings,
-        }
-        if self.medical:
-            job.update(Specialty=self.specialty, Type=self.type)
-        else:
-            job.update(ModelSettings=self.model_settings)
-            if self.identify_language:
-                job.update(IdentifyLanguage=True, LanguageOptions=self.language_options or None,
-                           IdentifiedLanguageScore=self.identified_language_score,
-                           LanguageIdSettings=self.language_id_settings or None)
-        return {key: value for key, value in job.items() if value is not None}
-
-    def summary(self) -> dict[str, Any]:
-        """The TranscriptionJobSummary / MedicalTranscriptionJobSummary shape."""
-        keys = ("CreationTime", "StartTime", "CompletionTime", "LanguageCode", "TranscriptionJobStatus",
-                "FailureReason", "ModelSettings", "IdentifyLanguage", "IdentifiedLanguageScore", "Specialty", "Type")
-        api = self.api()
-        summary = {key: api[key] for key in keys if key in api}
-        summary["MedicalTranscriptionJobName" if self.medical else "TranscriptionJobName"] = self.name
-        summary["OutputLocationType"] = "CUSTOMER_BUCKET" if self.output_bucket else "SERVICE_BUCKET"
-        return summary
-
-
-@dataclass
-class Vocabulary:
-    name: str
-    language_code: str
-    phrases: list[str]
-    state: str = "READY"
-    last_modified: float = field(default_factory=time.time)
-    failure_reason: str | None = None
-
-    def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"VocabularyName": self.name, "LanguageCode": self.language_code,
-                                "LastModifiedTime": self.last_modified, "VocabularyState": self.state}
-        if self.failure_reason:
-            info["FailureReason"] = self.failure_reason
-        return info
-
-    def hotwords(self) -> str | None:
-        """The first MAX_HOTWORDS phrases as Whisper hot words (Transcribe joins the words of a phrase
-        with hyphens). Whisper reads hot words as a decoder prompt of at most 224 tokens: a long list
-        crowds it and biases decoding towards words that were never said, so only the head is used."""
-        return ", ".join(phrase.replace("-", " ") for phrase in self.phrases[:MAX_HOTWORDS]) or None
-
-
-def parse_vocabulary_file(text: str) -> list[str]:
-    """Phrases of a vocabulary file: a list (one phrase a line) or a table (Phrase, IPA, SoundsLike,
-    DisplayAs; tab-separated, with a header). Tables contribute DisplayAs where given, else Phrase."""
-    lines = [line.rstrip("\r") for line in text.splitlines() if line.strip()]
-    if lines and lines[0].split("\t")[0].strip() == "Phrase":
-        header = [column.strip() for column in lines[0].split("\t")]
-        phrases = []
-        for line in lines[1:]:
-            row = dict(zip(header, (cell.strip() for cell in line.split("\t")), strict=False))
-            phrases.append(row.get("DisplayAs") or row.get("Phrase", ""))
-        return [phrase for phrase in phrases if phrase]
-    return [line.strip() for line in lines]
 
 
 @dataclass
@@ -271,9 +94,6 @@ class ServiceStats:
     max_running: int = 0
     events_put: int = 0
     events_dropped: int = 0
-
-
-# -- the service ---------------------------------------------------------------------------------
 
 
 class TranscribeService:
@@ -293,12 +113,11 @@ class TranscribeService:
         self.throttle_starts: Callable[[str], bool] | None = None
         self._address = (host, port)
         self._jobs: dict[bool, dict[str, Job]] = {False: {}, True: {}}  # by medical
-        self._vocabularies: dict[str, Vocabulary] = {}  # standard vocabularies
-        self._medical_vocabularies: dict[str, Vocabulary] = {}  # a separate kind (CreateMedicalVocabulary)
-        self._lock = threading.Lock()
+        self.vocabularies = Vocabularies(root)
+        self._lock = threading.Lock()  # the jobs and the stats (the vocabularies have their own)
         self._stats = ServiceStats()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ApiServer | None = None
         self._thread: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -310,15 +129,15 @@ class TranscribeService:
             "ListMedicalTranscriptionJobs": lambda body: self._list_jobs(body, medical=True),
             "DeleteTranscriptionJob": lambda body: self._delete_job(body, medical=False),
             "DeleteMedicalTranscriptionJob": lambda body: self._delete_job(body, medical=True),
-            "CreateVocabulary": lambda body: self._create_vocabulary(body, medical=False),
-            "GetVocabulary": lambda body: self._get_vocabulary(body, medical=False),
-            "UpdateVocabulary": lambda body: self._update_vocabulary(body, medical=False),
-            "ListVocabularies": self._list_vocabularies,
-            "DeleteVocabulary": lambda body: self._delete_vocabulary(body, medical=False),
-            "CreateMedicalVocabulary": lambda body: self._create_vocabulary(body, medical=True),
-            "GetMedicalVocabulary": lambda body: self._get_vocabulary(body, medical=True),
-            "UpdateMedicalVocabulary": lambda body: self._update_vocabulary(body, medical=True),
-            "DeleteMedicalVocabulary": lambda body: self._delete_vocabulary(body, medical=True),
+            "CreateVocabulary": lambda body: self.vocabularies.create(body, medical=False),
+            "GetVocabulary": lambda body: self.vocabularies.get(body, medical=False, endpoint=self.endpoint),
+            "UpdateVocabulary": lambda body: self.vocabularies.update(body, medical=False),
+            "ListVocabularies": self.vocabularies.list_standard,
+            "DeleteVocabulary": lambda body: self.vocabularies.delete(body, medical=False),
+            "CreateMedicalVocabulary": lambda body: self.vocabularies.create(body, medical=True),
+            "GetMedicalVocabulary": lambda body: self.vocabularies.get(body, medical=True, endpoint=self.endpoint),
+            "UpdateMedicalVocabulary": lambda body: self.vocabularies.update(body, medical=True),
+            "DeleteMedicalVocabulary": lambda body: self.vocabularies.delete(body, medical=True),
         }
 
     # -- lifecycle --
@@ -332,11 +151,11 @@ class TranscribeService:
 
     def start(self) -> str:
         shutil.rmtree(self.root, ignore_errors=True)
-        for folder in ("jobs", "medical-jobs", "vocabularies"):
+        for folder in ("jobs", "medical-jobs", "vocabularies", "medical-vocabularies"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="medscribe-transcribe-job")
-        self._server = _Server(self._address, _RequestHandler, self)
+        self._server = ApiServer(self._address, self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="medscribe-transcribe-api",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()
@@ -384,10 +203,10 @@ class TranscribeService:
                 raise ApiError("SerializationException", "The request body is not valid JSON.") from exc
             if not isinstance(body, dict):
                 raise ApiError("SerializationException", "The request body must be a JSON object.")
-            rejected = [problem for problem in transcribe_problems(operation, body, self._vocabulary_kind)
+            rejected = [problem for problem in transcribe_problems(operation, body, self.vocabularies.kind)
                         if not problem.startswith(DEPRECATED)]
             if rejected:
-                raise _bad_request(rejected[0])
+                raise bad_request(rejected[0])
             return HTTPStatus.OK, handler(body)
         except ApiError as exc:
             return exc.status, {"__type": exc.code, "Message": exc.message}
@@ -399,8 +218,8 @@ class TranscribeService:
     # -- jobs --
 
     def _start_job(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
-        name_member = "MedicalTranscriptionJobName" if medical else "TranscriptionJobName"
-        job = self._new_job(body, name_member, medical=medical)
+        job = new_job(body, medical=medical, vocabularies=self.vocabularies,
+                      speech_model=self.settings.local_speech_model)
         if self.throttle_starts is not None and self.throttle_starts(job.name):
             raise ApiError("LimitExceededException",
                            "You have exceeded your concurrent job limit. Wait and try your request again.")
@@ -418,121 +237,12 @@ class TranscribeService:
         log.info("transcription job %s queued", job.name)
         return response
 
-    def _new_job(self, body: dict[str, Any], name_member: str, *, medical: bool) -> Job:
-        name = body.get(name_member)
-        if not isinstance(name, str) or not NAME.match(name):
-            raise _constraint(name, name_member[0].lower() + name_member[1:], NAME_CONSTRAINT)
-        media = body.get("Media") or {}
-        uri = media.get("MediaFileUri") if isinstance(media, dict) else None
-        if not isinstance(uri, str) or s3_location(uri) is None:
-            raise _bad_request("The URI that you provided doesn't point to an S3 object. Check the URI and try again.")
-        media_format = body.get("MediaFormat")
-        if media_format is not None and media_format not in MEDIA_FORMATS:
-            raise _constraint(media_format, "mediaFormat",
-                              f"Member must satisfy enum value set: {sorted(MEDIA_FORMATS)}")
-        rate = body.get("MediaSampleRateHertz")
-        low = 16000 if medical else 8000
-        if rate is not None and not (isinstance(rate, int) and low <= rate <= 48000):
-            raise _constraint(rate, "mediaSampleRateHertz", f"Member must have value between {low} and 48000")
-        bucket = body.get("OutputBucketName")
-        if bucket is not None and not (isinstance(bucket, str) and BUCKET.match(bucket)):
-            raise _constraint(bucket, "outputBucketName", "Member must satisfy regular expression pattern")
-        if medical and bucket is None:
-            raise _bad_request("OutputBucketName is required for medical transcription jobs.")
-        output_key = body.get("OutputKey")
-        if output_key is not None and not (isinstance(output_key, str) and OUTPUT_KEY.match(output_key)):
-            raise _constraint(output_key, "outputKey", "Member must satisfy regular expression pattern")
-        settings = dict(body.get("Settings") or {})
-        self._check_settings(settings)
-        language_code, identify, options = self._language(body, medical=medical)
-        model_settings = body.get("ModelSettings") or None
-        if model_settings and model_settings.get("LanguageModelName"):
-            raise _bad_request("The requested language model couldn't be found. Check the language model name "
-                               "and try your request again.")
-        id_settings = dict(body.get("LanguageIdSettings") or {})
-        if any((entry or {}).get("LanguageModelName") for entry in id_settings.values()):
-            raise _bad_request("The requested language model couldn't be found. Check the language model name "
-                               "and try your request again.")
-        for language, vocabulary_name in [(language_code, settings.get("VocabularyName")),
-                                          *((lang, (entry or {}).get("VocabularyName"))
-                                            for lang, entry in id_settings.items())]:
-            if vocabulary_name is None:
-                continue
-            with self._lock:
-                vocabulary = self._vocabularies_of(medical).get(vocabulary_name)
-            if vocabulary is None or vocabulary.state != "READY":
-                raise _bad_request(VOCABULARY_NOT_FOUND)
-            if language is not None and vocabulary.language_code != language:
-                raise _bad_request("The language code of the vocabulary doesn't match the job's language code.")
-        job = Job(
-            name=name, medical=medical, media_uri=uri, media_format=media_format, sample_rate=rate,
-            language_code=language_code, identify_language=identify, language_options=options,
-            output_bucket=bucket, output_key=self._output_key(name, bucket, output_key, medical),
-            kms_key_id=body.get("OutputEncryptionKMSKeyId"), settings=settings, model_settings=model_settings,
-            language_id_settings=id_settings,
-        )
-        if medical:
-            specialty, kind = body.get("Specialty"), body.get("Type")
-            if specialty != "PRIMARYCARE":
-                raise _constraint(specialty, "specialty", "Member must satisfy enum value set: [PRIMARYCARE]")
-            if kind not in ("CONVERSATION", "DICTATION"):
-                raise _constraint(kind, "type", "Member must satisfy enum value set: [CONVERSATION, DICTATION]")
-            job.specialty, job.type = specialty, kind
-        job.engine["model"] = self._model_for(job)
-        return job
-
-    @staticmethod
-    def _check_settings(settings: dict[str, Any]) -> None:
-        show, most = settings.get("ShowSpeakerLabels"), settings.get("MaxSpeakerLabels")
-        if show and most is None:
-            raise _bad_request("When ShowSpeakerLabels is true, you must also set MaxSpeakerLabels.")
-        if most is not None and not show:
-            raise _bad_request("MaxSpeakerLabels can only be set when ShowSpeakerLabels is true.")
-        if most is not None and not (isinstance(most, int) and 2 <= most <= 30):
-            raise _constraint(most, "settings.maxSpeakerLabels", "Member must have value between 2 and 30")
-
-    @staticmethod
-    def _language(body: dict[str, Any], *, medical: bool) -> tuple[str | None, bool, list[str]]:
-        code = body.get("LanguageCode")
-        identify = bool(body.get("IdentifyLanguage")) or bool(body.get("IdentifyMultipleLanguages"))
-        options = list(body.get("LanguageOptions") or [])
-        if medical:
-            if code != "en-US":
-                raise _bad_request("The language code must be en-US for medical transcription jobs.")
-            return code, False, []
-        if bool(code) == identify:
-            raise _bad_request("Specify exactly one of LanguageCode, IdentifyLanguage or IdentifyMultipleLanguages.")
-        from faster_whisper.tokenizer import _LANGUAGE_CODES  # the languages Whisper knows
-
-        for locale in [code, *options] if code else options:
-            if not isinstance(locale, str) or whisper_language(locale) not in _LANGUAGE_CODES:
-                raise _bad_request(f"The language code {locale!r} isn't supported by the local speech engine.")
-        return code, identify, options
-
-    def _model_for(self, job: Job) -> str:
-        configured = self.settings.local_speech_model
-        english_only = job.language_code is not None and whisper_language(job.language_code) == "en"
-        if configured == "auto":
-            return TINY_EN.name if english_only else "base"
-        if configured == TINY_EN.name and not english_only:
-            raise _bad_request("The local speech model tiny.en transcribes English only; set local_speech_model "
-                               "to base or auto for this language.")
-        return configured
-
-    @staticmethod
-    def _output_key(name: str, bucket: str | None, key: str | None, medical: bool) -> str:
-        if not key:
-            return f"medical/{name}.json" if medical and bucket else f"{name}.json"
-        if key.endswith(".json"):
-            return key
-        return f"{key.rstrip('/')}/{name}.json"
-
     def _find(self, body: dict[str, Any], member: str, medical: bool) -> Job:
         name = body.get(member)
         with self._lock:
             job = self._jobs[medical].get(name) if isinstance(name, str) else None
         if job is None:
-            raise _bad_request(JOB_NOT_FOUND)
+            raise bad_request(JOB_NOT_FOUND)
         return job
 
     def _get_job(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
@@ -543,7 +253,7 @@ class TranscribeService:
     def _list_jobs(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
         status = body.get("Status")
         if status is not None and status not in STATUSES:
-            raise _constraint(status, "status", f"Member must satisfy enum value set: {sorted(STATUSES)}")
+            raise constraint(status, "status", f"Member must satisfy enum value set: {sorted(STATUSES)}")
         contains = str(body.get("JobNameContains") or "").lower()
         with self._lock:
             jobs = sorted(
@@ -551,10 +261,10 @@ class TranscribeService:
                  if (status is None or job.status == status) and contains in job.name.lower()),
                 key=lambda job: (-job.creation_time, job.name),
             )
-            page, token = _page(jobs, body)
+            listed, token = page(jobs, body)
             response: dict[str, Any] = {
                 ("MedicalTranscriptionJobSummaries" if medical else "TranscriptionJobSummaries"):
-                    [job.summary() for job in page],
+                    [job.summary() for job in listed],
             }
         if status is not None:
             response["Status"] = status
@@ -644,23 +354,10 @@ class TranscribeService:
         )
 
     def _hotwords(self, job: Job) -> str | None:
-        """The job's vocabulary as hot words: Settings.VocabularyName, or with language identification
-        the first LanguageIdSettings entry that names one (the language is not known before decoding)."""
-        names = [job.settings.get("VocabularyName"),
-                 *((entry or {}).get("VocabularyName") for entry in job.language_id_settings.values())]
-        name = next((found for found in names if found), None)
-        with self._lock:
-            vocabulary = self._vocabularies_of(job.medical).get(name) if name else None
+        """The job's vocabulary (Job.vocabulary_name) as hot words."""
+        name = job.vocabulary_name()
+        vocabulary = self.vocabularies.find(name, job.medical) if name else None
         return vocabulary.hotwords() if vocabulary else None
-
-    def _vocabularies_of(self, medical: bool) -> dict[str, Vocabulary]:
-        return self._medical_vocabularies if medical else self._vocabularies
-
-    def _vocabulary_kind(self, name: str) -> str | None:
-        with self._lock:
-            if name in self._medical_vocabularies:
-                return "medical"
-            return "standard" if name in self._vocabularies else None
 
     def _write_output(self, job: Job, document: dict[str, Any]) -> str:
         data = json.dumps(document, ensure_ascii=False).encode()
@@ -729,101 +426,6 @@ class TranscribeService:
         }
         write_atomically(folder / f"{job.name}.json", json.dumps(record, indent=2))
 
-    # -- vocabularies --
-
-    def _vocabulary_phrases(self, body: dict[str, Any], *, medical: bool) -> list[str]:
-        phrases, uri = body.get("Phrases"), body.get("VocabularyFileUri")
-        if phrases is not None:
-            if not isinstance(phrases, list) or not all(isinstance(p, str) and len(p) <= 256 for p in phrases):
-                raise _constraint("...", "phrases", "Member must have length less than or equal to 256")
-            return [phrase for phrase in phrases if phrase.strip()]
-        location = s3_location(str(uri))
-        if location is None:
-            raise _bad_request("The URI that you provided doesn't point to an S3 object. Check the URI and try again.")
-        try:
-            data = aws_clients.client("s3").get_object(Bucket=location[0], Key=location[1])["Body"].read()
-        except ClientError as exc:
-            raise _bad_request(MEDIA_UNREADABLE) from exc
-        text = data.decode("utf-8", errors="replace")
-        if medical or text.startswith("Phrase"):  # a table (medical vocabularies take only tables)
-            problems = vocabulary_table_problems(text, str(body.get("LanguageCode") or ""))
-            if problems:
-                raise _bad_request(f"The vocabulary file is not valid: {problems[0]}")
-        return parse_vocabulary_file(text)
-
-    @staticmethod
-    def _vocabulary_name(body: dict[str, Any]) -> str:
-        name = body.get("VocabularyName")
-        if not isinstance(name, str) or not NAME.match(name):
-            raise _constraint(name, "vocabularyName", NAME_CONSTRAINT)
-        return name
-
-    def _create_vocabulary(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
-        name = self._vocabulary_name(body)
-        language = body.get("LanguageCode")
-        if not isinstance(language, str):
-            raise _bad_request("LanguageCode is required.")
-        vocabulary = Vocabulary(name, language, self._vocabulary_phrases(body, medical=medical))
-        with self._lock:
-            found = self._vocabularies_of(medical)
-            if name in found:
-                raise ApiError("ConflictException", VOCABULARY_EXISTS)
-            found[name] = vocabulary
-            self._save_vocabulary(vocabulary, medical)
-            return vocabulary.info()
-
-    def _existing_vocabulary(self, body: dict[str, Any], medical: bool) -> Vocabulary:
-        name = self._vocabulary_name(body)
-        vocabulary = self._vocabularies_of(medical).get(name)
-        if vocabulary is None:
-            raise ApiError("NotFoundException", VOCABULARY_NOT_FOUND)
-        return vocabulary
-
-    def _get_vocabulary(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
-        with self._lock:
-            vocabulary = self._existing_vocabulary(body, medical)
-            folder = "medical-vocabularies" if medical else "vocabularies"
-            return {**vocabulary.info(), "DownloadUri": f"{self.endpoint}/{folder}/{vocabulary.name}.txt"}
-
-    def _update_vocabulary(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
-        phrases = self._vocabulary_phrases(body, medical=medical)
-        with self._lock:
-            vocabulary = self._existing_vocabulary(body, medical)
-            vocabulary.language_code = str(body.get("LanguageCode") or vocabulary.language_code)
-            vocabulary.phrases, vocabulary.last_modified, vocabulary.state = phrases, time.time(), "READY"
-            self._save_vocabulary(vocabulary, medical)
-            info = vocabulary.info()
-        return {key: info[key] for key in ("VocabularyName", "LanguageCode", "LastModifiedTime", "VocabularyState")}
-
-    def _list_vocabularies(self, body: dict[str, Any]) -> dict[str, Any]:
-        state, contains = body.get("StateEquals"), str(body.get("NameContains") or "").lower()
-        with self._lock:
-            found = sorted(
-                (v for v in self._vocabularies.values()
-                 if (state is None or v.state == state) and contains in v.name.lower()),
-                key=lambda v: v.name,
-            )
-            page, token = _page(found, body)
-            response: dict[str, Any] = {"Vocabularies": [v.info() for v in page]}
-        if state is not None:
-            response["Status"] = state
-        if token:
-            response["NextToken"] = token
-        return response
-
-    def _delete_vocabulary(self, body: dict[str, Any], *, medical: bool) -> dict[str, Any]:
-        with self._lock:
-            vocabulary = self._existing_vocabulary(body, medical)
-            del self._vocabularies_of(medical)[vocabulary.name]
-            folder = "medical-vocabularies" if medical else "vocabularies"
-            (self.root / folder / f"{vocabulary.name}.json").unlink(missing_ok=True)
-        return {}
-
-    def _save_vocabulary(self, vocabulary: Vocabulary, medical: bool) -> None:
-        record = {**vocabulary.info(), "Phrases": vocabulary.phrases}
-        folder = "medical-vocabularies" if medical else "vocabularies"
-        write_atomically(self.root / folder / f"{vocabulary.name}.json", json.dumps(record, indent=2))
-
     def download(self, path: str) -> bytes | None:
         """GET <endpoint>/outputs/... (service-managed transcripts) and /vocabularies/<name>.txt."""
         kind, _, rest = path.lstrip("/").partition("/")
@@ -831,60 +433,5 @@ class TranscribeService:
             file = self.root / "outputs" / rest
             return file.read_bytes() if file.is_file() else None
         if kind == "vocabularies" and rest.endswith(".txt"):
-            with self._lock:
-                vocabulary = self._vocabularies.get(rest[: -len(".txt")])
-                return "\n".join(vocabulary.phrases).encode() + b"\n" if vocabulary else None
+            return self.vocabularies.text(rest[: -len(".txt")])
         return None
-
-
-def _page(found: list[Any], body: dict[str, Any]) -> tuple[list[Any], str | None]:
-    """One page of `found` for MaxResults / NextToken (an opaque offset)."""
-    size = body.get("MaxResults", DEFAULT_MAX_RESULTS)
-    if not isinstance(size, int) or not 1 <= size <= 100:
-        raise _constraint(size, "maxResults", "Member must have value between 1 and 100")
-    offset = 0
-    if body.get("NextToken"):
-        try:
-            offset = int(json.loads(base64.urlsafe_b64decode(str(body["NextToken"])))["offset"])
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise _bad_request("The NextToken is not valid.") from exc
-    end = offset + size
-    token = base64.urlsafe_b64encode(json.dumps({"offset": end}).encode()).decode() if end < len(found) else None
-    return found[offset:end], token
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 service: TranscribeService) -> None:
-        self.service = service
-        super().__init__(address, handler)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_POST(self) -> None:
-        payload = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, body = self.server.service.dispatch(self.headers.get("X-Amz-Target", ""), payload)
-        self._send(status, json.dumps(body).encode(), "application/x-amz-json-1.1")
-
-    def do_GET(self) -> None:
-        data = self.server.service.download(urlsplit(self.path).path)
-        if data is None:
-            self._send(HTTPStatus.NOT_FOUND, b"", "text/plain")
-        else:
-            self._send(HTTPStatus.OK, data, "application/octet-stream")
-
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # request lines carry job names only, but nothing here needs them

@@ -1,5 +1,6 @@
-"""The local speech engine: media decoding, Whisper recognition, speaker attribution and the
-Amazon Transcribe output document. Used by the local Transcribe service (transcribe_service.py).
+"""The local speech engine: the packaged Whisper models and recognition with faster-whisper. Used by
+the local Transcribe service (transcribe_service.py), with media_decoding.py (what it hears) and
+transcribe_output.py (the document it writes).
 
 Models are never downloaded. Both ship as pip packages (pinned in requirements.txt) and every model
 file is checked against a SHA-256 pinned here before it is loaded (third-party packages):
@@ -9,17 +10,6 @@ file is checked against a SHA-256 pinned here before it is loaded (third-party p
   override with MEDSCRIBE_MODEL_CACHE) and reused while it verifies.
 faster-whisper (CTranslate2, int8 on the CPU) loads each model once per process; one model serves
 `workers` concurrent recognitions. Decoding is deterministic: temperature 0, no sampling fallback.
-
-Speaker attribution. No diarization model runs locally, so:
-- two-channel audio (one speaker per channel: a telephone line, two microphones): each word goes to
-  the channel with more energy over the word's time span (ch_0 = left, ch_1 = right); with speaker
-  labels, ch_0 is spk_0 and ch_1 is spk_1. A stereo mix-down of one room is not separated.
-- mono audio (or more than two channels): every word is spk_0 / ch_0.
-The output names the rule it used: results.medscribe_attribution = "channel-energy" | "single-speaker".
-
-Output layout (the newer Transcribe layout): items with ids (punctuation split off the words as
-separate items), speaker_labels and/or channel_labels as the job's settings ask, and audio_segments:
-runs of one speaker's words, split at pauses over 1.5 s (and at a sentence end once a run is 30 s).
 """
 
 from __future__ import annotations
@@ -30,63 +20,25 @@ import io
 import logging
 import os
 import shutil
-import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import av
 import numpy as np
-import numpy.typing as npt
+
+from medscribe_local.media_decoding import SAMPLE_RATE, Audio
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 log = logging.getLogger("medscribe_local")
 
-SAMPLE_RATE = 16_000  # what Whisper hears
-PAUSE_SPLIT_SECONDS = 1.5
-LONG_SEGMENT_SECONDS = 30.0
-MIN_ENERGY_WINDOW_SECONDS = 0.1
 MODEL_CACHE_ENV = "MEDSCRIBE_MODEL_CACHE"
-
-Audio = npt.NDArray[np.float32]
-
-# -- failure reasons (Transcribe's own wording, see TranscriptionJob.FailureReason) ------------------
-
-UNSUPPORTED_FORMAT = "Unsupported media format"
-FORMAT_MISMATCH = (
-    "The media format provided does not match the detected media format. "
-    "Check the media format and try your request again."
-)
-# Transcribe's wording for media with no sound track is not documented: the local engine says what it found
-NO_AUDIO_STREAM = "The media file has no audio stream (video only?). Upload a file with a sound track."
-RATE_MISMATCH = (
-    "The sample rate provided does not match the detected sample rate. "
-    "Check the sample rate of your media file and try your request again."
-)
-
-# Transcribe MediaFormat -> the container names FFmpeg (PyAV) reports for it
-_CONTAINERS: Mapping[str, frozenset[str]] = {
-    "mp3": frozenset({"mp3"}),
-    "wav": frozenset({"wav"}),
-    "flac": frozenset({"flac"}),
-    "ogg": frozenset({"ogg"}),
-    "amr": frozenset({"amr"}),
-    "webm": frozenset({"matroska", "webm"}),
-    "mp4": frozenset({"mov", "mp4", "m4a"}),
-    "m4a": frozenset({"mov", "mp4", "m4a"}),
-}
-
-
-class MediaError(Exception):
-    """The media cannot be transcribed; `reason` is the job's FailureReason (never names the object)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+RECOGNITION_WINDOW_SECONDS = 600.0  # long audio is recognised ten minutes at a time...
+CUT_SEARCH_SECONDS = 30.0  # ...each cut at the quietest half second of the window's last 30 s
+CUT_SPAN_SECONDS = 0.5
 
 
 class ModelIntegrityError(RuntimeError):
@@ -95,196 +47,6 @@ class ModelIntegrityError(RuntimeError):
 
 class RecognitionCancelled(Exception):
     """The service is stopping; the recognition was abandoned between segments."""
-
-
-# -- media ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DecodedAudio:
-    mono: Audio  # 16 kHz float32: what the recognizer hears
-    channels: tuple[Audio, ...]  # 16 kHz per channel when there are exactly two, else ()
-    source_sample_rate: int
-    source_channels: int
-    media_format: str  # the detected Transcribe MediaFormat
-
-    @property
-    def duration(self) -> float:
-        return len(self.mono) / SAMPLE_RATE
-
-
-def _detected_format(container: str) -> str | None:
-    names = set(container.split(","))
-    for media_format, containers in _CONTAINERS.items():
-        if names & containers:
-            return media_format
-    return None
-
-
-MediaSource = bytes | str | Path | BinaryIO
-# FFmpeg's frames are resampled in blocks of this many source samples (as faster_whisper.decode_audio
-# does: the resampler's output depends on how its input is cut, and the samples must stay identical)
-RESAMPLE_BLOCK = 500_000
-WINDOW_SECONDS = 30.0  # what `pcm_windows` yields at a time: Whisper's own window
-IN_MEMORY_SAMPLES = 10 * 60 * SAMPLE_RATE  # decoded arrays longer than 10 minutes are memory-mapped files
-RECOGNITION_WINDOW_SECONDS = 600.0  # long audio is recognised ten minutes at a time...
-CUT_SEARCH_SECONDS = 30.0  # ...each cut at the quietest half second of the window's last 30 s
-CUT_SPAN_SECONDS = 0.5
-
-
-def _opened(source: MediaSource) -> str | BinaryIO:
-    """What av.open reads: a path, or a file object (bytes are wrapped, never copied again)."""
-    if isinstance(source, bytes):
-        return io.BytesIO(source)
-    if isinstance(source, Path):
-        return str(source)
-    return source
-
-
-def _rewound(source: MediaSource) -> MediaSource:
-    if not isinstance(source, (bytes, str, Path)):
-        source.seek(0)
-    return source
-
-
-def decode_media(media: MediaSource, media_format: str | None = None, sample_rate: int | None = None) -> DecodedAudio:
-    """Probe and decode media (bytes, a path or a seekable file; any container FFmpeg reads) to 16 kHz
-    float32. A path is read as it decodes: the encoded bytes are never all in memory.
-
-    Checks what Transcribe checks: the container is a supported format, it matches `media_format`
-    when one is given, and the sample rate matches `sample_rate` when one is given."""
-    try:
-        with av.open(_opened(_rewound(media)), mode="r") as container:
-            streams = container.streams.audio
-            if not streams:  # a container FFmpeg read, holding no sound: video only, or subtitles
-                raise MediaError(NO_AUDIO_STREAM if _detected_format(container.format.name) else UNSUPPORTED_FORMAT)
-            detected = _detected_format(container.format.name)
-            rate = int(streams[0].sample_rate or 0)
-            channels = int(streams[0].layout.nb_channels)
-            estimate = _estimated_samples(container, streams[0])
-    except av.error.FFmpegError as exc:
-        raise MediaError(FORMAT_MISMATCH if media_format else UNSUPPORTED_FORMAT) from exc
-    if detected is None:
-        raise MediaError(UNSUPPORTED_FORMAT)
-    if media_format is not None and media_format != detected and not (
-        _CONTAINERS.get(media_format, frozenset()) & _CONTAINERS[detected]
-    ):
-        raise MediaError(FORMAT_MISMATCH)
-    if sample_rate is not None and sample_rate != rate:
-        raise MediaError(RATE_MISMATCH)
-    stereo = channels == 2
-    try:
-        sink = _Sink(estimate, stereo)
-        for block in pcm_blocks(_rewound(media), stereo=stereo):
-            sink.add(block)
-    except av.error.FFmpegError as exc:
-        raise MediaError(FORMAT_MISMATCH if media_format else UNSUPPORTED_FORMAT) from exc
-    return DecodedAudio(sink.mono(), sink.channels(), rate, channels, media_format or detected)
-
-
-def _estimated_samples(container: Any, stream: Any) -> int:
-    """16 kHz samples per channel the media should decode to, from its header (0 when unknown)."""
-    seconds = 0.0
-    if stream.duration is not None and stream.time_base is not None:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration:
-        seconds = container.duration / av.time_base
-    return int(seconds * SAMPLE_RATE) + SAMPLE_RATE  # a second of slack: headers round
-
-
-class _Sink:
-    """Decoded 16 kHz samples written in place into arrays sized from the header's duration (grown by
-    doubling if it understated): the only full-length copies are the results themselves. Beyond
-    IN_MEMORY_SAMPLES they are memory-mapped temporary files (deleted on close; the kernel writes
-    them out and drops them under pressure), so hours of audio do not have to fit in memory."""
-
-    def __init__(self, estimate: int, stereo: bool) -> None:
-        self.stereo = stereo
-        self.length = 0
-        count = 3 if stereo else 1  # mono, plus left and right
-        self.arrays = [_array(max(estimate, SAMPLE_RATE)) for _ in range(count)]
-
-    def add(self, block: Audio) -> None:
-        left, right = block[0::2], block[1::2]
-        parts: list[Audio] = [((left + right) / 2).astype(np.float32), left, right] if self.stereo else [block]
-        size = len(parts[0])
-        if self.length + size > len(self.arrays[0]):
-            grown = max(self.length + size, 2 * len(self.arrays[0]))
-            self.arrays = [_copied(array[:self.length], grown) for array in self.arrays]
-        for array, part in zip(self.arrays, parts, strict=True):
-            array[self.length:self.length + size] = part
-        self.length += size
-
-    def mono(self) -> Audio:
-        return self.arrays[0][:self.length]
-
-    def channels(self) -> tuple[Audio, ...]:
-        return tuple(array[:self.length] for array in self.arrays[1:])
-
-
-def _array(size: int) -> Audio:
-    if size <= IN_MEMORY_SAMPLES:
-        return np.empty(size, dtype=np.float32)
-    with tempfile.TemporaryFile(prefix="medscribe-pcm-") as backing:  # the mapping outlives the file object
-        return np.memmap(backing, dtype=np.float32, mode="w+", shape=(size,))
-
-
-def _copied(samples: Audio, size: int) -> Audio:
-    grown = _array(size)
-    grown[:len(samples)] = samples
-    return grown
-
-
-def pcm_blocks(media: MediaSource, stereo: bool) -> Iterator[Audio]:
-    """16 kHz float32 samples (interleaved left/right when `stereo`) block by block, as
-    faster_whisper.decode_audio computes them: frames FFmpeg cannot decode are skipped, the rest
-    resampled to s16 in blocks of RESAMPLE_BLOCK source samples and scaled to [-1, 1). Memory is one
-    block, whatever the length. (decode_audio also runs a full `gc.collect()` per call, to free PyAV
-    resampler cycles sooner; in the local runtime's process, which holds the emulator's whole state,
-    that pass cost more than the decoding, under the GIL, for every job. The cycles are left to
-    Python's automatic collector.)"""
-    resampler = av.audio.resampler.AudioResampler(format="s16", layout="stereo" if stereo else "mono",
-                                                  rate=SAMPLE_RATE)
-    fifo = av.audio.fifo.AudioFifo()
-
-    def resample(frame: av.AudioFrame | None) -> Iterator[Audio]:
-        for out in resampler.resample(frame):
-            samples: Audio = out.to_ndarray().reshape(-1).astype(np.float32) / np.float32(32768.0)
-            yield samples
-
-    with av.open(_opened(media), mode="r", metadata_errors="ignore") as container:
-        frames = container.decode(audio=0)
-        while True:
-            try:
-                frame = next(frames)
-            except StopIteration:
-                break
-            except av.error.InvalidDataError:
-                continue
-            frame.pts = None
-            fifo.write(frame)
-            if fifo.samples >= RESAMPLE_BLOCK:
-                yield from resample(fifo.read())
-        if fifo.samples > 0:
-            yield from resample(fifo.read())
-        yield from resample(None)  # flush
-
-
-def pcm_windows(media: MediaSource, seconds: float = WINDOW_SECONDS) -> Iterator[Audio]:
-    """The media's 16 kHz mono samples in consecutive windows of `seconds` (the last one shorter),
-    decoded as they are asked for: what long audio is processed by, in memory of one window."""
-    size = int(seconds * SAMPLE_RATE)
-    pending: list[Audio] = []
-    held = 0
-    for block in pcm_blocks(media, stereo=False):
-        pending.append(block)
-        held += len(block)
-        while held >= size:
-            joined = np.concatenate(pending)
-            yield joined[:size]
-            pending, held = [joined[size:]], held - size
-    if held:
-        yield np.concatenate(pending)
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -532,167 +294,3 @@ def recognition_windows(audio: Audio, window_seconds: float = RECOGNITION_WINDOW
         start = cut
     bounds.append((start, len(audio)))
     return bounds
-
-
-# -- attribution ---------------------------------------------------------------------------------
-
-
-def attribute_channels(words: Sequence[Word], left: Audio, right: Audio, sample_rate: int = SAMPLE_RATE) -> list[int]:
-    """For each word, the channel (0 = left, 1 = right) with more energy over the word's span.
-
-    Spans shorter than 0.1 s are widened around their centre (Whisper gives some words no length).
-    Prefix sums make this linear in the audio length plus the number of words."""
-    energy = [np.concatenate(([0.0], np.cumsum(np.square(channel, dtype=np.float64)))) for channel in (left, right)]
-    length = len(left)
-    labels = []
-    for word in words:
-        centre = (word.start + word.end) / 2
-        half = max(word.end - word.start, MIN_ENERGY_WINDOW_SECONDS) / 2
-        first = min(length, max(0, int((centre - half) * sample_rate)))
-        last = min(length, max(first, int((centre + half) * sample_rate)))
-        left_energy, right_energy = (float(e[last] - e[first]) for e in energy)
-        labels.append(1 if right_energy > left_energy else 0)
-    return labels
-
-
-# -- the Transcribe output document --------------------------------------------------------------
-
-SENTENCE_END = frozenset(".?!\u3002\uff1f\uff01")
-_SPLIT_PUNCTUATION = frozenset(".,?!\u3002\uff0c\uff1f\uff01\u3001")
-_STRIP = "\"\u201c\u201d()[]{}\u00bf"  # quotes and brackets Whisper attaches; Transcribe writes none
-
-
-@dataclass(frozen=True)
-class LabeledWord:
-    text: str
-    start: float
-    end: float
-    confidence: float
-    channel: int = 0
-
-
-def split_word(text: str) -> tuple[str, str | None]:
-    """Whisper's " today?" -> ("today", "?"): the word and its trailing punctuation mark, if any.
-
-    Surrounding quotes and brackets are dropped; a run of marks ("...", "?!") becomes its last one."""
-    word = text.strip().strip(_STRIP)
-    end = len(word)
-    while end and word[end - 1] in _SPLIT_PUNCTUATION:
-        end -= 1
-    mark = word[-1] if end < len(word) else None
-    return word[:end].strip(_STRIP), mark
-
-
-def _time(seconds: float) -> str:
-    text = f"{max(0.0, seconds):.3f}".rstrip("0")
-    return text + "0" if text.endswith(".") else text
-
-
-def _segments(words: Sequence[LabeledWord]) -> list[list[int]]:
-    """Indexes of `words` per audio segment: one speaker's run, split at long pauses."""
-    runs: list[list[int]] = []
-    for index, word in enumerate(words):
-        if runs:
-            run = runs[-1]
-            previous = words[run[-1]]
-            long_run = previous.end - words[run[0]].start >= LONG_SEGMENT_SECONDS
-            if (word.channel == previous.channel and word.start - previous.end <= PAUSE_SPLIT_SECONDS
-                    and not (long_run and split_word(previous.text)[1] in SENTENCE_END)):
-                run.append(index)
-                continue
-        runs.append([index])
-    return runs
-
-
-def build_transcribe_output(
-    job_name: str, account_id: str, words: Sequence[LabeledWord], *, show_speaker_labels: bool,
-    channel_identification: bool, two_channels: bool, language_code: str | None = None,
-    language_scores: Sequence[tuple[str, float]] = (),
-) -> dict[str, Any]:
-    """The batch output document Amazon Transcribe writes, from attributed words."""
-    attribution = "channel-energy" if two_channels else "single-speaker"
-    items: list[dict[str, Any]] = []
-    audio_segments: list[dict[str, Any]] = []
-    channel_items: dict[int, list[dict[str, Any]]] = {}
-
-    def labelled(item: dict[str, Any], channel: int) -> dict[str, Any]:
-        if show_speaker_labels:
-            item["speaker_label"] = f"spk_{channel}"
-        if channel_identification:
-            item["channel_label"] = f"ch_{channel}"
-            channel_items.setdefault(channel, []).append(item)
-        return item
-
-    for run in _segments(words):
-        channel = words[run[0]].channel
-        ids: list[int] = []
-        parts: list[str] = []
-        for index in run:
-            word = words[index]
-            content, mark = split_word(word.text)
-            if content:
-                ids.append(len(items))
-                items.append(labelled({
-                    "id": len(items), "type": "pronunciation",
-                    "alternatives": [{"confidence": str(round(word.confidence, 4)), "content": content}],
-                    "start_time": _time(word.start), "end_time": _time(word.end),
-                }, channel))
-                parts.append(content)
-            if mark and parts:
-                ids.append(len(items))
-                items.append(labelled({
-                    "id": len(items), "type": "punctuation",
-                    "alternatives": [{"confidence": "0.0", "content": mark}],
-                }, channel))
-                parts[-1] += mark
-        if not parts:
-            continue
-        timed = [items[i] for i in ids if items[i]["type"] == "pronunciation"]
-        segment: dict[str, Any] = {
-            "id": len(audio_segments), "transcript": " ".join(parts),
-            "start_time": timed[0]["start_time"], "end_time": timed[-1]["end_time"], "items": ids,
-        }
-        if show_speaker_labels:
-            segment["speaker_label"] = f"spk_{channel}"
-        if channel_identification:
-            segment["channel_label"] = f"ch_{channel}"
-        audio_segments.append(segment)
-
-    results: dict[str, Any] = {
-        "transcripts": [{"transcript": " ".join(segment["transcript"] for segment in audio_segments)}],
-        "items": items,
-    }
-    if show_speaker_labels:
-        speakers = sorted({item["speaker_label"] for item in items})
-        results["speaker_labels"] = {
-            "speakers": max(1, len(speakers)),
-            "segments": [
-                {
-                    "start_time": segment["start_time"], "end_time": segment["end_time"],
-                    "speaker_label": segment["speaker_label"],
-                    "items": [
-                        {"start_time": items[i]["start_time"], "end_time": items[i]["end_time"],
-                         "speaker_label": segment["speaker_label"]}
-                        for i in segment["items"] if items[i]["type"] == "pronunciation"
-                    ],
-                }
-                for segment in audio_segments
-            ],
-        }
-    if channel_identification:
-        results["channel_labels"] = {
-            "channels": [
-                {"channel_label": f"ch_{channel}", "items": channel_items.get(channel, [])}
-                for channel in range(2 if two_channels else 1)
-            ],
-            "number_of_channels": 2 if two_channels else 1,
-        }
-    results["audio_segments"] = audio_segments
-    if language_scores:
-        results["language_identification"] = [
-            {"code": code, "score": str(round(score, 4))} for code, score in language_scores
-        ]
-    if language_code:
-        results["language_code"] = language_code
-    results["medscribe_attribution"] = attribution
-    return {"jobName": job_name, "accountId": account_id, "status": "COMPLETED", "results": results}
