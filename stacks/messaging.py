@@ -258,7 +258,7 @@ class RouteQueue(Construct):
             time_window=scheduler.TimeWindow.off(),
             target=scheduler_targets.SqsSendMessage(
                 self.queue,
-                input=scheduler.ScheduleTargetInput.from_text(json.dumps(trigger.message)),
+                input=scheduler.ScheduleTargetInput.from_text(trigger.message.model_dump_json()),
                 # The statements above are the role's whole policy: the target's own grant would add
                 # sqs:GetQueueAttributes/GetQueueUrl and kms:Encrypt/ReEncrypt*, which sending does not use.
                 role=self.schedule_role.without_policy_updates(),

@@ -4,7 +4,8 @@ Trigger: an IAM-authorised Lambda function URL: POST /ask {"encounter_id": "..."
 Side effects: none (reads the encounter's transcript lines; calls the configured model, or answers
 offline with the retrieved lines).
 Response: {"answer", "lines": [n, ...], "found", "engine", "verified", "problems"}; 404 for an unknown or not yet
-transcribed encounter. The question and answer are never logged (PHI).
+transcribed encounter; 400 for a body that is not a medscribe.messages.AskRequest, naming the fields and
+pydantic's error types, never their values. The question and answer are never logged (PHI).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.domain.errors import TransientError
 from medscribe.invocation import invocation
+from medscribe.messages import AskRequest, MalformedMessage, parse
 from medscribe.observability import logger, metrics, tracer
 from medscribe.services.ask import AskService
 from medscribe.services.wiring import note_model, repair_model
@@ -38,19 +40,19 @@ def busy(_exc: TransientError) -> Response[str]:
                     headers={"Retry-After": "30"})
 
 
+@app.exception_handler(MalformedMessage)
+def bad_request(exc: MalformedMessage) -> Response[str]:
+    """Field paths and error types only: the question may hold PHI."""
+    return Response(400, content_types.APPLICATION_JSON,
+                    json.dumps({"error": "the body must be a JSON object with encounter_id and question",
+                                "problems": exc.problems}))
+
+
 @app.post("/ask")
 @tracer.capture_method(capture_response=False)
 def ask() -> Response[str] | dict[str, Any]:
-    try:
-        body = json.loads(app.current_event.body or "{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return Response(400, content_types.APPLICATION_JSON, '{"error": "the body must be a JSON object"}')
-    encounter_id, question = body.get("encounter_id"), body.get("question")
-    if not isinstance(encounter_id, str) or not isinstance(question, str) or not question.strip():
-        return Response(400, content_types.APPLICATION_JSON, '{"error": "encounter_id and question are required"}')
-    answer = SERVICE.ask(encounter_id, question)
+    request = parse(AskRequest, app.current_event.body or "")
+    answer = SERVICE.ask(request.encounter_id, request.question)
     if answer is None:
         return Response(404, content_types.APPLICATION_JSON, '{"error": "no transcript for this encounter"}')
     return answer.to_dict()

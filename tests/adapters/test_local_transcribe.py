@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
 from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.messages import TranscribeJobStateChange, parse
 from medscribe.routes import TRANSCRIBE_JOB_STATE_PATTERN
 from medscribe.settings import PipelineSettings, project_root
 from medscribe_local.emulator import Emulator
@@ -297,6 +298,8 @@ def test_completion_events_reach_a_queue_through_the_rule_and_can_be_dropped(loc
     events += local.events(expected=1, timeout=1)  # nothing else arrives
 
     assert sorted(e["detail"]["TranscriptionJobName"] for e in events) == ["medscribe-bad", "medscribe-ok"]
+    parsed = [parse(TranscribeJobStateChange, json.dumps(e)) for e in events]  # the transcript handler's model
+    assert sorted(p.detail.TranscriptionJobName for p in parsed) == ["medscribe-bad", "medscribe-ok"]
     by_name = {e["detail"]["TranscriptionJobName"]: e for e in events}
     assert by_name["medscribe-ok"]["detail"] == {
         "TranscriptionJobName": "medscribe-ok", "TranscriptionJobStatus": "COMPLETED",

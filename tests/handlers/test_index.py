@@ -15,6 +15,7 @@ import pytest
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.search_sqlite import SqliteSearchIndex
 from medscribe.domain.search import SearchDocument
+from medscribe.messages import StreamMessage
 from medscribe.routes import ROUTES, StreamTrigger, stream_message
 from medscribe.settings import ENV
 from tests.handlers.conftest import Context
@@ -38,7 +39,7 @@ def change(encounter_id: str, event: str = "MODIFY") -> dict[str, Any]:
     record = {"eventName": event, "dynamodb": {"Keys": {"pk": {"S": f"ENC#{encounter_id}"}, "sk": {"S": "ENC"}}}}
     message = stream_message(record, ("ENC",))
     assert message is not None
-    return message
+    return message.model_dump()
 
 
 def test_stream_filter_passes_encounter_items_only_and_never_their_content() -> None:
@@ -46,7 +47,7 @@ def test_stream_filter_passes_encounter_items_only_and_never_their_content() -> 
     assert index_route.name == "index"
     image = {"pk": {"S": "ENC#enc-1"}, "sk": {"S": "ENC"}, "source_key": {"S": "text/patient-name.txt"}}
     record = {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": image["pk"], "sk": image["sk"]}, "NewImage": image}}
-    assert stream_message(record, ("ENC",)) == {"pk": "ENC#enc-1", "sk": "ENC", "eventName": "INSERT"}
+    assert stream_message(record, ("ENC",)) == StreamMessage(pk="ENC#enc-1", sk="ENC", eventName="INSERT")
     slots = {"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": {"S": "SLOTS#transcribe"}, "sk": {"S": "SLOTS"}}}}
     assert stream_message(slots, ("ENC",)) is None
 

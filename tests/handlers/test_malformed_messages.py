@@ -1,11 +1,13 @@
 """One malformed message in a batch (RELIABILITY.md): that record alone is dropped, logged by its
 message id and counted in the MalformedMessages metric; its neighbours are processed.
 
-For every queue-fed handler, one batch: a good message (its producer's real shape) between malformed
-ones (not JSON, another JSON shape, the right envelope without the id the handler needs). Every
-malformed body carries a PHI sentinel, which must not reach the logs. The handler's service is
-replaced by a recorder after the import (the behaviour under test is the handler's parsing, not the
-service); tests/handlers/test_ingest.py runs the same batch through the real ingest service.
+For every route of medscribe.routes.ROUTES (a route without a case here fails), one batch: a good
+message (its producer's real shape) between malformed ones (not JSON, another JSON shape, the right
+envelope without the id the handler needs). Every malformed body carries a PHI sentinel, which must
+not reach the logs. The handler's service is replaced by a recorder after the import (the behaviour
+under test is the handler's parsing, not the service); tests/handlers/test_ingest.py runs the same
+batch through the real ingest service, tests/handlers/test_message_round_trips.py the producers' own
+messages.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 
 from medscribe.observability import logger
-from medscribe.routes import ScheduleTrigger, route
+from medscribe.routes import ROUTES, ScheduleTrigger, route
 from medscribe.settings import ENV
 from tests.handlers.conftest import Context, shared_event
 from tests.handlers.test_index import change
@@ -75,9 +77,10 @@ def pipeline_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
 
 
 def schedule_message(name: str) -> dict[str, Any]:
+    """What the route's schedule sends (the route table's message, as its JSON)."""
     trigger = route(name).trigger
     assert isinstance(trigger, ScheduleTrigger)
-    return trigger.message
+    return dict(json.loads(trigger.message.model_dump_json()))
 
 
 def without_object_key() -> dict[str, Any]:
@@ -98,21 +101,25 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, Any], list[dict[str, Any]]]] =
     "transcript": (
         transcribe_event({"TranscriptionJobName": "medscribe-dev-enc-1", "TranscriptionJobStatus": "COMPLETED"}),
         ("complete_job", "medscribe-dev-enc-1"),
-        [transcribe_event({"TranscriptionJobStatus": "COMPLETED", "note": SENTINEL})],
+        [transcribe_event({"TranscriptionJobStatus": "COMPLETED", "note": SENTINEL}),
+         transcribe_event({"TranscriptionJobName": ["medscribe-dev-enc-1"], "note": SENTINEL})],
     ),
     "document": (
         ready(DOCUMENTATION, "enc-1"), ("document", "enc-1"),
-        [pipeline_event(DOCUMENTATION, {"stage": "dev", "note": SENTINEL}), ready(DOCUMENTATION, "")],
+        [pipeline_event(DOCUMENTATION, {"stage": "dev", "note": SENTINEL}), ready(DOCUMENTATION, ""),
+         pipeline_event(DOCUMENTATION, {"encounter_id": "enc-1", "note": SENTINEL})],
     ),
     "reconcile": (schedule_message("reconcile"), ("reconcile", None), [{"task": f"selfheal {SENTINEL}"}]),
     "selfheal": (schedule_message("selfheal"), ("tick", None), [{"task": f"reconcile {SENTINEL}"}]),
     "score": (
         ready(SCORING, "enc-1"), ("score_encounters", ["enc-1"]),
-        [pipeline_event(SCORING, {"encounter_id": 7, "note": SENTINEL})],
+        [pipeline_event(SCORING, {"encounter_id": 7, "note": SENTINEL}),
+         {"detail": SENTINEL, "detail-type": SCORING}],
     ),
     "index": (
         change("enc-1"), ("sync", ["enc-1"]),
-        [{"pk": "SCORE#enc-2", "sk": "SCORE#baseline", "note": SENTINEL}, {"sk": "ENC", "note": SENTINEL}],
+        [{"pk": "SCORE#enc-2", "sk": "SCORE#baseline", "eventName": "MODIFY", "note": SENTINEL},
+         {"sk": "ENC", "eventName": "MODIFY", "note": SENTINEL}, {**change("enc-3"), "eventName": SENTINEL}],
     ),
 }
 NOT_JSON = "{not json " + SENTINEL
@@ -128,10 +135,15 @@ def log() -> Iterator[io.StringIO]:
     logger.registered_handler.setStream(previous or buffer)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_case_is_a_route() -> None:
+    assert set(CASES) <= {r.name for r in ROUTES}
+
+
+@pytest.mark.parametrize("name", [r.name for r in ROUTES])
 def test_a_malformed_message_is_dropped_alone_and_its_neighbours_are_processed(  # type: ignore[no-untyped-def]
     name: str, load_handler, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, log: io.StringIO, capsys
 ) -> None:
+    assert name in CASES, f"route {name} has no malformed-message case"
     good, call, own_kind = CASES[name]
     monkeypatch.setenv(ENV.SEARCH_URL, f"sqlite:///{tmp_path / 'search.db'}")
     module = load_handler(name)

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from medscribe.messages import ReconcileTick
 from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route, S3Trigger, ScheduleTrigger
 from stacks.medscribe_stack import check_routes
 from stacks.naming import construct_id
@@ -44,7 +45,8 @@ def test_unknown_settings_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown setting 'no_such_cap'"):
         check_routes([dataclasses.replace(s3_route("a", "x/"), concurrency_setting="no_such_cap")])
     schedule = ScheduleTrigger(
-        interval_setting="no_such_interval", local_interval_setting="local_reconcile_interval_seconds", message={}
+        interval_setting="no_such_interval", local_interval_setting="local_reconcile_interval_seconds",
+        message=ReconcileTick(task="reconcile"),
     )
     with pytest.raises(ValueError, match="unknown setting 'no_such_interval'"):
         check_routes([dataclasses.replace(s3_route("a", "x/"), trigger=schedule)])

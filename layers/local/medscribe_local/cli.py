@@ -650,6 +650,7 @@ def leaderboard_command(args: argparse.Namespace) -> int:
 def selfheal(args: argparse.Namespace) -> int:
     from medscribe.adapters import aws_clients
     from medscribe.domain.selfheal import ModelStatus
+    from medscribe.messages import SelfhealTick
 
     info = _connect()
     store = ScoreStore(info.resources.table)
@@ -667,7 +668,7 @@ def selfheal(args: argparse.Namespace) -> int:
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=errors) as progress:
         task = progress.add_task("self-heal: building a candidate")
         while True:
-            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"task": "selfheal"}))
+            sqs.send_message(QueueUrl=queue_url, MessageBody=SelfhealTick(task="selfheal").model_dump_json())
             while not queue_idle() and time.monotonic() < deadline:
                 time.sleep(0.5)
             models = store.models()

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import importlib.util
-import json
 import logging
 import os
 import threading
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from medscribe.adapters import aws_clients
+from medscribe.messages import StreamMessage
 from medscribe.routes import Route, ScheduleTrigger, StreamTrigger, stream_message
 from medscribe.settings import PipelineSettings
 from medscribe_local.loops import BackgroundLoop
@@ -348,7 +348,7 @@ class ScheduleTimer:
         self.route = route
         self.interval_seconds = float(getattr(settings, route.trigger.local_interval_setting))
         self.queue_url = resources.routes[route.name].queue_url
-        self._body = json.dumps(route.trigger.message)
+        self._body = route.trigger.message.model_dump_json()
         self.sent = 0
         self.loop = BackgroundLoop(f"{route.name}-schedule", self._send, pause_seconds=self.interval_seconds)
 
@@ -393,12 +393,12 @@ class StreamPump:
                 if not response.get("Records"):
                     break
 
-    def _send(self, messages: list[dict[str, str]]) -> None:
+    def _send(self, messages: list[StreamMessage]) -> None:
         sqs = aws_clients.client("sqs")
         for start in range(0, len(messages), 10):
             batch = messages[start:start + 10]
             response = sqs.send_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(n), "MessageBody": json.dumps(body)} for n, body in enumerate(batch)])
+                {"Id": str(n), "MessageBody": body.model_dump_json()} for n, body in enumerate(batch)])
             if response.get("Failed"):
                 raise RuntimeError(f"{len(response['Failed'])} stream messages not sent")
             self.sent += len(batch)

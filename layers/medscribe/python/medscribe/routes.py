@@ -8,11 +8,13 @@ through an SQS queue; each route owns one queue, one dead-letter queue and one h
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from medscribe.domain.encounter import INPUT_PREFIXES
+from medscribe.messages import Message, ReconcileTick, SelfhealTick, StreamMessage
 from medscribe.settings import PipelineSettings
 
 
@@ -64,11 +66,12 @@ class EventTrigger:
 class ScheduleTrigger:
     """A schedule (EventBridge Scheduler in AWS, a timer locally) that sends `message` to the queue.
 
-    The interval comes from the named PipelineSettings fields (AWS and local)."""
+    `message` is the handler's own model (medscribe.messages), sent as its JSON. The interval comes
+    from the named PipelineSettings fields (AWS and local)."""
 
     interval_setting: str
     local_interval_setting: str
-    message: dict[str, Any]
+    message: Message
 
 
 @dataclass(frozen=True)
@@ -82,19 +85,29 @@ class StreamTrigger:
     item_types: tuple[str, ...]
 
 
-# The Pipe's input template (EventBridge Pipes placeholder syntax) and its local twin, `stream_message`.
-STREAM_MESSAGE_TEMPLATE = (
-    '{"pk": "<$.dynamodb.Keys.pk.S>", "sk": "<$.dynamodb.Keys.sk.S>", "eventName": "<$.eventName>"}'
-)
+# Where the Pipe finds each StreamMessage field in a DynamoDB stream record (a test keeps the keys
+# equal to the model's fields), its input template (EventBridge Pipes placeholder syntax) built from
+# them, and its local twin, `stream_message`.
+STREAM_MESSAGE_PATHS: dict[str, str] = {
+    "pk": "$.dynamodb.Keys.pk.S", "sk": "$.dynamodb.Keys.sk.S", "eventName": "$.eventName",
+}
+STREAM_MESSAGE_TEMPLATE = json.dumps({name: f"<{path}>" for name, path in STREAM_MESSAGE_PATHS.items()})
 
 
-def stream_message(record: dict[str, Any], item_types: tuple[str, ...]) -> dict[str, str] | None:
+def stream_message(record: dict[str, Any], item_types: tuple[str, ...]) -> StreamMessage | None:
     """What the Pipe sends for one DynamoDB stream record; None when its filter drops the record."""
-    keys = record.get("dynamodb", {}).get("Keys", {})
-    sk = keys.get("sk", {}).get("S")
-    if sk not in item_types:
+    values = {name: _at(record, path) for name, path in STREAM_MESSAGE_PATHS.items()}
+    if values["sk"] not in item_types:
         return None
-    return {"pk": keys["pk"]["S"], "sk": sk, "eventName": str(record.get("eventName", ""))}
+    return StreamMessage.model_validate(values)
+
+
+def _at(record: dict[str, Any], path: str) -> Any:
+    """The value at a JSONPath of plain field names ("$.a.b"), or None."""
+    value: Any = record
+    for name in path.removeprefix("$.").split("."):
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
 
 
 @dataclass(frozen=True)
@@ -175,7 +188,7 @@ ROUTES: tuple[Route, ...] = (
         trigger=ScheduleTrigger(
             interval_setting="reconcile_interval_minutes",
             local_interval_setting="local_reconcile_interval_seconds",
-            message={"task": "reconcile"},
+            message=ReconcileTick(task="reconcile"),
         ),
         access=COMPLETES_TRANSCRIPTIONS,
         timeout_seconds=300,
@@ -210,7 +223,7 @@ ROUTES: tuple[Route, ...] = (
         trigger=ScheduleTrigger(
             interval_setting="selfheal_interval_minutes",
             local_interval_setting="local_selfheal_interval_seconds",
-            message={"task": "selfheal"},
+            message=SelfhealTick(task="selfheal"),
         ),
         access=frozenset({
             Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE, Access.TOPIC_PUBLISH,

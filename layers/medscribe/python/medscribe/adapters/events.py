@@ -1,8 +1,10 @@
-"""Pipeline events on the default EventBridge bus (ids only: they are routed, logged and retried)."""
+"""Pipeline events on the default EventBridge bus (ids only: they are routed, logged and retried).
+
+The detail is built from medscribe.messages.EncounterDetail, the model the document and score handlers
+parse it with."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -10,6 +12,7 @@ from botocore.exceptions import ClientError
 from medscribe.adapters import aws_clients
 from medscribe.adapters.errors import classify
 from medscribe.domain.errors import TransientError
+from medscribe.messages import EncounterDetail
 
 SOURCE = "medscribe"
 READY_FOR_DOCUMENTATION = "Encounter Ready For Documentation"
@@ -34,7 +37,7 @@ class EventPublisher:
 
     def _put(self, detail_type: str, encounter_id: str) -> None:
         entry = {"Source": SOURCE, "DetailType": detail_type,
-                 "Detail": json.dumps({"encounter_id": encounter_id, "stage": self.stage})}
+                 "Detail": EncounterDetail(encounter_id=encounter_id, stage=self.stage).model_dump_json()}
         try:
             response = self.client.put_events(Entries=[entry])
         except ClientError as exc:
