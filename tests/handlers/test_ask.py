@@ -36,7 +36,6 @@ class ShortContext(Context):
 def bedrock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     with ConverseEndpoint() as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", endpoint.url)
-        monkeypatch.setenv("MEDSCRIBE_NOTE_ENGINE", "bedrock")
         aws_clients.reset()
         yield endpoint
     aws_clients.reset()
@@ -44,7 +43,7 @@ def bedrock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 def test_a_question_is_answered_with_cited_lines_through_bedrock(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
     encounter_id = transcribed_encounter(world, fareez_lines(count=20))
-    response = load_handler("ask").handler(request({"encounter_id": encounter_id,
+    response = load_handler("ask", note_engine="bedrock").handler(request({"encounter_id": encounter_id,
                                                     "question": "How long has the breathlessness lasted?"}), Context())
     assert response["statusCode"] == 200
     answer = json.loads(response["body"])
@@ -55,7 +54,7 @@ def test_a_question_is_answered_with_cited_lines_through_bedrock(load_handler, w
 
 
 def test_bad_requests_are_400_and_unknown_encounters_404(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
-    handler = load_handler("ask").handler
+    handler = load_handler("ask", note_engine="bedrock").handler
     assert handler(request({"question": "x"}), Context())["statusCode"] == 400
     assert handler(request({"encounter_id": "enc-x", "question": "  "}), Context())["statusCode"] == 400
     assert handler(request({"encounter_id": "enc-" + "0" * 32, "question": "x"}), Context())["statusCode"] == 404
@@ -64,15 +63,15 @@ def test_bad_requests_are_400_and_unknown_encounters_404(load_handler, world, be
 
 def test_too_little_time_for_a_model_call_is_503_not_a_killed_invocation(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
     encounter_id = transcribed_encounter(world, fareez_lines(count=20))
-    response = load_handler("ask").handler(request({"encounter_id": encounter_id, "question": "Any allergies?"}),
-                                           ShortContext())
+    response = load_handler("ask", note_engine="bedrock").handler(
+        request({"encounter_id": encounter_id, "question": "Any allergies?"}), ShortContext())
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "30"
     assert bedrock.requests == []  # the call was never started
 
 
 def test_a_body_that_is_not_a_json_object_is_400(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
-    handler = load_handler("ask").handler
+    handler = load_handler("ask", note_engine="bedrock").handler
     for body in ("not json", "[1, 2]", '"text"'):
         assert handler(request(body), Context())["statusCode"] == 400
 
@@ -86,8 +85,8 @@ def test_an_answer_that_is_not_json_is_asked_again_of_the_long_model(load_handle
     bedrock.responder = lambda request: ([{"text": "I think so."}], "end_turn") if len(bedrock.requests) == 1 \
         else offline(request)
     encounter_id = transcribed_encounter(world, fareez_lines(count=20))
-    response = load_handler("ask").handler(request({"encounter_id": encounter_id, "question": "Any allergies?"}),
-                                           Context())
+    response = load_handler("ask", note_engine="bedrock").handler(
+        request({"encounter_id": encounter_id, "question": "Any allergies?"}), Context())
     assert response["statusCode"] == 200
     settings = load_settings()
     assert [r["modelId"] for r in bedrock.requests] == [settings.bedrock_model_id, settings.bedrock_long_model_id]
