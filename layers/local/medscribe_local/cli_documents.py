@@ -179,13 +179,14 @@ def emr(args: argparse.Namespace) -> int:
 def ask(args: argparse.Namespace) -> int:
     from medscribe.services.documentation import answer_question
     from medscribe.services.wiring import ask_service
+    from medscribe.settings import load_settings
 
     path = Path(args.source)
     if path.exists():
         lines = _transcript_lines(path)
     else:
         info = _connect()
-        found = ask_service(info.resources.function_settings(_settings(args.engine))).lines(args.source)
+        found = ask_service(info.resources.function_settings(load_settings())).lines(args.source)
         if found is None:
             raise CliError(f"no transcript for {args.source!r} (not a file, and no transcribed encounter)", code=1)
         lines = found

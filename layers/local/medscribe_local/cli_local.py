@@ -50,8 +50,6 @@ def _start_or_reuse(paths: StatePaths) -> tuple[RuntimeInfo, bool]:
             raise CliError(str(exc), code=1) from exc
 
 
-# --- local ----------------------------------------------------------------------------------------
-
 @command(
     "local", "up", help="start the local runtime in the background",
     description="Start the local runtime (AWS emulator on 127.0.0.1, queues, pollers running the real\n"
