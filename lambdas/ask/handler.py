@@ -16,20 +16,13 @@ from typing import Any
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from medscribe.adapters.artifacts import ArtifactStore
-from medscribe.adapters.encounters import EncounterRepository
 from medscribe.domain.errors import TransientError
 from medscribe.invocation import invocation
 from medscribe.messages import AskRequest, MalformedMessage, parse
 from medscribe.observability import logger, metrics, tracer
-from medscribe.services.ask import AskService
-from medscribe.services.wiring import note_model, repair_model
-from medscribe.settings import function_settings
+from medscribe.services.wiring import ask_service
 
-SETTINGS = function_settings()
-SERVICE = AskService(EncounterRepository(SETTINGS.table_name),
-                     ArtifactStore(SETTINGS.artifacts_bucket, SETTINGS.kms_key_arn),
-                     lambda: note_model(SETTINGS.pipeline), lambda: repair_model(SETTINGS.pipeline))
+SERVICE = ask_service()
 app = LambdaFunctionUrlResolver()
 
 

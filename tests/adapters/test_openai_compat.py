@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from medscribe.adapters.llm.openai_compat import OpenAICompatibleModel
 from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.settings import PipelineSettings
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 
@@ -221,14 +223,21 @@ def test_a_stream_that_fails_midway_is_retried(server: Server) -> None:
     assert len(sleeps) == 2
 
 
-def test_configuration_from_the_environment() -> None:
-    assert OpenAICompatibleModel.from_env({}) is None
-    model = OpenAICompatibleModel.from_env({"MEDSCRIBE_OPENAI_BASE_URL": "http://ray-head:8000/v1",
-                                            "MEDSCRIBE_OPENAI_MODEL": "qwen-2.5-7b", "MEDSCRIBE_OPENAI_TIMEOUT": "45"})
-    assert model is not None
+def test_configuration_from_the_settings_and_the_key_from_the_environment() -> None:
+    settings = PipelineSettings(note_engine="openai", openai_base_url="http://ray-head:8000/v1",
+                                openai_model="qwen-2.5-7b", openai_timeout_seconds=45)
+    model = OpenAICompatibleModel.from_settings(settings, {"MEDSCRIBE_OPENAI_API_KEY": "sk-gateway"})
     assert (model.engine, model.timeout, model.base_url) == ("openai:qwen-2.5-7b", 45.0, "http://ray-head:8000/v1")
-    with pytest.raises(ValueError, match="MEDSCRIBE_OPENAI_MODEL"):
-        OpenAICompatibleModel.from_env({"MEDSCRIBE_OPENAI_BASE_URL": "http://x/v1"})
+    assert model._api_key == "sk-gateway"
+    assert OpenAICompatibleModel.from_settings(settings, {})._api_key is None
+    with pytest.raises(ValueError, match="openai_base_url"):
+        OpenAICompatibleModel.from_settings(PipelineSettings(), {})
+    with pytest.raises(ValidationError, match="openai_model"):
+        PipelineSettings(openai_base_url="http://x/v1")
+    with pytest.raises(ValidationError, match="openai_base_url"):
+        PipelineSettings(note_engine="openai")
+    with pytest.raises(ValidationError, match="openai_base_url"):
+        PipelineSettings(openai_base_url="ftp://x", openai_model="m")
     with pytest.raises(ValueError, match="http"):
         OpenAICompatibleModel("ftp://x", "m")
 
@@ -243,6 +252,6 @@ def test_the_documented_ray_serve_config_serves_the_model_the_docs_name() -> Non
     (llm,) = app["args"]["llm_configs"]
     model_id = llm["model_loading_config"]["model_id"]
     guide = (root / "docs" / "self-hosting.md").read_text(encoding="utf-8")
-    assert f"| `MEDSCRIBE_OPENAI_MODEL` | the served model name (`model_id`) | `{model_id}` |" in guide
+    assert f"| `openai_model` | the served model name (`model_id`) | `{model_id}` |" in guide
     assert config["http_options"]["port"] == 8000
     assert f":{config['http_options']['port']}/v1" in guide

@@ -41,7 +41,6 @@ class ShortContext(Context):
 def bedrock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     with ConverseEndpoint() as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", endpoint.url)
-        monkeypatch.setenv("MEDSCRIBE_NOTE_ENGINE", "bedrock")
         aws_clients.reset()
         yield endpoint
     aws_clients.reset()
@@ -49,7 +48,7 @@ def bedrock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 def test_a_question_is_answered_with_cited_lines_through_bedrock(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
     encounter_id = transcribed_encounter(world, fareez_lines(count=20))
-    response = load_handler("ask").handler(request({"encounter_id": encounter_id,
+    response = load_handler("ask", note_engine="bedrock").handler(request({"encounter_id": encounter_id,
                                                     "question": "How long has the breathlessness lasted?"}), Context())
     assert response["statusCode"] == 200
     answer = json.loads(response["body"])
@@ -73,7 +72,7 @@ def test_a_question_is_answered_with_cited_lines_through_bedrock(load_handler, w
 def test_a_body_that_is_not_an_ask_request_is_400_naming_fields_and_errors_never_values(  # type: ignore[no-untyped-def]
     load_handler, world, bedrock, log: io.StringIO, body: dict[str, Any] | str, problems: list[str]
 ) -> None:
-    response = load_handler("ask").handler(request(body), Context())
+    response = load_handler("ask", note_engine="bedrock").handler(request(body), Context())
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["problems"] == problems
     assert "Quokkaworth" not in response["body"] + log.getvalue()
@@ -81,15 +80,16 @@ def test_a_body_that_is_not_an_ask_request_is_400_naming_fields_and_errors_never
 
 
 def test_an_unknown_encounter_is_404(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
-    response = load_handler("ask").handler(request({"encounter_id": "enc-" + "0" * 32, "question": "x"}), Context())
+    response = load_handler("ask", note_engine="bedrock").handler(
+        request({"encounter_id": "enc-" + "0" * 32, "question": "x"}), Context())
     assert response["statusCode"] == 404
     assert bedrock.requests == []
 
 
 def test_too_little_time_for_a_model_call_is_503_not_a_killed_invocation(load_handler, world, bedrock) -> None:  # type: ignore[no-untyped-def]
     encounter_id = transcribed_encounter(world, fareez_lines(count=20))
-    response = load_handler("ask").handler(request({"encounter_id": encounter_id, "question": "Any allergies?"}),
-                                           ShortContext())
+    response = load_handler("ask", note_engine="bedrock").handler(
+        request({"encounter_id": encounter_id, "question": "Any allergies?"}), ShortContext())
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "30"
     assert bedrock.requests == []  # the call was never started
@@ -104,8 +104,8 @@ def test_an_answer_that_is_not_json_is_asked_again_of_the_long_model(load_handle
     bedrock.responder = lambda request: ([{"text": "I think so."}], "end_turn") if len(bedrock.requests) == 1 \
         else offline(request)
     encounter_id = transcribed_encounter(world, fareez_lines(count=20))
-    response = load_handler("ask").handler(request({"encounter_id": encounter_id, "question": "Any allergies?"}),
-                                           Context())
+    response = load_handler("ask", note_engine="bedrock").handler(
+        request({"encounter_id": encounter_id, "question": "Any allergies?"}), Context())
     assert response["statusCode"] == 200
     settings = load_settings()
     assert [r["modelId"] for r in bedrock.requests] == [settings.bedrock_model_id, settings.bedrock_long_model_id]

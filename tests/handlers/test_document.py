@@ -27,10 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def world(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def world(table: str, bucket: str) -> dict[str, Any]:
     boto3.client("s3").create_bucket(Bucket="artifacts")
-    monkeypatch.setenv("MEDSCRIBE_NOTE_ENGINE", "offline")
     return {"table": table, "bucket": bucket}
+
+
+@pytest.fixture
+def load_handler(load_handler):  # type: ignore[no-untyped-def]
+    """The offline note engine (a setting, as the local runtime gives it) unless a test names another:
+    cdk.json's is Bedrock."""
+    return lambda name, **overrides: load_handler(name, **{"note_engine": "offline", **overrides})
 
 
 def ready(encounter_id: str) -> dict[str, Any]:
@@ -119,11 +125,10 @@ def test_text_dialogue_gets_a_clinical_note(load_handler, world) -> None:  # typ
     assert json.loads(read(encounter.note_key))["engine"] == "offline"
 
 
-def test_bedrock_note_with_a_bad_citation_is_repaired_once(load_handler, world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("MEDSCRIBE_NOTE_ENGINE", "bedrock")
+def test_bedrock_note_with_a_bad_citation_is_repaired_once(load_handler, world) -> None:  # type: ignore[no-untyped-def]
     lines = fareez_lines(count=6)
     encounter_id = transcribed_encounter(world, lines)
-    handler = load_handler("document")
+    handler = load_handler("document", note_engine="bedrock")
     sections = ["Chief complaint", "History of present illness", "Review of systems", "Past medical history",
                 "Assessment", "Plan", "Physical examination"]
 

@@ -28,7 +28,6 @@ KOREAN_NOTE = "주호소: 3일 전부터 시작된 오른쪽 무릎 통증.\n계
 @pytest.fixture
 def world(table: str, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     boto3.client("s3").create_bucket(Bucket="artifacts")
-    monkeypatch.setenv("MEDSCRIBE_NOTE_ENGINE", "offline")
     db = tmp_path / "search.db"
     monkeypatch.setenv(ENV.SEARCH_URL, f"sqlite:///{db}")
     return {"table": table, "bucket": bucket, "db": db}
@@ -56,7 +55,7 @@ def test_documented_encounters_are_indexed_by_transcript_and_note_in_one_batch(l
     lines = fareez_lines()
     audio = transcribed_encounter(world, lines)
     korean = text_encounter(world, "text/ko-knee.txt", KOREAN_NOTE)
-    document = load_handler("document")
+    document = load_handler("document", note_engine="offline")
     assert document.handler(ready(audio), Context()) == {"batchItemFailures": []}
     assert document.handler(ready(korean), Context()) == {"batchItemFailures": []}
 

@@ -22,7 +22,6 @@ import requests
 from botocore.stub import ANY, Stubber
 
 from medscribe.services.selfheal import eval_job_name, eval_output_key
-from medscribe.services.wiring import KEYWORD_ENGINE_ENV
 from medscribe.settings import LanguageMode
 from medscribe_local.transcribe_vocabularies import Vocabulary, parse_vocabulary_file
 from tests.handlers.conftest import Context
@@ -107,9 +106,8 @@ def test_an_english_planted_name_is_no_learned_keyword_offline(  # type: ignore[
     the rarest missed word, and still reaches no vocabulary, hot word or Wikipedia request."""
     audio = baseline_scored(load_handler, world, ENGLISH_PLANTED)
     assert {"zebulon", "quackenbush", "sputum"} <= set(missed_words(audio))  # what the loop learns from
-    monkeypatch.setenv(KEYWORD_ENGINE_ENV, "offline")
     monkeypatch.setenv("MEDSCRIBE_CLM_ROLE_ARN", CLM_ROLE)
-    handler = load_handler("selfheal", selfheal_language_model=True)
+    handler = load_handler("selfheal", selfheal_language_model=True, keyword_engine="offline")
     session = RecordingSession()
     handler.SERVICE.corpus.session = session
     handler.SERVICE.corpus.sleep = lambda _seconds: None
@@ -178,16 +176,15 @@ def test_an_english_planted_name_comprehend_medical_calls_a_condition_is_no_lear
     assert_nowhere(ENGLISH_SENTINELS, everything_written(world), *emails, log.getvalue(), printed.out, printed.err)
 
 
-@pytest.mark.parametrize("engine", ["offline", None], ids=["local", "aws"])
+@pytest.mark.parametrize("engine", ["offline", "comprehend-medical"], ids=["local", "aws"])
 def test_a_korean_planted_name_is_no_learned_keyword(  # type: ignore[no-untyped-def]
-        engine: str | None, load_handler, world, transcribe, monkeypatch, log: io.StringIO, capsys) -> None:
+        engine: str, load_handler, world, transcribe, log: io.StringIO, capsys) -> None:
     """Korean uses the offline heuristic in AWS too (Comprehend Medical is English-only): the name, a
     three-syllable noun once its particle is cut, is not on the Korean term list."""
     audio = baseline_scored(load_handler, world, KOREAN_PLANTED, language="ko-KR")
     assert {"홍길순", "가래가"} <= set(missed_words(audio))
-    if engine:
-        monkeypatch.setenv(KEYWORD_ENGINE_ENV, engine)
-    handler = load_handler("selfheal", language=LanguageMode.KO_KR, selfheal_language_model=True)
+    handler = load_handler("selfheal", language=LanguageMode.KO_KR, selfheal_language_model=True,
+                           keyword_engine=engine)
     transcribe.add_response("create_vocabulary", {"VocabularyName": "v", "LanguageCode": "ko-KR",
                                                   "VocabularyState": "PENDING"},
                             {"VocabularyName": ANY, "LanguageCode": "ko-KR", "VocabularyFileUri": ANY})

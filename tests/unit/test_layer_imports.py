@@ -40,6 +40,7 @@ def test_handler_imports_only_what_its_layer_holds(handler, tmp_path) -> None:  
     allowed = _layer_packages(requirements)
     probe = (
         "import importlib.util, json, os, sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'layers' / 'medscribe' / 'python')!r})  # this checkout's code layer\n"
         f"spec = importlib.util.spec_from_file_location('h', {str(ROOT / handler.handler_path)!r})\n"
         "module = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)  # any error at import fails the test\n"

@@ -43,18 +43,11 @@ def _stack_outputs(stack: str) -> dict[str, str]:
 
 
 def _service(names: dict[str, str], search_url: str | None, medical: bool) -> ErasureService:
-    from medscribe.adapters.artifacts import ArtifactStore
-    from medscribe.adapters.encounters import EncounterRepository
-    from medscribe.adapters.erasure import JobDeleter, ObjectVersions, TableItems
-    from medscribe.adapters.scores import ScoreStore
-    from medscribe.services.wiring import search_index
+    from medscribe.services.wiring import erasure_service
 
-    table = names["TableName"]
-    return ErasureService(
-        EncounterRepository(table), ScoreStore(table), TableItems(table), ObjectVersions(),
-        JobDeleter(medical_first=medical), search_index(search_url) if search_url else None,
-        ArtifactStore(names["ArtifactsBucketName"], names.get("KmsKeyArn")), input_bucket=names["InputBucketName"],
-    )
+    return erasure_service(table_name=names["TableName"], input_bucket=names["InputBucketName"],
+                           artifacts_bucket=names["ArtifactsBucketName"], kms_key_arn=names.get("KmsKeyArn"),
+                           search_url=search_url, medical=medical)
 
 
 def _print(report: ErasureReport, local_notes: list[str]) -> None:

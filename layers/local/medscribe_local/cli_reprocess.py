@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from medscribe_local.cli import CliError, _repository, _say, _stack_output, arg, command
+from medscribe_local.cli import CliError, _connect, _say, _stack_output, arg, command
 
 
 @command(
@@ -24,14 +24,12 @@ from medscribe_local.cli import CliError, _repository, _say, _stack_output, arg,
     ],
 )
 def reprocess(args: argparse.Namespace) -> int:
-    from medscribe.adapters.encounters import EncounterRepository
-    from medscribe.adapters.events import EventPublisher
-    from medscribe.services.reprocess import ReprocessRefused, ReprocessService
+    from medscribe.services.reprocess import ReprocessRefused
+    from medscribe.services.wiring import reprocess_service
     from medscribe.settings import load_settings
 
-    repository = EncounterRepository(_stack_output("TableName", "credentials for the stack")) if args.aws \
-        else _repository()
-    service = ReprocessService(repository, EventPublisher(load_settings().stage))
+    table = _stack_output("TableName", "credentials for the stack") if args.aws else _connect().resources.table
+    service = reprocess_service(table, load_settings())
     try:
         restarted = service.reprocess(args.encounter_id)
     except ReprocessRefused as exc:

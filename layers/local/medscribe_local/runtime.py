@@ -16,10 +16,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
-from medscribe.adapters.llm.openai_compat import ENV_BASE_URL
 from medscribe.domain.encounter import utc_now
 from medscribe.routes import ROUTES, ScheduleTrigger, StreamTrigger
-from medscribe.services.wiring import KEYWORD_ENGINE_ENV, NOTE_ENGINE_ENV, SQLITE_URL_PREFIX
+from medscribe.services.wiring import SQLITE_URL_PREFIX
 from medscribe.settings import PipelineSettings, function_env, function_settings, load_settings, project_root
 from medscribe_local.alarms import DlqAlarms
 from medscribe_local.emulator import Emulator
@@ -41,19 +40,21 @@ class _Stoppable(Protocol):
 
 
 def local_function_settings(settings: PipelineSettings) -> PipelineSettings:
-    """The settings handlers see locally: the `local_*` timings replace their AWS counterparts, and no
-    custom language model is trained (the local speech engine has none; its vocabulary is hot words)."""
-    return PipelineSettings.model_validate({
-        **settings.model_dump(), "stuck_after_seconds": settings.local_stuck_after_seconds,
-        "selfheal_language_model": False,
-    })
+    """The settings handlers see locally: the `local_*` timings replace their AWS counterparts, no
+    custom language model is trained (the local speech engine has none; its vocabulary is hot words),
+    and the engines are the local ones: the note engine of `local_note_engine`, and the offline
+    keyword heuristic (Amazon Comprehend Medical is not emulated)."""
+    return settings.updated(
+        stuck_after_seconds=settings.local_stuck_after_seconds, selfheal_language_model=False,
+        note_engine=local_note_engine(settings), keyword_engine="offline",
+    )
 
 
-def local_note_engine() -> str:
-    """An OpenAI-compatible endpoint when one is configured; Bedrock when a Converse endpoint is named
-    on this machine (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, e.g. the strict local one,
-    medscribe_local.converse_endpoint); else the offline engine."""
-    if os.environ.get(ENV_BASE_URL):
+def local_note_engine(settings: PipelineSettings) -> str:
+    """The OpenAI-compatible endpoint when the settings name one (`openai_base_url`); Bedrock when a
+    Converse endpoint is named on this machine (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, e.g. the strict
+    local one, medscribe_local.converse_endpoint); else the offline engine."""
+    if settings.openai_base_url:
         return "openai"
     return "bedrock" if is_loopback(os.environ.get(BEDROCK_ENDPOINT_ENV) or "") else "offline"
 
@@ -65,15 +66,14 @@ def search_url(paths: StatePaths) -> str:
 
 def handler_environment(resources: Resources, settings: PipelineSettings,
                         search: str | None = None) -> dict[str, str | None]:
-    """What every handler runs with: the stack's function environment plus local switches."""
+    """What every handler runs with: the stack's function environment (with the local settings, engines
+    included) plus Powertools switches."""
     return {
         **function_env(
             table=resources.table, input_bucket=resources.input_bucket,
             artifacts_bucket=resources.artifacts_bucket, topic_arn=resources.topic_arn,
             kms_key_arn=resources.kms_key_arn, settings=local_function_settings(settings), search_url=search,
         ),
-        NOTE_ENGINE_ENV: local_note_engine(),
-        KEYWORD_ENGINE_ENV: "offline",  # Amazon Comprehend is not emulated
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "medscribe",
         SERVICE_NAME_ENV: "medscribe",  # each route sets its own before loading its handler

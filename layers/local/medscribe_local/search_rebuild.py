@@ -13,11 +13,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from medscribe.adapters.artifacts import ArtifactStore
-from medscribe.adapters.encounters import EncounterRepository
-from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.search_sqlite import IndexUnreadable, SqliteSearchIndex
-from medscribe.services.indexing import IndexingService
+from medscribe.services.wiring import indexing_service
 from medscribe.settings import load_settings
 from medscribe_local.state import RuntimeInfo
 
@@ -37,11 +34,9 @@ def open_or_problem(db: Path) -> tuple[SqliteSearchIndex | None, str | None]:
 def rebuild(db: Path, info: RuntimeInfo) -> tuple[SqliteSearchIndex, int, Path | None]:
     """A new index at `db` holding every encounter of the running runtime `info` (clients already
     pointed at it); returns it, the number of documents, and where a damaged old file was kept."""
-    resources = info.resources
-    repository = EncounterRepository(resources.table)
-    service = IndexingService(repository, ArtifactStore(resources.artifacts_bucket, resources.kms_key_arn),
-                              ObjectStore(), SqliteSearchIndex(), load_settings())
-    documents = [service.document(encounter) for encounter in repository.list()]
+    # the service only builds the documents: they go into a new file below, so its own index is a throwaway
+    service = indexing_service(info.resources.function_settings(load_settings()), index=SqliteSearchIndex())
+    documents = [service.document(encounter) for encounter in service.repository.list()]
     fresh = db.with_name(f".{db.name}.{os.getpid()}.rebuild")
     _remove(fresh)
     index = SqliteSearchIndex(fresh)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from medscribe.settings import FunctionSettings, PipelineSettings
+
 STATE_ENV = "MEDSCRIBE_STATE_DIR"
 
 
@@ -45,6 +47,13 @@ class Resources(BaseModel):
     topic_arn: str
     outbox_queue_url: str
     routes: dict[str, RouteResources]
+
+    def function_settings(self, pipeline: PipelineSettings, search_url: str | None = None) -> FunctionSettings:
+        """What the runtime's handlers read from their environment, with `pipeline`: how a command in
+        another process (the CLI) builds a handler's service through medscribe.services.wiring."""
+        return FunctionSettings(table_name=self.table, input_bucket=self.input_bucket,
+                                artifacts_bucket=self.artifacts_bucket, topic_arn=self.topic_arn,
+                                kms_key_arn=self.kms_key_arn, pipeline=pipeline, search_url=search_url)
 
 
 class RuntimeInfo(BaseModel):

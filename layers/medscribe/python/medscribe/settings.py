@@ -61,6 +61,19 @@ class PipelineSettings(BaseModel):
     note_engine: Literal["bedrock", "openai", "offline"] = Field(
         "bedrock", description="Note engine in AWS: Bedrock, an OpenAI-compatible endpoint, or offline (extractive)."
     )
+    openai_base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")] | None = Field(
+        None, description="OpenAI-compatible endpoint (note_engine openai), base URL including the API prefix, "
+                          "e.g. http://ray-head:8000/v1. The local runtime uses it whenever it is set.",
+    )
+    openai_model: str | None = Field(None, description="The model the OpenAI-compatible endpoint serves.")
+    openai_timeout_seconds: Annotated[float, Field(gt=0, le=900)] = Field(
+        120.0, description="Read timeout of the OpenAI-compatible endpoint, per read (a stream may run longer)."
+    )
+    keyword_engine: Literal["comprehend-medical", "offline"] = Field(
+        "comprehend-medical", description="Self-heal keyword candidates: Amazon Comprehend Medical where it "
+                                          "supports the language and region (else the offline noun heuristic), or "
+                                          "always the offline heuristic.",
+    )
     note_template: Literal["hp", "soap"] = Field("hp", description="Note template: History & Physical or SOAP.")
     claim_judge: bool = Field(
         False, description="A second Bedrock pass (bedrock_model_id) judges each note claim against its cited lines; "
@@ -174,6 +187,19 @@ class PipelineSettings(BaseModel):
         if self.transcribe_medical and self.language is not LanguageMode.EN_US:
             raise ValueError("transcribe_medical needs language en-US (Transcribe Medical transcribes US English only)")
         return self
+
+    @model_validator(mode="after")
+    def _openai_endpoint_is_complete(self) -> PipelineSettings:
+        if self.note_engine == "openai" and not self.openai_base_url:
+            raise ValueError("note_engine 'openai' needs openai_base_url and openai_model")
+        if self.openai_base_url and not self.openai_model:
+            raise ValueError("openai_base_url is set but openai_model is not")
+        return self
+
+    def updated(self, **changes: Any) -> PipelineSettings:
+        """These settings with some values changed, validated (model_copy would skip the checks): how the
+        local runtime and the CLI choose engines and timings."""
+        return PipelineSettings.model_validate({**self.model_dump(), **changes})
 
     @classmethod
     def from_context(cls, context: dict[str, Any] | None) -> PipelineSettings:

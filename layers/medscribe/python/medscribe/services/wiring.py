@@ -1,4 +1,7 @@
-"""Build each handler's service from the function settings (one place, used by every handler)."""
+"""Build every service from typed settings: one place, used by the handlers, the ask endpoint and the
+`medscribe` CLI. Engine choices are settings (`note_engine`, `keyword_engine`, `openai_*`), which the
+stack and the local runtime alike write into each function's environment; nothing here reads an
+engine choice from anywhere else."""
 
 from __future__ import annotations
 
@@ -14,14 +17,17 @@ from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import ScoreStore
 from medscribe.adapters.transcribe import TranscribeJobs
-from medscribe.settings import ENV, PipelineSettings, function_settings
+from medscribe.settings import ENV, FunctionSettings, PipelineSettings, function_settings
 
 if TYPE_CHECKING:  # each service is imported by the factory that builds it: a handler loads its own only
     from medscribe.domain.llm import LanguageModel
     from medscribe.domain.search import SearchDocument, SearchHit, SearchIndex
+    from medscribe.services.ask import AskService
     from medscribe.services.documentation_stage import DocumentationStage
+    from medscribe.services.erasure import ErasureService
     from medscribe.services.indexing import IndexingService
     from medscribe.services.ingest import IngestService
+    from medscribe.services.reprocess import ReprocessService
     from medscribe.services.scoring import ScoringService  # jiwer and requests: only in the scoring layer
     from medscribe.services.selfheal import SelfHealService
     from medscribe.services.transcription import TranscriptionService
@@ -29,23 +35,16 @@ if TYPE_CHECKING:  # each service is imported by the factory that builds it: a h
 SQLITE_URL_PREFIX = "sqlite:///"
 ACTIVE_MODEL_TTL_SECONDS = 60.0  # how long a function keeps using the model it read as active
 
-KEYWORD_ENGINE_ENV = "MEDSCRIBE_KEYWORD_ENGINE"  # "offline": no Comprehend Medical (the local runtime sets it)
-NOTE_ENGINE_ENV = "MEDSCRIBE_NOTE_ENGINE"  # overrides the note_engine setting (the local runtime sets it)
-
 
 def note_model(settings: PipelineSettings) -> LanguageModel | None:
     """The configured language model; None means the offline engines."""
     from medscribe.adapters.llm.bedrock import BedrockModel
-    from medscribe.adapters.llm.openai_compat import ENV_BASE_URL, OpenAICompatibleModel
+    from medscribe.adapters.llm.openai_compat import OpenAICompatibleModel
 
-    engine = os.environ.get(NOTE_ENGINE_ENV) or settings.note_engine
-    if engine == "bedrock":
+    if settings.note_engine == "bedrock":
         return BedrockModel.from_settings(settings)
-    if engine == "openai":
-        model = OpenAICompatibleModel.from_env()
-        if model is None:
-            raise RuntimeError(f"note engine 'openai' needs {ENV_BASE_URL}")
-        return model
+    if settings.note_engine == "openai":
+        return OpenAICompatibleModel.from_settings(settings)
     return None
 
 
@@ -54,7 +53,7 @@ def repair_model(settings: PipelineSettings) -> LanguageModel | None:
     Bedrock the long tier (`bedrock_long_model_id`), otherwise the note model."""
     from medscribe.adapters.llm.bedrock import BedrockModel
 
-    if (os.environ.get(NOTE_ENGINE_ENV) or settings.note_engine) == "bedrock":
+    if settings.note_engine == "bedrock":
         return BedrockModel.from_settings(settings, long=True)
     return note_model(settings)
 
@@ -96,10 +95,10 @@ def transcription_service() -> TranscriptionService:
     )
 
 
-def keyword_candidates(engine: str | None) -> Callable[[Sequence[str], str], list[str]]:
+def keyword_candidates(engine: str) -> Callable[[Sequence[str], str], list[str]]:
     """Candidate keywords among missed words: the words of clinical entities by Amazon Comprehend
     Medical where it supports the language and region (English), else (Korean, other regions, and the
-    local runtime, MEDSCRIBE_KEYWORD_ENGINE=offline) the offline noun heuristic. The self-heal service
+    local runtime, `keyword_engine` offline) the offline noun heuristic. The self-heal service
     keeps only the clinical terms among them (medscribe.domain.clinical_terms) either way."""
     from medscribe.adapters.customization import ComprehendMedicalTerms
     from medscribe.domain.vocabulary import candidate_nouns_offline
@@ -123,7 +122,7 @@ def selfheal_service() -> SelfHealService:
     return SelfHealService(
         EncounterRepository(settings.table_name), ScoreStore(settings.table_name), scoring_service(), artifacts,
         ObjectStore(), TranscribeJobs(), TranscribeCustomization(),
-        keyword_candidates(os.environ.get(KEYWORD_ENGINE_ENV)),
+        keyword_candidates(settings.pipeline.keyword_engine),
         WikipediaCorpus(artifacts) if settings.pipeline.selfheal_language_model else None, settings,
     )
 
@@ -232,11 +231,45 @@ class LazySearchIndex:
         return self.index.search(text, status=status, since=since, limit=limit)
 
 
-def indexing_service() -> IndexingService:
+def indexing_service(settings: FunctionSettings | None = None, index: SearchIndex | None = None) -> IndexingService:
+    """The indexer's service (its function settings); the CLI's index rebuild passes the runtime's
+    settings and its own index."""
     from medscribe.services.indexing import IndexingService
 
-    settings = function_settings()
+    settings = settings or function_settings()
     return IndexingService(
         EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
-        ObjectStore(), LazySearchIndex(settings.search_url), settings.pipeline,
+        ObjectStore(), index or LazySearchIndex(settings.search_url), settings.pipeline,
+    )
+
+
+def ask_service(settings: FunctionSettings | None = None) -> AskService:
+    """The ask endpoint's service (its function settings); the CLI passes the local runtime's."""
+    from medscribe.services.ask import AskService
+
+    current = settings or function_settings()
+    return AskService(
+        EncounterRepository(current.table_name), ArtifactStore(current.artifacts_bucket, current.kms_key_arn),
+        lambda: note_model(current.pipeline), lambda: repair_model(current.pipeline),
+    )
+
+
+def reprocess_service(table_name: str, settings: PipelineSettings) -> ReprocessService:
+    """`medscribe reprocess`: the local runtime's table, or the deployed stack's (its TableName output)."""
+    from medscribe.services.reprocess import ReprocessService
+
+    return ReprocessService(EncounterRepository(table_name), EventPublisher(settings.stage))
+
+
+def erasure_service(*, table_name: str, input_bucket: str, artifacts_bucket: str, kms_key_arn: str | None,
+                    search_url: str | None, medical: bool) -> ErasureService:
+    """`medscribe erase`: an operator action with no function of its own, on the local runtime's stores or
+    the deployed stack's (its outputs); no search index when `search_url` is None."""
+    from medscribe.adapters.erasure import JobDeleter, ObjectVersions, TableItems
+    from medscribe.services.erasure import ErasureService
+
+    return ErasureService(
+        EncounterRepository(table_name), ScoreStore(table_name), TableItems(table_name), ObjectVersions(),
+        JobDeleter(medical_first=medical), search_index(search_url) if search_url else None,
+        ArtifactStore(artifacts_bucket, kms_key_arn), input_bucket=input_bucket,
     )

@@ -13,8 +13,10 @@
   Retry-After header is honoured, capped at `max_delay`), then `TransientError`; other 4xx are
   `PermanentError`.
 
-Configuration from the environment (`from_env`): MEDSCRIBE_OPENAI_BASE_URL, MEDSCRIBE_OPENAI_MODEL,
-MEDSCRIBE_OPENAI_API_KEY (optional), MEDSCRIBE_OPENAI_TIMEOUT (seconds, optional).
+Configuration (`from_settings`): the typed settings `openai_base_url`, `openai_model` and
+`openai_timeout_seconds`, which the stack writes into every function's environment with the rest of
+the settings. The API key is a secret, not configuration: it alone comes from the environment
+(MEDSCRIBE_OPENAI_API_KEY, optional; sent as a bearer token).
 """
 
 from __future__ import annotations
@@ -33,11 +35,9 @@ from urllib.parse import urlsplit
 from medscribe.adapters.llm.retry import Retryable, RetryPolicy
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import Generation, first_json_object
+from medscribe.settings import PipelineSettings
 
-ENV_BASE_URL = "MEDSCRIBE_OPENAI_BASE_URL"
-ENV_MODEL = "MEDSCRIBE_OPENAI_MODEL"
 ENV_API_KEY = "MEDSCRIBE_OPENAI_API_KEY"
-ENV_TIMEOUT = "MEDSCRIBE_OPENAI_TIMEOUT"
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
@@ -73,17 +73,13 @@ class OpenAICompatibleModel:
         self.temperature = temperature
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, **options: Any) -> OpenAICompatibleModel | None:
-        """The configured endpoint, or None when MEDSCRIBE_OPENAI_BASE_URL is not set."""
-        base_url = environ.get(ENV_BASE_URL)
-        if not base_url:
-            return None
-        model = environ.get(ENV_MODEL)
-        if not model:
-            raise ValueError(f"{ENV_BASE_URL} is set but {ENV_MODEL} is not")
-        if environ.get(ENV_TIMEOUT):
-            options.setdefault("timeout", float(environ[ENV_TIMEOUT]))
-        return cls(base_url, model, environ.get(ENV_API_KEY) or None, **options)
+    def from_settings(cls, settings: PipelineSettings, environ: Mapping[str, str] = os.environ,
+                      **options: Any) -> OpenAICompatibleModel:
+        """The configured endpoint (`openai_base_url`, `openai_model`); the API key, a secret, from `environ`."""
+        if not settings.openai_base_url or not settings.openai_model:
+            raise ValueError("the OpenAI-compatible engine needs the settings openai_base_url and openai_model")
+        options.setdefault("timeout", settings.openai_timeout_seconds)
+        return cls(settings.openai_base_url, settings.openai_model, environ.get(ENV_API_KEY) or None, **options)
 
     @property
     def engine(self) -> str:
