@@ -17,8 +17,8 @@ from medscribe.adapters.llm.bedrock import BedrockModel
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.emr import FIELDS
 from medscribe.domain.errors import PermanentError
+from medscribe.domain.note_writing import answer_question, write_note
 from medscribe.domain.notes import NoteStatus
-from medscribe.services.documentation import answer_question, write_note
 from medscribe.services.emr import structure_note
 from medscribe_local.converse_endpoint import ConverseEndpoint
 from tests import FIXTURES

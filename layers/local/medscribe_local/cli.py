@@ -849,7 +849,7 @@ def note(args: argparse.Namespace) -> int:
     import os
 
     from medscribe.domain.errors import PermanentError, TransientError
-    from medscribe.services.documentation import write_note
+    from medscribe.domain.note_writing import write_note
     from medscribe.services.wiring import NOTE_ENGINE_ENV
 
     os.environ.pop(NOTE_ENGINE_ENV, None)  # the command line decides
@@ -928,8 +928,8 @@ def emr(args: argparse.Namespace) -> int:
 )
 def ask(args: argparse.Namespace) -> int:
     from medscribe.adapters.artifacts import ArtifactStore
+    from medscribe.domain.note_writing import answer_question
     from medscribe.services.ask import AskService
-    from medscribe.services.documentation import answer_question
 
     path = Path(args.source)
     if path.exists():

@@ -65,9 +65,9 @@ class OfflineResponder:
     @staticmethod
     def tool_input(schema: Mapping[str, Any], prompt: str) -> dict[str, Any]:
         from medscribe.domain.emr import WIRE_KEYS, detect_language
+        from medscribe.domain.note_writing import answer_question, write_note
         from medscribe.domain.notes import load_template
         from medscribe.domain.offline_emr import extract_record
-        from medscribe.services.documentation import answer_question, write_note
 
         keys = set((schema.get("properties") or {}).keys())
         block = _BLOCK.search(prompt)

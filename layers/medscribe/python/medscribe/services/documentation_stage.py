@@ -27,13 +27,13 @@ from medscribe.domain.emr import detect_language
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
+from medscribe.domain.note_writing import PROMPT_NAMES, write_note
 from medscribe.domain.notes import NoteStatus
 from medscribe.domain.transcript import Line, lines_from_json
 from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
 from medscribe.review.page import render_review_page
 from medscribe.services.claim_judge import with_judgement
-from medscribe.services.documentation import PROMPT_NAMES, write_note
 from medscribe.services.emr import structure_note
 from medscribe.settings import PipelineSettings
 

@@ -1,9 +1,11 @@
-"""Documentation use cases: a clinical note from transcript lines, and answers about a transcript.
+"""Note writing: a clinical note from transcript lines, and answers about a transcript.
 
-Pure: no AWS wiring. The caller passes the engine (a `LanguageModel` adapter, or the offline note
-engine, the default), the template name and optional overrides as strings (template JSON, prompt
-texts), e.g. read from the artifacts bucket's `config/` prefix, so prompts and templates change
-without a redeploy.
+Domain logic, not a stage: no storage and no AWS (the documentation stage and the ask service read
+the transcript and store the result). The only files it reads are the prompts shipped in the package
+(`packaged_text`, as templates and term lists are read). The caller passes the engine (a
+`LanguageModel` adapter, or the offline note engine, the default), the template name and optional
+overrides as strings (template JSON, prompt texts), e.g. read from the artifacts bucket's `config/`
+prefix, so prompts and templates change without a redeploy.
 
 Model output is checked, never trusted (RELIABILITY.md): not JSON, schema mismatch, unknown sections,
 claims without lines, cited lines that do not exist, or truncation (max tokens) each become a
