@@ -887,8 +887,8 @@ def emr(args: argparse.Namespace) -> int:
     import os
 
     from medscribe.domain.emr import detect_language
+    from medscribe.domain.emr_structuring import structure_note
     from medscribe.domain.errors import PermanentError, TransientError
-    from medscribe.services.emr import structure_note
     from medscribe.services.wiring import NOTE_ENGINE_ENV
 
     try:
