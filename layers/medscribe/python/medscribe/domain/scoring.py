@@ -70,6 +70,11 @@ def _whisper_english() -> _WhisperEnglish:
     return _WhisperEnglish()
 
 
+def score_language(language_code: str | None) -> str:
+    """The scoring language of a transcript's language code: "ko" (characters) or "en" (words)."""
+    return "ko" if (language_code or "").lower().startswith("ko") else "en"
+
+
 def _language(language: str) -> str:
     """Language code as Transcribe writes it ("en", "en-US", "ko-KR") -> "en" / "ko"."""
     code = language.split("-")[0].lower()
