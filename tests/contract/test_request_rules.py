@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from medscribe.adapters.llm.bedrock import BedrockModel
-from medscribe.adapters.transcribe import JobRequest, job_request
+from medscribe.adapters.transcribe_jobs import JobRequest, job_request
 from medscribe.domain.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL
 from medscribe.domain.emr import FIELDS, emr_json_schema
 from medscribe.domain.emr_structuring import EMR_TOOL

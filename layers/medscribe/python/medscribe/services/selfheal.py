@@ -38,7 +38,7 @@ from medscribe.adapters.customization import QuotaExceeded, TranscribeCustomizat
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import Model, ScoreStore
-from medscribe.adapters.transcribe import TranscribeJobs, job_request
+from medscribe.adapters.transcribe_jobs import TranscribeJobs, job_request
 from medscribe.domain.clinical_terms import ClinicalTermGate
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import MedscribeError, PermanentError

@@ -23,7 +23,7 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import Acquire, EncounterRepository
 from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.notifications import Notifier
-from medscribe.adapters.transcribe import JobRequest, JobState, TranscribeJobs, job_request
+from medscribe.adapters.transcribe_jobs import JobRequest, JobState, TranscribeJobs, job_request
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.selfheal import model_name

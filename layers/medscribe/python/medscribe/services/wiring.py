@@ -13,7 +13,7 @@ from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import ScoreStore
-from medscribe.adapters.transcribe import TranscribeJobs
+from medscribe.adapters.transcribe_jobs import TranscribeJobs
 from medscribe.settings import ENV, PipelineSettings, function_settings
 
 if TYPE_CHECKING:  # each service is imported by the factory that builds it: a handler loads its own only
