@@ -22,7 +22,7 @@ from medscribe.adapters.errors import classify, error_code
 from medscribe.adapters.llm.retry import backoff_delay
 from medscribe.domain.encounter import Encounter
 from medscribe.domain.errors import PermanentError, TransientError
-from medscribe.domain.transcription import customization_language
+from medscribe.domain.transcribe_naming import customization_language
 from medscribe.observability import logger
 from medscribe.settings import FunctionSettings, SpeakerMode
 

@@ -55,8 +55,8 @@ from medscribe.domain.selfheal import (
     eval_job_name,
     eval_output_key,
 )
+from medscribe.domain.transcribe_naming import customization_language
 from medscribe.domain.transcript import parse_transcribe_output
-from medscribe.domain.transcription import customization_language
 from medscribe.domain.validation import KEYWORD_EXTENSIONS, validate_text
 from medscribe.domain.vocabulary import (
     keyword_entries,
