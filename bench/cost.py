@@ -52,7 +52,7 @@ from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.llm import Generation
 from medscribe.domain.note_writing import DEFAULT_MAX_TOKENS, write_note
 from medscribe.domain.notes import Claim, Note, Section
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 from medscribe.routes import ROUTES, route
 from medscribe.settings import PipelineSettings, load_settings, project_root
 

@@ -179,7 +179,7 @@ def test_the_optional_model_judge_adds_its_verdicts_and_cannot_clear_the_checks(
     contradicted makes the note NEEDS_REVIEW with that claim named."""
     from medscribe.domain.claim_judge import JUDGE_TOOL
     from medscribe.domain.note_writing import write_note
-    from medscribe.domain.transcript import Line
+    from medscribe.domain.transcript_lines import Line
 
     lines = fareez_lines(count=12)
     offline = write_note([Line(x["n"], x["speaker"], 0.0, 0.0, x["text"], None) for x in lines])

@@ -31,7 +31,7 @@ from medscribe.domain.notes import (
     parse_template,
     transcript_block,
 )
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 from tests.dialogues import shared_dialogues
 
 HP = ["Chief complaint", "History of present illness", "Review of systems", "Past medical history", "Assessment",

@@ -22,7 +22,7 @@ from medscribe.domain.note_writing import (
 )
 from medscribe.domain.notes import NoteStatus, load_template
 from medscribe.domain.offline_notes import OfflineNoteEngine
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 from tests.dialogues import DIALOGUES
 
 Reply = Generation | Callable[[str], Generation]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.domain.transcript_lines import parse_transcribe_output
 from medscribe_local.transcribe_service import parse_vocabulary_file, transcribe_locale, whisper_language
 from medscribe_local.whisper_engine import (
     BASE,

@@ -548,7 +548,7 @@ def search(args: argparse.Namespace) -> int:
 def score(args: argparse.Namespace) -> int:
     from medscribe.domain.scoring import EmptyReferenceError, hypothesis_text
     from medscribe.domain.scoring import score as score_texts
-    from medscribe.domain.transcript import TranscriptFormatError
+    from medscribe.domain.transcript_lines import TranscriptFormatError
 
     try:
         reference = args.reference.read_text(encoding="utf-8-sig")
@@ -783,7 +783,7 @@ def samples_make_audio(args: argparse.Namespace) -> int:
 def transcript(args: argparse.Namespace) -> int:
     import csv
 
-    from medscribe.domain.transcript import TranscriptFormatError, parse_transcribe_output
+    from medscribe.domain.transcript_lines import TranscriptFormatError, parse_transcribe_output
 
     try:
         lines = parse_transcribe_output(json.loads(args.file.read_text(encoding="utf-8")))
@@ -806,7 +806,7 @@ def transcript(args: argparse.Namespace) -> int:
 def _transcript_lines(path: Path) -> list[Any]:
     """Numbered lines from a Transcribe output JSON, our lines.json, or a speaker-prefixed dialogue."""
     from medscribe.domain.dialogue import dialogue_lines
-    from medscribe.domain.transcript import TranscriptFormatError, lines_from_json, parse_transcribe_output
+    from medscribe.domain.transcript_lines import TranscriptFormatError, lines_from_json, parse_transcribe_output
 
     try:
         text = path.read_text(encoding="utf-8-sig")

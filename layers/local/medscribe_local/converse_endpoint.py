@@ -99,7 +99,7 @@ def _verdicts(prompt: str) -> list[dict[str, Any]]:
 
 
 def _lines(body: str) -> list[Any]:
-    from medscribe.domain.transcript import Line
+    from medscribe.domain.transcript_lines import Line
 
     found = (_LINE.match(row) for row in body.splitlines())
     return [Line(int(m["n"]), m["speaker"], 0.0, 0.0, m["text"], None) for m in found if m]

@@ -49,7 +49,7 @@ from medscribe.domain.notes import (
     transcript_block,
 )
 from medscribe.domain.offline_notes import OfflineNoteEngine, retrieve
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 
 NOTE_TOOL = "write_note"
 ANSWER_TOOL = "answer_question"

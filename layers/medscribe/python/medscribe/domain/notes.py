@@ -27,7 +27,7 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any
 
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 
 CLINICIAN = "clinician"
 PATIENT = "patient"

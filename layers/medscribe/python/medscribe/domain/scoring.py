@@ -42,7 +42,7 @@ from typing import Any, Literal
 import jiwer
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from medscribe.domain.transcript import TranscriptFormatError
+from medscribe.domain.transcript_lines import TranscriptFormatError
 
 LANGUAGES = ("en", "ko")
 _CHARACTER_SCORED = frozenset({"ko"})

@@ -31,7 +31,7 @@ from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.note_writing import PROMPT_NAMES, write_note
 from medscribe.domain.notes import NoteStatus
-from medscribe.domain.transcript import Line, lines_from_json
+from medscribe.domain.transcript_lines import Line, lines_from_json
 from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
 from medscribe.review.page import render_review_page

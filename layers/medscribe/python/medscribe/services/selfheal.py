@@ -56,7 +56,7 @@ from medscribe.domain.selfheal import (
     eval_output_key,
 )
 from medscribe.domain.transcribe_naming import customization_language
-from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.domain.transcript_lines import parse_transcribe_output
 from medscribe.domain.validation import KEYWORD_EXTENSIONS, validate_text
 from medscribe.domain.vocabulary import (
     keyword_entries,

@@ -28,7 +28,7 @@ from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.selfheal import model_name
 from medscribe.domain.transcribe_naming import TranscriptKeys, encounter_of_job, job_name, safe_reason
-from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.domain.transcript_lines import parse_transcribe_output
 from medscribe.metric_names import TRANSCRIPTIONS_FAILED
 from medscribe.observability import logger, metrics
 from medscribe.settings import FunctionSettings
