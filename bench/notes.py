@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medscribe.domain.dialogue import dialogue_lines
+from medscribe.domain.note_drafts import check_citations
 from medscribe.domain.note_writing import write_note
-from medscribe.domain.notes import TEMPLATE_NAMES, Note, check_citations
+from medscribe.domain.notes import TEMPLATE_NAMES, Note
 from medscribe.domain.offline_notes import OfflineNoteEngine
 
 DIALOGUES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "dialogues"

@@ -28,6 +28,15 @@ from typing import Any
 
 from medscribe.domain.evidence import REASONS, check_claims, verify_claim
 from medscribe.domain.llm import Generation, LanguageModel, first_json_object
+from medscribe.domain.note_drafts import (
+    check_citations,
+    chunk_lines,
+    drop_missing_lines,
+    merge_sections,
+    parse_sections,
+    render_line,
+    transcript_block,
+)
 from medscribe.domain.notes import (
     CLINICIAN,
     Note,
@@ -35,18 +44,11 @@ from medscribe.domain.notes import (
     Problem,
     Section,
     Template,
-    check_citations,
-    chunk_lines,
-    drop_missing_lines,
     infer_roles,
     is_question,
     load_template,
-    merge_sections,
     note_lines,
     packaged_text,
-    parse_sections,
-    render_line,
-    transcript_block,
 )
 from medscribe.domain.offline_notes import OfflineNoteEngine, retrieve
 from medscribe.domain.transcript_lines import Line
