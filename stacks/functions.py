@@ -88,7 +88,7 @@ TRANSCRIBE_CUSTOMIZE_ACTIONS: dict[str, str | None] = {
     "transcribe:DescribeLanguageModel": "language-model",
     "transcribe:DeleteLanguageModel": "language-model",
 }
-# Transcribe writes its output here with the caller's permissions (domain.transcription.TranscriptKeys).
+# Transcribe writes its output here with the caller's permissions (domain.transcribe_naming.TranscriptKeys).
 TRANSCRIPTS_PREFIX = "transcripts/"
 COMPREHEND_MEDICAL_ACTIONS = ["comprehendmedical:DetectEntitiesV2"]  # no resource-level permissions
 # The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
