@@ -8,6 +8,10 @@ candidate built by the self-heal loop is named `<prefix>-sh-<digest>` and is bot
 and (where the language supports one) its language model's name. A transcript's model is read from
 the job that produced it, so a score always names what really ran.
 
+Evaluation jobs and their transcripts are named here (`eval_job_name`, `eval_output_key`): the loop
+starts and reads them, erasure deletes them. `Scorer` is the port through which the loop uses the
+scoring stage, which `services.wiring` hands it.
+
 Reports and messages carry encounter ids, model names, pipeline-made artifact keys and numbers only:
 never transcript text, missed words or the uploader's object keys (which may hold names).
 """
