@@ -49,13 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medscribe.domain.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL, judge_note
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.llm import Generation
+from medscribe.domain.note_writing import DEFAULT_MAX_TOKENS, write_note
 from medscribe.domain.notes import Claim, Note, Section
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 from medscribe.routes import ROUTES, route
-from medscribe.services.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL, judge_note
-from medscribe.services.documentation import DEFAULT_MAX_TOKENS, write_note
 from medscribe.settings import PipelineSettings, load_settings, project_root
 
 ROOT = project_root()

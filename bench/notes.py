@@ -5,7 +5,7 @@ clinician's note in notes/<id>.json, field "note") and every ACI-BENCH encounter
 dialogue -> note; the same encounter appears once per transcript variant: asr, asrcorr, humantrans).
 
 For each encounter: the transcript becomes numbered lines (`medscribe.domain.dialogue`), the offline
-engine (`medscribe.domain.offline_notes`, through `services.documentation.write_note`) writes the
+engine (`medscribe.domain.offline_notes`, through `domain.note_writing.write_note`) writes the
 note, and the note's text (its claims, one per line, without section headings) is scored against
 the reference with ROUGE-L F1: the longest common subsequence of lower-cased alphanumeric tokens
 (as rouge-score tokenises, without stemming), F = 2PR/(P+R). The baseline is the transcript's first
@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medscribe.domain.dialogue import dialogue_lines
-from medscribe.domain.notes import TEMPLATE_NAMES, Note, check_citations
+from medscribe.domain.note_drafts import check_citations
+from medscribe.domain.note_writing import write_note
+from medscribe.domain.notes import TEMPLATE_NAMES, Note
 from medscribe.domain.offline_notes import OfflineNoteEngine
-from medscribe.services.documentation import write_note
 
 DIALOGUES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "dialogues"
 _TOKEN = re.compile(r"[a-z0-9]+")

@@ -22,7 +22,7 @@ import re
 import time
 from typing import Any
 
-from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.domain.transcript_lines import parse_transcribe_output
 from medscribe.settings import project_root
 from medscribe_local.media_decoding import decode_media
 from medscribe_local.transcribe_output import LabeledWord, attribute_channels, build_transcribe_output

@@ -16,10 +16,10 @@ from medscribe.adapters import aws_clients
 from medscribe.adapters.llm.bedrock import BedrockModel
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.emr import FIELDS
+from medscribe.domain.emr_structuring import structure_note
 from medscribe.domain.errors import PermanentError
+from medscribe.domain.note_writing import answer_question, write_note
 from medscribe.domain.notes import NoteStatus
-from medscribe.services.documentation import answer_question, write_note
-from medscribe.services.emr import structure_note
 from medscribe_local.converse_endpoint import ConverseEndpoint
 from tests import FIXTURES
 from tests.dialogues import shared_dialogues
@@ -112,8 +112,8 @@ def test_the_endpoint_answers_unknown_paths_like_a_service(endpoint: ConverseEnd
 
 
 def test_the_claim_judge_request_meets_the_rules_and_gets_a_verdict_per_claim(endpoint: ConverseEndpoint) -> None:
+    from medscribe.domain.claim_judge import judge_note
     from medscribe.domain.notes import Claim, Note, NoteLine, Section
-    from medscribe.services.claim_judge import judge_note
 
     lines = (NoteLine(1, "spk_0", "clinician", "Any allergies to medicines?"),
              NoteLine(2, "spk_1", "patient", "Yes, I'm allergic to penicillin."))

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from medscribe.adapters.llm.openai_compat import OpenAICompatibleModel
+from medscribe.domain.note_writing import answer_question, write_note
 from medscribe.domain.notes import NoteStatus
-from medscribe.domain.transcript import Line
-from medscribe.services.documentation import answer_question, write_note
+from medscribe.domain.transcript_lines import Line
 from tests.local_server import serve
 
 TURNS = (

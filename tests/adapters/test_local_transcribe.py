@@ -24,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
-from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.domain.transcript_lines import parse_transcribe_output
 from medscribe.messages import TranscribeJobStateChange, parse
 from medscribe.routes import TRANSCRIBE_JOB_STATE_PATTERN
 from medscribe.settings import PipelineSettings, project_root

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from medscribe.adapters.transcribe import JobRequest, TranscribeJobs
+from medscribe.adapters.transcribe_jobs import JobRequest, TranscribeJobs
 from medscribe.domain.errors import PermanentError, TransientError
 from tests.transcribe_shapes import job
 

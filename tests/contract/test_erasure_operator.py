@@ -15,9 +15,9 @@ import pytest
 
 from medscribe.adapters import aws_clients
 from medscribe.domain.encounter import EncounterStatus, Kind
-from medscribe.domain.transcription import job_name
+from medscribe.domain.selfheal import eval_job_name
+from medscribe.domain.transcribe_naming import job_name
 from medscribe.services.erasure import OPERATOR_ACTIONS
-from medscribe.services.selfheal import eval_job_name
 from medscribe.settings import PipelineSettings
 from medscribe_local.service_rules import transcribe_problems
 from tests.adapters.conftest import aws, bucket, table  # noqa: F401  (fixtures)

@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 
 from medscribe.adapters.llm.bedrock import BedrockModel
-from medscribe.adapters.transcribe import JobRequest
+from medscribe.adapters.transcribe_jobs import JobRequest, job_request
+from medscribe.domain.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL
 from medscribe.domain.emr import FIELDS, emr_json_schema
+from medscribe.domain.emr_structuring import EMR_TOOL
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
+from medscribe.domain.note_writing import ANSWER_SCHEMA, ANSWER_TOOL, NOTE_TOOL
 from medscribe.domain.notes import load_template
-from medscribe.services.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL
-from medscribe.services.documentation import ANSWER_SCHEMA, ANSWER_TOOL, NOTE_TOOL
-from medscribe.services.emr import EMR_TOOL
-from medscribe.services.transcription import job_request
 from medscribe.settings import FunctionSettings, LanguageMode, PipelineSettings, SpeakerMode
 from medscribe_local.service_rules import (
     DEPRECATED,

@@ -182,9 +182,9 @@ def test_a_text_note_whose_object_is_gone_ends_failed_not_in_the_dlq(load_handle
 def test_the_optional_model_judge_adds_its_verdicts_and_cannot_clear_the_checks(load_handler, world) -> None:  # type: ignore[no-untyped-def]
     """claim_judge: one more Converse request (tool judge_claims) per note; a claim the judge calls
     contradicted makes the note NEEDS_REVIEW with that claim named."""
-    from medscribe.domain.transcript import Line
-    from medscribe.services.claim_judge import JUDGE_TOOL
-    from medscribe.services.documentation import write_note
+    from medscribe.domain.claim_judge import JUDGE_TOOL
+    from medscribe.domain.note_writing import write_note
+    from medscribe.domain.transcript_lines import Line
 
     lines = fareez_lines(count=12)
     offline = write_note([Line(x["n"], x["speaker"], 0.0, 0.0, x["text"], None) for x in lines])

@@ -19,9 +19,8 @@ from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.scores import Model, ScoreStore
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import TransientError
-from medscribe.domain.selfheal import ModelStatus
+from medscribe.domain.selfheal import ModelStatus, eval_job_name, eval_output_key
 from medscribe.metric_names import SELFHEAL_MODELS_FAILED
-from medscribe.services.selfheal import eval_job_name, eval_output_key
 from medscribe.services.wiring import active_model
 from medscribe.settings import LanguageMode
 from tests.adapters.conftest import put

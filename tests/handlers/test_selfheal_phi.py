@@ -21,7 +21,7 @@ import pytest
 import requests
 from botocore.stub import ANY, Stubber
 
-from medscribe.services.selfheal import eval_job_name, eval_output_key
+from medscribe.domain.selfheal import eval_job_name, eval_output_key
 from medscribe.settings import LanguageMode
 from medscribe_local.transcribe_vocabularies import Vocabulary, parse_vocabulary_file
 from tests.handlers.conftest import Context

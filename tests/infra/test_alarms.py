@@ -44,7 +44,7 @@ WIRING = ROOT / "layers/medscribe/python/medscribe/services/wiring.py"
 SERVICES = ROOT / "layers/medscribe/python/medscribe/services"
 # metric -> (the module that emits it, the wiring factory that builds that module's service)
 EMITTED_BY = {
-    TRANSCRIPTIONS_FAILED: ("transcription.py", "transcription_service"),
+    TRANSCRIPTIONS_FAILED: ("transcription_stage.py", "transcription_service"),
     DOCUMENTATION_FAILED: ("documentation_stage.py", "documentation_stage"),
     ENCOUNTERS_DOCUMENTED: ("documentation_stage.py", "documentation_stage"),
     ENCOUNTERS_NEEDS_REVIEW: ("documentation_stage.py", "documentation_stage"),

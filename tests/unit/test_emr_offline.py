@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from medscribe.domain.emr import check_record, detect_language, find_identifiers
-from medscribe.domain.offline_emr import ENGLISH, KOREAN, extract_age, extract_date, extract_record
+from medscribe.domain.offline_emr import extract_age, extract_date, extract_record
+from medscribe.domain.offline_emr_lexicon import ENGLISH, KOREAN
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample-data" / "text"
 NOTES = sorted(SAMPLES.glob("*.txt"))

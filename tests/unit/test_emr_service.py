@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from medscribe.domain.emr import FIELDS, WIRE_KEYS, emr_json_schema
+from medscribe.domain.emr_structuring import EMR_TOOL, note_block, note_language, structure_note
 from medscribe.domain.errors import TransientError
 from medscribe.domain.llm import Generation
 from medscribe.domain.notes import NoteStatus
-from medscribe.services.emr import EMR_TOOL, note_block, note_language, structure_note
 from tests.dialogues import shared_dialogues
 from tests.unit.test_notes_service import ENGINE, ScriptedModel
 from tests.unit.test_notes_service import structured as tool_answer

@@ -51,7 +51,7 @@ def test_verdicts(claim: str, lines: list[str], status: str, reason: str | None)
 def test_offline_claims_are_verbatim_lines_and_always_supported() -> None:
     """The offline engine's claims are line text (or a question with its short answer): never flagged."""
     from medscribe.domain.dialogue import dialogue_lines
-    from medscribe.services.documentation import write_note
+    from medscribe.domain.note_writing import write_note
     from tests.dialogues import shared_dialogues
 
     for name, text in shared_dialogues()[:8]:

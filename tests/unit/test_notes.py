@@ -9,6 +9,14 @@ import re
 import pytest
 
 from medscribe.domain.dialogue import dialogue_lines
+from medscribe.domain.note_drafts import (
+    check_citations,
+    chunk_lines,
+    drop_missing_lines,
+    merge_sections,
+    parse_sections,
+    transcript_block,
+)
 from medscribe.domain.notes import (
     CLINICIAN,
     OTHER,
@@ -20,18 +28,12 @@ from medscribe.domain.notes import (
     Problem,
     Section,
     TemplateError,
-    check_citations,
-    chunk_lines,
-    drop_missing_lines,
     infer_roles,
     is_question,
     load_template,
-    merge_sections,
-    parse_sections,
     parse_template,
-    transcript_block,
 )
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 from tests.dialogues import shared_dialogues
 
 HP = ["Chief complaint", "History of present illness", "Review of systems", "Past medical history", "Assessment",

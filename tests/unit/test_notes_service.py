@@ -12,10 +12,7 @@ import pytest
 
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.llm import Generation
-from medscribe.domain.notes import NoteStatus, load_template
-from medscribe.domain.offline_notes import OfflineNoteEngine
-from medscribe.domain.transcript import Line
-from medscribe.services.documentation import (
+from medscribe.domain.note_writing import (
     ANSWER_SCHEMA,
     DECLINE,
     NOTE_TOOL,
@@ -23,6 +20,9 @@ from medscribe.services.documentation import (
     answer_question,
     write_note,
 )
+from medscribe.domain.notes import NoteStatus, load_template
+from medscribe.domain.offline_notes import OfflineNoteEngine
+from medscribe.domain.transcript_lines import Line
 from tests.dialogues import DIALOGUES
 
 Reply = Generation | Callable[[str], Generation]

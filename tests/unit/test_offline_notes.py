@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from medscribe.domain.dialogue import dialogue_lines
+from medscribe.domain.note_writing import write_note
 from medscribe.domain.notes import CLINICIAN, PATIENT, NoteStatus, load_template
 from medscribe.domain.offline_notes import OfflineNoteEngine, retrieve
-from medscribe.domain.transcript import Line
-from medscribe.services.documentation import write_note
+from medscribe.domain.transcript_lines import Line
 from tests.dialogues import DIALOGUES, shared_dialogues
 
 DIALOGUE_CASES = shared_dialogues()

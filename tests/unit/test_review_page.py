@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from medscribe.domain.dialogue import dialogue_lines
+from medscribe.domain.note_writing import write_note
 from medscribe.review import IndexEntry, render_index_page, render_review_page
 from medscribe.review.page import content_security_policy
-from medscribe.services.documentation import write_note
 from tests.dialogues import DIALOGUES
 
 ATTACK = "<script>alert(1)</script>"

@@ -17,7 +17,7 @@ from medscribe.domain.scoring import (
     normalise,
     score,
 )
-from medscribe.domain.transcript import TranscriptFormatError
+from medscribe.domain.transcript_lines import TranscriptFormatError
 from tests import FIXTURES
 
 REFERENCE = FIXTURES / "wer-reference"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import tscribe
 
-from medscribe.domain.transcript import TranscriptFormatError, parse_transcribe_output
+from medscribe.domain.transcript_lines import TranscriptFormatError, parse_transcribe_output
 from tests import FIXTURES
 
 DATA = FIXTURES / "transcribe-output"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medscribe.domain.transcript import parse_transcribe_output
+from medscribe.domain.transcript_lines import parse_transcribe_output
 from medscribe_local.media_decoding import (
     FORMAT_MISMATCH,
     RATE_MISMATCH,

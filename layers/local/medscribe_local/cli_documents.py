@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def transcript(args: argparse.Namespace) -> int:
     import csv
 
-    from medscribe.domain.transcript import TranscriptFormatError, parse_transcribe_output
+    from medscribe.domain.transcript_lines import TranscriptFormatError, parse_transcribe_output
 
     try:
         lines = parse_transcribe_output(json.loads(args.file.read_text(encoding="utf-8")))
@@ -54,7 +54,7 @@ def transcript(args: argparse.Namespace) -> int:
 def _transcript_lines(path: Path) -> list[Any]:
     """Numbered lines from a Transcribe output JSON, our lines.json, or a speaker-prefixed dialogue."""
     from medscribe.domain.dialogue import dialogue_lines
-    from medscribe.domain.transcript import TranscriptFormatError, lines_from_json, parse_transcribe_output
+    from medscribe.domain.transcript_lines import TranscriptFormatError, lines_from_json, parse_transcribe_output
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -105,7 +105,7 @@ def _model(engine: str) -> Any:
 )
 def note(args: argparse.Namespace) -> int:
     from medscribe.domain.errors import PermanentError, TransientError
-    from medscribe.services.documentation import write_note
+    from medscribe.domain.note_writing import write_note
 
     try:
         result = write_note(_transcript_lines(args.file), template=args.template, engine=_model(args.engine))
@@ -139,8 +139,8 @@ def note(args: argparse.Namespace) -> int:
 )
 def emr(args: argparse.Namespace) -> int:
     from medscribe.domain.emr import detect_language
+    from medscribe.domain.emr_structuring import structure_note
     from medscribe.domain.errors import PermanentError, TransientError
-    from medscribe.services.emr import structure_note
 
     try:
         text = args.file.read_text(encoding="utf-8-sig")
@@ -177,7 +177,7 @@ def emr(args: argparse.Namespace) -> int:
     ],
 )
 def ask(args: argparse.Namespace) -> int:
-    from medscribe.services.documentation import answer_question
+    from medscribe.domain.note_writing import answer_question
     from medscribe.services.wiring import ask_service
     from medscribe.settings import load_settings
 

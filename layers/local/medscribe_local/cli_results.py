@@ -183,7 +183,7 @@ def search(args: argparse.Namespace) -> int:
 def score(args: argparse.Namespace) -> int:
     from medscribe.domain.scoring import EmptyReferenceError, hypothesis_text
     from medscribe.domain.scoring import score as score_texts
-    from medscribe.domain.transcript import TranscriptFormatError
+    from medscribe.domain.transcript_lines import TranscriptFormatError
 
     try:
         reference = args.reference.read_text(encoding="utf-8-sig")

@@ -65,9 +65,9 @@ class OfflineResponder:
     @staticmethod
     def tool_input(schema: Mapping[str, Any], prompt: str) -> dict[str, Any]:
         from medscribe.domain.emr import WIRE_KEYS, detect_language
+        from medscribe.domain.note_writing import answer_question, write_note
         from medscribe.domain.notes import load_template
         from medscribe.domain.offline_emr import extract_record
-        from medscribe.services.documentation import answer_question, write_note
 
         keys = set((schema.get("properties") or {}).keys())
         block = _BLOCK.search(prompt)
@@ -99,7 +99,7 @@ def _verdicts(prompt: str) -> list[dict[str, Any]]:
 
 
 def _lines(body: str) -> list[Any]:
-    from medscribe.domain.transcript import Line
+    from medscribe.domain.transcript_lines import Line
 
     found = (_LINE.match(row) for row in body.splitlines())
     return [Line(int(m["n"]), m["speaker"], 0.0, 0.0, m["text"], None) for m in found if m]

@@ -31,7 +31,7 @@ from medscribe import __version__
 from medscribe.adapters import aws_clients
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.errors import classify, error_code
-from medscribe.adapters.transcribe import TranscribeJobs
+from medscribe.adapters.transcribe_jobs import TranscribeJobs
 from medscribe.domain.errors import PermanentError, TransientError
 from medscribe.observability import logger, trace_library
 

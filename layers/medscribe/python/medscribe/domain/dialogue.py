@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 
 CLINICIAN = "clinician"
 PATIENT = "patient"

@@ -48,7 +48,7 @@ from medscribe.domain.notes import (
     is_question,
     words,
 )
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 
 ENGINE = "offline"
 SCORE_THRESHOLD = 1.0

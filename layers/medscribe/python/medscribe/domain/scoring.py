@@ -42,7 +42,7 @@ from typing import Any, Literal
 import jiwer
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from medscribe.domain.transcript import TranscriptFormatError
+from medscribe.domain.transcript_lines import TranscriptFormatError
 
 LANGUAGES = ("en", "ko")
 _CHARACTER_SCORED = frozenset({"ko"})
@@ -68,6 +68,11 @@ class _WhisperEnglish(EnglishTextNormalizer):
 @functools.cache
 def _whisper_english() -> _WhisperEnglish:
     return _WhisperEnglish()
+
+
+def score_language(language_code: str | None) -> str:
+    """The scoring language of a transcript's language code: "ko" (characters) or "en" (words)."""
+    return "ko" if (language_code or "").lower().startswith("ko") else "en"
 
 
 def _language(language: str) -> str:

@@ -8,6 +8,10 @@ candidate built by the self-heal loop is named `<prefix>-sh-<digest>` and is bot
 and (where the language supports one) its language model's name. A transcript's model is read from
 the job that produced it, so a score always names what really ran.
 
+Evaluation jobs and their transcripts are named here (`eval_job_name`, `eval_output_key`): the loop
+starts and reads them, erasure deletes them. `Scorer` is the port through which the loop uses the
+scoring stage, which `services.wiring` hands it.
+
 Reports and messages carry encounter ids, model names, pipeline-made artifact keys and numbers only:
 never transcript text, missed words or the uploader's object keys (which may hold names).
 """
@@ -22,11 +26,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from statistics import fmean
+from typing import Protocol
 
+from medscribe.domain.encounter import Encounter
 from medscribe.domain.text_safety import csv_cell
 
 BASELINE = "baseline"
 CLM_TRAINING_PREFIX = "selfheal/clm/"  # language model training text in the artifacts bucket
+EVAL_OUTPUT_PREFIX = "transcripts/selfheal"  # evaluation transcripts in the artifacts bucket
 AUDIO_PREFIX = "audio/"
 GROUND_TRUTH_PREFIX = "ground-truth/"
 # The scoring seed's columns (Filename, Accuracy, Index, Timestamp) first, then ours.
@@ -50,6 +57,16 @@ def spellings(key: str) -> list[str]:
     arrives composed from one system and decomposed from another (macOS file names are NFD), and S3
     keys are compared byte for byte, so a recording and its ground truth are paired by any spelling."""
     return list(dict.fromkeys([key, unicodedata.normalize("NFC", key), unicodedata.normalize("NFD", key)]))
+
+
+def eval_job_name(prefix: str, model: str, encounter_id: str) -> str:
+    """The Transcribe job that re-transcribes an encounter with a candidate model (ids only, no PHI)."""
+    return f"{prefix}-eval-{hashlib.sha256(model.encode()).hexdigest()[:8]}-{encounter_id}"
+
+
+def eval_output_key(model: str, encounter_id: str) -> str:
+    """Where that evaluation job writes its transcript (the self-heal loop reads it, erasure deletes it)."""
+    return f"{EVAL_OUTPUT_PREFIX}/{model}/{encounter_id}.json"
 
 
 def audio_key_prefix(ground_truth: str) -> str | None:
@@ -99,6 +116,32 @@ class ScoreRow:
     @property
     def accuracy(self) -> float:
         return max(0.0, 1.0 - self.error_rate)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An audio encounter and the key of the ground truth it is scored against."""
+
+    audio: Encounter
+    ground_truth_key: str
+
+
+class Scorer(Protocol):
+    """What the self-heal loop needs of the scoring stage (`services.scoring.ScoringService`, given by
+    `services.wiring`): its scores, references and reports, without the loop importing that stage."""
+
+    def missed_words(self, encounter_id: str, model: str) -> list[str]: ...
+
+    def ground_truth_of(self, audio: Encounter) -> str | None: ...
+
+    def reference(self, key: str) -> str | None: ...
+
+    def hypothesis(self, encounter: Encounter) -> str: ...
+
+    def score_pair(self, pair: Pair, *, model: str | None = None,
+                   hypothesis: str | None = None) -> ScoreRow | None: ...
+
+    def report(self, rows: list[ScoreRow], *, title: str, note: str = "") -> str: ...
 
 
 @dataclass(frozen=True)

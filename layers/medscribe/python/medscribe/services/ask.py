@@ -7,9 +7,9 @@ from collections.abc import Callable
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.domain.llm import LanguageModel
-from medscribe.domain.transcript import Line, lines_from_json
+from medscribe.domain.note_writing import Answer, answer_question
+from medscribe.domain.transcript_lines import Line, lines_from_json
 from medscribe.observability import logger
-from medscribe.services.documentation import Answer, answer_question
 
 
 class AskService:

@@ -22,19 +22,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
+from medscribe.domain.claim_judge import with_judgement
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
 from medscribe.domain.emr import detect_language
+from medscribe.domain.emr_structuring import structure_note
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
+from medscribe.domain.note_writing import PROMPT_NAMES, write_note
 from medscribe.domain.notes import NoteStatus
-from medscribe.domain.transcript import Line, lines_from_json
+from medscribe.domain.transcript_lines import Line, lines_from_json
 from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
 from medscribe.review.page import render_review_page
-from medscribe.services.claim_judge import with_judgement
-from medscribe.services.documentation import PROMPT_NAMES, write_note
-from medscribe.services.emr import structure_note
 from medscribe.settings import PipelineSettings
 
 

@@ -37,9 +37,8 @@ from medscribe.adapters.scores import ScoreStore
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef, is_terminal
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.search import SearchIndex
-from medscribe.domain.selfheal import audio_key_prefix, ground_truth_key, spellings
+from medscribe.domain.selfheal import audio_key_prefix, eval_output_key, ground_truth_key, spellings
 from medscribe.observability import logger
-from medscribe.services.selfheal import eval_output_key
 from medscribe.settings import PipelineSettings
 
 REPORTS_PREFIX = "reports/scores/"

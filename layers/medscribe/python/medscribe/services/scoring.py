@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -30,9 +29,10 @@ from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import ScoreStore
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import PermanentError
-from medscribe.domain.scoring import EmptyReferenceError, Score, score
+from medscribe.domain.scoring import EmptyReferenceError, Score, score, score_language
 from medscribe.domain.selfheal import (
     BASELINE,
+    Pair,
     ScoreRow,
     audio_key_prefix,
     ground_truth_key,
@@ -48,10 +48,6 @@ GROUND_TRUTH_MAX_BYTES = 1024**2
 EMPTY_GROUND_TRUTH = "ground truth has no words to score against"
 
 
-def score_language(language_code: str | None) -> str:
-    return "ko" if (language_code or "").lower().startswith("ko") else "en"
-
-
 def details_key(encounter_id: str, model: str) -> str:
     return f"scores/{encounter_id}/{model}.json"
 
@@ -63,12 +59,6 @@ def row_of(encounter: Encounter, model: str, result: Score) -> ScoreRow:
         insertions=result.insertions, hits=result.hits, reference_words=result.reference_words,
         timestamp=utc_now(),
     )
-
-
-@dataclass(frozen=True)
-class Pair:
-    audio: Encounter
-    ground_truth_key: str
 
 
 class ScoringService:

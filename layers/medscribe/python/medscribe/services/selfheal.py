@@ -38,21 +38,25 @@ from medscribe.adapters.customization import QuotaExceeded, TranscribeCustomizat
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import Model, ScoreStore
-from medscribe.adapters.transcribe import TranscribeJobs
+from medscribe.adapters.transcribe_jobs import TranscribeJobs, job_request
 from medscribe.domain.clinical_terms import ClinicalTermGate
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import MedscribeError, PermanentError
-from medscribe.domain.scoring import fixed_words
+from medscribe.domain.scoring import fixed_words, score_language
 from medscribe.domain.selfheal import (
     BASELINE,
     CLM_TRAINING_PREFIX,
     ModelStatus,
+    Pair,
+    Scorer,
     ScoreRow,
     candidate_name,
     decide,
+    eval_job_name,
+    eval_output_key,
 )
-from medscribe.domain.transcript import parse_transcribe_output
-from medscribe.domain.transcription import customization_language
+from medscribe.domain.transcribe_naming import customization_language
+from medscribe.domain.transcript_lines import parse_transcribe_output
 from medscribe.domain.validation import KEYWORD_EXTENSIONS, validate_text
 from medscribe.domain.vocabulary import (
     keyword_entries,
@@ -63,11 +67,8 @@ from medscribe.domain.vocabulary import (
 )
 from medscribe.metric_names import SELFHEAL_MODELS_FAILED, SELFHEAL_QUOTA_REACHED
 from medscribe.observability import logger, metrics
-from medscribe.services.scoring import Pair, ScoringService, score_language
-from medscribe.services.transcription import job_request
 from medscribe.settings import FunctionSettings
 
-EVAL_OUTPUT_PREFIX = "transcripts/selfheal"
 VOCABULARY_PREFIX = "selfheal/vocabularies"  # the vocabulary tables Transcribe reads (VocabularyFileUri)
 QUOTA_REASON = "quota:"  # a FAILED model's reason when Transcribe's account quota stopped its build
 MAX_EVALUATION_FILES = 50  # the ground-truth set re-transcribed per candidate
@@ -90,16 +91,8 @@ class TickReport:
     quota_reached: bool = False
 
 
-def eval_job_name(prefix: str, model: str, encounter_id: str) -> str:
-    return f"{prefix}-eval-{hashlib.sha256(model.encode()).hexdigest()[:8]}-{encounter_id}"
-
-
-def eval_output_key(model: str, encounter_id: str) -> str:
-    return f"{EVAL_OUTPUT_PREFIX}/{model}/{encounter_id}.json"
-
-
 class SelfHealService:
-    def __init__(self, repository: EncounterRepository, scores: ScoreStore, scoring: ScoringService,
+    def __init__(self, repository: EncounterRepository, scores: ScoreStore, scoring: Scorer,
                  artifacts: ArtifactStore, objects: ObjectStore, jobs: TranscribeJobs,
                  customization: TranscribeCustomization, candidates: Candidates, corpus: WikipediaCorpus | None,
                  settings: FunctionSettings) -> None:

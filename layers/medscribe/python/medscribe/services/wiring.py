@@ -16,7 +16,7 @@ from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.notifications import Notifier
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import ScoreStore
-from medscribe.adapters.transcribe import TranscribeJobs
+from medscribe.adapters.transcribe_jobs import TranscribeJobs
 from medscribe.settings import ENV, FunctionSettings, PipelineSettings, function_settings
 
 if TYPE_CHECKING:  # each service is imported by the factory that builds it: a handler loads its own only
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # each service is imported by the factory that builds it: a h
     from medscribe.services.reprocess import ReprocessService
     from medscribe.services.scoring import ScoringService  # jiwer and requests: only in the scoring layer
     from medscribe.services.selfheal import SelfHealService
-    from medscribe.services.transcription import TranscriptionService
+    from medscribe.services.transcription_stage import TranscriptionService
 
 SQLITE_URL_PREFIX = "sqlite:///"
 ACTIVE_MODEL_TTL_SECONDS = 60.0  # how long a function keeps using the model it read as active
@@ -84,7 +84,7 @@ def active_model(store: ScoreStore, ttl_seconds: float = ACTIVE_MODEL_TTL_SECOND
 
 
 def transcription_service() -> TranscriptionService:
-    from medscribe.services.transcription import TranscriptionService
+    from medscribe.services.transcription_stage import TranscriptionService
 
     settings = function_settings()
     return TranscriptionService(

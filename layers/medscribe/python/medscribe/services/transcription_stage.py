@@ -23,15 +23,15 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import Acquire, EncounterRepository
 from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.notifications import Notifier
-from medscribe.adapters.transcribe import JobRequest, JobState, TranscribeJobs
+from medscribe.adapters.transcribe_jobs import JobRequest, JobState, TranscribeJobs, job_request
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.selfheal import model_name
-from medscribe.domain.transcript import parse_transcribe_output
-from medscribe.domain.transcription import TranscriptKeys, encounter_of_job, job_name, safe_reason
+from medscribe.domain.transcribe_naming import TranscriptKeys, encounter_of_job, job_name, safe_reason
+from medscribe.domain.transcript_lines import parse_transcribe_output
 from medscribe.metric_names import TRANSCRIPTIONS_FAILED
 from medscribe.observability import logger, metrics
-from medscribe.settings import FunctionSettings, SpeakerMode
+from medscribe.settings import FunctionSettings
 
 
 @dataclass
@@ -43,28 +43,6 @@ class ReconcileReport:
     redelivered: int = 0
     errors: int = 0
     still_running: list[str] = field(default_factory=list)
-
-
-def job_request(settings: FunctionSettings, encounter: Encounter, name: str, output_key: str, *,
-                vocabulary: str | None, language_model: str | None) -> JobRequest:
-    """The job for an audio encounter under the deployment's settings, with the given model."""
-    pipeline = settings.pipeline
-    if pipeline.transcribe_medical or pipeline.language.value == "ko-KR":
-        language_model = None  # custom language models exist for neither
-    return JobRequest(
-        job_name=name,
-        media_uri=f"s3://{encounter.source_bucket}/{encounter.source_key}",
-        media_format=encounter.media_format or "mp3",
-        output_bucket=settings.artifacts_bucket,
-        output_key=output_key,
-        kms_key_arn=settings.kms_key_arn,
-        language=pipeline.language.value,
-        medical=pipeline.transcribe_medical,
-        channel_identification=pipeline.speaker_mode is SpeakerMode.CHANNELS,
-        max_speakers=pipeline.max_speakers,
-        vocabulary_name=vocabulary,
-        language_model_name=language_model,
-    )
 
 
 class TranscriptionService:

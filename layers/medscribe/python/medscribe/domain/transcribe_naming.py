@@ -1,4 +1,10 @@
-"""Transcription naming and rules. Pure."""
+"""What medscribe calls things around a Transcribe job. Pure.
+
+A job's name and the encounter it belongs to, the keys of its transcript artifacts, the language
+its custom vocabulary or language model is built for, and a failure reason fit for logs. (The job
+itself is `adapters.transcribe_jobs`; the stage that runs it, `services.transcription_stage`; the
+lines parsed from its output, `domain.transcript_lines`.)
+"""
 
 from __future__ import annotations
 

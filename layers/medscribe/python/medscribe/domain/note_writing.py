@@ -1,9 +1,11 @@
-"""Documentation use cases: a clinical note from transcript lines, and answers about a transcript.
+"""Note writing: a clinical note from transcript lines, and answers about a transcript.
 
-Pure: no AWS wiring. The caller passes the engine (a `LanguageModel` adapter, or the offline note
-engine, the default), the template name and optional overrides as strings (template JSON, prompt
-texts), e.g. read from the artifacts bucket's `config/` prefix, so prompts and templates change
-without a redeploy.
+Domain logic, not a stage: no storage and no AWS (the documentation stage and the ask service read
+the transcript and store the result). The only files it reads are the prompts shipped in the package
+(`packaged_text`, as templates and term lists are read). The caller passes the engine (a
+`LanguageModel` adapter, or the offline note engine, the default), the template name and optional
+overrides as strings (template JSON, prompt texts), e.g. read from the artifacts bucket's `config/`
+prefix, so prompts and templates change without a redeploy.
 
 Model output is checked, never trusted (RELIABILITY.md): not JSON, schema mismatch, unknown sections,
 claims without lines, cited lines that do not exist, or truncation (max tokens) each become a
@@ -26,6 +28,15 @@ from typing import Any
 
 from medscribe.domain.evidence import REASONS, check_claims, verify_claim
 from medscribe.domain.llm import Generation, LanguageModel, first_json_object
+from medscribe.domain.note_drafts import (
+    check_citations,
+    chunk_lines,
+    drop_missing_lines,
+    merge_sections,
+    parse_sections,
+    render_line,
+    transcript_block,
+)
 from medscribe.domain.notes import (
     CLINICIAN,
     Note,
@@ -33,21 +44,14 @@ from medscribe.domain.notes import (
     Problem,
     Section,
     Template,
-    check_citations,
-    chunk_lines,
-    drop_missing_lines,
     infer_roles,
     is_question,
     load_template,
-    merge_sections,
     note_lines,
     packaged_text,
-    parse_sections,
-    render_line,
-    transcript_block,
 )
 from medscribe.domain.offline_notes import OfflineNoteEngine, retrieve
-from medscribe.domain.transcript import Line
+from medscribe.domain.transcript_lines import Line
 
 NOTE_TOOL = "write_note"
 ANSWER_TOOL = "answer_question"

@@ -20,9 +20,11 @@ from botocore.exceptions import ClientError
 from medscribe.adapters import aws_clients
 from medscribe.adapters.errors import classify, error_code
 from medscribe.adapters.llm.retry import backoff_delay
+from medscribe.domain.encounter import Encounter
 from medscribe.domain.errors import PermanentError, TransientError
-from medscribe.domain.transcription import customization_language
+from medscribe.domain.transcribe_naming import customization_language
 from medscribe.observability import logger
+from medscribe.settings import FunctionSettings, SpeakerMode
 
 T = TypeVar("T")
 IDENTIFY_OPTIONS = ("en-US", "ko-KR")  # the languages a `language: identify` deployment chooses from
@@ -87,6 +89,29 @@ class JobRequest:
             if self.language_model_name and self.language != "ko-KR":  # CLMs do not support ko-KR
                 params["ModelSettings"] = {"LanguageModelName": self.language_model_name}
         return params
+
+
+def job_request(settings: FunctionSettings, encounter: Encounter, name: str, output_key: str, *,
+                vocabulary: str | None, language_model: str | None) -> JobRequest:
+    """The job for an audio encounter under the deployment's settings, with the given model: one
+    definition for the transcription stage's jobs and the self-heal loop's evaluation jobs."""
+    pipeline = settings.pipeline
+    if pipeline.transcribe_medical or pipeline.language.value == "ko-KR":
+        language_model = None  # custom language models exist for neither
+    return JobRequest(
+        job_name=name,
+        media_uri=f"s3://{encounter.source_bucket}/{encounter.source_key}",
+        media_format=encounter.media_format or "mp3",
+        output_bucket=settings.artifacts_bucket,
+        output_key=output_key,
+        kms_key_arn=settings.kms_key_arn,
+        language=pipeline.language.value,
+        medical=pipeline.transcribe_medical,
+        channel_identification=pipeline.speaker_mode is SpeakerMode.CHANNELS,
+        max_speakers=pipeline.max_speakers,
+        vocabulary_name=vocabulary,
+        language_model_name=language_model,
+    )
 
 
 @dataclass(frozen=True)
