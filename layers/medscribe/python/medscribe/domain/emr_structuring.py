@@ -40,8 +40,6 @@ from medscribe.domain.emr import (
 )
 from medscribe.domain.llm import Generation, LanguageModel, first_json_object
 from medscribe.domain.notes import NoteStatus, Problem
-from medscribe.domain.offline_emr import ENGINE as OFFLINE_ENGINE
-from medscribe.domain.offline_emr import extract_record
 from medscribe.domain.validation import has_letters
 
 EMR_TOOL = "record_emr"
@@ -113,6 +111,11 @@ def structure_note(text: str, language: str | None, model: LanguageModel | None,
     when given), else offline (and for a text without letters, which no model could read)."""
     lang = note_language(text, language)
     if model is None or not has_letters(text):
+        # imported here: its lexicons and patterns take ~25 ms to load, and with a model configured
+        # (every AWS deployment) only a note without letters comes this way
+        from medscribe.domain.offline_emr import ENGINE as OFFLINE_ENGINE
+        from medscribe.domain.offline_emr import extract_record
+
         offline = extract_record(text, lang)
         found = tuple(check_record(offline))
         return EmrResult(offline, found, NoteStatus.NEEDS_REVIEW if found else NoteStatus.DOCUMENTED,
