@@ -30,9 +30,9 @@ from medscribe.adapters.customization import (
     ComprehendMedicalTerms,
     QuotaExceeded,
     TranscribeCustomization,
-    WikipediaCorpus,
     utf8_chunks,
 )
+from medscribe.adapters.wikipedia import WikipediaCorpus
 from medscribe.domain.errors import PermanentError, TransientError
 from tests.local_server import serve
 

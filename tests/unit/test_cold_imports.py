@@ -23,7 +23,7 @@ LAYER = ROOT / "layers" / "medscribe" / "python"
 # jiwer (scoring and self-heal only).
 LAZY = ["opensearchpy", "medscribe.adapters.search_opensearch", "tscribe", "pandas", "matplotlib", "docx",
         "medscribe.adapters.llm.bedrock", "medscribe.adapters.llm.openai_compat", "requests", "jiwer"]
-NEEDED_AT_IMPORT = {"score": {"requests", "jiwer"}, "selfheal": {"requests", "jiwer"}}
+NEEDED_AT_IMPORT = {"score": {"requests", "jiwer"}, "selfheal": {"jiwer"}}
 # An endpoint that refuses connections at once: a client built or a request made at import would fail.
 UNREACHABLE_SEARCH = "https://127.0.0.1:9"
 # The X-Ray SDK's sampler builds its own (unsigned) client when Powertools' Tracer loads it: the one

@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools.metrics import MetricUnit
 
 from medscribe.adapters.artifacts import ArtifactStore
-from medscribe.adapters.customization import QuotaExceeded, TranscribeCustomization, WikipediaCorpus
+from medscribe.adapters.customization import QuotaExceeded, TranscribeCustomization
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import Model, ScoreStore
 from medscribe.adapters.transcribe_jobs import TranscribeJobs, job_request
+from medscribe.adapters.wikipedia import WikipediaCorpus
 from medscribe.domain.clinical_terms import ClinicalTermGate
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import MedscribeError, PermanentError

@@ -114,7 +114,8 @@ def keyword_candidates(engine: str) -> Callable[[Sequence[str], str], list[str]]
 
 
 def selfheal_service() -> SelfHealService:
-    from medscribe.adapters.customization import TranscribeCustomization, WikipediaCorpus
+    from medscribe.adapters.customization import TranscribeCustomization
+    from medscribe.adapters.wikipedia import WikipediaCorpus
     from medscribe.services.selfheal import SelfHealService
 
     settings = function_settings()
