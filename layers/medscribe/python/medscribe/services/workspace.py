@@ -57,6 +57,15 @@ __all__ = ["Actor", "BadRequest", "Conflict", "Forbidden", "NotFound", "NoteSign
 MAX_PAGE = 200
 MAX_CSV_EVENTS = 100_000
 PIPELINE_ACTOR = "pipeline"  # who made version 0
+# The IAM actions the workspace's own calls need (tests/contract/test_workspace_calls.py maps every call
+# the service makes to them and checks them against IAM's action database): table reads and
+# transactional writes (the table's key: kms:Decrypt; IAM authorizes each item of a TransactWriteItems
+# by its PutItem/UpdateItem action), note objects read and written under SSE-KMS. `erase` runs the
+# erasure service with the same identity, which then also needs erasure.OPERATOR_ACTIONS.
+WORKSPACE_ACTIONS = frozenset({
+    "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+    "s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey",
+})
 
 
 class WorkspaceError(Exception):
