@@ -96,12 +96,14 @@ def test_audit_pages_walk_partitions_newest_first_and_resume_at_the_cursor(table
             cursor = page.next
 
     everything, pages = walk(since=None)
-    assert everything == sorted(times, reverse=True) + ["2026-10-01T00:00:00.000Z"]
+    assert everything == [*sorted(times, reverse=True), "2026-10-01T00:00:00.000Z"]
     assert pages >= 1 + (64 // MAX_DAYS_PER_PAGE)  # day partitions are read at most 31 per page
     assert walk(since="2026-12-02T02:00:00.000Z")[0] == sorted(times, reverse=True)[:5]
     mine = store.audit_of_actor("local-alice", since=None, limit=5, cursor=None)
     rest = store.audit_of_actor("local-alice", since=None, limit=5, cursor=mine.next)
-    assert len(mine.items) == 5 and len(rest.items) == 5 and rest.next is None
+    assert len(mine.items) == 5
+    assert len(rest.items) == 5
+    assert rest.next is None
 
 
 def version(n: int, base: int | None) -> NoteVersion:
@@ -112,7 +114,8 @@ def version(n: int, base: int | None) -> NoteVersion:
 
 def test_a_version_is_written_only_on_the_head_it_was_made_from(table: str) -> None:
     store = WorkspaceStore(table, audit_retention_days=7)
-    assert store.head(ENC).current == 0 and store.head(ENC).signed is None
+    assert store.head(ENC).current == 0
+    assert store.head(ENC).signed is None
     assert store.add_version(version(1, 0), event("2026-12-04T10:00:00.000Z", n=1), amending=False)
     assert not store.add_version(version(1, 0), event("2026-12-04T10:00:01.000Z", n=2), amending=False)
     assert store.sign(version(1, 0), event("2026-12-04T10:00:02.000Z", n=3))

@@ -34,7 +34,8 @@ def test_a_field_outside_its_pattern_is_refused_without_its_value(change: dict[s
 
 def test_actors_and_events_that_fit_are_kept_as_given() -> None:
     actor = Actor("3f1c2a9e-1111-2222-3333-444455556666", "admin")
-    assert actor.is_admin and not Actor("local-bob", "clinician").is_admin
+    assert actor.is_admin
+    assert not Actor("local-bob", "clinician").is_admin
     assert event(encounter_id=None, version=None).to_dict() == {
         "time": "2026-12-04T10:00:00.000Z", "actor_id": "local-alice", "role": "clinician", "action": "view",
         "encounter_id": None, "version": None}
@@ -51,4 +52,5 @@ def test_the_csv_has_a_header_and_defuses_formula_cells() -> None:
     parsed = list(csv.reader(io.StringIO(text)))
     assert parsed[0] == ["time", "actor_id", "role", "action", "encounter_id", "version"]
     assert parsed[1] == ["2026-12-04T10:00:00.000Z", "local-alice", "clinician", "view", ENC, "1"]
-    assert parsed[2][1] == "'=HYPERLINK(1)" and parsed[2][5] == ""
+    assert parsed[2][1] == "'=HYPERLINK(1)"
+    assert parsed[2][5] == ""

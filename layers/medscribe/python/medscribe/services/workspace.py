@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
@@ -48,9 +48,6 @@ from medscribe.domain.transcript_lines import lines_from_json
 from medscribe.observability import logger
 from medscribe.settings import PipelineSettings
 
-if TYPE_CHECKING:
-    from medscribe.services.erasure import ErasureService
-
 __all__ = ["Actor", "BadRequest", "Conflict", "Forbidden", "NotFound", "NoteSigned", "Page", "StaleVersion",
            "WorkspaceError", "WorkspaceService"]
 
@@ -66,6 +63,18 @@ WORKSPACE_ACTIONS = frozenset({
     "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
     "s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey",
 })
+
+
+class ErasureReport(Protocol):
+    erased: list[str]
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class Eraser(Protocol):
+    """services.erasure.ErasureService, injected by services/wiring.py."""
+
+    def erase(self, encounter_id: str, today: date, settings: PipelineSettings) -> ErasureReport: ...
 
 
 class WorkspaceError(Exception):
@@ -128,7 +137,7 @@ def version_key(encounter_id: str, version: int, event_id: str) -> str:
 
 class WorkspaceService:
     def __init__(self, repository: EncounterRepository, store: WorkspaceStore, artifacts: ArtifactStore,
-                 scores: ScoreStore, erasure: Callable[[], ErasureService], settings: PipelineSettings,
+                 scores: ScoreStore, erasure: Callable[[], Eraser], settings: PipelineSettings,
                  *, clock: Callable[[], str] = utc_now) -> None:
         self.repository = repository
         self.store = store
@@ -167,7 +176,7 @@ class WorkspaceService:
         emr = self._emr(encounter, base)
         self._audit(actor, "view", encounter_id, current.version if current else None)
         return {
-            "encounter": asdict(encounter), "lines": self._lines(encounter, base),
+            "record": asdict(encounter), "lines": self._lines(encounter, base),
             "note": note, "emr": emr, "version": current.to_dict() if current else None,
             "problems": (note or emr or {}).get("problems", []), "signed_version": head.signed,
             "versions": [v.to_dict() for v in versions],
@@ -307,15 +316,11 @@ class WorkspaceService:
     def erase(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
         """The erasure service (admins only): the encounter, its versions and everything it pairs with;
         each erased encounter gets an `erase` event (the trail itself stays: it holds no PHI)."""
-        from medscribe.services.erasure import EncounterInProgress, UnknownEncounter
-
         self._admin(actor)
         self._encounter(encounter_id)
         try:
             report = self.erasure().erase(encounter_id, date.fromisoformat(self.clock()[:10]), self.settings)
-        except UnknownEncounter as exc:
-            raise NotFound(f"no encounter {encounter_id}") from exc
-        except EncounterInProgress as exc:
+        except PermanentError as exc:  # refused (one of the family is in flight) or failed for good
             raise Conflict(str(exc)) from exc
         for erased in report.erased:
             self._audit(actor, "erase", erased, None)
