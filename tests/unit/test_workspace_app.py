@@ -19,12 +19,19 @@ from starlette.testclient import TestClient
 
 from medscribe.domain.search import SearchHit
 from medscribe.workspace.app import create_app
-from medscribe.workspace.auth import AWS_CSRF_COOKIE, LOCAL_SESSION_COOKIE, CognitoAuth, LocalAuth, groups_claim
+from medscribe.workspace.auth import (
+    AWS_CSRF_COOKIE,
+    LOCAL_SESSION_COOKIE,
+    CognitoAuth,
+    LocalAuth,
+    groups_claim,
+    local_actor,
+)
 from medscribe.workspace.pages import byte_range, note_from_form
 from medscribe.workspace.ports import (
     Actor,
+    BadRequest,
     Forbidden,
-    InvalidEdit,
     NoteSigned,
     NotFound,
     Page,
@@ -39,99 +46,115 @@ OTHER = "enc-" + "b" * 32
 BASE = "http://testserver"
 
 
-def _note(sections: list[dict[str, Any]], version: int, state: str) -> dict[str, Any]:
-    return {"version": version, "state": state, "template": "hp", "sections": sections, "problems": []}
+SECTIONS = [{"name": "Chief complaint", "items": [{"text": "Chest pain on exertion", "lines": [2]}]},
+            {"name": "Plan", "items": [{"text": "Stress test", "lines": [3, 99]}]}]
+LINES = [{"n": 1, "speaker": "spk_0", "role": "clinician", "text": "What brings you in?", "start": 0.5, "end": 1.5},
+         {"n": 2, "speaker": "spk_1", "role": "patient", "text": ATTACK, "start": 1.6, "end": 3.0},
+         {"n": 3, "speaker": "spk_0", "role": "clinician", "text": "A stress test.", "start": 3.1, "end": 4.0}]
 
 
 @dataclass
 class FakeWorkspace:
-    """The WorkspacePort rules in memory: version 0 is the pipeline's; a save names the version it
-    edits (else StaleVersion); a signed version changes only by an amendment with a reason."""
+    """The service's rules (services/workspace.py) in memory: version 0 is the pipeline's; a save or a
+    signature names the current version (else StaleVersion); a signed version changes only by an
+    amendment with a reason (else NoteSigned); audit, CSV and erasure are for admins."""
 
     versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    signed: dict[str, int] = field(default_factory=dict)
     audit_log: list[dict[str, Any]] = field(default_factory=list)
     erased: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for encounter_id in (ENC, OTHER):
-            self.versions[encounter_id] = [_note([
-                {"name": "Chief complaint", "items": [{"text": "Chest pain on exertion", "lines": [2]}]},
-                {"name": "Plan", "items": [{"text": "Stress test", "lines": [3, 99]}]},
-            ], 0, "DRAFT")]
+            self.versions[encounter_id] = [{"version": 0, "state": "DRAFT", "actor_id": "pipeline",
+                                            "created_at": "2026-12-04T00:00:00.000Z", "changes": [],
+                                            "sections": copy.deepcopy(SECTIONS), "problems": []}]
 
     def _log(self, actor: Actor, action: str, encounter_id: str | None, version: int | None = None) -> None:
-        self.audit_log.append({"actor_id": actor.actor_id, "role": actor.role, "action": action,
-                               "encounter_id": encounter_id, "version": version,
-                               "time": f"2026-12-04T00:00:{len(self.audit_log):02d}Z"})
+        self.audit_log.append({"time": f"2026-12-04T00:00:{len(self.audit_log):02d}.000Z",
+                               "actor_id": actor.actor_id, "role": actor.role, "action": action,
+                               "encounter_id": encounter_id, "version": version})
 
     def _current(self, encounter_id: str) -> dict[str, Any]:
         if encounter_id not in self.versions:
-            raise NotFound(f"no encounter {encounter_id}")
+            raise NotFound("no such encounter")
         return self.versions[encounter_id][-1]
 
+    @staticmethod
+    def _meta(version: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in version.items() if k not in ("sections", "problems")}
+
     def list_encounters(self, actor: Actor, *, status: str | None = None, since: str | None = None,
-                        folder: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
-        ids = sorted(self.versions)
+                        folder: str | None = None, kind: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> Page:
+        ids = [i for i in sorted(self.versions) if status in (None, "DOCUMENTED") and kind in (None, "audio")]
         start = int(cursor or 0)
-        items = [{"encounter_id": i, "kind": "audio", "status": "DOCUMENTED", "folder": "audio",
-                  "updated_at": "2026-12-04T00:00:00Z", "note_state": self._current(i)["state"]}
-                 for i in ids[start:start + limit] if status in (None, "DOCUMENTED")]
+        items = [{"encounter_id": i, "kind": "audio", "status": "DOCUMENTED", "updated_at": "2026-12-04T00:00:00Z",
+                  "problem_count": 0, "language_code": "en-US"} for i in ids[start:start + limit]]
         return Page(items, str(start + limit) if start + limit < len(ids) else None)
 
     def encounter(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
-        note = copy.deepcopy(self._current(encounter_id))
-        self._log(actor, "view", encounter_id, note["version"])
-        return {"record": {"encounter_id": encounter_id, "kind": "audio", "status": "DOCUMENTED"},
-                "lines": [{"n": 1, "speaker": "spk_0", "role": "clinician", "text": "What brings you in?",
-                           "start": 0.5, "end": 1.5},
-                          {"n": 2, "speaker": "spk_1", "role": "patient", "text": ATTACK, "start": 1.6, "end": 3.0},
-                          {"n": 3, "speaker": "spk_0", "role": "clinician", "text": "A stress test.",
-                           "start": 3.1, "end": 4.0}],
-                "note": note, "versions": [{k: v for k, v in n.items() if k != "sections"}
-                                           for n in self.versions[encounter_id]], "emr": None}
+        current = self._current(encounter_id)
+        self._log(actor, "view", encounter_id, current["version"])
+        return {"encounter": {"encounter_id": encounter_id, "kind": "audio", "status": "DOCUMENTED"},
+                "lines": copy.deepcopy(LINES), "emr": None,
+                "note": {"template": "hp", "lines": [{k: v for k, v in line.items() if k not in ("start", "end")}
+                                                     for line in LINES],
+                         "sections": copy.deepcopy(current["sections"]), "problems": current["problems"],
+                         "version": current["version"]},
+                "version": self._meta(current), "problems": current["problems"],
+                "signed_version": self.signed.get(encounter_id),
+                "versions": [self._meta(v) for v in self.versions[encounter_id]], "scores": []}
 
     def save_note(self, actor: Actor, encounter_id: str, *, base_version: int, note: dict[str, Any],
                   amend_reason: str | None = None) -> dict[str, Any]:
         current = self._current(encounter_id)
         if base_version != current["version"]:
-            raise StaleVersion(f"version {base_version} is not the current one", current["version"])
-        if current["state"] == "SIGNED" and not amend_reason:
-            raise NoteSigned(f"version {base_version} is signed: amend it with a reason")
+            raise StaleVersion(current["version"])
+        amending = self.signed.get(encounter_id) == base_version
         if not all(isinstance(s.get("name"), str) for s in note.get("sections", [])):
-            raise InvalidEdit("a section has no name")
-        saved = _note(note["sections"], current["version"] + 1, "DRAFT")
+            raise BadRequest("section 1 has no name")
+        if amending and not amend_reason:
+            raise NoteSigned(f"version {base_version} is signed: an edit needs an amendment reason")
+        saved = {"version": base_version + 1, "state": "DRAFT", "actor_id": actor.actor_id,
+                 "created_at": "2026-12-04T00:01:00.000Z", "changes": [{"change": "edited", "section": "Plan",
+                                                                        "item": 1}],
+                 "sections": copy.deepcopy(note["sections"]), "problems": []}
         self.versions[encounter_id].append(saved)
-        self._log(actor, "amend" if amend_reason else "edit", encounter_id, saved["version"])
-        return copy.deepcopy(saved)
+        self._log(actor, "amend" if amending else "edit", encounter_id, saved["version"])
+        return {**self._meta(saved), "note": {"sections": saved["sections"]}, "problems": []}
 
     def sign(self, actor: Actor, encounter_id: str, *, version: int) -> dict[str, Any]:
         current = self._current(encounter_id)
         if version != current["version"]:
-            raise StaleVersion(f"version {version} is not the current one", current["version"])
-        if current["state"] == "SIGNED":
-            raise NoteSigned(f"version {version} is already signed")
+            raise StaleVersion(current["version"])
+        if self.signed.get(encounter_id) == version:
+            raise NoteSigned(f"version {version} is signed already")
         current["state"] = "SIGNED"
+        self.signed[encounter_id] = version
         self._log(actor, "sign", encounter_id, version)
-        return copy.deepcopy(current)
+        return self._meta(current)
 
     def audit_for_encounter(self, actor: Actor, encounter_id: str, *, limit: int = 100,
                             cursor: str | None = None) -> Page:
-        self._current(encounter_id)
-        return Page([e for e in self.audit_log if e["encounter_id"] == encounter_id][:limit])
+        if not re.fullmatch(r"enc-[0-9a-f]{32}", encounter_id):  # the trail outlives an erasure: ids only
+            raise NotFound("not an encounter id")
+        return Page([e for e in self.audit_log if e["encounter_id"] == encounter_id][:limit], None)
 
     def _admin(self, actor: Actor) -> None:
-        if actor.role != "admin":
-            raise Forbidden("admins only")
+        if not actor.is_admin:
+            raise Forbidden("this needs the admin role")
 
     def audit(self, actor: Actor, *, actor_id: str | None = None, since: str | None = None, limit: int = 100,
               cursor: str | None = None) -> Page:
         self._admin(actor)
-        return Page([e for e in self.audit_log if actor_id in (None, e["actor_id"])][:limit])
+        return Page([e for e in self.audit_log if actor_id in (None, e["actor_id"])][:limit], None)
 
     def audit_csv(self, actor: Actor, *, actor_id: str | None = None, since: str | None = None) -> str:
         self._admin(actor)
         rows = [f"{e['time']},{e['actor_id']},{e['role']},{e['action']},{e['encounter_id'] or ''}"
                 for e in self.audit_log if actor_id in (None, e["actor_id"])]
+        self._log(actor, "export", None)
         return "\n".join(["time,actor_id,role,action,encounter_id", *rows]) + "\n"
 
     def erase(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
@@ -351,11 +374,11 @@ def test_a_malformed_note_request_is_400(admin: tuple[TestClient, str], body: An
     assert write(client, "PUT", f"/api/encounters/{ENC}/note", csrf, body).status_code == 400
 
 
-def test_an_invalid_edit_is_422(admin: tuple[TestClient, str]) -> None:
+def test_an_invalid_edit_is_400(admin: tuple[TestClient, str]) -> None:
     client, csrf = admin
     response = write(client, "PUT", f"/api/encounters/{ENC}/note", csrf,
                      {"version": 0, "note": {"sections": [{"items": []}]}})
-    assert response.status_code == 422
+    assert response.status_code == 400
 
 
 def test_sign_then_a_signed_version_is_immutable_until_amended(admin: tuple[TestClient, str]) -> None:
@@ -581,7 +604,7 @@ def test_the_encounter_page_links_citations_to_lines_and_offers_audio(admin: tup
     assert '<a class="cite" href="#L2" data-line="2">[2]</a>' in html
     assert 'id="L2" data-start="1.6"' in html
     assert '<span class="cite-missing" title="not a line of this transcript">[99]</span>' in html
-    assert f'<audio id="recording" controls preload="metadata" src="/recordings/{ENC}">' in html
+    assert f'<audio id="recording" controls preload="metadata" src="/recordings/{ENC}" data-encounter="{ENC}">' in html
     assert f'name="csrf" value="{csrf}"' in html
     assert "Sign version 0" in html
     assert ">view<" in html  # the audit trail on the page shows this very view
@@ -606,11 +629,11 @@ def test_the_edit_form_round_trips_into_a_new_version(admin: tuple[TestClient, s
         {"name": "Plan", "items": [{"text": "Follow up in 2 weeks", "lines": [3]}]}]
     stale = client.post(f"/encounters/{ENC}/edit", data=form, headers={"origin": BASE})
     assert stale.status_code == 409
-    assert "not the current one" in stale.text
+    assert "the note is at version 1; reload and edit that version" in stale.text
 
 
 def test_the_form_parser_refuses_line_numbers_that_are_not_numbers() -> None:
-    with pytest.raises(InvalidEdit):
+    with pytest.raises(BadRequest):
         note_from_form({"s0.name": ["Plan"], "s0.c0.text": ["x"], "s0.c0.lines": ["two"]})
 
 
@@ -656,3 +679,45 @@ def test_the_recording_is_served_in_ranges(admin: tuple[TestClient, str]) -> Non
 ])
 def test_byte_ranges(header: str, expected: tuple[int, int] | None) -> None:
     assert byte_range(header, 1000) == expected
+
+
+def test_the_local_actor_is_an_admin_named_after_the_os_user() -> None:
+    assert local_actor("alice") == Actor("local-alice", "admin")
+    assert local_actor("Jane Doe@corp").actor_id == "local-Jane-Doe-corp"  # fits the audit's actor id pattern
+
+
+def test_searching_and_playing_are_audited_without_text(admin: tuple[TestClient, str], service: FakeWorkspace) -> None:
+    client, csrf = admin
+    client.get("/search?q=chest+pain")
+    client.get("/api/search?q=chest")
+    assert write(client, "POST", f"/api/encounters/{ENC}/play", csrf).status_code == 204
+    assert write(client, "POST", f"/api/encounters/{ENC}/play", None).status_code == 403
+    assert [(e["action"], e["encounter_id"]) for e in service.audit_log] == [
+        ("search", None), ("search", None), ("play", ENC)]
+    assert "chest" not in json.dumps(service.audit_log)
+
+
+def test_the_list_page_filters_by_kind_and_pages(admin: tuple[TestClient, str]) -> None:
+    client, _ = admin
+    assert "No encounters match" in client.get("/?kind=text").text
+    first = client.get("/").text
+    assert ENC in first
+    assert "Next page" not in first  # two encounters fit the page's 25
+    assert '<option value="audio">' in first
+
+
+def test_a_signed_note_is_amended_with_a_reason_in_the_form(admin: tuple[TestClient, str],
+                                                              service: FakeWorkspace) -> None:
+    client, csrf = admin
+    write(client, "POST", f"/api/encounters/{ENC}/sign", csrf, {"version": 0})
+    page = client.get(f"/encounters/{ENC}").text
+    assert "Sign version" not in page
+    assert ">Amend<" in page
+    form_html = client.get(f"/encounters/{ENC}/edit").text
+    assert 'name="amend_reason"' in form_html
+    form = {"csrf": csrf, "version": "0", "s0.name": "Chief complaint", "s0.c0.text": "Chest pain", "s0.c0.lines": "2",
+            "s1.name": "Plan", "amend_reason": ""}
+    assert client.post(f"/encounters/{ENC}/edit", data=form, headers={"origin": BASE}).status_code == 409
+    form["amend_reason"] = "plan recorded in the wrong note"
+    assert client.post(f"/encounters/{ENC}/edit", data=form, headers={"origin": BASE}).status_code == 303
+    assert service.audit_log[-1]["action"] == "amend"

@@ -3,6 +3,8 @@
 Writes take JSON bodies: PUT /api/encounters/{id}/note `{"version": <the version edited>, "note":
 {"sections": [...]}, "amend_reason": "..."}`, POST /api/encounters/{id}/sign `{"version": n}`.
 Lists are pages: `{"items": [...], "next": <cursor or null>}`; pass `cursor` for the next one.
+A search is recorded in the audit trail (`search`, no query text), and so is playing a recording
+(`play`, POST /api/encounters/{id}/play, which the encounter page sends when its audio starts).
 """
 
 from __future__ import annotations
@@ -16,13 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from medscribe.workspace.app import Services, session_of
-from medscribe.workspace.ports import Actor, Forbidden, Page
+from medscribe.workspace.ports import Actor, BadRequest, Forbidden, Page
 
 MAX_LIMIT = 200
-
-
-class BadRequest(ValueError):
-    """A request this API cannot read (400); the message says which parameter."""
 
 
 def _limit(request: Request, default: int) -> int:
@@ -72,7 +70,8 @@ def routes(services: Services) -> list[Route]:
     async def list_encounters(request: Request) -> Response:
         page = await run_in_threadpool(
             services.service.list_encounters, actor(request), status=_text(request, "status"),
-            since=_text(request, "since"), folder=_text(request, "folder"), limit=_limit(request, 50),
+            since=_text(request, "since"), folder=_text(request, "folder"), kind=_text(request, "kind"),
+            limit=_limit(request, 50),
             cursor=_text(request, "cursor"))
         return _page(page)
 
@@ -124,6 +123,7 @@ def routes(services: Services) -> list[Route]:
             return JSONResponse({"error": "no search index is configured"}, status_code=503)
         hits = await run_in_threadpool(index.search, query, status=_text(request, "status"),
                                        since=_text(request, "since"), limit=_limit(request, 20))
+        await run_in_threadpool(services.service.record, actor(request), "search", None)
         return JSONResponse({"items": [{"encounter_id": h.encounter_id, "status": h.status,
                                         "updated_at": h.updated_at, "score": h.score, "snippet": h.snippet}
                                        for h in hits], "next": None})
@@ -131,6 +131,10 @@ def routes(services: Services) -> list[Route]:
     async def erase(request: Request) -> Response:
         report = await run_in_threadpool(services.service.erase, admin(actor(request)), request.path_params["id"])
         return JSONResponse(report)
+
+    async def play(request: Request) -> Response:
+        await run_in_threadpool(services.service.record, actor(request), "play", request.path_params["id"])
+        return Response(status_code=204)
 
     async def session(request: Request) -> Response:
         current = session_of(request)
@@ -145,6 +149,7 @@ def routes(services: Services) -> list[Route]:
         Route("/api/encounters/{id}/note", save_note, methods=["PUT"]),
         Route("/api/encounters/{id}/sign", sign, methods=["POST"]),
         Route("/api/encounters/{id}/audit", encounter_audit, methods=["GET"]),
+        Route("/api/encounters/{id}/play", play, methods=["POST"]),
         Route("/api/audit", audit, methods=["GET"]),
         Route("/api/audit.csv", audit_csv, methods=["GET"]),
         Route("/api/search", search, methods=["GET"]),

@@ -8,7 +8,7 @@ script, style, images and media only; no inline script anywhere), no framing, no
 caching (the pages hold PHI).
 
 Errors of the service map to statuses here, for the API and the pages alike: NotFound 404,
-StaleVersion and NoteSigned 409, Forbidden 403, InvalidEdit 422.
+BadRequest 400, Conflict (StaleVersion, NoteSigned, ...) 409, Forbidden 403.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from medscribe.workspace.auth import (
     same_origin,
 )
 from medscribe.workspace.ports import (
+    BadRequest,
+    Conflict,
     Forbidden,
-    InvalidEdit,
-    NoteSigned,
     NotFound,
     Recordings,
     StaleVersion,
@@ -209,15 +209,10 @@ async def _read_body(receive: Receive) -> tuple[bytes | None, Receive]:
 
 
 def error_status(exc: WorkspaceError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, StaleVersion | NoteSigned):
-        return 409
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, InvalidEdit):
-        return 422
-    return 400
+    for kind, status in ((NotFound, 404), (Conflict, 409), (Forbidden, 403), (BadRequest, 400)):
+        if isinstance(exc, kind):
+            return status
+    return 500
 
 
 def error_body(exc: WorkspaceError) -> dict[str, Any]:
@@ -281,9 +276,6 @@ def create_app(service_factory: Callable[[], WorkspacePort], auth: Auth, *,
             return JSONResponse(error_body(exc), status_code=error_status(exc))
         return pages.error_page(request, error_status(exc), str(exc))
 
-    async def bad_request(request: Request, exc: Exception) -> Response:
-        return refusal(request.scope, 400, str(exc))
-
-    app = Starlette(routes=routes, exception_handlers={WorkspaceError: service_error, api.BadRequest: bad_request})
+    app = Starlette(routes=routes, exception_handlers={WorkspaceError: service_error})
     app.add_middleware(Guard, auth=auth)
     return app

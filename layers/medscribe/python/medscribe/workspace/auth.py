@@ -28,6 +28,7 @@ import getpass
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -80,6 +81,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def local_actor(user: str) -> Actor:
+    """`local-<os user>`, admin; characters an actor id may not hold (audit records take letters,
+    digits, '.', '_' and '-') become '-'."""
+    return Actor("local-" + (re.sub(r"[^A-Za-z0-9._-]", "-", user)[:100] or "user"), "admin")
+
+
 class LocalAuth:
     """One-time login token -> signed session cookie, for one server process."""
 
@@ -87,7 +94,7 @@ class LocalAuth:
 
     def __init__(self, actor: Actor | None = None, *, session_seconds: int = DEFAULT_SESSION_SECONDS,
                  clock: Callable[[], float] = time.time) -> None:
-        self.actor = actor or Actor(f"local-{getpass.getuser()}", "admin")
+        self.actor = actor or local_actor(getpass.getuser())
         self.session_seconds = session_seconds
         self.clock = clock
         self._secret = secrets.token_bytes(32)

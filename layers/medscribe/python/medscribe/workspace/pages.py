@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from medscribe.domain.encounter import EncounterStatus
+from medscribe.domain.encounter import EncounterStatus, Kind
 from medscribe.review.page import claim_problems, emr_panel
 from medscribe.workspace.api import admin
 from medscribe.workspace.app import MAX_FORM_BYTES, Services, content_security_policy, session_of
-from medscribe.workspace.ports import InvalidEdit
+from medscribe.workspace.ports import BadRequest
 
 CHUNK_BYTES = 1 << 20  # the most one range response carries: the browser asks for the rest
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -60,7 +60,7 @@ def _query(request: Request, **changes: str | None) -> str:
 async def _form(request: Request) -> dict[str, list[str]]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise InvalidEdit("the form is too large")
+        raise BadRequest("the form is too large")
     return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
@@ -71,7 +71,7 @@ def _one(form: Mapping[str, list[str]], name: str) -> str:
 def _lines(raw: str, where: str) -> list[int]:
     parts = [part for part in re.split(r"[\s,]+", raw.strip()) if part]
     if not all(part.isdigit() for part in parts):
-        raise InvalidEdit(f"{where}: cited lines are whole numbers separated by commas")
+        raise BadRequest(f"{where}: cited lines are whole numbers separated by commas")
     return [int(part) for part in parts]
 
 
@@ -125,11 +125,13 @@ def routes(services: Services) -> list[Route]:
         status = request.query_params.get("status") or None
         since = request.query_params.get("since") or None
         folder = request.query_params.get("folder") or None
+        kind = request.query_params.get("kind") or None
         cursor = request.query_params.get("cursor") or None
         page = await run_in_threadpool(services.service.list_encounters, session_of(request).actor,
-                                       status=status, since=since, folder=folder, limit=25, cursor=cursor)
+                                       status=status, since=since, folder=folder, kind=kind, limit=25, cursor=cursor)
         return render(request, "list.html", page=page, statuses=[s.value for s in EncounterStatus],
-                      status_filter=status or "", since=since or "", folder=folder or "",
+                      kinds=[k.value for k in Kind], status_filter=status or "", kind_filter=kind or "",
+                      since=since or "", folder=folder or "",
                       next_query=_query(request, cursor=page.next) if page.next else None)
 
     async def search(request: Request) -> Response:
@@ -137,6 +139,7 @@ def routes(services: Services) -> list[Route]:
         hits = []
         if query and services.search is not None:
             hits = await run_in_threadpool(services.search.search, query, limit=25)
+            await run_in_threadpool(services.service.record, session_of(request).actor, "search", None)
         return render(request, "search.html", query=query, hits=hits, available=services.search is not None)
 
     async def encounter(request: Request) -> Response:
@@ -159,15 +162,17 @@ def routes(services: Services) -> list[Route]:
     async def edit_form(request: Request) -> Response:
         found = await run_in_threadpool(services.service.encounter, session_of(request).actor,
                                         request.path_params["id"])
-        note = found.get("note") or {}
+        note = found.get("note")
+        if not note:
+            raise BadRequest("this encounter has no clinical note to edit")
         return render(request, "edit.html", encounter_id=request.path_params["id"], note=note,
-                      problems=claim_problems(note))
+                      amending=found.get("signed_version") == note.get("version"), problems=claim_problems(note))
 
     async def save(request: Request) -> Response:
         form = await _form(request)
         version = _one(form, "version")
         if not version.isdigit():
-            raise InvalidEdit("the form names no note version")
+            raise BadRequest("the form names no note version")
         reason = _one(form, "amend_reason").strip() or None
         await run_in_threadpool(services.service.save_note, session_of(request).actor, request.path_params["id"],
                                 base_version=int(version), note=note_from_form(form), amend_reason=reason)
@@ -177,7 +182,7 @@ def routes(services: Services) -> list[Route]:
         form = await _form(request)
         version = _one(form, "version")
         if not version.isdigit():
-            raise InvalidEdit("the form names no note version")
+            raise BadRequest("the form names no note version")
         await run_in_threadpool(services.service.sign, session_of(request).actor, request.path_params["id"],
                                 version=int(version))
         return RedirectResponse(f"/encounters/{request.path_params['id']}", status_code=303)

@@ -2,17 +2,20 @@
 (versions, sign-off, audit, erasure), the search index (medscribe.domain.search.SearchIndex) and
 the recordings (audio bytes or a link the browser can play).
 
-The service's names mirror services/workspace.py (written in parallel; see the issue 16 split): the
-web layer imports them from here only, so joining the two is a change to this module alone.
+Actor, Page and the errors mirror services/workspace.py (written in parallel on another branch; see
+the issue 16 split): the web layer imports them from here only, so joining the two replaces their
+definitions here with imports from there and changes nothing else.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 Role = Literal["clinician", "admin"]
 ROLES: tuple[Role, ...] = ("clinician", "admin")
+ACTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a Cognito sub (UUID) or local-<user>
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,12 @@ class Actor:
     actor_id: str
     role: Role
 
+    def __post_init__(self) -> None:
+        if not ACTOR_ID.fullmatch(self.actor_id):
+            raise ValueError("actor_id must be 1-128 letters, digits, '.', '_' or '-'")
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
@@ -30,7 +39,7 @@ class Actor:
 @dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
-    next: str | None = None
+    next: str | None
 
 
 class WorkspaceError(Exception):
@@ -38,36 +47,43 @@ class WorkspaceError(Exception):
 
 
 class NotFound(WorkspaceError):
-    pass
+    """No such encounter (or version): 404."""
 
 
-class StaleVersion(WorkspaceError):
-    """The edit names a version that is no longer the current one."""
+class BadRequest(WorkspaceError):
+    """A malformed request (cursor, date, limit, note, form): 400."""
 
-    def __init__(self, message: str, current: int) -> None:
-        super().__init__(message)
+
+class Conflict(WorkspaceError):
+    """The request conflicts with the encounter's state: 409."""
+
+
+class StaleVersion(Conflict):
+    """The request names a version that is no longer the current one."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the note is at version {current}; reload and edit that version")
         self.current = current
 
 
-class NoteSigned(WorkspaceError):
+class NoteSigned(Conflict):
     """A signed version is immutable: an edit of it is an amendment and needs a reason."""
 
 
 class Forbidden(WorkspaceError):
-    pass
-
-
-class InvalidEdit(WorkspaceError):
-    """A saved note that is not a note of its template (unknown section, bad line numbers, too long)."""
+    """The actor's role may not do this: 403."""
 
 
 class WorkspacePort(Protocol):
-    """The workspace service. `encounter` returns {"record": {...}, "lines": [{"n", "speaker", "role",
-    "text", "start", "end"}], "note": {"version", "state", "sections", "problems", ...} | None,
-    "versions": [{"version", "state", "actor_id", "created_at", "changes", ...}], "emr": {...} | None}."""
+    """The workspace service. `encounter` returns {"encounter": {the record}, "lines": [{"n", "speaker",
+    "role", "text", "start", "end"}], "note": {"version", "sections", "problems", ...} | None, "version":
+    {"version", "state", ...} | None (the current version), "signed_version": int | None, "versions":
+    [{"version", "state", "actor_id", "created_at", "changes", ...}], "emr": {...} | None, ...}; audit
+    events are {"time", "actor_id", "role", "action", "encounter_id", "version"}."""
 
     def list_encounters(self, actor: Actor, *, status: str | None = None, since: str | None = None,
-                        folder: str | None = None, limit: int = 50, cursor: str | None = None) -> Page: ...
+                        folder: str | None = None, kind: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> Page: ...
 
     def encounter(self, actor: Actor, encounter_id: str) -> dict[str, Any]: ...
 

@@ -1,6 +1,7 @@
 // The workspace pages' behaviour (served from /static: the CSP allows no inline script).
 // A citation highlights its transcript line and moves the recording to the line's start; a line's
-// play button plays from there; a form marked .confirm asks before it posts.
+// play button plays from there; the first play is recorded in the audit trail (POST .../play with the
+// session's CSRF token from the page's meta tag); a form marked .confirm asks before it posts.
 (function () {
   "use strict";
   var current = null;
@@ -44,6 +45,22 @@
     var form = event.target;
     if (form.classList && form.classList.contains("confirm") && !window.confirm(form.getAttribute("data-confirm"))) {
       event.preventDefault();
+    }
+  });
+
+  function recordPlay(player) {
+    var token = document.querySelector('meta[name="csrf-token"]');
+    var id = player.getAttribute("data-encounter");
+    if (!token || !id) { return; }
+    fetch("/api/encounters/" + encodeURIComponent(id) + "/play", {
+      method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": token.getAttribute("content")}
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var player = audio();
+    if (player) {
+      player.addEventListener("play", function () { recordPlay(player); }, {once: true});
     }
   });
 
