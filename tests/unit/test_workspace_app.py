@@ -297,6 +297,17 @@ def test_a_tampered_or_foreign_session_cookie_is_refused(local: tuple[TestClient
     assert client.get("/api/encounters").status_code == 401
 
 
+@pytest.mark.parametrize(("target", "landing"), [
+    (f"/encounters/{ENC}", f"/encounters/{ENC}"), ("//evil.example/x", "/"), ("https://evil.example/", "/"),
+    ("/\\evil.example", "/"), ("", "/")])
+def test_login_lands_on_a_path_of_this_app_only(local: tuple[TestClient, LocalAuth], target: str,
+                                                 landing: str) -> None:
+    client, auth = local
+    response = client.get("/login", params={"token": auth.login_token, "next": target})
+    assert response.status_code == 303
+    assert response.headers["location"] == landing
+
+
 def test_logout_ends_the_session(admin: tuple[TestClient, str]) -> None:
     client, csrf = admin
     cookie = client.cookies[LOCAL_SESSION_COOKIE]

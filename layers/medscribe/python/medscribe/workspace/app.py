@@ -227,18 +227,26 @@ def session_of(request: Request) -> Session:
     return session
 
 
+def local_path(target: str | None) -> str:
+    """`target` when it is a path of this app ("/encounters/..."), else "/": never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
 def _login_route(auth: LocalAuth) -> Route:
     async def login(request: Request) -> Response:
+        target = local_path(request.query_params.get("next"))
         try:
             auth.authenticate(request)
-            return RedirectResponse("/", status_code=303)  # already signed in (the link opened twice)
+            return RedirectResponse(target, status_code=303)  # already signed in (the link opened twice)
         except Unauthenticated:
             pass
         try:
             cookie = auth.exchange(request.query_params.get("token", ""))
         except Unauthenticated as exc:
             return PlainTextResponse(str(exc), status_code=401)
-        response = RedirectResponse("/", status_code=303)
+        response = RedirectResponse(target, status_code=303)
         response.set_cookie(LOCAL_SESSION_COOKIE, cookie, max_age=auth.session_seconds, path="/", httponly=True,
                             samesite="strict", secure=False)
         return response

@@ -1,8 +1,8 @@
 """Who is asking, and whether a state change really comes from our own pages.
 
 Local (`LocalAuth`, `medscribe serve`): the command prints a URL with a one-time login token
-(`secrets.token_urlsafe`), as notebook servers do. GET /login?token=... exchanges it, once, for a
-session cookie (HttpOnly, SameSite=Strict) signed with HMAC-SHA256 under a secret made at start and
+(`secrets.token_urlsafe`), as notebook servers do. GET /login?token=...[&next=/a/path] exchanges it,
+once, for a session cookie (HttpOnly, SameSite=Strict) signed with HMAC-SHA256 under a secret made at start and
 never written anywhere: restarting the server ends every session. The session expires after
 `session_seconds`. The local actor is `local-<os user>` with the role admin: whoever started the
 server owns the machine's runtime and may erase from it anyway.
