@@ -176,7 +176,7 @@ class Guard:
             if message["type"] == "http.response.start":
                 name, value = cookie
                 MutableHeaders(scope=message).append(
-                    "set-cookie", f"{name}={value}; Path=/; Secure; SameSite=Strict")
+                    "set-cookie", f"{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict")
             await send(message)
 
         return sending

@@ -16,8 +16,9 @@ string "[a b]", which is parsed as such.
 CSRF (both): every session has a token; a state change (any method but GET/HEAD/OPTIONS) must carry
 it in the `X-CSRF-Token` header (the API) or the `csrf` form field (the pages), and an `Origin` (or,
 without one, `Referer`) header naming another origin is refused. Locally the token sits inside the
-signed session; in AWS it is a random value in a `__Host-` cookie the app sets (Secure, no domain:
-another site cannot plant it) and the request must echo it (double submit).
+signed session; in AWS it is a random value in a `__Host-` cookie the app sets (Secure, HttpOnly, no
+domain: another site cannot plant it) and the request must echo it (double submit). Pages carry the
+token in a hidden field and a `csrf-token` meta tag (for the script); GET /api/session returns it.
 """
 
 from __future__ import annotations
