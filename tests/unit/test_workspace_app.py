@@ -124,6 +124,10 @@ def test_a_tampered_or_foreign_session_cookie_is_refused(local: tuple[TestClient
     client.cookies.clear()
     client.cookies.set(LOCAL_SESSION_COOKIE, body + "x." + signature)
     assert client.get("/api/encounters").status_code == 401
+    client.cookies.clear()
+    for junk in ("\u00e9.x".encode(), b"nodot", b".", b"a.b.c"):
+        assert client.get("/api/encounters", headers={"cookie": LOCAL_SESSION_COOKIE.encode() + b"=" + junk}
+                          ).status_code == 401
     other = LocalAuth(Actor("local-tester", "admin"))  # another server process: another secret
     client.cookies.clear()
     client.cookies.set(LOCAL_SESSION_COOKIE, other.exchange(other.login_token))

@@ -121,13 +121,13 @@ class LocalAuth:
         return f"{body}.{self._sign(body)}"
 
     def _sign(self, body: str) -> str:
-        return _b64(hmac.new(self._secret, body.encode("ascii"), hashlib.sha256).digest())
+        return _b64(hmac.new(self._secret, body.encode("utf-8", "replace"), hashlib.sha256).digest())
 
     def _payload(self, cookie: str | None) -> dict[str, Any]:
         if not cookie or "." not in cookie:
             raise Unauthenticated("no session: open the login link `medscribe serve` printed")
         body, signature = cookie.rsplit(".", 1)
-        if not hmac.compare_digest(signature.encode("ascii", "replace"), self._sign(body).encode("ascii")):
+        if not hmac.compare_digest(signature.encode("utf-8", "replace"), self._sign(body).encode("ascii")):
             raise Unauthenticated("the session is not valid (signed by another server process?); log in again")
         payload: dict[str, Any] = json.loads(_unb64(body))
         if int(payload["exp"]) <= self.clock():
