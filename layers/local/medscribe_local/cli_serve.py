@@ -52,13 +52,11 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def _workspace_service(settings: FunctionSettings) -> Callable[[], WorkspacePort]:
-    """The workspace service on the runtime's stores (services.wiring.workspace_service, from the
-    issue 16 core branch: looked up by name until the two branches are merged)."""
-    from medscribe.services import wiring
+    """The workspace service on the runtime's stores (services.wiring.workspace_service)."""
+    from medscribe.services.wiring import workspace_service
 
     def build() -> WorkspacePort:
-        service: WorkspacePort = vars(wiring)["workspace_service"](settings)
-        return service
+        return workspace_service(settings)
 
     return build
 

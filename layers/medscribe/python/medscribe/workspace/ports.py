@@ -2,76 +2,45 @@
 (versions, sign-off, audit, erasure), the search index (medscribe.domain.search.SearchIndex) and
 the recordings (audio bytes or a link the browser can play).
 
-Actor, Page and the errors mirror services/workspace.py (written in parallel on another branch; see
-the issue 16 split): the web layer imports them from here only, so joining the two replaces their
-definitions here with imports from there and changes nothing else.
+Actor, Page and the errors are the service's own (domain.audit, services.workspace), re-exported here:
+the web layer imports them from this module only, and an error the service raises is the one the app
+maps to its HTTP status.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-Role = Literal["clinician", "admin"]
-ROLES: tuple[Role, ...] = ("clinician", "admin")
-ACTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a Cognito sub (UUID) or local-<user>
+from medscribe.domain.audit import ACTOR_ID, ROLES, Actor, Role
+from medscribe.services.workspace import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NoteSigned,
+    NotFound,
+    Page,
+    StaleVersion,
+    WorkspaceError,
+)
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a Cognito `sub` or `local-<os user>`, never a name; the role decides what is allowed."""
-
-    actor_id: str
-    role: Role
-
-    def __post_init__(self) -> None:
-        if not ACTOR_ID.fullmatch(self.actor_id):
-            raise ValueError("actor_id must be 1-128 letters, digits, '.', '_' or '-'")
-        if self.role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}")
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next: str | None
-
-
-class WorkspaceError(Exception):
-    """Base of the service's refusals; messages hold ids and numbers only (they reach the browser)."""
-
-
-class NotFound(WorkspaceError):
-    """No such encounter (or version): 404."""
-
-
-class BadRequest(WorkspaceError):
-    """A malformed request (cursor, date, limit, note, form): 400."""
-
-
-class Conflict(WorkspaceError):
-    """The request conflicts with the encounter's state: 409."""
-
-
-class StaleVersion(Conflict):
-    """The request names a version that is no longer the current one."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(f"the note is at version {current}; reload and edit that version")
-        self.current = current
-
-
-class NoteSigned(Conflict):
-    """A signed version is immutable: an edit of it is an amendment and needs a reason."""
-
-
-class Forbidden(WorkspaceError):
-    """The actor's role may not do this: 403."""
+__all__ = [
+    "ACTOR_ID",
+    "ROLES",
+    "Actor",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "NoteSigned",
+    "Page",
+    "Recording",
+    "Recordings",
+    "Role",
+    "StaleVersion",
+    "WorkspaceError",
+    "WorkspacePort",
+]
 
 
 class WorkspacePort(Protocol):
