@@ -110,6 +110,10 @@ class PipelineSettings(BaseModel):
         90, description="Days before non-current object versions expire (input and artifacts buckets)."
     )
     access_log_days: Annotated[int, Field(ge=1)] = Field(365, description="Days S3 server access logs are kept.")
+    audit_retention_days: Annotated[int, Field(ge=1, le=36500)] = Field(
+        2192, description="Days the workspace keeps an audit event (view, edit, sign, export, upload, erase): the "
+                          "table's TTL deletes it after that.",
+    )
     audio_max_bytes: Annotated[int, Field(ge=1)] = Field(
         2 * 1024**3, description="Largest accepted audio object (Amazon Transcribe limit: 2 GB)."
     )

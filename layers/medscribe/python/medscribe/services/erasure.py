@@ -1,7 +1,8 @@
 """Erasure: delete one encounter everywhere the project controls, and say what only ages out.
 
-An operator action (`medscribe erase <encounter-id> [--aws]`), run with the operator's credentials; no
-function runs it (README "PHI: where it lives, and erasure").
+An operator action (`medscribe erase <encounter-id> [--aws]`), run with the operator's credentials, or an
+admin's in the clinician workspace (`WorkspaceService.erase`, which audits it); no pipeline function
+runs it (README "PHI: where it lives, and erasure").
 
 What one erasure takes (`ErasureService.family`): the encounter, every other revision of the same
 input key (erasure deletes every S3 version of the key, so their inputs are gone too), and the
@@ -9,14 +10,16 @@ recording or ground truth it pairs with for scoring (audio/<path>.<ext> <-> grou
 any Unicode spelling): a ground truth is a human transcript of that recording, the same visit.
 An encounter still in flight (not terminal) is refused: a running stage would write its outputs again.
 
-Per encounter: the table's items of its partition (the encounter and its scores) and its entry in the
-self-heal models' evaluation maps; its Transcribe jobs (the transcription job and self-heal
-evaluation jobs, standard or Medical); every version and delete marker of its artifacts
-(transcripts/<id>/, notes/<id>/, scores/<id>/, transcripts/selfheal/<model>/<id>.json); its search
-document. Per input key: every version and delete marker in the input bucket and its source-ordering
-item. Score reports (reports/scores/*.csv) that list it are rewritten without its rows, and their
-earlier versions deleted. The report counts per store; it holds encounter ids and numbers, never a
-key or text, and so do the logs.
+Per encounter: the table's items of its partition (the encounter, its scores, the workspace's note
+versions and note head) and its entry in the self-heal models' evaluation maps; its Transcribe jobs (the
+transcription job and self-heal evaluation jobs, standard or Medical); every version and delete marker
+of its artifacts (transcripts/<id>/, notes/<id>/ with the workspace's note versions, scores/<id>/,
+transcripts/selfheal/<model>/<id>.json); its search document. Per input key: every version and delete
+marker in the input bucket and its source-ordering item. Score reports (reports/scores/*.csv) that list
+it are rewritten without its rows, and their earlier versions deleted. The report counts per store; it
+holds encounter ids and numbers, never a key or text, and so do the logs. The workspace's audit trail
+(AUDIT# items) is not the encounter's partition and stays: it holds ids only, and the workspace records
+the erasure in it.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # each service is imported by the factory that builds it: a h
     from medscribe.services.scoring import ScoringService  # jiwer and requests: only in the scoring layer
     from medscribe.services.selfheal import SelfHealService
     from medscribe.services.transcription_stage import TranscriptionService
+    from medscribe.services.workspace import WorkspaceService
 
 SQLITE_URL_PREFIX = "sqlite:///"
 ACTIVE_MODEL_TTL_SECONDS = 60.0  # how long a function keeps using the model it read as active
@@ -273,4 +274,22 @@ def erasure_service(*, table_name: str, input_bucket: str, artifacts_bucket: str
         EncounterRepository(table_name), ScoreStore(table_name), TableItems(table_name), ObjectVersions(),
         JobDeleter(medical_first=medical), search_index(search_url) if search_url else None,
         ArtifactStore(artifacts_bucket, kms_key_arn), input_bucket=input_bucket,
+    )
+
+
+def workspace_service(settings: FunctionSettings | None = None) -> WorkspaceService:
+    """The clinician workspace (the web app's function, `medscribe serve`); erasure, and with it the
+    search index client, is built on the first erase."""
+    from medscribe.adapters.workspace_store import WorkspaceStore
+    from medscribe.services.workspace import WorkspaceService
+
+    current = settings or function_settings()
+    return WorkspaceService(
+        EncounterRepository(current.table_name),
+        WorkspaceStore(current.table_name, audit_retention_days=current.pipeline.audit_retention_days),
+        ArtifactStore(current.artifacts_bucket, current.kms_key_arn), ScoreStore(current.table_name),
+        lambda: erasure_service(table_name=current.table_name, input_bucket=current.input_bucket,
+                                artifacts_bucket=current.artifacts_bucket, kms_key_arn=current.kms_key_arn,
+                                search_url=current.search_url, medical=current.pipeline.transcribe_medical),
+        current.pipeline,
     )

@@ -1,0 +1,220 @@
+"""The workspace service (services/workspace.py) against moto, on notes the document handler wrote:
+versions with who/when/what, citations re-verified on save, optimistic concurrency, sign-off and
+amendments, the audit trail with its role checks, erasure (versions go, the trail stays), and PHI
+sentinels in an edited note that reach no audit item, version item or log line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.services.wiring import workspace_service
+from medscribe.services.workspace import (
+    Actor,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NoteSigned,
+    NotFound,
+    StaleVersion,
+    WorkspaceService,
+)
+from medscribe.settings import FunctionSettings, load_settings
+from tests.handlers.conftest import Context
+from tests.handlers.test_document import fareez_lines, ready, text_encounter, transcribed_encounter
+from tests.handlers.test_document import load_handler as load_handler
+from tests.handlers.test_document import world as world
+from tests.handlers.test_malformed_messages import log as log
+
+__all__ = ["load_handler", "log", "world"]
+
+ALICE = Actor("local-alice", "clinician")
+BOB = Actor("local-bob", "clinician")
+ADMIN = Actor("3f1c2a9e-1111-2222-3333-444455556666", "admin")
+SENTINEL = "Zebulon Quackenbush MRN 48213377"
+
+
+def service(world: dict[str, Any]) -> WorkspaceService:
+    return workspace_service(FunctionSettings(
+        table_name=world["table"], input_bucket=world["bucket"], artifacts_bucket="artifacts",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:t", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        pipeline=load_settings(), search_url=None))
+
+
+@pytest.fixture
+def documented(load_handler, world: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
+    encounter_id = transcribed_encounter(world, fareez_lines(count=20))
+    load_handler("document").handler(ready(encounter_id), Context())
+    return encounter_id
+
+
+def edited(view: dict[str, Any], text: str, lines: list[int]) -> dict[str, Any]:
+    """The current note with one claim appended to its first section."""
+    sections = json.loads(json.dumps(view["note"]["sections"]))
+    sections[0]["items"].append({"text": text, "lines": lines})
+    return {"sections": sections}
+
+
+def table_items(world: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(boto3.client("dynamodb").scan(TableName=world["table"])["Items"])
+
+
+def test_view_returns_the_pipeline_note_as_version_0_with_timed_lines_and_is_audited(world, documented) -> None:  # type: ignore[no-untyped-def]
+    workspace = service(world)
+    view = workspace.encounter(ALICE, documented)
+    assert view["version"]["version"] == 0 and view["version"]["state"] == "DRAFT"
+    assert view["note"]["sections"] and view["signed_version"] is None
+    assert [v["version"] for v in view["versions"]] == [0]
+    assert view["lines"][0]["n"] == 1 and view["lines"][0]["start"] is not None and view["lines"][0]["role"]
+    assert view["encounter"]["encounter_id"] == documented
+    trail = workspace.audit_for_encounter(ALICE, documented).items
+    assert [(e["action"], e["actor_id"], e["version"]) for e in trail] == [("view", "local-alice", 0)]
+    with pytest.raises(NotFound):
+        workspace.encounter(ALICE, "enc-" + "0" * 32)
+    with pytest.raises(NotFound):
+        workspace.encounter(ALICE, "audio/zebulon.wav")
+
+
+def test_a_save_is_a_new_draft_with_who_what_and_reverified_citations(world, documented) -> None:  # type: ignore[no-untyped-def]
+    workspace = service(world)
+    view = workspace.encounter(ALICE, documented)
+    saved = workspace.save_note(ALICE, documented, base_version=0,
+                                note=edited(view, "Takes warfarin 500 mg daily", [1]))
+    assert saved["version"] == 1 and saved["state"] == "DRAFT" and saved["base_version"] == 0
+    assert saved["actor_id"] == "local-alice" and saved["role"] == "clinician"
+    first = view["note"]["sections"][0]
+    added = len(first["items"]) + 1
+    assert {"change": "added", "section": first["name"], "item": added} in saved["changes"]
+    flagged = [p for p in saved["problems"] if (p.get("section"), p.get("item")) == (first["name"], added)]
+    assert flagged and saved["problem_count"] == len(saved["problems"])
+    after = workspace.encounter(BOB, documented)
+    assert after["version"]["version"] == 1 and after["note"]["version"] == 1
+    assert after["note"]["sections"][0]["items"][-1]["text"] == "Takes warfarin 500 mg daily"
+    assert [v["version"] for v in after["versions"]] == [0, 1]
+    with pytest.raises(BadRequest):
+        workspace.save_note(ALICE, documented, base_version=1, note={"sections": [{"name": "Nope", "items": []}]})
+
+
+def test_two_saves_on_the_same_base_cannot_both_win(world, documented) -> None:  # type: ignore[no-untyped-def]
+    workspace = service(world)
+    view = workspace.encounter(ALICE, documented)
+    workspace.save_note(ALICE, documented, base_version=0, note=edited(view, "Chest pain", [1]))
+    with pytest.raises(StaleVersion) as stale:
+        workspace.save_note(BOB, documented, base_version=0, note=edited(view, "Cough", [1]))
+    assert stale.value.current == 1
+
+
+def test_the_lost_race_of_a_conditional_write_is_a_stale_version(world, documented, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Both read base 0; the second's transaction fails on the head's condition, not on the early check."""
+    workspace = service(world)
+    view = workspace.encounter(ALICE, documented)
+    other = service(world)
+    real_head = other.store.head
+    heads = iter([real_head(documented)])  # the head as both read it, before either saved
+    monkeypatch.setattr(other.store, "head", lambda encounter_id: next(heads, None) or real_head(encounter_id))
+    workspace.save_note(ALICE, documented, base_version=0, note=edited(view, "Chest pain", [1]))
+    with pytest.raises(StaleVersion) as stale:
+        other.save_note(BOB, documented, base_version=0, note=edited(view, "Cough", [1]))
+    assert stale.value.current == 1
+    assert [v["version"] for v in workspace.encounter(ALICE, documented)["versions"]] == [0, 1]
+
+
+def test_sign_then_amend_then_sign_again_and_exports_use_the_signed_version(world, documented) -> None:  # type: ignore[no-untyped-def]
+    workspace = service(world)
+    view = workspace.encounter(ALICE, documented)
+    assert workspace.signed_note(documented) is None
+    signed = workspace.sign(ALICE, documented, version=0)
+    assert signed["state"] == "SIGNED" and signed["signed_by"] == "local-alice"
+    with pytest.raises(NoteSigned):
+        workspace.sign(BOB, documented, version=0)
+    with pytest.raises(NoteSigned):
+        workspace.save_note(BOB, documented, base_version=0, note=edited(view, "Cough", [1]))
+    amended = workspace.save_note(BOB, documented, base_version=0, note=edited(view, "Cough", [1]),
+                                  amend_reason="added the cough")
+    assert amended["version"] == 1 and amended["state"] == "DRAFT" and amended["amended"] is True
+    assert amended["note"]["amend_reason"] == "added the cough"
+    export = workspace.signed_note(documented)
+    assert export is not None and export["version"]["version"] == 0  # v1 is not signed yet
+    with pytest.raises(StaleVersion):
+        workspace.sign(ALICE, documented, version=0)
+    workspace.sign(ALICE, documented, version=1)
+    export = workspace.signed_note(documented)
+    assert export is not None and export["version"]["version"] == 1
+    assert export["note"]["sections"][0]["items"][-1]["text"] == "Cough"
+    states = {v["version"]: v["state"] for v in workspace.encounter(ALICE, documented)["versions"]}
+    assert states == {0: "SIGNED", 1: "SIGNED"}
+    actions = [e["action"] for e in workspace.audit_for_encounter(ALICE, documented).items]
+    assert actions.count("sign") == 2 and "amend" in actions
+
+
+def test_an_emr_record_is_signed_but_not_edited(load_handler, world) -> None:  # type: ignore[no-untyped-def]
+    encounter_id = text_encounter(world, "text/n.txt", "Chief complaint: knee pain for a week.".encode())
+    load_handler("document").handler(ready(encounter_id), Context())
+    workspace = service(world)
+    view = workspace.encounter(ALICE, encounter_id)
+    assert view["note"] is None and view["emr"] is not None
+    with pytest.raises(Conflict):
+        workspace.save_note(ALICE, encounter_id, base_version=0, note={"sections": []})
+    assert workspace.sign(ALICE, encounter_id, version=0)["state"] == "SIGNED"
+    export = workspace.signed_note(encounter_id)
+    assert export is not None and export["note"] == view["emr"]
+
+
+def test_admin_routes_refuse_clinicians_and_the_trail_is_queryable_per_actor_and_as_csv(world, documented) -> None:  # type: ignore[no-untyped-def]
+    workspace = service(world)
+    workspace.encounter(ALICE, documented)
+    workspace.record(BOB, "play", documented, 0)
+    workspace.record(BOB, "upload", None)
+    for call in (lambda: workspace.audit(ALICE), lambda: workspace.audit_csv(ALICE),
+                 lambda: workspace.erase(ALICE, documented)):
+        with pytest.raises(Forbidden):
+            call()
+    with pytest.raises(BadRequest):
+        workspace.record(BOB, "read chest pain", documented)
+    assert [e["action"] for e in workspace.audit(ADMIN, actor_id="local-bob").items] == ["upload", "play"]
+    everyone = workspace.audit(ADMIN).items
+    assert {e["actor_id"] for e in everyone} == {"local-alice", "local-bob"}
+    rows = list(csv.DictReader(io.StringIO(workspace.audit_csv(ADMIN, since="2000-01-01"))))
+    assert {row["action"] for row in rows} == {"view", "play", "upload"}
+    with pytest.raises(BadRequest):
+        workspace.audit(ADMIN, cursor="not-a-cursor")
+
+
+def test_erasure_deletes_the_versions_keeps_the_trail_and_is_audited(world, documented) -> None:  # type: ignore[no-untyped-def]
+    workspace = service(world)
+    view = workspace.encounter(ALICE, documented)
+    workspace.save_note(ALICE, documented, base_version=0, note=edited(view, "Chest pain", [1]))
+    report = workspace.erase(ADMIN, documented)
+    assert report["erased"] == [documented]
+    assert EncounterRepository(world["table"]).get(documented) is None
+    assert not [i for i in table_items(world) if i["pk"]["S"] == f"ENC#{documented}"]
+    left = boto3.client("s3").list_object_versions(Bucket="artifacts", Prefix=f"notes/{documented}/")
+    assert not left.get("Versions")
+    actions = [e["action"] for e in workspace.audit_for_encounter(ADMIN, documented).items]
+    assert actions[0] == "erase" and "edit" in actions and "view" in actions
+    with pytest.raises(NotFound):
+        workspace.encounter(ADMIN, documented)
+
+
+def test_phi_sentinels_in_an_edited_note_reach_no_audit_item_version_item_or_log(  # type: ignore[no-untyped-def]
+        world, documented, log: io.StringIO) -> None:
+    workspace = service(world)
+    view = workspace.encounter(ALICE, documented)
+    saved = workspace.save_note(ALICE, documented, base_version=0, note=edited(view, f"Patient is {SENTINEL}", [1]))
+    workspace.sign(ALICE, documented, version=1)
+    workspace.save_note(BOB, documented, base_version=1, note=edited(view, f"Seen by {SENTINEL}", [2]),
+                        amend_reason=f"name was {SENTINEL}")
+    assert SENTINEL in json.dumps(saved["note"])  # the text itself is kept, in the artifacts bucket
+    items = json.dumps(table_items(world))  # before the erasure: version, head and audit items
+    workspace.erase(ADMIN, documented)
+    items += json.dumps(table_items(world)) + workspace.audit_csv(ADMIN)
+    assert "note version saved" in log.getvalue() and "encounter erased" in log.getvalue()
+    for word in ("Zebulon", "Quackenbush", "48213377", "name was"):
+        assert word not in items
+        assert word not in log.getvalue()
