@@ -1,239 +1,281 @@
-"""The clinician workspace in a real browser (Playwright driving the system Chromium through
-`executable_path`; nothing is downloaded): list -> open -> click a citation -> play from a line ->
-edit -> save -> sign -> the audit entries -> erase, with no script error or CSP violation on the way;
-markup in a transcript stays text; a forged cross-site POST from another origin is refused; an
-expired session is refused.
+"""The clinician workspace in a real browser: Playwright drives the system Chromium (`executable_path`,
+no browser is downloaded) against the real app, service and recording stream over a moto world with
+one documented audio encounter (tests/browser/workspace_fixtures.py).
 
-The app runs in this process under uvicorn with the in-memory service of tests/workspace_fakes.py
-(the service's own rules; the real service is tested in tests/handlers) and a short WAV recording.
-Skipped without Chromium or Playwright, unless MEDSCRIBE_REQUIRE_BROWSER=1 (CI), where either missing
-fails the test.
+The flow a clinician follows: list -> open -> click a citation (its transcript line is highlighted)
+-> play from a line (the <audio> element jumps to the line's start; the recording arrives by HTTP
+Range, 206) -> edit a claim -> save (version 1) -> sign (SIGNED) -> the audit trail on the page
+(view, edit, play, sign) -> erase (admin): the encounter is gone, the erasure is in the trail; its
+page and API then answer 404.
+And what an attacker tries: markup planted in a transcript line stays text; a form on another origin
+posting to the app (the session cookie goes along: same site) is refused and changes nothing; a used
+or forged login link and an expired session are refused.
+
+MEDSCRIBE_SCREENSHOT=<path> writes a screenshot of the signed encounter page there (docs/ holds one).
+Needs Chromium and the playwright package (requirements-dev.txt). Without them the tests are skipped,
+unless MEDSCRIBE_REQUIRE_BROWSER=1 (set in CI), where they fail.
 """
 
 from __future__ import annotations
 
-import io
-import math
 import os
-import shutil
-import socket
-import struct
-import threading
-import wave
+import re
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
-from medscribe.workspace.app import create_app
-from medscribe.workspace.auth import LocalAuth
-from medscribe.workspace.ports import Actor
-from tests.workspace_fakes import ATTACK, ENC, FakeRecordings, FakeSearch, FakeWorkspace
+from medscribe.services.workspace import NotFound
+from tests.adapters.conftest import aws, bucket, table  # noqa: F401  (fixtures)
+from tests.browser.test_review_page import chromium
+from tests.browser.workspace_fixtures import ACTOR, PLANTED, Workspace, running_workspace, serve, timed_lines
 
-CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-WATCH = """
-window.__problems = [];
-window.addEventListener("error", function (e) { window.__problems.push("error: " + e.message); });
-document.addEventListener("securitypolicyviolation", function (e) {
-  window.__problems.push("csp: " + e.violatedDirective + " " + e.blockedURI);
-});
-"""
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def _missing(reason: str) -> Any:
-    if os.environ.get("MEDSCRIBE_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def chromium() -> str:
-    for candidate in CANDIDATES:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return str(_missing("Chromium not found; install it with: apt-get install -y chromium"))
-
-
-def wav(seconds: float = 6.0, rate: int = 8000) -> bytes:
-    """A quiet tone: a recording long enough for every line's start time."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(b"".join(struct.pack("<h", int(800 * math.sin(2 * math.pi * 440 * n / rate)))
-                                    for n in range(int(seconds * rate))))
-    return out.getvalue()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Served:
-    def __init__(self, service: FakeWorkspace, auth: LocalAuth, clock: Clock, base: str) -> None:
-        self.service, self.auth, self.clock, self.base = service, auth, clock, base
-
-    @property
-    def login(self) -> str:
-        return f"{self.base}/login?token={self.auth.login_token}"
-
-
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+def playwright_api() -> Any:
+    try:
+        from playwright import sync_api
+    except ImportError:
+        reason = "playwright is not installed: pip install -r requirements-dev.txt"
+        if os.environ.get("MEDSCRIBE_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return sync_api
 
 
 @pytest.fixture
-def served() -> Iterator[Served]:
-    import uvicorn
-
-    service, clock = FakeWorkspace(), Clock()
-    auth = LocalAuth(Actor("local-tester", "admin"), session_seconds=3600, clock=clock)
-    app = create_app(lambda: service, auth, search_factory=FakeSearch,
-                     recordings_factory=lambda: FakeRecordings(audio=wav(), content_type="audio/wav"))
-    sock = _free_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.02)
-    yield Served(service, auth, clock, f"http://127.0.0.1:{sock.getsockname()[1]}")
-    server.should_exit = True
-    thread.join(timeout=10)
+def workspace(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:  # noqa: F811
+    yield from running_workspace(table, bucket, monkeypatch)
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
     executable = chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright is not installed (pip install -r requirements-dev.txt)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable,
-                                              args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
-        yield launched
-        launched.close()
+    api = playwright_api()
+    with api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    context.add_init_script(WATCH)
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
-def problems(page: Any) -> list[str]:
-    return list(page.evaluate("window.__problems || []"))
-
-
-def test_review_edit_sign_audit_erase(served: Served, page: Any) -> None:
-    page.goto(served.login)
-    assert page.url == f"{served.base}/"
-    page.click(f"a[href='/encounters/{ENC}']")
-    assert page.url == f"{served.base}/encounters/{ENC}"
-
-    page.click("a.cite[data-line='2']")
-    assert page.eval_on_selector("#L2", "line => line.classList.contains('hl')")
-    assert page.eval_on_selector("#recording", "audio => audio.currentTime") == pytest.approx(1.6, abs=0.05)
-
-    page.click("#L3 button.play")
-    page.wait_for_function("document.getElementById('recording').currentTime >= 3.1")
-    assert page.eval_on_selector("#L3", "line => line.classList.contains('hl')")
-    for _ in range(100):  # the first play sends its audit beacon (fetch) in the background
-        if ("play", ENC) in [(e["action"], e["encounter_id"]) for e in served.service.audit_log]:
-            break
-        page.wait_for_timeout(50)
-    assert ("play", ENC) in [(e["action"], e["encounter_id"]) for e in served.service.audit_log]
-
-    page.click("text=Edit")
-    page.fill("textarea[name='s0.c0.text']", "Chest pain climbing stairs")
-    page.fill("textarea[name='s1.new.text']", "Review in two weeks")
-    page.fill("input[name='s1.new.lines']", "3")
-    page.check("input[name='s1.c0.remove']")
-    page.click("text=Save as a new version")
-    assert page.url == f"{served.base}/encounters/{ENC}"
-    assert "Chest pain climbing stairs" in page.inner_text(".note")
-    assert "Review in two weeks" in page.inner_text(".note")
-    assert "Sign version 1" in page.inner_text(".actions")
-
-    page.click("text=Sign version 1")
-    assert page.inner_text(".state") == "SIGNED"
-    trail = page.inner_text("section[aria-label='Audit trail']")
-    assert "sign" in trail
-    assert "edit" in trail
-    assert served.service.signed == {ENC: 1}
-
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.click("text=Erase encounter")
-    assert page.url == f"{served.base}/"
-    assert served.service.erased == [ENC]
-    assert problems(page) == []
-
-
-def test_transcript_markup_stays_text(served: Served, page: Any) -> None:
-    page.goto(served.login)
-    page.goto(f"{served.base}/encounters/{ENC}")
-    assert page.inner_text("#L2 .text") == ATTACK
-    assert page.query_selector("#L2 script") is None
-    assert page.query_selector("#L2 img") is None
-    page.goto(f"{served.base}/search?q=pain")
-    assert ATTACK in page.inner_text(".snippet")
-    assert page.query_selector(".snippet img") is None
-    assert problems(page) == []
-
-
-class Attacker(BaseHTTPRequestHandler):
-    """Another site: its page posts a form to the workspace as soon as it loads."""
-
-    target = ""
-
-    def do_GET(self) -> None:
-        body = (f'<form id="f" method="post" action="{self.target}"><input name="version" value="0">'
-                '<input name="csrf" value="guessed"></form>'
-                '<script>document.getElementById("f").submit();</script>').encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def test_a_forged_cross_site_post_is_refused(served: Served, page: Any) -> None:
-    page.goto(served.login)  # the victim is signed in
-    Attacker.target = f"{served.base}/encounters/{ENC}/sign"
-    attacker = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
-    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+def context(browser: Any) -> Iterator[Any]:
+    opened = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened.set_default_timeout(10_000)
     try:
-        with page.expect_response(Attacker.target) as answered:
-            page.goto(f"http://localhost:{attacker.server_address[1]}/")  # another origin (and site)
-        assert answered.value.status in (401, 403)
+        yield opened
     finally:
-        attacker.shutdown()
-    assert served.service.signed == {}
-    assert [e["action"] for e in served.service.audit_log] == []
+        opened.close()
 
 
-def test_an_expired_session_is_refused(served: Served, page: Any) -> None:
-    page.goto(served.login)
-    assert page.url == f"{served.base}/"
-    served.clock.now += 3601
-    response = page.goto(f"{served.base}/encounters/{ENC}")
+def signed_in(context: Any, workspace: Workspace) -> Any:
+    page = context.new_page()
+    response = page.goto(workspace.login_url)
     assert response is not None
-    assert response.status == 401
-    assert "expired" in page.inner_text("body")
-    again = page.goto(served.login)  # the token was used: no new session from it
-    assert again is not None
-    assert again.status == 401
+    assert response.status == 200
+    assert page.url == workspace.url + "/"
+    return page
+
+
+def actions(page: Any) -> list[str]:
+    return [text.strip() for text in page.locator("table.audit tbody tr td:nth-child(4)").all_inner_texts()]
+
+
+def test_list_open_cite_play_edit_save_sign_audit_erase(context: Any, workspace: Workspace) -> None:
+    expect = playwright_api().expect
+    encounter = workspace.encounter_id
+    dialogs: list[tuple[str, str]] = []
+    problems: list[str] = []
+    recordings: list[tuple[int, str | None, str | None]] = []
+    page = signed_in(context, workspace)
+    page.on("dialog", lambda dialog: (dialogs.append((dialog.type, dialog.message)), dialog.accept()))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.on("response", lambda r: recordings.append((r.status, r.request.headers.get("range"),
+                                                     r.headers.get("content-range")))
+            if "/recordings/" in r.url else None)
+
+    # the list, then the encounter
+    page.locator("table.encounters a", has_text=encounter).click()
+    page.wait_for_url(f"{workspace.url}/encounters/{encounter}")
+    expect(page.locator(".meta")).to_contain_text("version 0")
+    expect(page.locator(".meta")).to_contain_text("DRAFT")
+
+    # a citation highlights exactly its transcript line
+    citations = page.locator("a.cite")
+    assert citations.count() > 0
+    cited = citations.last
+    n = cited.get_attribute("data-line")
+    cited.click()
+    expect(page.locator(f"#L{n}")).to_have_class(re.compile(r"\bhl\b"))
+    assert page.locator("li.line.hl").count() == 1
+
+    # play from a line well into the recording: the player jumps there, streamed by range requests
+    line = timed_lines()[11]
+    assert line["start"] > 30
+    page.locator(f"#L{line['n']} button.play").click()
+    expect(page.locator(f"#L{line['n']}")).to_have_class(re.compile(r"\bhl\b"))
+    page.wait_for_function("document.getElementById('recording').readyState >= 1")
+    at = page.evaluate("document.getElementById('recording').currentTime")
+    assert line["start"] <= at < line["start"] + 5, at
+    # and it plays from there: the MP3 decodes and time runs on past the line's start
+    page.wait_for_function("start => { const p = document.getElementById('recording');"
+                           " return !p.paused && p.currentTime > start + 0.5; }", arg=line["start"])
+    partial = [r for r in recordings if r[0] == 206]
+    assert partial, recordings
+    assert all(r[1] and r[2] and r[2].startswith("bytes ") for r in partial), recordings
+    assert not [r for r in recordings if r[0] not in (200, 206)], recordings
+
+    # edit a claim and save: version 1, a draft, the new text in the note
+    page.get_by_role("link", name="Edit").click()
+    page.wait_for_url(f"{workspace.url}/encounters/{encounter}/edit")
+    claim = page.locator("textarea[name='s0.c0.text']")
+    claim.fill("Breathless on exertion for two months (edited in the browser)")
+    page.get_by_role("button", name="Save as a new version").click()
+    page.wait_for_url(f"{workspace.url}/encounters/{encounter}")
+    expect(page.locator(".meta")).to_contain_text("version 1")
+    expect(page.locator(".note")).to_contain_text("(edited in the browser)")
+    expect(page.locator(".versions tbody tr")).to_have_count(2)
+    # its citation was checked again: line 2 says nothing of two months, and the page says so by the claim
+    expect(page.locator(".note .claim").first).to_have_class(re.compile(r"\bclaim-flagged\b"))
+    expect(page.locator(".note .claim").first.locator(".claim-problems")).to_contain_text("Chief complaint item 1")
+
+    # sign it
+    page.get_by_role("button", name="Sign version 1").click()
+    page.wait_for_url(f"{workspace.url}/encounters/{encounter}")
+    expect(page.locator(".meta")).to_contain_text("SIGNED")
+    signed = page.locator(".meta div").filter(has=page.locator("dt", has_text=re.compile("^Signed$")))
+    expect(signed.locator("dd")).to_have_text("version 1")
+    assert page.get_by_role("button", name=re.compile("^Sign version")).count() == 0
+
+    # the audit trail on the page: who did what, no note text
+    seen = actions(page)
+    for action in ("view", "edit", "play", "sign"):
+        assert action in seen, seen
+    trail = page.locator("table.audit").inner_text()
+    assert ACTOR.actor_id in trail
+    assert "edited in the browser" not in trail
+    shot = os.environ.get("MEDSCRIBE_SCREENSHOT")
+    if shot:
+        page.goto(f"{workspace.url}/encounters/{encounter}#L{line['n']}")
+        page.locator(f"#L{line['n']}").scroll_into_view_if_needed()
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(ROOT / shot), full_page=True)
+
+    # erase (the page asks first): gone from the list and the service, the trail keeps the erasure
+    page.get_by_role("button", name="Erase encounter").click()
+    page.wait_for_url(workspace.url + "/")
+    assert [kind for kind, _ in dialogs] == ["confirm"]
+    assert page.locator("table.encounters a", has_text=encounter).count() == 0
+    with pytest.raises(NotFound):
+        workspace.service().encounter(ACTOR, encounter)
+    page.goto(f"{workspace.url}/audit")
+    assert "erase" in actions(page)
+    assert problems == []
+
+
+def test_markup_in_a_transcript_line_stays_text(context: Any, workspace: Workspace) -> None:
+    page = signed_in(context, workspace)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{workspace.url}/encounters/{workspace.encounter_id}")
+    page.wait_for_load_state("load")
+    planted = next(line for line in timed_lines() if line["text"] == PLANTED)
+    shown = page.locator(f"#L{planted['n']} .text")
+    assert shown.inner_text() == PLANTED
+    assert page.locator(f"#L{planted['n']} img").count() == 0
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    page.wait_for_timeout(300)  # an onerror handler would have run by now
+    assert dialogs == []
+
+
+def test_an_erased_encounter_is_a_404_on_the_page_and_in_the_api(context: Any, workspace: Workspace) -> None:
+    page = signed_in(context, workspace)
+    page.goto(f"{workspace.url}/encounters/{workspace.encounter_id}")
+    page.on("dialog", lambda dialog: dialog.accept())  # "Erase this encounter everywhere?"
+    page.get_by_role("button", name="Erase encounter").click()
+    page.wait_for_url(workspace.url + "/")
+    response = page.goto(f"{workspace.url}/encounters/{workspace.encounter_id}")
+    assert response is not None
+    assert response.status == 404
+    api = page.request.get(f"{workspace.url}/api/encounters/{workspace.encounter_id}")
+    assert api.status == 404
+    assert api.json()["kind"] == "NotFound"
+
+
+ATTACKER_PAGE = """<!DOCTYPE html><html><body>
+<form id="erase" method="post" action="{app}/encounters/{id}/erase">
+  <input type="hidden" name="csrf" value="guessed"><button type="submit">Win a prize</button>
+</form>
+<form id="sign" method="post" action="{app}/encounters/{id}/sign">
+  <input type="hidden" name="csrf" value="guessed"><input type="hidden" name="version" value="0">
+  <button type="submit">Claim it</button>
+</form>
+</body></html>"""
+
+
+def test_a_forged_cross_site_post_is_refused_and_changes_nothing(context: Any, workspace: Workspace) -> None:
+    page = signed_in(context, workspace)
+
+    async def attacker(request: Request) -> HTMLResponse:
+        return HTMLResponse(ATTACKER_PAGE.format(app=workspace.url, id=workspace.encounter_id))
+
+    with serve(Starlette(routes=[Route("/", attacker)])) as elsewhere:
+        assert elsewhere != workspace.url  # another origin (another port) on the same site: the cookie goes along
+        for form in ("erase", "sign"):
+            page.goto(elsewhere + "/")
+            with page.expect_navigation() as navigation:
+                page.locator(f"#{form} button").click()
+            response = navigation.value
+            assert response is not None
+            assert response.url.startswith(workspace.url)
+            assert response.status == 403, (form, response.status)  # not 401: the session cookie was sent
+            assert "cross-origin request refused" in page.inner_text("body")
+    view = workspace.service().encounter(ACTOR, workspace.encounter_id)
+    assert view["version"]["version"] == 0
+    assert view["version"]["state"] == "DRAFT"
+    assert view["signed_version"] is None
+    trail = workspace.service().audit_for_encounter(ACTOR, workspace.encounter_id).items
+    assert {event["action"] for event in trail} <= {"view"}
+
+
+def test_a_used_or_forged_login_link_and_an_expired_session_are_refused(browser: Any, workspace: Workspace) -> None:
+    first = browser.new_context()
+    second = browser.new_context()
+    try:
+        page = signed_in(first, workspace)
+        assert page.locator("table.encounters a", has_text=workspace.encounter_id).count() == 1
+
+        other = second.new_page()
+        response = other.goto(workspace.login_url)  # the link again, in another browser profile
+        assert response is not None
+        assert response.status == 401
+        assert "already used" in other.inner_text("body")
+        response = other.goto(f"{workspace.url}/login?token=forged-{workspace.login_token[:8]}")
+        assert response is not None
+        assert response.status == 401
+        response = other.goto(f"{workspace.url}/encounters/{workspace.encounter_id}")
+        assert response is not None
+        assert response.status == 401
+        assert second.cookies() == []
+
+        workspace.clock.now += 3601  # the session (one hour here) has run out
+        response = page.goto(f"{workspace.url}/encounters/{workspace.encounter_id}")
+        assert response is not None
+        assert response.status == 401
+        assert "expired" in page.inner_text("body")
+        api = page.request.get(f"{workspace.url}/api/encounters")
+        assert api.status == 401
+    finally:
+        first.close()
+        second.close()
