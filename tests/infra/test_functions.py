@@ -11,7 +11,6 @@ import pytest
 from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route
 from medscribe.settings import ENV
 from stacks.grants import TABLE_READ_WRITE_ACTIONS
-from stacks.layers import requirements_of
 from tests.infra.helpers import DEPLOYMENT_ID, Synth, as_list, getatt, iam_documents, ref, render, statements
 
 pytestmark = pytest.mark.infra
@@ -274,11 +273,11 @@ def test_code_layer_holds_the_package_without_caches(synth: Synth) -> None:
 def test_one_dependency_layer_per_requirements_file_shared_by_its_functions(synth: Synth) -> None:
     layers = synth.stack.layers.dependencies
     handlers: list[Route | Endpoint] = [*ROUTES, *ENDPOINTS]
-    assert set(layers) == {requirements_of(handler) for handler in handlers}
+    assert set(layers) == {handler.requirements for handler in handlers}
     code_id = resource_id(synth, synth.stack.layers.code)
     for name, function in functions_by_name(synth).items():
         handler = synth.stack.functions[name].handler
-        expected = [ref(resource_id(synth, layers[requirements_of(handler)])), ref(code_id)]
+        expected = [ref(resource_id(synth, layers[handler.requirements])), ref(code_id)]
         assert sorted(function["Layers"], key=json.dumps) == sorted(expected, key=json.dumps), name
 
 
