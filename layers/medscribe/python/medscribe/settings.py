@@ -171,7 +171,7 @@ class PipelineSettings(BaseModel):
     )
     workspace_enabled: bool = Field(
         True, description="Deploy the clinician workspace: a Cognito user pool, an HTTP API (JWT authorizer on every "
-                          "route) and the workspace function (README, Clinician workspace)."
+                          "route) and the workspace function (README, Deploy to AWS)."
     )
     workspace_callback_urls: tuple[Annotated[str, Field(pattern=CALLBACK_URL)], ...] = Field(
         (), description="Sign-in callback URLs besides the API's own (https, or http on localhost/127.0.0.1)."
