@@ -7,14 +7,15 @@ whose every route needs one of the pool's tokens, and the `workspace` function b
   enforced (the Plus feature plan: compromised-credential and adaptive-authentication checks), recovery by
   email only. Deletion protection on and retained with the stack, like the encounter table: the audit trail
   names actors by their Cognito `sub`, which only this pool maps to a person.
-- App client: authorization code grant only (the app uses PKCE), no client secret: the browser-facing flow
-  cannot keep one, and a secret in the function would need Secrets Manager and rotation while PKCE already
-  binds the code to the client that asked for it. Token lifetimes from the settings; token revocation on;
-  "user not found" answered like a wrong password.
+- App client: authorization code grant only (no implicit grant: tokens never travel in a URL), with PKCE,
+  no client secret: PKCE binds the code to whoever started the sign-in, and a secret would have to live in
+  Secrets Manager with rotation. Token lifetimes from the settings; token revocation on; "user not found"
+  answered like a wrong password.
 - HTTP API: one `$default` route (the app routes itself) with the pool's JWT authorizer (issuer: the pool,
   audience: the app client), so API Gateway refuses any request without a valid token before the function
   runs; stage throttling; JSON access logs (ids and statuses, no query strings) to a log group encrypted with
-  the project key.
+  the project key. The authorizer reads the token from the `Authorization` header only (HTTP API JWT
+  authorizers cannot read cookies), so callers send `Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
