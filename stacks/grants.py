@@ -20,6 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from medscribe.domain.encounter import INPUT_PREFIXES
 from medscribe.routes import Access
 from medscribe.settings import PipelineSettings
 from stacks.storage import Storage
@@ -40,6 +41,8 @@ TABLE_READ_WRITE_ACTIONS = sorted(
 TABLE_INDEX_ACTIONS = ["dynamodb:Query", "dynamodb:Scan"]
 OBJECT_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
 OBJECT_WRITE_ACTIONS = ["s3:PutObject", "s3:AbortMultipartUpload"]
+# A presigned POST is authorized as s3:PutObject of the signer when S3 receives the upload.
+UPLOAD_ACTIONS = ["s3:PutObject"]
 # Neither start action supports resource-level permissions (Service Authorization Reference: no
 # resource type), so they are granted on "*" and pinned by Transcribe's request condition keys.
 TRANSCRIBE_START_ACTIONS = ["transcribe:StartMedicalTranscriptionJob", "transcribe:StartTranscriptionJob"]
@@ -88,6 +91,7 @@ SUBSUMED_ACCESS: dict[Access, Access] = {
 ENCRYPTING_ACCESS = {
     Access.TABLE_READ_WRITE: "DynamoDB",
     Access.ARTIFACTS_READ_WRITE: "S3 (SSE-KMS)",
+    Access.INPUT_WRITE: "S3 (SSE-KMS, uploads signed by the function)",
     Access.TOPIC_PUBLISH: "SNS",
     Access.TRANSCRIBE_START: "Amazon Transcribe (transcript output)",
 }
@@ -229,6 +233,11 @@ def grant_access(
                 )
             case Access.INPUT_READ:
                 _grant_bucket(role, storage.input_bucket.bucket_arn, OBJECT_READ_ACTIONS)
+            case Access.INPUT_WRITE:
+                # only where ingest picks uploads up: nothing outside the input prefixes
+                role.add_to_principal_policy(iam.PolicyStatement(
+                    actions=UPLOAD_ACTIONS, resources=upload_resources(storage.input_bucket.bucket_arn)
+                ))
             case Access.ARTIFACTS_READ_WRITE:
                 _grant_bucket(role, artifacts_arn, OBJECT_READ_ACTIONS + OBJECT_WRITE_ACTIONS)
             case Access.ARTIFACTS_READ:
@@ -296,6 +305,11 @@ def grant_access(
         key.grant_encrypt_decrypt(role)
     elif access - KEYLESS_ACCESS:
         key.grant_decrypt(role)
+
+
+def upload_resources(input_arn: str) -> list[str]:
+    """The object ARNs an upload may write: one per input prefix (`<input bucket>/audio/*`, ...)."""
+    return [f"{input_arn}/{prefix}*" for prefix in INPUT_PREFIXES]
 
 
 def _grant_bucket(role: iam.IRole, bucket_arn: str, object_actions: list[str]) -> None:

@@ -1,6 +1,6 @@
 """The Lambda layers every function gets: the `medscribe` package and the dependency layer built from
-its requirements file (one layer per distinct file, shared by the functions that name it; endpoints
-use the default file), for one runtime and architecture.
+its requirements file (one layer per distinct file, shared by the functions that name it), for one
+runtime and architecture.
 """
 
 from __future__ import annotations
@@ -20,15 +20,6 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 # Wheels matching ARCHITECTURE; python3.14 runs on Amazon Linux 2023 (glibc 2.34), so manylinux_2_28 fits too.
 LAYER_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info"]
-# Endpoints name no requirements file: they use the one a Route uses by default (a test keeps the two equal).
-DEFAULT_REQUIREMENTS = "layers/deps/requirements.txt"
-
-
-def requirements_of(handler: Route | Endpoint) -> str:
-    """The requirements file of a route's or endpoint's dependency layer (relative to the project root)."""
-    return handler.requirements if isinstance(handler, Route) else DEFAULT_REQUIREMENTS
-
-
 class Layers(Construct):
     """The `medscribe` package layer and one dependency layer per requirements file (built without Docker)."""
 
@@ -49,7 +40,7 @@ class Layers(Construct):
         )
         # Keyed by the requirements path as routes.py writes it (relative to the project root).
         self.dependencies: dict[str, lambda_.LayerVersion] = {}
-        for requirements in sorted({requirements_of(handler) for handler in handlers}):
+        for requirements in sorted({handler.requirements for handler in handlers}):
             path = root / requirements
             if not path.is_file():
                 raise FileNotFoundError(f"{path} is missing: a function's dependency layer needs it")
@@ -63,7 +54,7 @@ class Layers(Construct):
             )
 
     def for_handler(self, handler: Route | Endpoint) -> list[lambda_.ILayerVersion]:
-        return [self.dependencies[requirements_of(handler)], self.code]
+        return [self.dependencies[handler.requirements], self.code]
 
 
 def dependency_layer_id(requirements: str) -> str:

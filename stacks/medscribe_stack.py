@@ -5,6 +5,8 @@ Nothing is wired by hand outside the loops over the two tables (the alarms on th
 metrics, stacks/alarms.py, read the route table too): each route gets its queue, DLQ,
 alarm, trigger (S3 notification, EventBridge rule or EventBridge Scheduler schedule), function, role,
 log group and event source; each endpoint its function, role, log group and IAM-authorised function URL.
+With `workspace_enabled`, the clinician workspace (stacks/workspace.py) adds its user pool, HTTP API and
+function, built like an endpoint's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route, S3Trigger, ScheduleTrigger
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, Access, Endpoint, Route, S3Trigger, ScheduleTrigger
 from medscribe.settings import ENV, PipelineSettings, function_env
 from stacks.alarms import MetricAlarms
 from stacks.functions import EndpointFunction, HandlerFunction, RouteFunction
@@ -26,6 +28,7 @@ from stacks.messaging import Notifications, RouteQueue
 from stacks.naming import construct_id
 from stacks.security import ProjectKey
 from stacks.storage import Storage
+from stacks.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 # Event rules may send to an encrypted queue only from this account (queue policy aws:SourceAccount).
@@ -44,7 +47,7 @@ def check_routes(routes: Sequence[Route], endpoints: Sequence[Endpoint] = ()) ->
     """Fail synth on a route table S3 or CloudFormation would reject at deploy time.
 
     Routes and endpoints share one namespace: the name makes the function and log group names."""
-    names = [route.name for route in routes] + [endpoint.name for endpoint in endpoints]
+    names = [route.name for route in routes] + [endpoint.name for endpoint in (*endpoints, WORKSPACE)]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"duplicate route or endpoint names: {duplicates}")
@@ -103,7 +106,8 @@ class MedscribeStack(Stack):
         self.notifications = Notifications(self, "Notifications", settings=settings, key=key)
         topic = self.notifications.topic
         self.metric_alarms = MetricAlarms(self, "MetricAlarms", settings=settings, routes=routes, topic=topic)
-        self.layers = Layers(self, "Layers", root=root, handlers=[*routes, *endpoints])
+        web: list[Endpoint] = [WORKSPACE] if settings.workspace_enabled else []
+        self.layers = Layers(self, "Layers", root=root, handlers=[*routes, *endpoints, *web])
         environment = function_env(
             table=self.storage.table.table_name,
             input_bucket=self.storage.input_bucket.bucket_name,
@@ -185,6 +189,20 @@ class MedscribeStack(Stack):
                 description=f"{endpoint.description} (AuthType AWS_IAM: sign requests with SigV4, service lambda)",
             )
 
+        self.workspace: Workspace | None = None
+        if settings.workspace_enabled:
+            self.workspace = Workspace(
+                self,
+                "Workspace",
+                settings=settings,
+                layers=self.layers,
+                environment=environment_for(WORKSPACE),
+                key=key,
+                storage=self.storage,
+                topic=topic,
+                code_dir=lambdas_dir / WORKSPACE.name,
+            )
+
         CfnOutput(self, "InputBucketName", value=self.storage.input_bucket.bucket_name)
         CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts_bucket.bucket_name)
         CfnOutput(self, "AccessLogBucketName", value=self.storage.access_logs.bucket_name)
@@ -208,5 +226,6 @@ class MedscribeStack(Stack):
 
     @property
     def functions(self) -> dict[str, HandlerFunction]:
-        """Every handler function, routes' and endpoints', by name."""
-        return {**{name: r.function for name, r in self.routes.items()}, **self.endpoints}
+        """Every handler function, routes', endpoints' and the workspace's, by name."""
+        web = {WORKSPACE.name: self.workspace.function} if self.workspace else {}
+        return {**{name: r.function for name, r in self.routes.items()}, **self.endpoints, **web}

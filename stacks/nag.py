@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import IConstruct
 
+from medscribe.domain.encounter import INPUT_PREFIXES
 from medscribe.domain.selfheal import CLM_TRAINING_PREFIX
 from medscribe.routes import Access
 from stacks.functions import HandlerFunction
@@ -184,6 +185,31 @@ def plan(stack: MedscribeStack) -> list[Ack]:
                 "caller as the HTTP response."
             ),
         )
+    if stack.workspace is not None:
+        acks += _workspace_acks(stack, context)
+    return acks
+
+
+def _workspace_acks(stack: MedscribeStack, context: _Context) -> list[Ack]:
+    """The workspace function's acknowledgements, and the user pool's when MFA is not required."""
+    workspace = stack.workspace
+    assert workspace is not None
+    subject, mfa = _subject(workspace.function), stack.settings.workspace_mfa
+    acks = _function_acks(workspace.function, context, concurrency=(
+        f"{subject}: invoked only by its HTTP API, after API Gateway's JWT authorizer accepted a token of the "
+        "workspace user pool (no self sign-up), and the API stage is throttled; reserved concurrency is left "
+        "unset because new accounts have low concurrency limits, and the account limit bounds it."
+    ), dlq=(
+        f"{subject}: invoked synchronously by its HTTP API only; a function DLQ receives failed asynchronous "
+        "invocations, which never happen here, and every error returns to the browser as the HTTP response."
+    ))
+    if mfa != "REQUIRED":
+        acks.append(Ack("AwsSolutions-COG2", _cfn(workspace.user_pool), (
+            f"The deployment chose workspace_mfa {mfa} (cdk.json; REQUIRED is the default): " + (
+                "users may add a TOTP authenticator, and those who do are asked for it at every sign-in."
+                if mfa == "OPTIONAL" else
+                "sign-in is by password alone (14 characters, four character classes) with threat protection on.")
+        )))
     return acks
 
 
@@ -280,6 +306,13 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
                 ),
             )
         )
+    if Access.INPUT_WRITE in access:
+        acks += [Ack(
+            f"AwsSolutions-IAM5[Resource::{context.input_arn}/{prefix}*]", policy,
+            f"{subject}: s3:PutObject only, for uploads it signs (presigned POST) under the input prefix "
+            f"'{prefix}', where ingest picks them up; the object names are chosen at upload time, so the ARN "
+            "ends in the prefix and '*'; nothing else in the bucket.",
+        ) for prefix in INPUT_PREFIXES]
     if Access.ARTIFACTS_READ_WRITE in access:
         acks.append(
             Ack(

@@ -2,7 +2,8 @@
 
 The key policy keeps CDK's default statement (the account root, so IAM policies decide who in the
 account may use the key) and adds the AWS services that use the key on their own behalf:
-- CloudWatch Logs, only for this stage's Lambda and search-domain log groups (encryption-context condition);
+- CloudWatch Logs, only for this stage's Lambda, search-domain and workspace API access log groups
+  (encryption-context condition);
 - CloudWatch alarms, which publish to the encrypted notification topic.
 S3 (event notifications) and EventBridge (rule targets) get their statements from CDK when the
 queues are wired (`SqsDestination`, `SqsQueue`), see messaging.py.
@@ -52,6 +53,11 @@ def lambda_log_group_name(prefix: str, function_name: str, deployment: str = "*"
     return f"/aws/lambda/{prefix}-{function_name}-{deployment}"
 
 
+def workspace_access_log_group_name(prefix: str, deployment: str = "*") -> str:
+    """The one naming rule for the workspace HTTP API's access log group; the key policy relies on it."""
+    return f"/aws/apigateway/{prefix}/{deployment}/workspace-access"
+
+
 def opensearch_log_group_name(prefix: str, kind: str, deployment: str = "*") -> str:
     """The one naming rule for the search domain's log groups; the key policy relies on it."""
     return f"/aws/opensearch/{prefix}/{deployment}/{kind}"
@@ -70,7 +76,8 @@ class ProjectKey(Construct):
         )
         log_groups = [
             f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{name}"
-            for name in (lambda_log_group_name(prefix, "*"), opensearch_log_group_name(prefix, "*", "*"))
+            for name in (lambda_log_group_name(prefix, "*"), opensearch_log_group_name(prefix, "*", "*"),
+                         workspace_access_log_group_name(prefix))
         ]
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

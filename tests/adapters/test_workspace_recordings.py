@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
@@ -53,15 +51,10 @@ def test_no_recording_for_text_or_unknown_encounters(table: str, encounters: dic
     assert recordings.read(encounters["text"].encounter_id, 0, 4) == b""
 
 
-def sigv4_presigner(ref: ObjectRef, seconds: int) -> str:
-    """What an adapter for AWS hands in: SigV4 (S3 refuses SigV2 links to SSE-KMS objects)."""
-    client = boto3.client("s3", config=Config(signature_version="s3v4"))
-    params = {"Bucket": ref.bucket, "Key": ref.key, "VersionId": ref.version_id}
-    return str(client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
-
-
 def test_aws_gets_a_short_lived_presigned_get_of_that_version(table: str, encounters: dict[str, Encounter]) -> None:
-    recordings = S3Recordings(EncounterRepository(table), ObjectStore(), presign=sigv4_presigner, presign_seconds=120)
+    """The adapter's presigner, as the workspace function uses it (services.wiring.workspace_recordings)."""
+    objects = ObjectStore()
+    recordings = S3Recordings(EncounterRepository(table), objects, presign=objects.presigned_get, presign_seconds=120)
     found = recordings.find(encounters["audio"].encounter_id)
     assert found is not None
     query = parse_qs(urlsplit(found.link).query)

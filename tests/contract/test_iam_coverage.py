@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from medscribe.routes import ENDPOINTS, ROUTES
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE
 from tests.contract import iam
 from tests.contract.authorizations import CLM_DATA_ROLE, Requirement, Unmapped, requirements
 from tests.contract.conftest import E2E_TIER, UNUSED_GRANTS, Recordings
@@ -18,7 +18,7 @@ from tests.contract.recorder import Call
 from tests.contract.stack import Principal, RenderedStack
 
 ROUTE_NAMES = [route.name for route in ROUTES]
-ENDPOINT_NAMES = [endpoint.name for endpoint in ENDPOINTS]
+ENDPOINT_NAMES = [endpoint.name for endpoint in (*ENDPOINTS, WORKSPACE)]  # cdk.json deploys the workspace
 # caller (recorder.CALLERS) -> the kind of role it calls with
 # Made by the Lambda service for the function (logs, traces), never by handler code: not reported unused.
 RUNTIME_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",

@@ -101,8 +101,8 @@ def test_stores_are_still_retained_on_stack_deletion_and_replacement(synth: Synt
     stores = {"AWS::Logs::LogGroup", "AWS::OpenSearchService::Domain", "AWS::Backup::BackupVault"}
     found = {logical_id: resource for logical_id, resource in synth.template["Resources"].items()
              if resource["Type"] in stores}
-    # a log group per function, three for the domain, the domain, the vault
-    assert len(found) == len(synth.stack.routes) + len(synth.stack.endpoints) + 3 + 1 + 1
+    # a log group per function, three for the domain, the domain, the vault, the workspace API's access logs
+    assert len(found) == len(synth.stack.functions) + 3 + 1 + 1 + (1 if synth.stack.workspace else 0)
     for logical_id, resource in found.items():
         assert resource.get("DeletionPolicy") == "RetainExceptOnCreate", logical_id
         assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
@@ -112,7 +112,8 @@ def test_a_stage_deleted_and_deployed_again_meets_none_of_its_leftovers(synth: S
     kept = {logical_id: resource for logical_id, resource in synth.template["Resources"].items()
             if resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")}
     assert {"AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::Logs::LogGroup",
-            "AWS::OpenSearchService::Domain", "AWS::Backup::BackupVault"} <= {r["Type"] for r in kept.values()}
+            "AWS::OpenSearchService::Domain", "AWS::Backup::BackupVault",
+            "AWS::Cognito::UserPool"} <= {r["Type"] for r in kept.values()}
     reused = sorted(f"{logical_id} ({resource['Type']}: {fixed_names(resource)})"
                     for logical_id, resource in kept.items() if fixed_names(resource))
     assert not reused, "kept after the stack is deleted under a name the next stack of this stage would reuse"

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from medscribe.routes import ENDPOINTS, ROUTES, Access, Endpoint, Route
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, Access, Endpoint, Route
 from medscribe.settings import ENV
 from stacks.grants import TABLE_READ_WRITE_ACTIONS
-from stacks.layers import requirements_of
 from tests.infra.helpers import DEPLOYMENT_ID, Synth, as_list, getatt, iam_documents, ref, render, statements
 
 pytestmark = pytest.mark.infra
@@ -33,8 +32,9 @@ RESOURCE_STAR_ALLOWED = {
     "dynamodb:ListStreams",  # the index pipe's DynamoDB stream source; no resource type
 }
 # Lambda's quota for a function's unzipped code plus all its layers: 250 MB (262,144,000 bytes).
-ENV_NAMES = [value for name, value in vars(ENV).items()
-             if name.isupper() and value not in (ENV.SEARCH_URL, ENV.CLM_ROLE_ARN)]
+# (the workspace function's own variables: tests/infra/test_workspace.py)
+ENV_NAMES = [value for name, value in vars(ENV).items() if name.isupper() and not name.startswith("WORKSPACE_")
+             and value not in (ENV.SEARCH_URL, ENV.CLM_ROLE_ARN)]
 
 
 def resource_id(synth: Synth, construct: Any) -> str:
@@ -67,7 +67,9 @@ def test_every_route_and_endpoint_has_exactly_one_function(which: str, request: 
     ]
     assert synth.stack.routes
     assert synth.stack.endpoints
-    assert len(handlers) == len(synth.stack.routes) + len(synth.stack.endpoints) == len(synth.stack.functions)
+    workspace = 1 if synth.stack.workspace else 0
+    assert len(handlers) == len(synth.stack.routes) + len(synth.stack.endpoints) + workspace
+    assert len(handlers) == len(synth.stack.functions)
 
 
 @pytest.mark.parametrize("which", ROUTE_FIXTURES)
@@ -273,12 +275,13 @@ def test_code_layer_holds_the_package_without_caches(synth: Synth) -> None:
 
 def test_one_dependency_layer_per_requirements_file_shared_by_its_functions(synth: Synth) -> None:
     layers = synth.stack.layers.dependencies
-    handlers: list[Route | Endpoint] = [*ROUTES, *ENDPOINTS]
-    assert set(layers) == {requirements_of(handler) for handler in handlers}
+    handlers: list[Route | Endpoint] = [*ROUTES, *ENDPOINTS, WORKSPACE]
+    assert synth.stack.workspace  # cdk.json enables it
+    assert set(layers) == {handler.requirements for handler in handlers}
     code_id = resource_id(synth, synth.stack.layers.code)
     for name, function in functions_by_name(synth).items():
         handler = synth.stack.functions[name].handler
-        expected = [ref(resource_id(synth, layers[requirements_of(handler)])), ref(code_id)]
+        expected = [ref(resource_id(synth, layers[handler.requirements])), ref(code_id)]
         assert sorted(function["Layers"], key=json.dumps) == sorted(expected, key=json.dumps), name
 
 

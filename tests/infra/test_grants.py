@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import App, Stack
 
 from medscribe.adapters import events as pipeline_events
-from medscribe.routes import READY_FOR_DOCUMENTATION_PATTERN, Access, Route
+from medscribe.routes import READY_FOR_DOCUMENTATION_PATTERN, Access, Endpoint, Route
 from stacks.grants import (
     BEDROCK_INVOKE_ACTIONS,
     OBJECT_READ_ACTIONS,
@@ -22,7 +22,6 @@ from stacks.grants import (
     effective_access,
     split_inference_profile,
 )
-from stacks.layers import DEFAULT_REQUIREMENTS
 from tests.infra.helpers import Synth, as_list, render
 
 pytestmark = pytest.mark.infra
@@ -52,8 +51,8 @@ def with_action(policy: list[dict[str, Any]], action: str) -> list[dict[str, Any
 
 
 def test_endpoints_use_the_default_requirements_file_of_routes() -> None:
-    (field,) = [f for f in dataclasses.fields(Route) if f.name == "requirements"]
-    assert field.default == DEFAULT_REQUIREMENTS
+    defaults = {f.default for kind in (Route, Endpoint) for f in dataclasses.fields(kind) if f.name == "requirements"}
+    assert defaults == {"layers/deps/requirements.txt"}
 
 
 def test_read_only_access_is_dropped_where_read_write_covers_it() -> None:

@@ -31,7 +31,6 @@ import pytest
 from medscribe.routes import ENDPOINTS, ROUTES, Endpoint, Route
 from medscribe.settings import function_env, load_settings
 from stacks.bundling import LAYER_PRUNING, PipLayerBundling
-from stacks.layers import requirements_of
 from tests import FIXTURES
 from tests.infra.helpers import ROOT
 
@@ -48,7 +47,7 @@ AWS_ONLY_IMPORTS = {"index": "medscribe.adapters.search_opensearch"}
 def host_layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """requirements file -> its layer's `python/` folder, built for this host and pruned."""
     layers = {}
-    for requirements in sorted({requirements_of(handler) for handler in (*ROUTES, *ENDPOINTS)}):
+    for requirements in sorted({handler.requirements for handler in (*ROUTES, *ENDPOINTS)}):
         bundler = PipLayerBundling(
             ROOT / requirements, python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
             platforms=HOST_PLATFORMS,
@@ -98,7 +97,7 @@ def test_each_handler_imports_with_its_pruned_layer_alone(
         f"{f'importlib.import_module({extra!r})' if extra else ''}\n"
         "print('imported')\n"
     )
-    assert run_isolated(code, host_layers[requirements_of(handler)], tmp_path).strip() == "imported"
+    assert run_isolated(code, host_layers[handler.requirements], tmp_path).strip() == "imported"
 
 
 def test_tscribe_writes_the_csv_and_the_docx_with_its_chart_from_the_pruned_layer(

@@ -39,6 +39,7 @@ def test_key_policy_lets_services_use_the_key_only_as_scoped(synth: Synth) -> No
     assert [arn["Fn::Join"][1][-1] for arn in condition] == [
         f":log-group:/aws/lambda/{prefix}-*-*",  # function log groups: <prefix>-<function>-<deployment id>
         f":log-group:/aws/opensearch/{prefix}/*/*",  # the search domain's: <prefix>/<deployment id>/<kind>
+        f":log-group:/aws/apigateway/{prefix}/*/workspace-access",  # the workspace API's access logs
     ]
     assert by_sid["CloudWatchAlarmsPublishToEncryptedTopic"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     s3 = by_sid["S3NotificationsToEncryptedQueues"]

@@ -13,16 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from medscribe.routes import ENDPOINTS, ROUTES
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE
 from medscribe.settings import function_env, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "medscribe" / "python"
 # Imported only on the paths that need them: the OpenSearch client (index, first batch), tscribe and
 # pandas (transcript, a completed job), the model adapters (a note that needs a model), requests and
-# jiwer (scoring and self-heal only).
+# jiwer (scoring and self-heal only); the workspace's web app and templates (its first request).
 LAZY = ["opensearchpy", "medscribe.adapters.search_opensearch", "tscribe", "pandas", "matplotlib", "docx",
-        "medscribe.adapters.llm.bedrock", "medscribe.adapters.llm.openai_compat", "requests", "jiwer"]
+        "medscribe.adapters.llm.bedrock", "medscribe.adapters.llm.openai_compat", "requests", "jiwer",
+        "starlette", "jinja2", "medscribe.workspace"]
 NEEDED_AT_IMPORT = {"score": {"requests", "jiwer"}, "selfheal": {"jiwer"}}
 # An endpoint that refuses connections at once: a client built or a request made at import would fail.
 UNREACHABLE_SEARCH = "https://127.0.0.1:9"
@@ -66,7 +67,7 @@ def import_handler(handler_path: str, tmp_path: Path, **extra_env: str) -> dict[
     return found
 
 
-@pytest.mark.parametrize("handler", [*ROUTES, *ENDPOINTS], ids=lambda h: h.name)
+@pytest.mark.parametrize("handler", [*ROUTES, *ENDPOINTS, WORKSPACE], ids=lambda h: h.name)
 def test_a_handler_imports_without_clients_or_libraries_it_needs_later(handler, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     found = import_handler(handler.handler_path, tmp_path)
     ours = set(found["clients"]) - TRACING_CLIENTS

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from medscribe.routes import ENDPOINTS, ROUTES
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE
 from medscribe.settings import function_env, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +34,9 @@ def _layer_packages(requirements: str, seen: frozenset[str] = frozenset()) -> se
     return names
 
 
-@pytest.mark.parametrize("handler", [*ROUTES, *ENDPOINTS], ids=lambda h: h.name)
+@pytest.mark.parametrize("handler", [*ROUTES, *ENDPOINTS, WORKSPACE], ids=lambda h: h.name)
 def test_handler_imports_only_what_its_layer_holds(handler, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    requirements = getattr(handler, "requirements", "layers/deps/requirements.txt")
+    requirements = handler.requirements
     allowed = _layer_packages(requirements)
     probe = (
         "import importlib.util, json, os, sys\n"

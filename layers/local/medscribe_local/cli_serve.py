@@ -83,12 +83,10 @@ def serve(args: argparse.Namespace) -> int:
         raise CliError("--session-hours must be more than 0 and at most a week")
     import uvicorn
 
-    from medscribe.adapters.encounters import EncounterRepository
-    from medscribe.adapters.objects import ObjectStore
+    from medscribe.services.wiring import workspace_recordings
     from medscribe.settings import load_settings
     from medscribe.workspace.app import create_app
     from medscribe.workspace.auth import LocalAuth
-    from medscribe.workspace.recordings import S3Recordings
     from medscribe_local.cli_local import _start_or_reuse
     from medscribe_local.environment import connect, route_transcribe
     from medscribe_local.state import StatePaths
@@ -105,7 +103,7 @@ def serve(args: argparse.Namespace) -> int:
     auth = LocalAuth(session_seconds=int(args.session_hours * 3600))
     app = create_app(
         _workspace_service(settings), auth, search_factory=lambda: _local_index(search_db, info),
-        recordings_factory=lambda: S3Recordings(EncounterRepository(info.resources.table), ObjectStore()),
+        recordings_factory=lambda: workspace_recordings(settings, presigned=False),
     )
     sock = _listening_socket(args.host, args.port)
     port = sock.getsockname()[1]

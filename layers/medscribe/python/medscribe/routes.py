@@ -25,6 +25,8 @@ class Access(StrEnum):
     TABLE_READ = "table-read"
     ARTIFACTS_READ = "artifacts-read"
     INPUT_READ = "input-read"
+    # s3:PutObject under the input prefixes (INPUT_PREFIXES) only: what a presigned POST upload needs
+    INPUT_WRITE = "input-write"
     ARTIFACTS_READ_WRITE = "artifacts-read-write"
     TOPIC_PUBLISH = "topic-publish"
     # StartTranscriptionJob / StartMedicalTranscriptionJob on this stage's job names
@@ -248,13 +250,16 @@ ROUTES: tuple[Route, ...] = (
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A function behind an IAM-authorised Lambda function URL (not a queue route)."""
+    """A function called over HTTPS (not a queue route): behind an IAM-authorised Lambda function URL
+    (`ENDPOINTS`), or behind the workspace's HTTP API (`WORKSPACE`)."""
 
     name: str
     description: str
     access: frozenset[Access]
     timeout_seconds: int = 60
     memory_mb: int = 1024
+    # the dependency layer's requirements file
+    requirements: str = "layers/deps/requirements.txt"
 
     @property
     def handler_path(self) -> str:
@@ -268,6 +273,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         access=frozenset({Access.TABLE_READ, Access.ARTIFACTS_READ, Access.BEDROCK_INVOKE}),
         timeout_seconds=180,  # one model call (the Bedrock client's read timeout) and its retry fit
     ),
+)
+
+
+# The clinician workspace (issue 16): one ASGI app behind an HTTP API whose every route needs a Cognito
+# token (stacks/workspace.py), deployed when `workspace_enabled`. It reads encounters, writes note versions
+# and audit records, reads and writes artifacts, signs audio URLs (input read) and upload forms (input write).
+WORKSPACE = Endpoint(
+    name="workspace",
+    description="Clinician workspace: encounters, review with audio, edit, sign-off, audit trail (JSON API, pages)",
+    access=frozenset({Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.INPUT_READ, Access.INPUT_WRITE}),
+    # API Gateway ends an HTTP API integration after 30 s: the function stops before the gateway does
+    timeout_seconds=29,
+    requirements="layers/workspace/requirements.txt",
 )
 
 

@@ -22,6 +22,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CONTEXT_KEY = "medscribe"
+# Where Cognito may send a browser after sign-in or sign-out: https anywhere, plain http only to this machine
+# (Cognito's own rule, which it enforces at deploy time; checked here so synth stops first).
+CALLBACK_URL = r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?)(/[^\s#]*)?$"
 
 
 class LanguageMode(StrEnum):
@@ -170,6 +173,25 @@ class PipelineSettings(BaseModel):
     alarm_needs_review_min_notes: Annotated[int, Field(ge=1)] = Field(
         5, description="The NEEDS_REVIEW rate alarms only over periods with at least this many documented notes."
     )
+    workspace_enabled: bool = Field(
+        True, description="Deploy the clinician workspace: a Cognito user pool, an HTTP API (JWT authorizer on every "
+                          "route) and the workspace function (README, Deploy to AWS)."
+    )
+    workspace_callback_urls: tuple[Annotated[str, Field(pattern=CALLBACK_URL)], ...] = Field(
+        (), description="Sign-in callback URLs besides the API's own (https, or http on localhost/127.0.0.1)."
+    )
+    workspace_logout_urls: tuple[Annotated[str, Field(pattern=CALLBACK_URL)], ...] = Field(
+        (), description="Sign-out URLs besides the API's own (https, or http on localhost/127.0.0.1)."
+    )
+    workspace_access_token_minutes: Annotated[int, Field(ge=5, le=1440)] = Field(
+        30, description="Lifetime of the workspace's access and ID tokens (Cognito allows 5 minutes to 1 day)."
+    )
+    workspace_refresh_token_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        1, description="Lifetime of the workspace's refresh token: how long a sign-in lasts (Cognito: up to 10 years)."
+    )
+    workspace_mfa: Literal["OFF", "OPTIONAL", "REQUIRED"] = Field(
+        "REQUIRED", description="Multi-factor sign-in to the workspace (TOTP authenticator apps; no SMS)."
+    )
     local_selfheal_interval_seconds: Annotated[int, Field(ge=1)] = Field(
         3600, description="Local runtime only: self-heal timer (run a cycle now with `medscribe selfheal`)."
     )
@@ -242,6 +264,10 @@ class ENV:
     SETTINGS = "MEDSCRIBE_SETTINGS"  # the PipelineSettings as JSON
     SEARCH_URL = "MEDSCRIBE_SEARCH_URL"  # https://<OpenSearch domain endpoint>, or sqlite:///<file> locally
     CLM_ROLE_ARN = "MEDSCRIBE_CLM_ROLE_ARN"  # the role Transcribe uses to read language model training text
+    # the workspace function only (stacks/workspace.py): whose tokens the HTTP API accepted, and where to sign in
+    WORKSPACE_USER_POOL_ID = "MEDSCRIBE_WORKSPACE_USER_POOL_ID"
+    WORKSPACE_CLIENT_ID = "MEDSCRIBE_WORKSPACE_CLIENT_ID"
+    WORKSPACE_AUTH_URL = "MEDSCRIBE_WORKSPACE_AUTH_URL"  # https://<domain>.auth.<region>.amazoncognito.com
 
 
 class FunctionSettings(BaseModel):

@@ -41,6 +41,12 @@ class ObjectStore:
         except BotoCoreError as exc:  # connection trouble, a body cut off mid-read
             raise classify(exc) from exc
 
+    def presigned_get(self, ref: ObjectRef, seconds: int) -> str:
+        """A SigV4 presigned GET of exactly this revision, valid for `seconds`: a bearer link to the
+        object while it lasts, so callers keep it short. Signed locally: no request is made."""
+        params = {"Bucket": ref.bucket, "Key": ref.key, **({"VersionId": ref.version_id} if ref.version_id else {})}
+        return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
+
     def fingerprint(self, ref: ObjectRef) -> str | None:
         """What identifies this revision's bytes, or None when the object is gone: a full-object or
         composite checksum S3 keeps (SHA-256 first; S3 adds CRC64NVME to every upload that names none),

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # each service is imported by the factory that builds it: a h
     from medscribe.services.selfheal import SelfHealService
     from medscribe.services.transcription_stage import TranscriptionService
     from medscribe.services.workspace import WorkspaceService
+    from medscribe.workspace.ports import Recordings
 
 SQLITE_URL_PREFIX = "sqlite:///"
 ACTIVE_MODEL_TTL_SECONDS = 60.0  # how long a function keeps using the model it read as active
@@ -293,3 +294,14 @@ def workspace_service(settings: FunctionSettings | None = None) -> WorkspaceServ
                                 search_url=current.search_url, medical=current.pipeline.transcribe_medical),
         current.pipeline,
     )
+
+
+def workspace_recordings(settings: FunctionSettings | None = None, *, presigned: bool) -> Recordings:
+    """The workspace's recordings: presigned SigV4 links to the input bucket in AWS (`presigned`), or
+    streamed through the app (`medscribe serve`: the browser cannot reach the local emulator)."""
+    from medscribe.workspace.recordings import S3Recordings
+
+    current = settings or function_settings()
+    objects = ObjectStore()
+    return S3Recordings(EncounterRepository(current.table_name), objects,
+                        presign=objects.presigned_get if presigned else None)
