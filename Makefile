@@ -15,7 +15,7 @@ SECURITY_VENV := .venv-security
 CHECKOV_VENV := .venv-checkov
 TOOL_PIP := --quiet --no-cache-dir --disable-pip-version-check --no-deps
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt layers/deps/requirements.txt pyproject.toml
+$(BIN)/.installed: requirements.txt requirements-dev.txt layers/deps/requirements.txt layers/workspace/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt

@@ -393,6 +393,7 @@ def demo(args: argparse.Namespace) -> int:
     _say(f"  logs         {paths.log_file}")
     _say("  try          medscribe search \"chest pain\" | medscribe search 무릎 | medscribe leaderboard | "
          "medscribe status")
+    _say("  workspace    medscribe serve   (review, edit and sign the notes in your browser)")
     _say("  stop         medscribe local down")
     return code or healed
 
