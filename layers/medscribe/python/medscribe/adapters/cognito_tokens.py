@@ -19,9 +19,8 @@ from typing import Any
 
 import jwt
 
-# The browser's copy of the access token: set by the app's sign-in callback (HttpOnly, Secure,
-# SameSite=Lax), read by the authorizer. `__Host-`: only this origin can set it, on the path "/".
-ACCESS_COOKIE = "__Host-medscribe-access"
+from medscribe.adapters.cognito_signin import ACCESS_COOKIE
+
 ACCESS_TOKEN_USE = "access"  # noqa: S105 (a claim value, not a secret)
 LEEWAY_SECONDS = 30  # clock skew between Cognito and Lambda
 
