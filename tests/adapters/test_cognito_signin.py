@@ -4,7 +4,10 @@ endpoint's answer in the message."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -71,9 +74,11 @@ def test_the_authorize_url_asks_for_the_code_with_an_s256_challenge() -> None:
                                      "code_challenge": [challenge("v" * 64)], "code_challenge_method": ["S256"]}
 
 
-def test_the_challenge_is_rfc_7636s_example() -> None:
-    # RFC 7636, appendix B
-    assert challenge("dBjftJeZ4CVP-mB92K4uhbTfEmYFICFeM5ID8ik6HZk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+def test_the_challenge_is_unpadded_base64url_of_the_sha256() -> None:
+    value = challenge("v" * 64)
+    assert len(value) == 43  # 32 bytes, no "=" padding (RFC 7636 S256)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value)
+    assert base64.urlsafe_b64decode(value + "=") == hashlib.sha256(b"v" * 64).digest()
 
 
 def test_a_file_or_custom_scheme_is_refused() -> None:
