@@ -19,7 +19,17 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, Access, Endpoint, Route, S3Trigger, ScheduleTrigger
+from medscribe.routes import (
+    ENDPOINTS,
+    ROUTES,
+    WORKSPACE,
+    WORKSPACE_AUTHORIZER,
+    Access,
+    Endpoint,
+    Route,
+    S3Trigger,
+    ScheduleTrigger,
+)
 from medscribe.settings import ENV, PipelineSettings, function_env
 from stacks.alarms import MetricAlarms
 from stacks.functions import EndpointFunction, HandlerFunction, RouteFunction
@@ -106,7 +116,7 @@ class MedscribeStack(Stack):
         self.notifications = Notifications(self, "Notifications", settings=settings, key=key)
         topic = self.notifications.topic
         self.metric_alarms = MetricAlarms(self, "MetricAlarms", settings=settings, routes=routes, topic=topic)
-        web: list[Endpoint] = [WORKSPACE] if settings.workspace_enabled else []
+        web: list[Endpoint] = [WORKSPACE, WORKSPACE_AUTHORIZER] if settings.workspace_enabled else []
         self.layers = Layers(self, "Layers", root=root, handlers=[*routes, *endpoints, *web])
         environment = function_env(
             table=self.storage.table.table_name,
@@ -201,6 +211,7 @@ class MedscribeStack(Stack):
                 storage=self.storage,
                 topic=topic,
                 code_dir=lambdas_dir / WORKSPACE.name,
+                authorizer_code_dir=lambdas_dir / WORKSPACE_AUTHORIZER.name,
             )
 
         CfnOutput(self, "InputBucketName", value=self.storage.input_bucket.bucket_name)
@@ -227,5 +238,6 @@ class MedscribeStack(Stack):
     @property
     def functions(self) -> dict[str, HandlerFunction]:
         """Every handler function, routes', endpoints' and the workspace's, by name."""
-        web = {WORKSPACE.name: self.workspace.function} if self.workspace else {}
+        web = ({WORKSPACE.name: self.workspace.function,
+                WORKSPACE_AUTHORIZER.name: self.workspace.authorizer_function} if self.workspace else {})
         return {**{name: r.function for name, r in self.routes.items()}, **self.endpoints, **web}

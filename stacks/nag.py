@@ -191,18 +191,22 @@ def plan(stack: MedscribeStack) -> list[Ack]:
 
 
 def _workspace_acks(stack: MedscribeStack, context: _Context) -> list[Ack]:
-    """The workspace function's acknowledgements, and the user pool's when MFA is not required."""
+    """The workspace's functions and sign-in routes, and the user pool's when MFA is not required."""
     workspace = stack.workspace
     assert workspace is not None
-    subject, mfa = _subject(workspace.function), stack.settings.workspace_mfa
-    acks = _function_acks(workspace.function, context, concurrency=(
-        f"{subject}: invoked only by its HTTP API, after API Gateway's JWT authorizer accepted a token of the "
-        "workspace user pool (no self sign-up), and the API stage is throttled; reserved concurrency is left "
-        "unset because new accounts have low concurrency limits, and the account limit bounds it."
-    ), dlq=(
-        f"{subject}: invoked synchronously by its HTTP API only; a function DLQ receives failed asynchronous "
-        "invocations, which never happen here, and every error returns to the browser as the HTTP response."
-    ))
+    mfa = stack.settings.workspace_mfa
+    acks = [Ack("AwsSolutions-APIG4", _cfn(route), (
+        "The workspace's sign-in routes (GET /login starts Cognito's hosted UI with PKCE, GET /auth/callback "
+        "receives the authorization code): how a browser gets the token every other route's Lambda authorizer "
+        "asks for, so they cannot ask for one.")) for route in workspace.signin_routes]
+    for function in (workspace.function, workspace.authorizer_function):
+        acks += _function_acks(function, context, concurrency=(
+            f"{_subject(function)}: invoked only by the workspace HTTP API, whose stage is throttled; reserved "
+            "concurrency is left unset because new accounts have low concurrency limits."
+        ), dlq=(
+            f"{_subject(function)}: invoked synchronously by the workspace HTTP API only; a function DLQ receives "
+            "failed asynchronous invocations, which never happen here."
+        ))
     if mfa != "REQUIRED":
         acks.append(Ack("AwsSolutions-COG2", _cfn(workspace.user_pool), (
             f"The deployment chose workspace_mfa {mfa} (cdk.json; REQUIRED is the default): " + (

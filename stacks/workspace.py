@@ -1,5 +1,6 @@
 """The clinician workspace in AWS (`workspace_enabled`): a Cognito user pool with hosted sign-in, an HTTP API
-whose every route needs one of the pool's tokens, and the `workspace` function behind it.
+whose every route but the two sign-in routes needs one of the pool's access tokens, and the `workspace`
+function behind it.
 
 - User pool: no self sign-up (an administrator creates users and puts them in the `clinician` or `admin`
   group), sign-in with an email address, a 14-character password with all four character classes,
@@ -11,11 +12,19 @@ whose every route needs one of the pool's tokens, and the `workspace` function b
   no client secret: PKCE binds the code to whoever started the sign-in, and a secret would have to live in
   Secrets Manager with rotation. Token lifetimes from the settings; token revocation on; "user not found"
   answered like a wrong password.
-- HTTP API: one `$default` route (the app routes itself) with the pool's JWT authorizer (issuer: the pool,
-  audience: the app client), so API Gateway refuses any request without a valid token before the function
-  runs; stage throttling; JSON access logs (ids and statuses, no query strings) to a log group encrypted with
-  the project key. The authorizer reads the token from the `Authorization` header only (HTTP API JWT
-  authorizers cannot read cookies), so callers send `Authorization: Bearer <token>`.
+- HTTP API: the `$default` route (the app routes itself) with the `workspace_authorizer` Lambda REQUEST
+  authorizer (payload 2.0, simple responses). Not a JWT authorizer: that reads the `Authorization` header
+  only, which browsers do not send on page loads, so in a browser every page would be refused. The Lambda
+  authorizer verifies a Cognito access token from that header (API callers) or from the HttpOnly cookie the
+  app's sign-in callback sets (browsers). No identity source is declared: API Gateway requires every
+  declared source to be present, so declaring both the Cookie and the Authorization header would refuse
+  each kind of caller; the authorizer refuses a request without a token itself. Hence no result caching
+  either (API Gateway caches only by identity source), and a signed-out cookie stops working at once.
+  Exactly two routes have no authorizer, because they are the sign-in: GET /login (starts the hosted UI
+  with PKCE) and GET /auth/callback (receives the authorization code). Stage throttling bounds what
+  unauthenticated requests can cost. JSON access logs (ids and statuses, no query strings) go to a log
+  group encrypted with the project key.
+- The authorizer function has its own role: logs and X-Ray only, no table, bucket, topic or key access.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from medscribe.routes import WORKSPACE
+from medscribe.adapters.cognito_signin import CALLBACK_PATH, LOGIN_PATH
+from medscribe.routes import WORKSPACE, WORKSPACE_AUTHORIZER
 from medscribe.settings import ENV, PipelineSettings
 from stacks.functions import HandlerFunction
 from stacks.layers import Layers
@@ -45,8 +55,8 @@ GROUPS = {
     "clinician": "Clinicians: list, review, edit and sign notes; upload recordings",
     "admin": "Administrators: everything clinicians do, plus the audit trail of every actor, CSV export and erasure",
 }
-# Where the hosted sign-in returns the browser with the authorization code, under the API's URL.
-CALLBACK_PATH = "auth/callback"
+# The routes without the authorizer: the sign-in itself (medscribe.adapters.cognito_signin).
+SIGNIN_PATHS = (LOGIN_PATH, CALLBACK_PATH)
 PASSWORD_MIN_LENGTH = 14
 TEMPORARY_PASSWORD_DAYS = 3
 # Stage-wide request limits (API Gateway's account default is 10,000 requests per second).
@@ -58,7 +68,7 @@ ACCESS_LOG_FORMAT = apigw_v1.AccessLogFormat.custom(
     '{"requestId":"$context.requestId","requestTime":"$context.requestTime","ip":"$context.identity.sourceIp",'
     '"method":"$context.httpMethod","path":"$context.path","status":"$context.status",'
     '"responseLength":"$context.responseLength","latencyMs":"$context.responseLatency",'
-    '"sub":"$context.authorizer.claims.sub","authorizerError":"$context.authorizer.error",'
+    '"sub":"$context.authorizer.sub","authorizerError":"$context.authorizer.error",'
     '"integrationError":"$context.integrationErrorMessage"}'
 )
 
@@ -84,7 +94,7 @@ MFA = {"OFF": cognito.Mfa.OFF, "OPTIONAL": cognito.Mfa.OPTIONAL, "REQUIRED": cog
 
 
 class Workspace(Construct):
-    """User pool, hosted sign-in domain, app client, HTTP API with its JWT authorizer, and the function."""
+    """User pool, hosted sign-in domain, app client, HTTP API with its Lambda authorizer, and the functions."""
 
     def __init__(
         self,
@@ -98,6 +108,7 @@ class Workspace(Construct):
         storage: Storage,
         topic: sns.ITopic,
         code_dir: Path,
+        authorizer_code_dir: Path,
     ) -> None:
         super().__init__(scope, construct_id)
         prefix = settings.prefix
@@ -154,7 +165,7 @@ class Workspace(Construct):
             self,
             "Api",
             api_name=f"{prefix}-workspace",
-            description="medscribe clinician workspace: every route needs a Cognito token",
+            description="medscribe clinician workspace: every route but the sign-in needs a Cognito token",
             create_default_stage=False,
         )
         self.stage = self.api.add_stage(
@@ -173,7 +184,7 @@ class Workspace(Construct):
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True),
                 scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
-                callback_urls=[f"{self.url}{CALLBACK_PATH}", *settings.workspace_callback_urls],
+                callback_urls=[f"{self.url}{CALLBACK_PATH.lstrip('/')}", *settings.workspace_callback_urls],
                 logout_urls=[self.url, *settings.workspace_logout_urls],
             ),
             supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
@@ -203,30 +214,59 @@ class Workspace(Construct):
             topic=topic,
             role_description="logs, X-Ray and the workspace's grants only",
         )
-        self.authorizer = authorizers.HttpUserPoolAuthorizer(
+        self.authorizer_function = HandlerFunction(
+            self,
+            "AuthorizerFunction",
+            handler=WORKSPACE_AUTHORIZER,
+            settings=settings,
+            code_dir=authorizer_code_dir,
+            layers=layers,
+            environment={
+                ENV.WORKSPACE_USER_POOL_ID: self.user_pool.user_pool_id,
+                ENV.WORKSPACE_CLIENT_ID: self.client.user_pool_client_id,
+            },
+            key=key,
+            storage=storage,
+            topic=topic,
+            role_description="logs and X-Ray only: verifies tokens against the pool's public keys",
+        )
+        self.authorizer = authorizers.HttpLambdaAuthorizer(
             "Authorizer",
-            self.user_pool,
-            user_pool_clients=[self.client],
-            authorizer_name=f"{prefix}-workspace-cognito",
-            identity_source=["$request.header.Authorization"],
+            self.authorizer_function.function,
+            authorizer_name=f"{prefix}-workspace-token",
+            response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
+            identity_source=[],  # header or cookie: the authorizer refuses a request with neither
+            results_cache_ttl=Duration.seconds(0),  # caching needs identity sources; a signed-out cookie ends at once
+        )
+        integration = integrations.HttpLambdaIntegration(
+            "Integration",
+            self.function.function,
+            payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0,
         )
         self.route = apigw.HttpRoute(
             self,
             "DefaultRoute",
             http_api=self.api,
             route_key=apigw.HttpRouteKey.DEFAULT,
-            integration=integrations.HttpLambdaIntegration(
-                "Integration",
-                self.function.function,
-                payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0,
-            ),
+            integration=integration,
             authorizer=self.authorizer,
         )
-        self.login_url = self.domain.sign_in_url(self.client, redirect_uri=f"{self.url}{CALLBACK_PATH}")
+        # The sign-in: how a browser gets the token the authorizer asks for, so it cannot need one.
+        self.signin_routes = [
+            apigw.HttpRoute(
+                self,
+                f"SignInRoute{index}",
+                http_api=self.api,
+                route_key=apigw.HttpRouteKey.with_(path, apigw.HttpMethod.GET),
+                integration=integration,
+            )
+            for index, path in enumerate(SIGNIN_PATHS)
+        ]
+        self.login_url = f"{self.url}{LOGIN_PATH.lstrip('/')}"
         CfnOutput(self, "Url", key="WorkspaceUrl", value=self.url,
                   description="The clinician workspace (sign in through WorkspaceLoginUrl)")
         CfnOutput(self, "LoginUrl", key="WorkspaceLoginUrl", value=self.login_url,
-                  description="Cognito hosted sign-in for the workspace (authorization code grant)")
+                  description="Sign in to the workspace (the app starts Cognito's hosted sign-in with PKCE)")
         CfnOutput(self, "UserPoolId", key="WorkspaceUserPoolId", value=self.user_pool.user_pool_id,
                   description="Create users here (aws cognito-idp admin-create-user) and add them to a group")
         CfnOutput(self, "FunctionName", key="WorkspaceFunctionName", value=self.function.function.function_name)

@@ -1,8 +1,9 @@
 """Workspace handler: the clinician workspace's ASGI app (medscribe.workspace) behind API Gateway.
 
-Trigger: the workspace HTTP API's `$default` route (payload format 2.0), only for requests whose token
-API Gateway's JWT authorizer accepted (issuer: the workspace user pool, audience: its app client); the
-claims (`sub`, `cognito:groups`) reach the app as `scope["aws.event"]["requestContext"]["authorizer"]`.
+Trigger: the workspace HTTP API (payload format 2.0): its `$default` route, only for requests whose
+Cognito access token the workspace's Lambda authorizer accepted (its context `sub`, `groups` reaches
+the app as `scope["aws.event"]["requestContext"]["authorizer"]["lambda"]`), and the two sign-in routes,
+GET /login and GET /auth/callback, which have no authorizer: they are how a browser gets the token.
 Side effects: those of the workspace service: note versions, sign-offs, audit records; presigned audio
 URLs and upload forms (signed locally, used by the browser against S3).
 Idempotency: a note save names the version it edits (a stale one is refused), a sign-off the version it
@@ -11,6 +12,7 @@ signs. Never logged: bodies, query strings, tokens (the app logs ids and statuse
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any, cast
 
@@ -20,19 +22,23 @@ from mangum.types import LambdaContext as MangumContext
 
 from medscribe.invocation import invocation
 from medscribe.observability import logger, metrics, tracer
+from medscribe.settings import ENV
 
 
 @cache
 def asgi_handler() -> Mangum:
     """The app, built on the first request: its web libraries and templates load once per process, and
     importing this module stays cheap."""
+    from medscribe.adapters.cognito_signin import CognitoSignIn
     from medscribe.services.wiring import workspace_recordings, workspace_service
     from medscribe.workspace.app import create_app
-    from medscribe.workspace.auth import CognitoAuth
+    from medscribe.workspace.auth import GatewayAuth
 
+    signin = CognitoSignIn(auth_url=os.environ[ENV.WORKSPACE_AUTH_URL],
+                           client_id=os.environ[ENV.WORKSPACE_CLIENT_ID])
     # lifespan off: the app keeps no connections to open or close per process. No search factory: the
     # workspace role has no OpenSearch access yet, so search answers that it is not configured here.
-    app = create_app(workspace_service, CognitoAuth(),
+    app = create_app(workspace_service, GatewayAuth(signin),
                      recordings_factory=lambda: workspace_recordings(presigned=True))
     return Mangum(app, lifespan="off")
 

@@ -23,7 +23,7 @@ from aws_cdk import App  # noqa: E402
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks  # noqa: E402
 
 from app import build_app, cdk_json_context  # noqa: E402
-from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE  # noqa: E402
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, WORKSPACE_AUTHORIZER  # noqa: E402
 from medscribe.settings import CONTEXT_KEY, PipelineSettings  # noqa: E402
 from stacks.medscribe_stack import MedscribeStack  # noqa: E402
 from tests.infra.helpers import PROBE_ENDPOINT, PROBE_ROUTE, ROOT, SKIP_BUNDLING, Synth  # noqa: E402
@@ -66,7 +66,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The real routes and endpoints plus PROBE_ROUTE and PROBE_ENDPOINT (every access), nag packs on:
     the generic wiring."""
     lambdas = tmp_path_factory.mktemp("lambdas")
-    for name in [route.name for route in ROUTES] + [endpoint.name for endpoint in (*ENDPOINTS, WORKSPACE)]:
+    for name in [route.name for route in ROUTES] + [e.name for e in (*ENDPOINTS, WORKSPACE, WORKSPACE_AUTHORIZER)]:
         (lambdas / name).symlink_to(ROOT / "lambdas" / name, target_is_directory=True)
     for probe in (PROBE_ROUTE.name, PROBE_ENDPOINT.name):
         (lambdas / probe).mkdir()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, Access, Endpoint, Route
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, WORKSPACE_AUTHORIZER, Access, Endpoint, Route
 from medscribe.settings import ENV
 from stacks.grants import TABLE_READ_WRITE_ACTIONS
 from tests.infra.helpers import DEPLOYMENT_ID, Synth, as_list, getatt, iam_documents, ref, render, statements
@@ -67,7 +67,7 @@ def test_every_route_and_endpoint_has_exactly_one_function(which: str, request: 
     ]
     assert synth.stack.routes
     assert synth.stack.endpoints
-    workspace = 1 if synth.stack.workspace else 0
+    workspace = 2 if synth.stack.workspace else 0  # the workspace function and its authorizer
     assert len(handlers) == len(synth.stack.routes) + len(synth.stack.endpoints) + workspace
     assert len(handlers) == len(synth.stack.functions)
 
@@ -88,15 +88,19 @@ def test_function_runtime_tracing_logging_and_environment(which: str, request: p
         assert "ReservedConcurrentExecutions" not in function, name
         assert len(function["Layers"]) == 2, name
         variables = function["Environment"]["Variables"]
-        assert set(ENV_NAMES) <= set(variables), name
-        # only the functions that write the search index know the domain (and wait for it at deploy)
-        assert (ENV.SEARCH_URL in variables) == (Access.SEARCH_WRITE in handler.access), name
-        assert (ENV.CLM_ROLE_ARN in variables) == (Access.TRANSCRIBE_CUSTOMIZE in handler.access), name
         assert variables["POWERTOOLS_SERVICE_NAME"] == f"medscribe-{name}"
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "medscribe"
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
-        assert variables[ENV.SETTINGS] == synth.stack.settings.model_dump_json(exclude_none=True)
-        assert variables[ENV.KMS_KEY_ARN] == getatt(key_id)
+        if handler is WORKSPACE_AUTHORIZER:  # knows the user pool and its client, none of the stores
+            assert not set(ENV_NAMES) & set(variables), name
+            assert {ENV.WORKSPACE_USER_POOL_ID, ENV.WORKSPACE_CLIENT_ID} <= set(variables), name
+        else:
+            assert set(ENV_NAMES) <= set(variables), name
+            assert variables[ENV.SETTINGS] == synth.stack.settings.model_dump_json(exclude_none=True)
+            assert variables[ENV.KMS_KEY_ARN] == getatt(key_id)
+        # only the functions that write the search index know the domain (and wait for it at deploy)
+        assert (ENV.SEARCH_URL in variables) == (Access.SEARCH_WRITE in handler.access), name
+        assert (ENV.CLM_ROLE_ARN in variables) == (Access.TRANSCRIBE_CUSTOMIZE in handler.access), name
         log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
         log_group = synth.template["Resources"][log_group_id]
         assert log_group["Type"] == "AWS::Logs::LogGroup"
@@ -275,7 +279,7 @@ def test_code_layer_holds_the_package_without_caches(synth: Synth) -> None:
 
 def test_one_dependency_layer_per_requirements_file_shared_by_its_functions(synth: Synth) -> None:
     layers = synth.stack.layers.dependencies
-    handlers: list[Route | Endpoint] = [*ROUTES, *ENDPOINTS, WORKSPACE]
+    handlers: list[Route | Endpoint] = [*ROUTES, *ENDPOINTS, WORKSPACE, WORKSPACE_AUTHORIZER]
     assert synth.stack.workspace  # cdk.json enables it
     assert set(layers) == {handler.requirements for handler in handlers}
     code_id = resource_id(synth, synth.stack.layers.code)

@@ -1,4 +1,4 @@
-"""The clinician workspace in AWS: Cognito user pool, HTTP API and its JWT authorizer, the workspace function.
+"""The clinician workspace in AWS: Cognito user pool, HTTP API and its Lambda authorizer, the workspace functions.
 
 Properties of the synthesized template, for cdk.json's settings (`synth`: workspace enabled, MFA required),
 for other workspace settings (`variant`) and with the workspace switched off (`disabled`); both extra apps
@@ -14,12 +14,13 @@ import pytest
 from pydantic import ValidationError
 
 from app import build_app, cdk_json_context
+from medscribe.adapters.cognito_signin import CALLBACK_PATH, LOGIN_PATH
 from medscribe.domain.encounter import INPUT_PREFIXES
-from medscribe.routes import WORKSPACE
+from medscribe.routes import WORKSPACE, WORKSPACE_AUTHORIZER
 from medscribe.settings import CONTEXT_KEY, ENV, PipelineSettings
 from stacks import nag
 from stacks.grants import OBJECT_READ_ACTIONS, TABLE_INDEX_ACTIONS, TABLE_READ_WRITE_ACTIONS
-from stacks.workspace import CALLBACK_PATH, GROUPS, PASSWORD_MIN_LENGTH
+from stacks.workspace import GROUPS, PASSWORD_MIN_LENGTH
 from tests.infra.conftest import _synth
 from tests.infra.helpers import DEPLOYMENT_ID, SKIP_BUNDLING, Synth, as_list, getatt, ref, render, statements
 
@@ -74,37 +75,78 @@ def test_cdk_json_enables_the_workspace_with_mfa_required(settings: PipelineSett
 
 
 @pytest.mark.parametrize("which", ["synth", "variant"])
-def test_every_route_of_every_http_api_needs_a_pool_token(which: str, request: pytest.FixtureRequest) -> None:
+def test_every_route_but_the_sign_in_has_the_lambda_authorizer(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     routes = synth.resources("AWS::ApiGatewayV2::Route")
     authorizers = synth.resources("AWS::ApiGatewayV2::Authorizer")
-    assert {route["Properties"]["RouteKey"] for route in routes.values()} == {"$default"}  # the app routes itself
+    keys = {route["Properties"]["RouteKey"] for route in routes.values()}
+    assert keys == {"$default", f"GET {LOGIN_PATH}", f"GET {CALLBACK_PATH}"}  # the app routes itself
+    open_keys = set()
     for route_id, route in routes.items():
         properties = route["Properties"]
-        assert properties.get("AuthorizationType") == "JWT", route_id  # never NONE (the default when absent)
-        assert authorizers[properties["AuthorizerId"]["Ref"]]["Properties"]["AuthorizerType"] == "JWT", route_id
-    # one API, and nothing reaches the function another way: no other stage, integration or function URL
+        if properties.get("AuthorizationType", "NONE") == "NONE":  # NONE is the default when absent
+            assert "AuthorizerId" not in properties, route_id
+            open_keys.add(properties["RouteKey"])
+            continue
+        assert properties["AuthorizationType"] == "CUSTOM", route_id
+        assert authorizers[properties["AuthorizerId"]["Ref"]]["Properties"]["AuthorizerType"] == "REQUEST", route_id
+    # exactly the sign-in: /login starts it, /auth/callback receives the authorization code
+    assert open_keys == {"GET /login", "GET /auth/callback"}
+    # one API, and nothing reaches the functions another way: no other stage, integration or function URL
     assert len(synth.resources("AWS::ApiGatewayV2::Api")) == len(synth.resources("AWS::ApiGatewayV2::Stage")) == 1
     workspace = synth.stack.workspace
     assert workspace is not None
-    function_id = lid(synth, workspace.function.function)
-    urls = [u for u in synth.resources("AWS::Lambda::Url").values()
-            if u["Properties"]["TargetFunctionArn"] == getatt(function_id)]
-    assert not urls
+    function_ids = [getatt(lid(synth, f.function)) for f in (workspace.function, workspace.authorizer_function)]
+    assert not [u for u in synth.resources("AWS::Lambda::Url").values()
+                if u["Properties"]["TargetFunctionArn"] in function_ids]
 
 
 @pytest.mark.parametrize("which", ["synth", "variant"])
-def test_the_authorizer_accepts_only_tokens_of_this_pool_for_this_client(which: str, request: pytest.FixtureRequest
-                                                                        ) -> None:
+def test_the_authorizer_is_the_token_checking_function_uncached(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     workspace = synth.stack.workspace
     assert workspace is not None
-    _, authorizer = one(synth, "AWS::ApiGatewayV2::Authorizer")
-    assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
-    jwt = authorizer["JwtConfiguration"]
-    pool = token(lid(synth, workspace.user_pool))
-    assert render(jwt["Issuer"]) == f"https://cognito-idp.${{AWS::Region}}.amazonaws.com/{pool}"
-    assert jwt["Audience"] == [ref(lid(synth, workspace.client))]
+    authorizer_id, authorizer = one(synth, "AWS::ApiGatewayV2::Authorizer")
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["EnableSimpleResponses"] is True
+    # no identity source: the token is in the Authorization header (API callers) or the cookie (browsers),
+    # and API Gateway requires all declared sources; so no caching either (it keys on identity sources)
+    assert authorizer.get("IdentitySource", []) == []
+    assert authorizer["AuthorizerResultTtlInSeconds"] == 0
+    function_id = lid(synth, workspace.authorizer_function.function)
+    assert function_id in str(authorizer["AuthorizerUri"])
+    properties = synth.template["Resources"][function_id]["Properties"]
+    variables = properties["Environment"]["Variables"]
+    assert variables[ENV.WORKSPACE_USER_POOL_ID] == ref(lid(synth, workspace.user_pool))
+    assert variables[ENV.WORKSPACE_CLIENT_ID] == ref(lid(synth, workspace.client))
+    assert not {ENV.TABLE, ENV.INPUT_BUCKET, ENV.ARTIFACTS_BUCKET} & set(variables)
+    assert properties["Timeout"] == WORKSPACE_AUTHORIZER.timeout_seconds
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    # only this API's authorizer may invoke it
+    permissions = [p["Properties"] for p in synth.resources("AWS::Lambda::Permission").values()
+                   if function_id in str(p["Properties"]["FunctionName"])]
+    (permission,) = permissions
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    api = token(lid(synth, workspace.api))
+    assert render(permission["SourceArn"]) == (
+        f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:{api}/authorizers/"
+        f"{token(authorizer_id)}")
+
+
+def test_the_authorizer_role_has_no_data_access(synth: Synth) -> None:
+    workspace = synth.stack.workspace
+    assert workspace is not None
+    role = workspace.authorizer_function.role
+    policies = [r["Properties"] for r in synth.resources("AWS::IAM::Policy").values()
+                if {"Ref": lid(synth, role)} in r["Properties"]["Roles"]]
+    granted = {action for p in policies for s in statements(p["PolicyDocument"]) for action in as_list(s["Action"])}
+    assert granted
+    assert {action.split(":")[0] for action in granted} <= {"logs", "xray"}, granted
+    role_properties = synth.template["Resources"][lid(synth, role)]["Properties"]
+    assert "ManagedPolicyArns" not in role_properties
+    assert "Policies" not in role_properties
+    assert WORKSPACE_AUTHORIZER.access == frozenset()
 
 
 def test_the_user_pool_admits_no_one_by_itself_and_enforces_threat_protection(synth: Synth) -> None:
@@ -175,7 +217,7 @@ def test_the_app_client_uses_the_code_grant_and_the_settings(which: str, setting
     assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]
     assert client["PreventUserExistenceErrors"] == "ENABLED"
     assert client["EnableTokenRevocation"] is True
-    assert render(client["CallbackURLs"]) == [f"{api_url(synth)}{CALLBACK_PATH}",
+    assert render(client["CallbackURLs"]) == [f"{api_url(synth)}{CALLBACK_PATH.lstrip('/')}",
                                               *settings_of.get("workspace_callback_urls", [])]
     assert render(client["LogoutURLs"]) == [api_url(synth), *settings_of.get("workspace_logout_urls", [])]
     assert client["TokenValidityUnits"] == {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "minutes"}
@@ -211,7 +253,7 @@ def test_the_stage_is_throttled_and_logs_every_request_encrypted_without_query_s
     name = render(log_group["Properties"]["LogGroupName"])
     assert name == f"/aws/apigateway/{prefix}/{DEPLOYMENT_ID}/workspace-access"
     log_format = stage["AccessLogSettings"]["Format"]
-    assert "$context.authorizer.claims.sub" in log_format
+    assert "$context.authorizer.sub" in log_format  # the Lambda authorizer's context
     assert "$context.status" in log_format
     for leak in ("querystring", "$input", "header", "email", "username", "$context.identity.user"):
         assert leak not in log_format.lower(), leak
@@ -229,12 +271,13 @@ def test_only_this_api_may_invoke_the_workspace_function(synth: Synth) -> None:
     function_id = lid(synth, workspace.function.function)
     permissions = [p["Properties"] for p in synth.resources("AWS::Lambda::Permission").values()
                    if function_id in str(p["Properties"]["FunctionName"])]
-    (permission,) = permissions
-    assert permission["Action"] == "lambda:InvokeFunction"
-    assert permission["Principal"] == "apigateway.amazonaws.com"
     api = token(lid(synth, workspace.api))
     scope = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-    assert render(permission["SourceArn"]) == f"{scope}{api}/*/*"
+    for permission in permissions:  # one per route (CDK), each scoped to this API
+        assert permission["Action"] == "lambda:InvokeFunction"
+        assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert sorted(render(p["SourceArn"]) for p in permissions) == sorted(
+        f"{scope}{api}/*/*{path}" for path in ("", LOGIN_PATH, CALLBACK_PATH))
     _, integration = one(synth, "AWS::ApiGatewayV2::Integration")
     assert integration["IntegrationUri"] == getatt(function_id)
     assert integration["PayloadFormatVersion"] == "2.0"
@@ -278,16 +321,16 @@ def test_outputs_name_the_workspace_and_its_sign_in(synth: Synth) -> None:
     assert workspace is not None
     outputs = synth.template["Outputs"]
     assert render(outputs["WorkspaceUrl"]["Value"]) == api_url(synth)
-    login = render(outputs["WorkspaceLoginUrl"]["Value"])
-    assert login == (f"https://${{{lid(synth, workspace.domain)}}}.auth.${{AWS::Region}}.amazoncognito.com/login"
-                     f"?client_id=${{{lid(synth, workspace.client)}}}&response_type=code"
-                     f"&redirect_uri={api_url(synth)}{CALLBACK_PATH}")
+    # the app's /login: it starts the hosted UI with state and a PKCE challenge (the callback needs both)
+    assert render(outputs["WorkspaceLoginUrl"]["Value"]) == f"{api_url(synth)}{LOGIN_PATH.lstrip('/')}"
     assert outputs["WorkspaceUserPoolId"]["Value"] == ref(lid(synth, workspace.user_pool))
 
 
 def test_switched_off_none_of_it_is_synthesized(disabled: Synth) -> None:
     assert disabled.stack.workspace is None
     assert WORKSPACE.name not in disabled.stack.functions
+    assert WORKSPACE_AUTHORIZER.name not in disabled.stack.functions
+    assert WORKSPACE_AUTHORIZER.requirements not in disabled.stack.layers.dependencies
     types = {resource["Type"] for resource in disabled.template["Resources"].values()}
     assert not {t for t in types if t.startswith(("AWS::Cognito::", "AWS::ApiGatewayV2::"))}
     assert not [name for name in disabled.template["Outputs"] if name.startswith("Workspace")]

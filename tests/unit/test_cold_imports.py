@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, WORKSPACE_AUTHORIZER
 from medscribe.settings import function_env, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +23,9 @@ LAYER = ROOT / "layers" / "medscribe" / "python"
 # jiwer (scoring and self-heal only); the workspace's web app and templates (its first request).
 LAZY = ["opensearchpy", "medscribe.adapters.search_opensearch", "tscribe", "pandas", "matplotlib", "docx",
         "medscribe.adapters.llm.bedrock", "medscribe.adapters.llm.openai_compat", "requests", "jiwer",
-        "starlette", "jinja2", "medscribe.workspace"]
-NEEDED_AT_IMPORT = {"score": {"requests", "jiwer"}, "selfheal": {"jiwer"}}
+        "starlette", "jinja2", "medscribe.workspace", "jwt"]
+# PyJWT: the workspace authorizer verifies a token on every request it gets
+NEEDED_AT_IMPORT = {"score": {"requests", "jiwer"}, "selfheal": {"jiwer"}, "workspace_authorizer": {"jwt"}}
 # An endpoint that refuses connections at once: a client built or a request made at import would fail.
 UNREACHABLE_SEARCH = "https://127.0.0.1:9"
 # The X-Ray SDK's sampler builds its own (unsigned) client when Powertools' Tracer loads it: the one
@@ -67,7 +68,7 @@ def import_handler(handler_path: str, tmp_path: Path, **extra_env: str) -> dict[
     return found
 
 
-@pytest.mark.parametrize("handler", [*ROUTES, *ENDPOINTS, WORKSPACE], ids=lambda h: h.name)
+@pytest.mark.parametrize("handler", [*ROUTES, *ENDPOINTS, WORKSPACE, WORKSPACE_AUTHORIZER], ids=lambda h: h.name)
 def test_a_handler_imports_without_clients_or_libraries_it_needs_later(handler, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     found = import_handler(handler.handler_path, tmp_path)
     ours = set(found["clients"]) - TRACING_CLIENTS

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, WORKSPACE_AUTHORIZER
 from medscribe.settings import function_env, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # distribution -> the module it installs, for the libraries only some layers carry
 HEAVY = {"jiwer": "jiwer", "whisper-normalizer": "whisper_normalizer", "requests": "requests",
-         "opensearch-py": "opensearchpy", "tscribe": "tscribe"}
+         "opensearch-py": "opensearchpy", "tscribe": "tscribe", "pyjwt": "jwt", "cryptography": "cryptography"}
 
 
 def _layer_packages(requirements: str, seen: frozenset[str] = frozenset()) -> set[str]:
@@ -34,7 +34,7 @@ def _layer_packages(requirements: str, seen: frozenset[str] = frozenset()) -> se
     return names
 
 
-@pytest.mark.parametrize("handler", [*ROUTES, *ENDPOINTS, WORKSPACE], ids=lambda h: h.name)
+@pytest.mark.parametrize("handler", [*ROUTES, *ENDPOINTS, WORKSPACE, WORKSPACE_AUTHORIZER], ids=lambda h: h.name)
 def test_handler_imports_only_what_its_layer_holds(handler, tmp_path) -> None:  # type: ignore[no-untyped-def]
     requirements = handler.requirements
     allowed = _layer_packages(requirements)

@@ -10,16 +10,26 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from mangum import Mangum
 from starlette.testclient import TestClient
 
+from medscribe.adapters.cognito_signin import (
+    ACCESS_COOKIE,
+    CALLBACK_PATH,
+    LOGIN_PATH,
+    SIGNIN_COOKIE,
+    SignInFailed,
+    Tokens,
+    challenge,
+)
 from medscribe.workspace.app import create_app
 from medscribe.workspace.auth import (
     AWS_CSRF_COOKIE,
     LOCAL_SESSION_COOKIE,
-    CognitoAuth,
+    GatewayAuth,
     LocalAuth,
     groups_claim,
     local_actor,
@@ -319,19 +329,19 @@ def test_a_same_origin_form_post_with_the_token_signs(admin: tuple[TestClient, s
     assert service.versions[ENC][0]["state"] == "SIGNED"
 
 
-# --- roles (AWS: the JWT authorizer's claims through Mangum) -------------------------------------
+# --- roles (AWS: the Lambda authorizer's context through Mangum) ----------------------------------
 
 def _event(method: str, path: str, groups: Any, *, sub: str = "0f1e2d3c-clinician", body: Any = None,
            headers: dict[str, str] | None = None, cookies: list[str] | None = None) -> dict[str, Any]:
-    event = json.loads((FIXTURES / "events" / "powertools" / "apiGatewayProxyV2Event.json").read_text())
+    event = json.loads((FIXTURES / "events" / "apiGatewayProxyV2LambdaAuthorizerEvent.json").read_text())
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
     event["rawQueryString"] = ""
     event.pop("queryStringParameters", None)
-    claims: dict[str, Any] = {"sub": sub} if sub else {}
+    context: dict[str, Any] = {"sub": sub} if sub else {}
     if groups is not None:
-        claims["cognito:groups"] = groups
-    event["requestContext"]["authorizer"]["jwt"]["claims"] = claims
+        context["groups"] = groups
+    event["requestContext"]["authorizer"]["lambda"] = context
     event["headers"] = {"host": event["requestContext"]["domainName"], "x-forwarded-proto": "https",
                         "content-type": "application/json", **(headers or {})}
     event["cookies"] = cookies or []
@@ -341,13 +351,13 @@ def _event(method: str, path: str, groups: Any, *, sub: str = "0f1e2d3c-clinicia
 
 @pytest.fixture
 def lambda_handler(service: FakeWorkspace) -> Mangum:
-    app = create_app(lambda: service, CognitoAuth(), search_factory=FakeSearch,
+    app = create_app(lambda: service, GatewayAuth(FakeSignIn()), search_factory=FakeSearch,
                      recordings_factory=lambda: FakeRecordings("https://in.s3.us-east-1.amazonaws.com/x?X-Amz-Signature=s"))
     return Mangum(app, lifespan="off")
 
 
 def test_api_gateway_lists_claims_as_a_bracketed_string() -> None:
-    assert groups_claim("[admin clinician]") == ["admin", "clinician"]
+    assert groups_claim("admin clinician") == ["admin", "clinician"]
     assert groups_claim(["clinician"]) == ["clinician"]
     assert groups_claim("clinician") == ["clinician"]
     assert groups_claim(None) == []
@@ -358,7 +368,7 @@ def test_api_gateway_lists_claims_as_a_bracketed_string() -> None:
 def test_a_clinician_gets_403_on_admin_routes(lambda_handler: Mangum, service: FakeWorkspace, method: str,
                                               path: str) -> None:
     csrf = "c" * 43
-    response = lambda_handler(_event(method, path, "[clinician]", cookies=[f"{AWS_CSRF_COOKIE}={csrf}"],
+    response = lambda_handler(_event(method, path, "clinician", cookies=[f"{AWS_CSRF_COOKIE}={csrf}"],
                                      headers={"x-csrf-token": csrf, "origin": "https://id.execute-api.us-east-1.amazonaws.com"}),
                               None)
     assert response["statusCode"] == 403
@@ -368,7 +378,7 @@ def test_a_clinician_gets_403_on_admin_routes(lambda_handler: Mangum, service: F
 
 def test_a_clinician_reads_and_an_admin_erases_through_mangum(lambda_handler: Mangum,
                                                                 service: FakeWorkspace) -> None:
-    read = lambda_handler(_event("GET", f"/api/encounters/{ENC}", "[clinician]"), None)
+    read = lambda_handler(_event("GET", f"/api/encounters/{ENC}", "clinician"), None)
     assert read["statusCode"] == 200
     assert json.loads(read["body"])["note"]["version"] == 0
     assert service.audit_log[-1]["actor_id"] == "0f1e2d3c-clinician"
@@ -379,7 +389,7 @@ def test_a_clinician_reads_and_an_admin_erases_through_mangum(lambda_handler: Ma
     assert "SameSite=Strict" in minted[0]
     csrf = minted[0].split(";")[0].split("=", 1)[1]
     origin = "https://id.execute-api.us-east-1.amazonaws.com"
-    erased = lambda_handler(_event("DELETE", f"/api/encounters/{ENC}", "[admin clinician]", sub="admin-sub",
+    erased = lambda_handler(_event("DELETE", f"/api/encounters/{ENC}", "admin clinician", sub="admin-sub",
                                    cookies=[f"{AWS_CSRF_COOKIE}={csrf}"],
                                    headers={"x-csrf-token": csrf, "origin": origin}), None)
     assert erased["statusCode"] == 200
@@ -390,22 +400,22 @@ def test_a_clinician_reads_and_an_admin_erases_through_mangum(lambda_handler: Ma
 def test_aws_without_claims_is_401_and_without_a_group_403(lambda_handler: Mangum) -> None:
     assert lambda_handler(_event("GET", "/api/encounters", None, sub=""), None)["statusCode"] == 401
     assert lambda_handler(_event("GET", "/api/encounters", None), None)["statusCode"] == 403
-    assert lambda_handler(_event("GET", "/api/encounters", "[visitors]"), None)["statusCode"] == 403
+    assert lambda_handler(_event("GET", "/api/encounters", "visitors"), None)["statusCode"] == 403
 
 
 def test_aws_writes_need_the_cookie_token_echoed(lambda_handler: Mangum, service: FakeWorkspace) -> None:
     origin = "https://id.execute-api.us-east-1.amazonaws.com"
-    no_cookie = _event("POST", f"/api/encounters/{ENC}/sign", "[clinician]", body={"version": 0},
+    no_cookie = _event("POST", f"/api/encounters/{ENC}/sign", "clinician", body={"version": 0},
                        headers={"x-csrf-token": "d" * 43, "origin": origin})
     assert lambda_handler(no_cookie, None)["statusCode"] == 403  # a fresh cookie is minted, never the offered value
-    signed = _event("POST", f"/api/encounters/{ENC}/sign", "[clinician]", body={"version": 0},
+    signed = _event("POST", f"/api/encounters/{ENC}/sign", "clinician", body={"version": 0},
                     cookies=[f"{AWS_CSRF_COOKIE}={'d' * 43}"], headers={"x-csrf-token": "d" * 43, "origin": origin})
     assert lambda_handler(signed, None)["statusCode"] == 200
     assert service.versions[ENC][0]["state"] == "SIGNED"
 
 
 def test_the_aws_encounter_page_lets_media_come_from_the_presigned_host(lambda_handler: Mangum) -> None:
-    response = lambda_handler(_event("GET", f"/encounters/{ENC}", "[clinician]"), None)
+    response = lambda_handler(_event("GET", f"/encounters/{ENC}", "clinician"), None)
     assert response["statusCode"] == 200
     policy = response["headers"]["content-security-policy"]
     assert "media-src 'self' https://in.s3.us-east-1.amazonaws.com;" in policy
@@ -569,3 +579,112 @@ def test_a_signed_note_is_amended_with_a_reason_in_the_form(admin: tuple[TestCli
     form["amend_reason"] = "plan recorded in the wrong note"
     assert client.post(f"/encounters/{ENC}/edit", data=form, headers={"origin": BASE}).status_code == 303
     assert service.audit_log[-1]["action"] == "amend"
+
+
+# --- sign-in (AWS: the only two routes API Gateway lets through without the authorizer) ------------
+
+class FakeSignIn:
+    """Cognito's hosted UI and token endpoint as the app sees them; records the exchanges asked for."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.exchanged: list[dict[str, str]] = []
+
+    def authorize_url(self, *, redirect_uri: str, state: str, verifier: str) -> str:
+        query = urlencode({"redirect_uri": redirect_uri, "state": state, "code_challenge": challenge(verifier)})
+        return f"https://pool.auth.us-east-1.amazoncognito.com/oauth2/authorize?{query}"
+
+    def exchange(self, *, code: str, redirect_uri: str, verifier: str) -> Tokens:
+        self.exchanged.append({"code": code, "redirect_uri": redirect_uri, "verifier": verifier})
+        if self.refuse:
+            raise SignInFailed("the token endpoint answered 400")
+        return Tokens("header.payload.signature", 3600)
+
+
+def _signin_handler(service: FakeWorkspace, signin: FakeSignIn) -> Mangum:
+    return Mangum(create_app(lambda: service, GatewayAuth(signin), search_factory=FakeSearch), lifespan="off")
+
+
+def _unauthorized(method: str, path: str, query: str = "", cookies: list[str] | None = None) -> dict[str, Any]:
+    """A request on a route without the authorizer: no `authorizer` in the request context at all."""
+    event = _event(method, path, None, sub="", cookies=cookies)
+    del event["requestContext"]["authorizer"]
+    event["rawQueryString"] = query
+    return event
+
+
+def _cookie(response: dict[str, Any], name: str) -> str:
+    (found,) = [c for c in response.get("cookies", []) if c.startswith(f"{name}=")]
+    return str(found)
+
+
+def test_login_sends_the_browser_to_the_hosted_ui_with_state_and_a_pkce_challenge(service: FakeWorkspace) -> None:
+    response = _signin_handler(service, FakeSignIn())(_unauthorized("GET", LOGIN_PATH), None)
+    assert response["statusCode"] == 303
+    location = urlsplit(response["headers"]["location"])
+    query = parse_qs(location.query)
+    pending = _cookie(response, SIGNIN_COOKIE)
+    state, _, verifier = pending.split(";")[0].split("=", 1)[1].partition(".")
+    assert query["state"] == [state]
+    assert query["code_challenge"] == [challenge(verifier)]
+    assert query["redirect_uri"] == ["https://id.execute-api.us-east-1.amazonaws.com/auth/callback"]
+    assert len(verifier) >= 43
+    for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/"):
+        assert attribute in pending
+
+
+def test_the_callback_exchanges_the_code_with_the_verifier_and_sets_the_access_cookie(
+        service: FakeWorkspace) -> None:
+    signin = FakeSignIn()
+    event = _unauthorized("GET", CALLBACK_PATH, "code=the-code&state=s1", cookies=[f"{SIGNIN_COOKIE}=s1.v1"])
+    response = _signin_handler(service, signin)(event, None)
+    assert response["statusCode"] == 303
+    assert response["headers"]["location"] == "/"
+    assert signin.exchanged == [{"code": "the-code", "verifier": "v1",
+                                 "redirect_uri": "https://id.execute-api.us-east-1.amazonaws.com/auth/callback"}]
+    access = _cookie(response, ACCESS_COOKIE)
+    assert access.startswith(f"{ACCESS_COOKIE}=header.payload.signature;")
+    # Lax, not Strict: the browser arrives here in a top-level redirect from Cognito's domain
+    for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/", "Max-Age=3600"):
+        assert attribute in access
+    assert "Max-Age=0" in _cookie(response, SIGNIN_COOKIE)  # the sign-in in progress is over
+
+
+@pytest.mark.parametrize(("query", "cookies"), [
+    ("code=c&state=forged", [f"{SIGNIN_COOKIE}=s1.v1"]),  # another sign-in's state: a login CSRF
+    ("code=c&state=s1", []),  # no sign-in started in this browser
+    ("state=s1", [f"{SIGNIN_COOKIE}=s1.v1"]),  # no code (e.g. error=access_denied)
+    ("code=c&state=", [f"{SIGNIN_COOKIE}=.v1"]),
+], ids=["wrong-state", "no-cookie", "no-code", "empty-state"])
+def test_a_callback_without_its_own_sign_in_is_refused_without_exchanging(
+        service: FakeWorkspace, query: str, cookies: list[str]) -> None:
+    signin = FakeSignIn()
+    response = _signin_handler(service, signin)(_unauthorized("GET", CALLBACK_PATH, query, cookies), None)
+    assert response["statusCode"] == 400
+    assert signin.exchanged == []
+    assert not [c for c in response.get("cookies", []) if c.startswith(f"{ACCESS_COOKIE}=")]
+
+
+def test_a_refused_code_sets_no_cookie(service: FakeWorkspace) -> None:
+    event = _unauthorized("GET", CALLBACK_PATH, "code=used&state=s1", cookies=[f"{SIGNIN_COOKIE}=s1.v1"])
+    response = _signin_handler(service, FakeSignIn(refuse=True))(event, None)
+    assert response["statusCode"] == 400
+    assert not [c for c in response.get("cookies", []) if c.startswith(f"{ACCESS_COOKIE}=")]
+
+
+def test_every_route_but_the_sign_in_needs_the_authorizers_identity(service: FakeWorkspace) -> None:
+    handler = _signin_handler(service, FakeSignIn())
+    app = create_app(lambda: service, GatewayAuth(FakeSignIn()))
+    paths = {getattr(route, "path", "") for route in app.routes} - {LOGIN_PATH, CALLBACK_PATH}
+    assert {"/", "/api/encounters", "/logout", "/static"} <= paths
+    for path in paths:
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        assert handler(_unauthorized("GET", concrete), None)["statusCode"] == 401, path
+
+
+def test_aws_logout_deletes_the_access_cookie(lambda_handler: Mangum) -> None:
+    origin = "https://id.execute-api.us-east-1.amazonaws.com"
+    response = lambda_handler(_event("POST", "/logout", "clinician", cookies=[f"{AWS_CSRF_COOKIE}={'e' * 43}"],
+                                     headers={"x-csrf-token": "e" * 43, "origin": origin}), None)
+    assert response["statusCode"] == 200
+    assert "Max-Age=0" in _cookie(response, ACCESS_COOKIE)

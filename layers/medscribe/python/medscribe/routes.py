@@ -288,6 +288,17 @@ WORKSPACE = Endpoint(
     requirements="layers/workspace/requirements.txt",
 )
 
+# The workspace HTTP API's Lambda authorizer: verifies a Cognito access token (header or cookie) against the
+# pool's published keys. No data access at all: no table, bucket, topic or key.
+WORKSPACE_AUTHORIZER = Endpoint(
+    name="workspace_authorizer",
+    description="Workspace sign-in check: a Cognito access token of the pool for the app client (header or cookie)",
+    access=frozenset(),
+    timeout_seconds=10,
+    memory_mb=256,
+    requirements="layers/authorizer/requirements.txt",
+)
+
 
 def route(name: str) -> Route:
     for candidate in ROUTES:

@@ -7,11 +7,16 @@ never written anywhere: restarting the server ends every session. The session ex
 `session_seconds`. The local actor is `local-<os user>` with the role admin: whoever started the
 server owns the machine's runtime and may erase from it anyway.
 
-AWS (`CognitoAuth`): API Gateway's HTTP API JWT authorizer has verified the Cognito token before the
-function runs and passes its claims in the Lambda event (Mangum keeps the event in
-`scope["aws.event"]`): `sub` is the actor id and `cognito:groups` the role (admin wins over
-clinician; a user in neither group is refused with 403). API Gateway writes a list claim as the
-string "[a b]", which is parsed as such.
+AWS (`GatewayAuth`): the HTTP API's Lambda authorizer (lambdas/workspace_authorizer) has verified the
+Cognito access token (the `Authorization: Bearer` header, or the HttpOnly cookie the sign-in callback
+sets) before the function runs, and passes its context in the Lambda event (Mangum keeps the event in
+`scope["aws.event"]`, `requestContext.authorizer.lambda`): `sub` is the actor id and `groups` (space
+separated) the role (admin wins over clinician; a user in neither group is refused with 403). Sign-in:
+GET /login starts Cognito's hosted UI (authorization code with PKCE, state and verifier in a short-lived
+cookie); GET /auth/callback checks the state, exchanges the code and sets the access-token cookie
+(HttpOnly, Secure, SameSite=Lax: Lax, because the browser arrives from Cognito's domain in a top-level
+redirect, on which Strict would drop the sign-in cookie, and Lax still keeps it off cross-site posts).
+Those two routes are the only ones API Gateway lets through without the authorizer.
 
 CSRF (both): every session has a token; a state change (any method but GET/HEAD/OPTIONS) must carry
 it in the `X-CSRF-Token` header (the API) or the `csrf` form field (the pages), and an `Origin` (or,
@@ -40,6 +45,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from medscribe.adapters.cognito_signin import Tokens
 from medscribe.workspace.ports import Actor, Role
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -146,7 +152,7 @@ class LocalAuth:
 
 
 def groups_claim(value: Any) -> list[str]:
-    """`cognito:groups` as a list: a JSON list, or API Gateway's "[a b]" string, or one name."""
+    """Groups as a list: a JSON list, or a "[a b]" / "a b" string (the authorizer's context), or one name."""
     if isinstance(value, list):
         return [str(v) for v in value]
     text = str(value or "").strip()
@@ -163,21 +169,32 @@ def role_of(groups: list[str]) -> Role | None:
     return None
 
 
-class CognitoAuth:
-    """Identity from the JWT authorizer's claims in the Lambda event; the CSRF token in a cookie."""
+class SignIn(Protocol):
+    """The hosted sign-in (medscribe.adapters.cognito_signin.CognitoSignIn in AWS)."""
+
+    def authorize_url(self, *, redirect_uri: str, state: str, verifier: str) -> str: ...
+
+    def exchange(self, *, code: str, redirect_uri: str, verifier: str) -> Tokens: ...
+
+
+class GatewayAuth:
+    """Identity from the Lambda authorizer's context in the event; the CSRF token in a cookie."""
 
     secure_cookies = True
 
+    def __init__(self, signin: SignIn) -> None:
+        self.signin = signin
+
     def authenticate(self, request: Request) -> Session:
         event = request.scope.get("aws.event")
-        claims: Mapping[str, Any] = {}
+        context: Mapping[str, Any] = {}
         if isinstance(event, Mapping):
             authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-            claims = (authorizer.get("jwt") or {}).get("claims") or {}
-        subject = str(claims.get("sub") or "")
+            context = authorizer.get("lambda") or {}
+        subject = str(context.get("sub") or "")
         if not subject:
             raise Unauthenticated("no verified token: sign in")
-        role = role_of(groups_claim(claims.get("cognito:groups")))
+        role = role_of(groups_claim(context.get("groups")))
         if role is None:
             raise NoRole("the signed-in user is in neither the clinician nor the admin group")
         token = request.cookies.get(AWS_CSRF_COOKIE)
