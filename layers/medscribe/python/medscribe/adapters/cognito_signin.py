@@ -71,7 +71,7 @@ class CognitoSignIn:
         request = urllib.request.Request(f"{self.auth_url}/oauth2/token", data=body, method="POST",  # noqa: S310
                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - scheme checked  # nosec B310
                 answer: dict[str, Any] = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise SignInFailed(f"the token endpoint answered {exc.code}") from None  # its body may echo the code

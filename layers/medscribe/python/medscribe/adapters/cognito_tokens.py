@@ -21,7 +21,7 @@ import jwt
 
 from medscribe.adapters.cognito_signin import ACCESS_COOKIE
 
-ACCESS_TOKEN_USE = "access"  # noqa: S105 (a claim value, not a secret)
+ACCESS_TOKEN_USE = "access"  # noqa: S105 - a claim value, not a secret  # nosec B105
 LEEWAY_SECONDS = 30  # clock skew between Cognito and Lambda
 
 
