@@ -63,3 +63,20 @@ def test_lines_keep_their_numbers_speakers_and_times_and_counts_hold_no_text() -
         (1, "spk_0", 0.0, 1.5, 0.9), (2, "spk_1", 1.5, 3.0, None)]
     assert redacted[0].text == "hi , [NAME] ."
     assert counts == {"NAME": 1}
+
+
+def test_a_note_document_is_redacted_in_its_free_text_and_keeps_its_structure() -> None:
+    from medscribe.domain.redaction import redact_document
+
+    note = {"template": "hp", "status": "DOCUMENTED", "engine": "offline",
+            "lines": [{"n": 1, "speaker": "spk_0", "role": "clinician", "text": "hi , logan . dob 3/4/1950 ."}],
+            "sections": [{"name": "History", "items": [{"text": "Logan reports pain since 3/1/2021.", "lines": [1]}]}],
+            "problems": []}
+    redacted, counts = redact_document(note)
+    assert redacted == {
+        "template": "hp", "status": "DOCUMENTED", "engine": "offline",
+        "lines": [{"n": 1, "speaker": "spk_0", "role": "clinician", "text": "hi , [NAME] . dob [DATE] ."}],
+        "sections": [{"name": "History", "items": [{"text": "[NAME] reports pain since [DATE].", "lines": [1]}]}],
+        "problems": []}
+    assert counts == {"NAME": 2, "DATE": 2}
+    assert note["lines"][0]["text"].startswith("hi , logan")  # type: ignore[index]  # the input is not changed

@@ -257,3 +257,29 @@ def redact_lines(lines: Sequence[Line], language: str = "en-US") -> tuple[list[L
             counts[span.category] = counts.get(span.category, 0) + 1
         redacted.append(replace(line, text=text))
     return redacted, counts
+
+
+# Keys whose values are structure, not free text: left as they are in a redacted document.
+STRUCTURAL_KEYS = frozenset({"status", "engine", "template", "code", "speaker", "role", "language", "model",
+                             "version", "kind", "category", "type", "system", "unit", "units", "section"})
+
+
+def redact_document(value: object, language: str = "en-US") -> tuple[object, dict[str, int]]:
+    """A JSON document (a note, an EMR record, transcript lines) with every free-text string redacted;
+    numbers, booleans and the values of STRUCTURAL_KEYS kept. Returns the copy and the counts per
+    category (no text)."""
+    counts: dict[str, int] = {}
+
+    def walk(item: object, key: str | None) -> object:
+        if isinstance(item, dict):
+            return {k: walk(v, str(k)) for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v, key) for v in item]
+        if isinstance(item, str) and key not in STRUCTURAL_KEYS:
+            text, spans = redact(item, language)
+            for span in spans:
+                counts[span.category] = counts.get(span.category, 0) + 1
+            return text
+        return item
+
+    return walk(value, None), counts
