@@ -15,7 +15,7 @@ SECURITY_VENV := .venv-security
 CHECKOV_VENV := .venv-checkov
 TOOL_PIP := --quiet --no-cache-dir --disable-pip-version-check --no-deps
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt layers/deps/requirements.txt layers/workspace/requirements.txt pyproject.toml
+$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-diarization.txt layers/deps/requirements.txt layers/workspace/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -103,6 +103,7 @@ bench: install
 	$(BIN)/python bench/package_size.py
 	$(BIN)/python bench/claims.py
 	$(BIN)/python bench/redaction.py
+	$(BIN)/python bench/diarization.py
 
 clean:
 	rm -rf cdk.out .medscribe .pytest_cache .mypy_cache .ruff_cache

@@ -8,14 +8,18 @@ or FAILED), so they hold whatever the stages after transcription do.
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import wave
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from medscribe.adapters import aws_clients
 from medscribe.domain.encounter import Encounter, EncounterStatus
-from medscribe_local.media_decoding import FORMAT_MISMATCH
+from medscribe_local.media_decoding import FORMAT_MISMATCH, SAMPLE_RATE, decode_media
 from medscribe_local.uploads import Upload
 from tests.e2e.conftest import SAMPLE_AUDIO, Driver, eventually, speech_wav
 from tests.media import MP3
@@ -134,3 +138,45 @@ def test_every_sample_recording_is_transcribed_and_documented_with_its_artifacts
         cited = {n for section in note["sections"] for item in section["items"] for n in item["lines"]}
         assert cited
         assert cited <= {line["n"] for line in note["lines"]}
+
+
+def mono_wav(path: Path) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """A 16 kHz 16-bit mono WAV of a stereo recording's two channels averaged, and the two channels."""
+    with path.open("rb") as handle:
+        audio = decode_media(handle, None, None)
+    left, right = audio.channels
+    pcm = np.clip(audio.mono * 32767, -32768, 32767).astype("<i2").tobytes()
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(pcm)
+    return out.getvalue(), left, right
+
+
+def test_a_mono_downmix_of_every_sample_is_diarized_into_clinician_and_patient(driver: Driver) -> None:
+    """Issue 18: locally a mono recording used to be one speaker. Each sample's two voices (clinician on
+    the left channel, patient on the right) mixed to mono must come back as two speakers, and every line
+    of the note must carry the role of the channel that was louder while it was spoken."""
+    sources = sorted(SAMPLE_AUDIO.glob("*.mp3"))
+    mixes = {path.stem: mono_wav(path) for path in sources}
+    uploads = {stem: driver.put(driver.unique("audio", f"{stem}-mono.wav"), wav) for stem, (wav, _, _) in mixes.items()}
+    encounters = driver.wait(*uploads.values(), timeout=180)
+    bucket = driver.resources.artifacts_bucket
+    for (stem, (_, left, right)), encounter in zip(mixes.items(), encounters, strict=True):
+        assert encounter.status in (EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW), encounter.reason
+        assert encounter.speakers == 2, stem
+        lines = json.loads(driver.s3.get_object(Bucket=bucket, Key=encounter.transcript_key)["Body"].read())
+        assert lines["attribution"] == "embedding-clustering"
+        note = json.loads(driver.s3.get_object(Bucket=bucket, Key=encounter.note_key)["Body"].read())
+        role_of = {line["n"]: line["role"] for line in note["lines"]}
+        right_words = total_words = 0
+        for line in lines["lines"]:
+            a, b = int(line["start"] * SAMPLE_RATE), int(line["end"] * SAMPLE_RATE)
+            expected = "clinician" if np.square(left[a:b]).sum() >= np.square(right[a:b]).sum() else "patient"
+            words = len(line["text"].split())
+            total_words += words
+            right_words += words * (role_of[line["n"]] == expected)
+        assert role_of[1] == "clinician", stem
+        assert right_words / total_words >= 0.9, (stem, right_words, total_words)

@@ -20,6 +20,7 @@ from medscribe.domain.encounter import utc_now
 from medscribe.routes import ROUTES, ScheduleTrigger, StreamTrigger
 from medscribe.services.wiring import SQLITE_URL_PREFIX
 from medscribe.settings import PipelineSettings, function_env, function_settings, load_settings, project_root
+from medscribe_local import diarization
 from medscribe_local.alarms import DlqAlarms
 from medscribe_local.emulator import Emulator
 from medscribe_local.environment import BEDROCK_ENDPOINT_ENV, connect, is_loopback, patch_environ, route_transcribe
@@ -28,7 +29,7 @@ from medscribe_local.outbox import Outbox
 from medscribe_local.pollers import SERVICE_NAME_ENV, RoutePoller, RouteStats, ScheduleTimer, StreamPump
 from medscribe_local.provision import provision
 from medscribe_local.state import Resources, RuntimeInfo, StatePaths, remove_runtime, write_runtime
-from medscribe_local.transcribe_service import DEFAULT_WORKERS, TranscribeService
+from medscribe_local.transcribe_service import DEFAULT_WORKERS, SpeakerDiarizer, TranscribeService
 from medscribe_local.whisper_engine import Recognizer, WhisperRecognizer
 
 log = logging.getLogger("medscribe_local")
@@ -81,17 +82,24 @@ def handler_environment(resources: Resources, settings: PipelineSettings,
 
 
 class LocalRuntime:
-    """`recognizer` replaces the Whisper engine behind the local Transcribe service (tests)."""
+    """`recognizer` replaces the Whisper engine behind the local Transcribe service (tests); `diarizer`
+    numbers the speakers of mono recordings (default: diarization.Diarizer with the real engine when the
+    diarization extra is installed, none with a replaced recognizer unless one is given)."""
 
     def __init__(
         self, paths: StatePaths, settings: PipelineSettings | None = None, recognizer: Recognizer | None = None,
-        transcribe_workers: int = DEFAULT_WORKERS,
+        transcribe_workers: int = DEFAULT_WORKERS, diarizer: SpeakerDiarizer | None = None,
     ) -> None:
         self.paths = paths
         self.settings = settings or load_settings()
         self.log = RuntimeLog(paths.log_file)
         self.emulator = Emulator()
         self.recognizer = recognizer or WhisperRecognizer(workers=transcribe_workers)
+        if diarizer is None and recognizer is None and diarization.available():
+            diarizer = diarization.Diarizer()
+        elif diarizer is None and recognizer is None:
+            log.info("mono recordings stay one speaker: the diarization extra (resemblyzer, torch) is not installed")
+        self.diarizer = diarizer
         self.transcribe_workers = transcribe_workers
         self._transcribe: TranscribeService | None = None
         self.pollers: dict[str, RoutePoller] = {}
@@ -137,7 +145,7 @@ class LocalRuntime:
         resources = self._resources = provision(self.settings, ROUTES)
         self._transcribe = TranscribeService(
             self.paths.root / "transcribe", self.recognizer, self.settings, account_id=resources.account_id,
-            region=resources.region, workers=self.transcribe_workers,
+            region=resources.region, workers=self.transcribe_workers, diarizer=self.diarizer,
         )
         self._restore.append(route_transcribe(self._transcribe.start()))
         self.paths.reset_search_index()  # the index mirrors this runtime's table, which starts empty

@@ -1,11 +1,15 @@
 """The Amazon Transcribe output document the local Transcribe service writes, from recognized words.
 
-Speaker attribution. No diarization model runs locally, so:
+Speaker attribution:
 - two-channel audio (one speaker per channel: a telephone line, two microphones): each word goes to
   the channel with more energy over the word's time span (ch_0 = left, ch_1 = right); with speaker
   labels, ch_0 is spk_0 and ch_1 is spk_1. A stereo mix-down of one room is not separated.
-- mono audio (or more than two channels): every word is spk_0 / ch_0.
-The output names the rule it used: results.medscribe_attribution = "channel-energy" | "single-speaker".
+- mono audio with speaker labels asked for: the speakers diarization.py finds (the diarization
+  extra), numbered spk_0, spk_1... in order of first appearance;
+- otherwise (mono without the extra or without speaker labels, more than two channels): every word
+  is spk_0 / ch_0.
+The output names the rule it used: results.medscribe_attribution = "channel-energy" |
+"embedding-clustering" | "single-speaker".
 
 Output layout (the newer Transcribe layout): items with ids (punctuation split off the words as
 separate items), speaker_labels and/or channel_labels as the job's settings ask, and audio_segments:
@@ -101,10 +105,11 @@ def _segments(words: Sequence[LabeledWord]) -> list[list[int]]:
 def build_transcribe_output(
     job_name: str, account_id: str, words: Sequence[LabeledWord], *, show_speaker_labels: bool,
     channel_identification: bool, two_channels: bool, language_code: str | None = None,
-    language_scores: Sequence[tuple[str, float]] = (),
+    language_scores: Sequence[tuple[str, float]] = (), attribution: str | None = None,
 ) -> dict[str, Any]:
-    """The batch output document Amazon Transcribe writes, from attributed words."""
-    attribution = "channel-energy" if two_channels else "single-speaker"
+    """The batch output document Amazon Transcribe writes, from attributed words (`attribution`: the
+    method that numbered the speakers of a mono recording, when one did)."""
+    attribution = attribution or ("channel-energy" if two_channels else "single-speaker")
     items: list[dict[str, Any]] = []
     audio_segments: list[dict[str, Any]] = []
     channel_items: dict[int, list[dict[str, Any]]] = {}

@@ -41,17 +41,19 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 from botocore.exceptions import ClientError
 
 from medscribe.adapters import aws_clients
 from medscribe.settings import PipelineSettings
+from medscribe_local.diarization import METHOD as DIARIZATION_METHOD
 from medscribe_local.media_decoding import MediaError, decode_media
 from medscribe_local.service_rules import DEPRECATED, transcribe_problems
 from medscribe_local.state import write_atomically
@@ -96,15 +98,22 @@ class ServiceStats:
     events_dropped: int = 0
 
 
+class SpeakerDiarizer(Protocol):
+    def speakers(self, audio: np.ndarray, words: Sequence[tuple[float, float]], max_speakers: int) -> list[int]:
+        """A speaker number per word (start, end seconds) of a mono recording."""
+
+
 class TranscribeService:
     """The local Transcribe endpoint, its job store and its worker pool."""
 
     def __init__(
         self, root: Path, recognizer: Recognizer, settings: PipelineSettings, *, account_id: str = "123456789012",
         region: str = "us-east-1", workers: int = DEFAULT_WORKERS, host: str = HOST, port: int = 0,
+        diarizer: SpeakerDiarizer | None = None,
     ) -> None:
         self.root = root
         self.recognizer = recognizer
+        self.diarizer = diarizer  # speakers of mono recordings (diarization.py); None: one speaker
         self.settings = settings
         self.account_id = account_id
         self.region = region
@@ -338,8 +347,15 @@ class TranscribeService:
                 job.language_code = transcribe_locale(recognition.language, job.language_options)
                 job.identified_language_score = recognition.language_probability
         two_channels = len(audio.channels) == 2
-        channels = (attribute_channels(recognition.words, audio.channels[0], audio.channels[1]) if two_channels
-                    else [0] * len(recognition.words))
+        attribution = None
+        if two_channels:
+            channels = attribute_channels(recognition.words, audio.channels[0], audio.channels[1])
+        elif self.diarizer is not None and job.settings.get("ShowSpeakerLabels") and recognition.words:
+            channels = self.diarizer.speakers(audio.mono, [(w.start, w.end) for w in recognition.words],
+                                              int(job.settings.get("MaxSpeakerLabels") or 2))
+            attribution = DIARIZATION_METHOD
+        else:
+            channels = [0] * len(recognition.words)
         words = [LabeledWord(w.text, w.start, w.end, w.confidence, channel)
                  for w, channel in zip(recognition.words, channels, strict=True)]
         job.engine["audio_seconds"] = round(audio.duration, 3)
@@ -347,7 +363,7 @@ class TranscribeService:
             job.name, self.account_id, words,
             show_speaker_labels=bool(job.settings.get("ShowSpeakerLabels")),
             channel_identification=bool(job.settings.get("ChannelIdentification")),
-            two_channels=two_channels,
+            two_channels=two_channels, attribution=attribution,
             language_code=job.language_code if job.identify_language else None,
             language_scores=[(transcribe_locale(code, job.language_options), score)
                              for code, score in recognition.language_scores],
