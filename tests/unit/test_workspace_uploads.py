@@ -69,8 +69,8 @@ def test_the_key_keeps_the_users_name_without_directories_or_invisible_character
 
 @pytest.mark.parametrize(("kind", "filename", "folder", "message"), [
     ("ground-truth", "visit.txt", None, "kind must be one of audio, text"),
-    ("audio", "visit.txt", None, "a audio upload must end in one of"),
-    ("text", "visit.mp3", None, "a text upload must end in one of"),
+    ("audio", "visit.txt", None, "a file of kind audio must end in one of"),
+    ("text", "visit.mp3", None, "a file of kind text must end in one of"),
     ("audio", "visit", None, "must end in one of"),
     ("audio", ".mp3", None, "must end in one of"),
     ("audio", "../..", None, "the file name is empty"),
@@ -235,7 +235,7 @@ def test_an_upload_form_is_issued_and_audited_without_the_file_name(signed_in: t
 @pytest.mark.parametrize(("body", "message"), [
     (upload_body(kind="video"), "kind must be one of audio, text"),
     (upload_body(filename="visit.exe"), "must end in one of"),
-    (upload_body(kind="text"), "a text upload must end in one of"),
+    (upload_body(kind="text"), "a file of kind text must end in one of"),
     (upload_body(size=MIB + 1), "larger than the upload limit"),
     (upload_body(size=0), "the file is empty"),
     (upload_body(filename=None), "`kind` and `filename` are required"),

@@ -21,6 +21,8 @@ from medscribe.domain.encounter import Kind
 from medscribe.domain.validation import AUDIO_FORMATS, TEXT_EXTENSIONS
 
 UPLOAD_KINDS: dict[str, Kind] = {"audio": Kind.AUDIO, "text": Kind.TEXT}
+# the input prefixes an upload form may write under (the workspace role may put objects there only)
+UPLOAD_PREFIXES: tuple[str, ...] = tuple(f"{kind.value}/" for kind in UPLOAD_KINDS.values())
 MAX_NAME_BYTES = 255  # a file name, as file systems allow
 MAX_FOLDER_BYTES = 512  # the whole key stays far below S3's 1,024 bytes
 AUDIO_CONTENT_TYPES = {"mp3": "audio/mpeg", "mp4": "audio/mp4", "m4a": "audio/mp4", "wav": "audio/wav",
@@ -87,7 +89,7 @@ def upload_target(kind: str, filename: str, folder: str | None, allowed: frozens
     extension = name.rsplit(".", 1)[-1].lower() if "." in name.strip(".") else ""
     accepted = PIPELINE_EXTENSIONS[found] & allowed
     if extension not in accepted:
-        raise InvalidUpload(f"a {kind} upload must end in one of: {', '.join(sorted(accepted)) or '(none allowed)'}")
+        raise InvalidUpload(f"a file of kind {kind} must end in one of: {', '.join(sorted(accepted)) or '(none allowed)'}")
     where = folder_path(folder)
     key = "/".join(part for part in (found.value, where, name) if part)
     types = AUDIO_CONTENT_TYPES if found is Kind.AUDIO else TEXT_CONTENT_TYPES
