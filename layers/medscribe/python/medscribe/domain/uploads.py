@@ -89,7 +89,8 @@ def upload_target(kind: str, filename: str, folder: str | None, allowed: frozens
     extension = name.rsplit(".", 1)[-1].lower() if "." in name.strip(".") else ""
     accepted = PIPELINE_EXTENSIONS[found] & allowed
     if extension not in accepted:
-        raise InvalidUpload(f"a file of kind {kind} must end in one of: {', '.join(sorted(accepted)) or '(none allowed)'}")
+        choices = ", ".join(sorted(accepted)) or "(none allowed)"
+        raise InvalidUpload(f"a file of kind {kind} must end in one of: {choices}")
     where = folder_path(folder)
     key = "/".join(part for part in (found.value, where, name) if part)
     types = AUDIO_CONTENT_TYPES if found is Kind.AUDIO else TEXT_CONTENT_TYPES
