@@ -265,7 +265,8 @@ def test_the_upload_page_lets_its_script_connect_to_the_bucket_origin_only(signe
     assert "form-action 'self'" in csp
     assert re.findall(r"<script[^>]*>", response.text) == ['<script src="/static/workspace.js" defer>',
                                                           '<script src="/static/upload.js" defer>']
-    assert 'data-max-bytes="1048576"' in response.text
+    assert 'data-max-audio="1048576" data-max-text="1048576"' in response.text  # 1 MiB here; text_max_bytes 1 MiB
+    assert "Largest file: 1.0 MiB for a recording, 1.0 MiB for a" in response.text
     # every other page keeps connect-src 'self'
     assert "connect-src 'self';" in client.get("/").headers["content-security-policy"]
 

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from medscribe.domain.encounter import EncounterStatus, Kind
+from medscribe.domain.uploads import UPLOAD_KINDS
 from medscribe.review.page import claim_problems, emr_panel
 from medscribe.workspace.api import admin
 from medscribe.workspace.app import MAX_FORM_BYTES, Services, content_security_policy, session_of
@@ -206,7 +207,7 @@ def routes(services: Services) -> list[Route]:
         uploads = services.uploads  # NotFound (a 404 page) where the app has none
         origin = await run_in_threadpool(lambda: uploads.origin)
         return render(request, "upload.html", csp=content_security_policy(connect=f"'self' {origin}"),
-                      max_bytes=uploads.max_bytes, max_mb=uploads.max_bytes // (1024 * 1024),
+                      limits={kind.value: uploads.limit(kind) for kind in UPLOAD_KINDS.values()},
                       extensions=uploads.extensions)
 
     async def recording(request: Request) -> Response:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from medscribe.domain.audit import ACTOR_ID, ROLES, Actor, Role
+from medscribe.domain.encounter import Kind
 from medscribe.services.workspace import (
     BadRequest,
     Conflict,
@@ -118,9 +119,8 @@ class Uploads(Protocol):
         """Where the forms post to (`scheme://host[:port]`): the page's CSP allows connecting there only."""
         ...
 
-    @property
-    def max_bytes(self) -> int:
-        """The largest file a form accepts."""
+    def limit(self, kind: Kind) -> int:
+        """The largest file a form of this kind accepts."""
         ...
 
     @property

@@ -37,16 +37,12 @@ class S3Uploads:
         self.expires_seconds = expires_seconds
 
     @property
-    def max_bytes(self) -> int:
-        return self.settings.workspace_upload_max_mb * MIB
-
-    @property
     def extensions(self) -> tuple[str, ...]:
         return tuple(self.settings.workspace_upload_extensions)
 
     def limit(self, kind: Kind) -> int:
         pipeline = self.settings.text_max_bytes if kind is Kind.TEXT else self.settings.audio_max_bytes
-        return min(self.max_bytes, pipeline)
+        return min(self.settings.workspace_upload_max_mb * MIB, pipeline)
 
     @cached_property
     def origin(self) -> str:

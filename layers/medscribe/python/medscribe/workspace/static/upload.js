@@ -64,14 +64,18 @@
       event.preventDefault();
       var file = form.elements.file.files[0];
       if (!file) { say("Choose a file first.", true); return; }
-      if (file.size > Number(form.getAttribute("data-max-bytes"))) { say("The file is larger than the upload limit.", true); return; }
+      var kind = form.elements.kind.value;
+      if (file.size > Number(form.getAttribute("data-max-" + kind))) {
+        say("The file is larger than the upload limit for " + kind + ".", true);
+        return;
+      }
       var button = form.querySelector("button[type=submit]");
       button.disabled = true;
       result.hidden = true;
       progress.hidden = false;
       progress.value = 0;
       say("Uploading " + file.name + " …");
-      askForForm(form.elements.kind.value, form.elements.folder.value, file)
+      askForForm(kind, form.elements.folder.value, file)
         .then(function (signed) { return postToBucket(signed, file, progress); })
         .then(function (key) {
           progress.value = 100;
