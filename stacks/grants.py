@@ -20,7 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from medscribe.domain.encounter import INPUT_PREFIXES
+from medscribe.domain.uploads import UPLOAD_PREFIXES
 from medscribe.routes import Access
 from medscribe.settings import PipelineSettings
 from stacks.storage import Storage
@@ -234,7 +234,7 @@ def grant_access(
             case Access.INPUT_READ:
                 _grant_bucket(role, storage.input_bucket.bucket_arn, OBJECT_READ_ACTIONS)
             case Access.INPUT_WRITE:
-                # only where ingest picks uploads up: nothing outside the input prefixes
+                # only where the upload forms write (audio/, text/): nothing else in the bucket
                 role.add_to_principal_policy(iam.PolicyStatement(
                     actions=UPLOAD_ACTIONS, resources=upload_resources(storage.input_bucket.bucket_arn)
                 ))
@@ -308,8 +308,8 @@ def grant_access(
 
 
 def upload_resources(input_arn: str) -> list[str]:
-    """The object ARNs an upload may write: one per input prefix (`<input bucket>/audio/*`, ...)."""
-    return [f"{input_arn}/{prefix}*" for prefix in INPUT_PREFIXES]
+    """The object ARNs an upload may write: one per upload prefix (`<input bucket>/audio/*`, `.../text/*`)."""
+    return [f"{input_arn}/{prefix}*" for prefix in UPLOAD_PREFIXES]
 
 
 def _grant_bucket(role: iam.IRole, bucket_arn: str, object_actions: list[str]) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import IConstruct
 
-from medscribe.domain.encounter import INPUT_PREFIXES
 from medscribe.domain.selfheal import CLM_TRAINING_PREFIX
+from medscribe.domain.uploads import UPLOAD_PREFIXES
 from medscribe.routes import Access
 from stacks.functions import HandlerFunction
 from stacks.grants import (
@@ -316,7 +316,7 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
             f"{subject}: s3:PutObject only, for uploads it signs (presigned POST) under the input prefix "
             f"'{prefix}', where ingest picks them up; the object names are chosen at upload time, so the ARN "
             "ends in the prefix and '*'; nothing else in the bucket.",
-        ) for prefix in INPUT_PREFIXES]
+        ) for prefix in UPLOAD_PREFIXES]
     if Access.ARTIFACTS_READ_WRITE in access:
         acks.append(
             Ack(

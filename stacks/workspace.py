@@ -25,6 +25,9 @@ function behind it.
   unauthenticated requests can cost. JSON access logs (ids and statuses, no query strings) go to a log
   group encrypted with the project key.
 - The authorizer function has its own role: logs and X-Ray only, no table, bucket, topic or key access.
+- Uploads: the input bucket gets a CORS rule for the API's origin (POST only), so the upload page can
+  post a file there with a presigned POST; the workspace role may write under the input prefixes only
+  (routes.Access.INPUT_WRITE), with data keys of the project key.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -62,6 +66,10 @@ TEMPORARY_PASSWORD_DAYS = 3
 # Stage-wide request limits (API Gateway's account default is 10,000 requests per second).
 THROTTLE_RATE = 50
 THROTTLE_BURST = 100
+# The upload page's POST to the input bucket: the headers its preflight may name, how long a browser
+# may keep the preflight's answer.
+UPLOAD_CORS_HEADERS = ["content-type"]
+UPLOAD_CORS_MAX_AGE_SECONDS = 600
 # One JSON line per request: who (the token's subject, a Cognito id, never a name), what route and status,
 # how long. No query string (search terms) and no headers.
 ACCESS_LOG_FORMAT = apigw_v1.AccessLogFormat.custom(
@@ -176,6 +184,16 @@ class Workspace(Construct):
             access_log_settings=AccessLogSettings(apigw.LogGroupLogDestination(self.access_logs), ACCESS_LOG_FORMAT),
         )
         self.url = self.stage.url
+        # The upload page posts files from the browser straight to the input bucket (a presigned POST the
+        # function signs): the bucket answers this API's origin, and only it, for POST (its preflight too:
+        # a request that reports upload progress is preflighted). The form's policy, not CORS, limits what
+        # may be written; CORS only lets the page read S3's answer.
+        storage.input_bucket.add_cors_rule(
+            allowed_methods=[s3.HttpMethods.POST],
+            allowed_origins=[self.api.api_endpoint],
+            allowed_headers=UPLOAD_CORS_HEADERS,
+            max_age=UPLOAD_CORS_MAX_AGE_SECONDS,
+        )
         self.client = self.user_pool.add_client(
             "Client",
             user_pool_client_name=f"{prefix}-workspace",

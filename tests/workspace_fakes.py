@@ -1,5 +1,5 @@
 """In-memory stand-ins for the workspace app's ports, keeping the service's rules (services/workspace.py):
-used by tests/unit/test_workspace_app.py and tests/browser/test_workspace.py."""
+used by tests/unit/test_workspace_app.py, tests/unit/test_workspace_uploads.py and tests/browser/test_workspace.py."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from medscribe.domain.search import SearchHit
 from medscribe.workspace.ports import (
     Actor,
     BadRequest,
+    Conflict,
     Forbidden,
     NoteSigned,
     NotFound,
@@ -143,6 +144,19 @@ class FakeWorkspace:
         self.erased.append(encounter_id)
         self._log(actor, "erase", encounter_id)
         return {"erased": [encounter_id]}
+
+    def export(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
+        self._current(encounter_id)
+        signed = self.signed.get(encounter_id)
+        if signed is None:
+            raise Conflict(f"encounter {encounter_id} has no signed version to export: sign a version first")
+        version = self.versions[encounter_id][signed]
+        self._log(actor, "export", encounter_id, signed)
+        return {"encounter_id": encounter_id,
+                "version": {**self._meta(version), "signed_by": "local-tester", "signed_role": "admin",
+                            "signed_at": "2026-12-04T00:02:00.000Z"},
+                "note": {"template": "hp", "sections": copy.deepcopy(version["sections"]), "version": signed,
+                         "lines": [{k: v for k, v in line.items() if k not in ("start", "end")} for line in LINES]}}
 
     def record(self, actor: Actor, action: str, encounter_id: str | None, version: int | None = None) -> None:
         self._log(actor, action, encounter_id, version)

@@ -30,7 +30,7 @@ def asgi_handler() -> Mangum:
     """The app, built on the first request: its web libraries and templates load once per process, and
     importing this module stays cheap."""
     from medscribe.adapters.cognito_signin import CognitoSignIn
-    from medscribe.services.wiring import workspace_recordings, workspace_service
+    from medscribe.services.wiring import workspace_recordings, workspace_service, workspace_uploads
     from medscribe.workspace.app import create_app
     from medscribe.workspace.auth import GatewayAuth
 
@@ -39,7 +39,7 @@ def asgi_handler() -> Mangum:
     # lifespan off: the app keeps no connections to open or close per process. No search factory: the
     # workspace role has no OpenSearch access yet, so search answers that it is not configured here.
     app = create_app(workspace_service, GatewayAuth(signin),
-                     recordings_factory=lambda: workspace_recordings(presigned=True))
+                     recordings_factory=lambda: workspace_recordings(presigned=True), uploads_factory=workspace_uploads)
     return Mangum(app, lifespan="off")
 
 

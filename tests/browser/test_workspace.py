@@ -7,6 +7,9 @@ The flow a clinician follows: list -> open -> click a citation (its transcript l
 Range, 206) -> edit a claim -> save (version 1) -> sign (SIGNED) -> the audit trail on the page
 (view, edit, play, sign) -> erase (admin): the encounter is gone, the erasure is in the trail; its
 page and API then answer 404.
+Uploading: the upload page asks the app for a presigned POST and posts a sample note straight to an S3
+endpoint over HTTP (moto's server, as the local runtime's emulator), which the page's CSP lets it reach;
+the note lands in the bucket and, once ingested, is in the list; a kind that does not fit the file is refused.
 And what an attacker tries: markup planted in a transcript line stays text; a form on another origin
 posting to the app (the session cookie goes along: same site) is refused and changes nothing; a used
 or forged login link and an expired session are refused.
@@ -24,18 +27,34 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.objects import ObjectStore
+from medscribe.services.ingest import IngestService
 from medscribe.services.workspace import NotFound
+from medscribe.settings import FunctionSettings
+from medscribe.workspace.uploads import S3Uploads
 from tests.adapters.conftest import aws, bucket, table  # noqa: F401  (fixtures)
 from tests.browser.test_review_page import chromium
-from tests.browser.workspace_fixtures import ACTOR, PLANTED, Workspace, running_workspace, serve, timed_lines
+from tests.browser.workspace_fixtures import (
+    ACTOR,
+    PLANTED,
+    Workspace,
+    free_socket,
+    running_workspace,
+    serve,
+    timed_lines,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
+NOTE = ROOT / "sample-data" / "text" / "en-ankle-sprain.txt"
 
 
 def playwright_api() -> Any:
@@ -52,6 +71,37 @@ def playwright_api() -> Any:
 @pytest.fixture
 def workspace(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:  # noqa: F811
     yield from running_workspace(table, bucket, monkeypatch)
+
+
+@pytest.fixture
+def s3_endpoint(aws: None) -> Iterator[str]:  # noqa: F811
+    """moto's server on a free loopback port, sharing this process's moto state (the bucket, the table):
+    S3 over HTTP with CORS for any origin, as the local runtime's emulator serves it, for the browser's post."""
+    from moto.server import ThreadedMotoServer
+
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def uploading(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+              s3_endpoint: str) -> Iterator[Workspace]:
+    """The workspace with its upload page, whose forms post to `s3_endpoint` (locally: the emulator)."""
+
+    def uploads(settings: FunctionSettings) -> S3Uploads:
+        client = boto3.client("s3", endpoint_url=s3_endpoint,
+                              config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+        return S3Uploads(ObjectStore(client), settings.input_bucket, kms_key_id=settings.kms_key_arn,
+                         settings=settings.pipeline)
+
+    yield from running_workspace(table, bucket, monkeypatch, uploads=uploads)
 
 
 @pytest.fixture
@@ -279,3 +329,47 @@ def test_a_used_or_forged_login_link_and_an_expired_session_are_refused(browser:
     finally:
         first.close()
         second.close()
+
+
+def test_a_note_uploaded_on_the_page_lands_in_the_bucket_and_reaches_the_list(context: Any, uploading: Workspace,
+                                                                              bucket: str, table: str) -> None:  # noqa: F811
+    expect = playwright_api().expect
+    problems: list[str] = []
+    page = signed_in(context, uploading)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.get_by_role("link", name="Upload").click()
+    page.wait_for_url(f"{uploading.url}/upload")
+    s3 = boto3.client("s3")
+
+    # a note offered as a recording: the app refuses the form, nothing reaches the bucket
+    page.locator("input[name=folder]").fill("clinic-b")
+    page.locator("input[name=file]").set_input_files(str(NOTE))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#upload-status")).to_contain_text("Upload failed: a file of kind audio must end in one of")
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="audio/clinic-b/")
+
+    # as a text note: the form comes from the app, the file goes to the bucket, the page says where
+    page.locator("select[name=kind]").select_option("text")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    key = f"text/clinic-b/{NOTE.name}"
+    expect(page.locator("#upload-status")).to_contain_text(f"Uploaded as {key}.")
+    assert page.evaluate("document.getElementById('upload-progress').value") == 100
+    stored = s3.get_object(Bucket=bucket, Key=key)
+    assert stored["Body"].read() == NOTE.read_bytes()
+    assert stored["ContentType"] == "text/plain; charset=utf-8"
+
+    # the pipeline's ingest registers it (S3's notification, here by hand): it is in the list, in its folder
+    ref = ObjectStore().latest(bucket, key)
+    assert ref is not None
+    IngestService(EncounterRepository(table), ObjectStore(), uploading.settings.pipeline).ingest(ref)
+    page.locator("#upload-list").click()
+    page.wait_for_url(f"{uploading.url}/?folder=text%2Fclinic-b")
+    expect(page.locator("table.encounters a", has_text=ref.encounter_id)).to_have_count(1)
+
+    # the form was audited as an upload, without the file name
+    page.goto(f"{uploading.url}/audit")
+    assert actions(page).count("upload") == 1
+    assert "ankle" not in page.locator("table.audit").inner_text()
+    assert problems == []

@@ -16,7 +16,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from medscribe.services.wiring import workspace_service
 from medscribe.settings import FunctionSettings, function_env, load_settings
 from medscribe.workspace.app import create_app
 from medscribe.workspace.auth import LocalAuth
-from medscribe.workspace.ports import Actor
+from medscribe.workspace.ports import Actor, Uploads
 from medscribe.workspace.recordings import S3Recordings
 from tests.dialogues import DIALOGUES
 from tests.handlers.conftest import Context
@@ -155,8 +155,10 @@ def serve(app: Any) -> Iterator[str]:
         sock.close()
 
 
-def running_workspace(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    """The app as `medscribe serve` builds it (minus the search index), over the moto world."""
+def running_workspace(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch, *,
+                      uploads: Callable[[FunctionSettings], Uploads] | None = None) -> Iterator[Workspace]:
+    """The app as `medscribe serve` builds it (minus the search index), over the moto world; with
+    `uploads` (the settings -> the upload forms), the upload page too."""
     encounter_id = documented_encounter(table, bucket, monkeypatch)
     current = FunctionSettings(table_name=table, input_bucket=bucket, artifacts_bucket=ARTIFACTS,
                                topic_arn="arn:aws:sns:us-east-1:123456789012:t",
@@ -165,6 +167,7 @@ def running_workspace(table: str, bucket: str, monkeypatch: pytest.MonkeyPatch) 
     clock = Clock()
     auth = LocalAuth(ACTOR, session_seconds=3600, clock=clock)
     app = create_app(lambda: workspace_service(current), auth,
-                     recordings_factory=lambda: S3Recordings(EncounterRepository(table), ObjectStore()))
+                     recordings_factory=lambda: S3Recordings(EncounterRepository(table), ObjectStore()),
+                     uploads_factory=(lambda: uploads(current)) if uploads else None)
     with serve(app) as url:
         yield Workspace(url, auth.login_token, encounter_id, clock, current)

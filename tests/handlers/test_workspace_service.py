@@ -1,7 +1,8 @@
 """The workspace service (services/workspace.py) against moto, on notes the document handler wrote:
 versions with who/when/what, citations re-verified on save, optimistic concurrency, sign-off and
 amendments, the audit trail with its role checks, erasure (versions go, the trail stays), and PHI
-sentinels in an edited note that reach no audit item, version item or log line."""
+sentinels in an edited (and exported) note that reach no audit item, version item or log line; the export
+hands out the signed version only."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from medscribe.services.workspace import (
     WorkspaceService,
 )
 from medscribe.settings import FunctionSettings, load_settings
+from medscribe.workspace.export import signed_markdown
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import fareez_lines, ready, text_encounter, transcribed_encounter
 from tests.handlers.test_document import load_handler as load_handler
@@ -236,12 +238,41 @@ def test_phi_sentinels_in_an_edited_note_reach_no_audit_item_version_item_or_log
     workspace.sign(ALICE, documented, version=1)
     workspace.save_note(BOB, documented, base_version=1, note=edited(view, f"Seen by {SENTINEL}", [2]),
                         amend_reason=f"name was {SENTINEL}")
+    exported = workspace.export(BOB, documented)  # the signed version 1, sentinel and all: audited as an export
     assert SENTINEL in json.dumps(saved["note"])  # the text itself is kept, in the artifacts bucket
+    assert SENTINEL in signed_markdown(exported)
     items = json.dumps(table_items(world))  # before the erasure: version, head and audit items
     workspace.erase(ADMIN, documented)
     items += json.dumps(table_items(world)) + workspace.audit_csv(ADMIN)
     assert "note version saved" in log.getvalue()
+    assert "signed note exported" in log.getvalue()
     assert "encounter erased" in log.getvalue()
     for word in ("Zebulon", "Quackenbush", "48213377", "name was"):
         assert word not in items
         assert word not in log.getvalue()
+
+
+def test_export_hands_out_the_signed_version_only_and_is_audited_with_it(world, documented) -> None:  # type: ignore[no-untyped-def]
+    workspace = service(world)
+    with pytest.raises(Conflict, match="no signed version"):
+        workspace.export(ALICE, documented)
+    view = workspace.encounter(ALICE, documented)
+    workspace.save_note(ALICE, documented, base_version=0, note=edited(view, "Signed claim", [1]))
+    workspace.sign(BOB, documented, version=1)
+    workspace.save_note(ALICE, documented, base_version=1, note=edited(view, "A later draft", [2]),
+                        amend_reason="one more")
+    exported = workspace.export(ALICE, documented)
+    assert exported["encounter_id"] == documented
+    assert exported["version"]["version"] == 1
+    assert exported["version"]["state"] == "SIGNED"
+    assert exported["version"]["signed_by"] == BOB.actor_id
+    assert "Signed claim" in json.dumps(exported["note"])
+    assert "A later draft" not in json.dumps(exported["note"])
+    markdown = signed_markdown(exported)
+    assert "- Version: 1" in markdown
+    assert f"- Signed by: {BOB.actor_id} (clinician)" in markdown
+    assert "- Signed claim *(line 1)*" in markdown
+    exports = [e for e in workspace.audit_for_encounter(ALICE, documented).items if e["action"] == "export"]
+    assert [(e["actor_id"], e["version"]) for e in exports] == [(ALICE.actor_id, 1)]
+    with pytest.raises(NotFound):
+        workspace.export(ALICE, "enc-" + "0" * 32)

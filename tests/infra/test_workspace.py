@@ -7,6 +7,7 @@ run the nag packs with the acknowledgements, so a finding the plan does not cove
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,12 @@ from pydantic import ValidationError
 
 from app import build_app, cdk_json_context
 from medscribe.adapters.cognito_signin import CALLBACK_PATH, LOGIN_PATH
-from medscribe.domain.encounter import INPUT_PREFIXES
+from medscribe.domain.uploads import UPLOAD_PREFIXES
 from medscribe.routes import WORKSPACE, WORKSPACE_AUTHORIZER
 from medscribe.settings import CONTEXT_KEY, ENV, PipelineSettings
 from stacks import nag
 from stacks.grants import OBJECT_READ_ACTIONS, TABLE_INDEX_ACTIONS, TABLE_READ_WRITE_ACTIONS
-from stacks.workspace import GROUPS, PASSWORD_MIN_LENGTH
+from stacks.workspace import GROUPS, PASSWORD_MIN_LENGTH, UPLOAD_CORS_HEADERS
 from tests.infra.conftest import _synth
 from tests.infra.helpers import DEPLOYMENT_ID, SKIP_BUNDLING, Synth, as_list, getatt, ref, render, statements
 
@@ -306,7 +307,8 @@ def test_the_workspace_role_reaches_its_stores_only(synth: Synth) -> None:
     by_actions = {tuple(sorted(as_list(s["Action"]))): render(as_list(s["Resource"])) for s in statements(document)}
     assert by_actions[tuple(TABLE_READ_WRITE_ACTIONS)] == [f"${{{table}.Arn}}"]
     assert tuple(TABLE_INDEX_ACTIONS) in by_actions
-    assert sorted(by_actions[("s3:PutObject",)]) == sorted(f"${{{input_bucket}.Arn}}/{p}*" for p in INPUT_PREFIXES)
+    assert sorted(by_actions[("s3:PutObject",)]) == sorted(f"${{{input_bucket}.Arn}}/{p}*" for p in UPLOAD_PREFIXES)
+    assert UPLOAD_PREFIXES == ("audio/", "text/")
     assert by_actions[tuple(sorted(OBJECT_READ_ACTIONS))] == [f"${{{input_bucket}.Arn}}/*"]
     assert by_actions[tuple(sorted(["s3:AbortMultipartUpload", "s3:PutObject", *OBJECT_READ_ACTIONS]))] == [
         f"${{{artifacts}.Arn}}/*"]
@@ -338,3 +340,20 @@ def test_switched_off_none_of_it_is_synthesized(disabled: Synth) -> None:
     assert not [f for f in disabled.resources("AWS::Lambda::Function").values()
                 if f["Properties"].get("FunctionName") == f"{disabled.stack.settings.prefix}-{WORKSPACE.name}"]
     assert not [ack for ack in nag.plan(disabled.stack) if "/Workspace/" in ack.path]
+    bucket = disabled.template["Resources"][lid(disabled, disabled.stack.storage.input_bucket)]["Properties"]
+    assert "CorsConfiguration" not in bucket  # no upload page, no browser posts
+
+
+def test_the_input_bucket_takes_browser_posts_from_the_workspace_origin_only(synth: Synth) -> None:
+    workspace = synth.stack.workspace
+    assert workspace is not None
+    storage = synth.stack.storage
+    resources = synth.template["Resources"]
+    (rule,) = resources[lid(synth, storage.input_bucket)]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"]
+    # the HTTP API's ApiEndpoint is https://<api id>.execute-api.<region>.amazonaws.com: an origin exactly
+    assert render(rule["AllowedOrigins"]) == [f"${{{lid(synth, workspace.api)}.ApiEndpoint}}"]
+    assert "*" not in json.dumps(rule)
+    assert rule["AllowedHeaders"] == UPLOAD_CORS_HEADERS
+    assert "CorsConfiguration" not in resources[lid(synth, storage.artifacts_bucket)]["Properties"]
+

@@ -5,7 +5,8 @@ if none runs, and prints the URL with a one-time login token (as notebook server
 signs the browser in as `local-<os user>`, an admin. The server listens on the loopback interface
 only unless `--allow-remote` is given with another --host (the local session cookie travels over
 plain HTTP, so anyone on that network could take it). Recordings are streamed from the emulated
-input bucket; search uses the local SQLite index. uvicorn serves the app here; in AWS the same app
+input bucket; uploads post from the browser to the emulator's S3 (on loopback: the upload page works in
+a browser on this machine); search uses the local SQLite index. uvicorn serves the app here; in AWS the same app
 runs in a Lambda function behind API Gateway (Mangum), with Cognito sign-in instead of the token.
 """
 
@@ -65,8 +66,8 @@ def _workspace_service(settings: FunctionSettings) -> Callable[[], WorkspacePort
     "serve", help="open the clinician workspace in a browser (against the local runtime)",
     description="Starts the workspace web app on 127.0.0.1 against the running local runtime (starting one\n"
     "if none runs) and prints a URL with a one-time login token: open it to sign in as local-<your user>\n"
-    "(role admin). Lists, search, the encounter view with audio, editing, sign-off, the audit trail and\n"
-    "erasure; the JSON API under /api. Ctrl-C stops the web app (the runtime keeps running).",
+    "(role admin). Lists, search, the encounter view with audio, editing, sign-off, export, uploads, the\n"
+    "audit trail and erasure; the JSON API under /api. Ctrl-C stops the web app (the runtime keeps running).",
     arguments=[
         arg("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)"),
         arg("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"),
@@ -83,7 +84,7 @@ def serve(args: argparse.Namespace) -> int:
         raise CliError("--session-hours must be more than 0 and at most a week")
     import uvicorn
 
-    from medscribe.services.wiring import workspace_recordings
+    from medscribe.services.wiring import workspace_recordings, workspace_uploads
     from medscribe.settings import load_settings
     from medscribe.workspace.app import create_app
     from medscribe.workspace.auth import LocalAuth
@@ -104,6 +105,7 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(
         _workspace_service(settings), auth, search_factory=lambda: _local_index(search_db, info),
         recordings_factory=lambda: workspace_recordings(settings, presigned=False),
+        uploads_factory=lambda: workspace_uploads(settings),
     )
     sock = _listening_socket(args.host, args.port)
     port = sock.getsockname()[1]

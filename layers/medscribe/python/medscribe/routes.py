@@ -25,7 +25,8 @@ class Access(StrEnum):
     TABLE_READ = "table-read"
     ARTIFACTS_READ = "artifacts-read"
     INPUT_READ = "input-read"
-    # s3:PutObject under the input prefixes (INPUT_PREFIXES) only: what a presigned POST upload needs
+    # s3:PutObject under the upload prefixes (domain.uploads.UPLOAD_PREFIXES: audio/, text/) only: what
+    # the workspace's presigned POST uploads need
     INPUT_WRITE = "input-write"
     ARTIFACTS_READ_WRITE = "artifacts-read-write"
     TOPIC_PUBLISH = "topic-publish"

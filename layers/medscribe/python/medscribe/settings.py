@@ -27,6 +27,13 @@ CONTEXT_KEY = "medscribe"
 CALLBACK_URL = r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?)(/[^\s#]*)?$"
 
 
+# What the pipeline ingests (domain.validation.AUDIO_FORMATS, TEXT_EXTENSIONS; a test keeps them equal):
+# the extensions an upload form may offer.
+UploadExtension = Literal["mp3", "mp4", "m4a", "wav", "flac", "ogg", "amr", "webm", "txt", "md", "text"]
+UPLOAD_EXTENSIONS: tuple[UploadExtension, ...] = ("mp3", "mp4", "m4a", "wav", "flac", "ogg", "amr", "webm", "txt",
+                                                  "md", "text")
+
+
 class LanguageMode(StrEnum):
     EN_US = "en-US"
     KO_KR = "ko-KR"
@@ -191,6 +198,14 @@ class PipelineSettings(BaseModel):
     )
     workspace_mfa: Literal["OFF", "OPTIONAL", "REQUIRED"] = Field(
         "REQUIRED", description="Multi-factor sign-in to the workspace (TOTP authenticator apps; no SMS)."
+    )
+    workspace_upload_max_mb: Annotated[int, Field(ge=1, le=2048)] = Field(
+        500, description="Largest file the workspace's upload page accepts, in MiB (the upload form's size limit; "
+                         "a text note is also held to text_max_bytes)."
+    )
+    workspace_upload_extensions: tuple[UploadExtension, ...] = Field(
+        UPLOAD_EXTENSIONS, description="File extensions the workspace's upload page accepts (each one the pipeline "
+                                       "takes: audio for kind audio, text for kind text)."
     )
     local_selfheal_interval_seconds: Annotated[int, Field(ge=1)] = Field(
         3600, description="Local runtime only: self-heal timer (run a cycle now with `medscribe selfheal`)."

@@ -28,8 +28,12 @@ BEDROCK_READ_TIMEOUT_SECONDS = 120
 BEDROCK_ATTEMPT_SECONDS = BEDROCK_CONNECT_TIMEOUT_SECONDS + BEDROCK_READ_TIMEOUT_SECONDS
 _SERVICE_CONFIG = {
     # SigV4 for presigned URLs too: S3 refuses SigV2 links to SSE-KMS objects, and botocore still
-    # presigns with SigV2 in us-east-1 unless told (requests themselves are SigV4 either way)
-    "s3": _CONFIG.merge(Config(signature_version="s3v4")),
+    # presigns with SigV2 in us-east-1 unless told (requests themselves are SigV4 either way). Virtual-hosted
+    # addressing named explicitly, because only then does botocore presign for the bucket's regional
+    # endpoint (`<bucket>.s3.<region>.amazonaws.com`) rather than the global one, which answers a new
+    # bucket outside us-east-1 with a redirect a browser's upload cannot follow; an IP endpoint (the
+    # local emulator) still gets path-style URLs.
+    "s3": _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"})),
     "bedrock-runtime": Config(retries={"mode": "standard", "total_max_attempts": 1},
                               connect_timeout=BEDROCK_CONNECT_TIMEOUT_SECONDS,
                               read_timeout=BEDROCK_READ_TIMEOUT_SECONDS, tcp_keepalive=True),

@@ -1,4 +1,4 @@
-"""S3 reads of input objects."""
+"""S3 reads of input objects, and the presigned links and upload forms the workspace hands to browsers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from medscribe.domain.errors import PermanentError
 
 # strongest first; each names the algorithm, so values of different algorithms never compare equal
 CHECKSUMS = ("ChecksumSHA256", "ChecksumSHA1", "ChecksumCRC64NVME", "ChecksumCRC32C", "ChecksumCRC32")
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit on a presigned request's lifetime
 
 
 class ObjectStore:
@@ -46,6 +47,32 @@ class ObjectStore:
         object while it lasts, so callers keep it short. Signed locally: no request is made."""
         params = {"Bucket": ref.bucket, "Key": ref.key, **({"VersionId": ref.version_id} if ref.version_id else {})}
         return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
+
+    def presigned_post(self, bucket: str, key: str, *, max_bytes: int, content_type: str,
+                       content_type_prefix: str, expires_seconds: int,
+                       kms_key_id: str | None = None) -> dict[str, Any]:
+        """A SigV4 presigned POST (`{"url", "fields"}`) that lets a browser write exactly `key`: 1 to
+        `max_bytes` bytes, a Content-Type starting with `content_type_prefix`, SSE-KMS with `kms_key_id`
+        when given, and nothing else (S3 refuses a form field the policy does not name). Signed locally:
+        no request is made; S3 checks the policy, and the signer's IAM permissions, when the browser posts."""
+        if not 0 < expires_seconds <= MAX_PRESIGN_SECONDS:
+            raise ValueError(f"a presigned POST expires within {MAX_PRESIGN_SECONDS} seconds (SigV4)")
+        if not content_type.startswith(content_type_prefix):
+            raise ValueError("the content type must start with the allowed prefix")
+        fields = {"Content-Type": content_type}
+        conditions: list[Any] = [
+            {"bucket": bucket}, {"key": key},
+            ["content-length-range", 1, max_bytes],
+            ["starts-with", "$Content-Type", content_type_prefix],
+        ]
+        if kms_key_id:
+            encryption = {"x-amz-server-side-encryption": "aws:kms",
+                          "x-amz-server-side-encryption-aws-kms-key-id": kms_key_id}
+            fields |= encryption
+            conditions += [{name: value} for name, value in encryption.items()]
+        form = self.client.generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions,
+                                                   ExpiresIn=expires_seconds)
+        return {"url": str(form["url"]), "fields": {str(k): str(v) for k, v in form["fields"].items()}}
 
     def fingerprint(self, ref: ObjectRef) -> str | None:
         """What identifies this revision's bytes, or None when the object is gone: a full-object or

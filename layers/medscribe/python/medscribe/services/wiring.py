@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # each service is imported by the factory that builds it: a h
     from medscribe.services.selfheal import SelfHealService
     from medscribe.services.transcription_stage import TranscriptionService
     from medscribe.services.workspace import WorkspaceService
-    from medscribe.workspace.ports import Recordings
+    from medscribe.workspace.ports import Recordings, Uploads
 
 SQLITE_URL_PREFIX = "sqlite:///"
 ACTIVE_MODEL_TTL_SECONDS = 60.0  # how long a function keeps using the model it read as active
@@ -305,3 +305,12 @@ def workspace_recordings(settings: FunctionSettings | None = None, *, presigned:
     objects = ObjectStore()
     return S3Recordings(EncounterRepository(current.table_name), objects,
                         presign=objects.presigned_get if presigned else None)
+
+
+def workspace_uploads(settings: FunctionSettings | None = None) -> Uploads:
+    """The workspace's upload forms: presigned POSTs to the input bucket, SSE-KMS with the project key (in
+    AWS to the bucket, locally to the emulator's S3)."""
+    from medscribe.workspace.uploads import S3Uploads
+
+    current = settings or function_settings()
+    return S3Uploads(ObjectStore(), current.input_bucket, kms_key_id=current.kms_key_arn, settings=current.pipeline)

@@ -10,10 +10,11 @@ writes the edited sections with their problems to notes/<id>/versions/<n>-<event
 the pipeline's note; a save that loses the race leaves its object behind under the encounter's
 prefix, which erasure deletes) and then, in one transaction, the version item, the head and the audit
 event (adapters.workspace_store). Only the current version can be signed; a signed version is never
-changed: editing it needs an amendment reason and makes a new DRAFT. `signed_note` is what exports use.
+changed: editing it needs an amendment reason and makes a new DRAFT. `export` hands out the signed
+version (`signed_note`), never a draft.
 
-Audit (domain.audit): view, edit, amend, sign and erase are recorded here; front ends record upload,
-export, play and search with `record`. Events hold no PHI and expire `audit_retention_days` after
+Audit (domain.audit): view, edit, amend, sign, export and erase are recorded here; front ends record
+upload, play and search with `record`. Events hold no PHI and expire `audit_retention_days` after
 they are made (the table's TTL). An EMR record (a text note that is not a dialogue) can be signed,
 not edited: it has no claims.
 """
@@ -195,6 +196,17 @@ class WorkspaceService:
         note = self._note(base, version) if self._is_clinical(encounter) else base
         return {"version": version.to_dict(), "note": note}
 
+    def export(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
+        """The signed version with its note (or EMR record), for a download; Conflict when no version is
+        signed. Audited as an export of that version."""
+        signed = self.signed_note(encounter_id)
+        if signed is None:
+            raise Conflict(f"encounter {encounter_id} has no signed version to export: sign a version first")
+        version = int(signed["version"]["version"])
+        self._audit(actor, "export", encounter_id, version)
+        logger.info("signed note exported", extra={"encounter_id": encounter_id, "version": version})
+        return {"encounter_id": encounter_id, **signed}
+
     # --- editing and signing ----------------------------------------------------------------------
 
     def save_note(self, actor: Actor, encounter_id: str, *, base_version: int, note: dict[str, Any],
@@ -267,7 +279,7 @@ class WorkspaceService:
     # --- audit ------------------------------------------------------------------------------------
 
     def record(self, actor: Actor, action: str, encounter_id: str | None, version: int | None = None) -> None:
-        """Record an action a front end performs (upload, export, play, search)."""
+        """Record an action a front end performs (upload, play, search)."""
         try:
             self._audit(actor, action, encounter_id, version)
         except InvalidAuditEvent as exc:

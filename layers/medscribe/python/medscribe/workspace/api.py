@@ -5,6 +5,12 @@ Writes take JSON bodies: PUT /api/encounters/{id}/note `{"version": <the version
 Lists are pages: `{"items": [...], "next": <cursor or null>}`; pass `cursor` for the next one.
 A search is recorded in the audit trail (`search`, no query text), and so is playing a recording
 (`play`, POST /api/encounters/{id}/play, which the encounter page sends when its audio starts).
+
+POST /api/uploads `{"filename": ..., "kind": "audio"|"text", "folder": ..., "size": <bytes>}` answers a
+presigned POST `{"url", "fields", "key"}` (medscribe.workspace.uploads): the browser posts the file to
+the input bucket itself. Handing out the form is audited as `upload` (no file name, no key: the
+encounter does not exist yet). GET /api/encounters/{id}/export?format=json|markdown answers the
+signed version (409 when none is), audited as `export` with its version.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from medscribe.workspace.app import Services, session_of
+from medscribe.workspace.export import FORMATS, signed_markdown
 from medscribe.workspace.ports import Actor, BadRequest, Forbidden, Page
 
 MAX_LIMIT = 200
@@ -136,6 +143,28 @@ def routes(services: Services) -> list[Route]:
         await run_in_threadpool(services.service.record, actor(request), "play", request.path_params["id"])
         return Response(status_code=204)
 
+    async def upload(request: Request) -> Response:
+        body = await _body(request)
+        kind, filename, folder, size = (body.get(name) for name in ("kind", "filename", "folder", "size"))
+        if not isinstance(kind, str) or not isinstance(filename, str):
+            raise BadRequest("`kind` and `filename` are required strings")
+        if folder is not None and not isinstance(folder, str):
+            raise BadRequest("`folder` must be a string")
+        form = await run_in_threadpool(services.uploads.form, kind, filename, folder, size)
+        await run_in_threadpool(services.service.record, actor(request), "upload", None)
+        return JSONResponse({"url": form.url, "fields": form.fields, "key": form.key})
+
+    async def export(request: Request) -> Response:
+        wanted = request.query_params.get("format") or "json"
+        if wanted not in FORMATS:
+            raise BadRequest(f"format must be one of {', '.join(FORMATS)}")
+        signed = await run_in_threadpool(services.service.export, actor(request), request.path_params["id"])
+        if wanted == "json":
+            return JSONResponse(signed)
+        name = f"{signed['encounter_id']}-v{int(signed['version']['version'])}.md"
+        return Response(signed_markdown(signed), media_type="text/markdown; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{name}"'})
+
     async def session(request: Request) -> Response:
         current = session_of(request)
         return JSONResponse({"actor_id": current.actor.actor_id, "role": current.actor.role,
@@ -150,6 +179,8 @@ def routes(services: Services) -> list[Route]:
         Route("/api/encounters/{id}/sign", sign, methods=["POST"]),
         Route("/api/encounters/{id}/audit", encounter_audit, methods=["GET"]),
         Route("/api/encounters/{id}/play", play, methods=["POST"]),
+        Route("/api/encounters/{id}/export", export, methods=["GET"]),
+        Route("/api/uploads", upload, methods=["POST"]),
         Route("/api/audit", audit, methods=["GET"]),
         Route("/api/audit.csv", audit_csv, methods=["GET"]),
         Route("/api/search", search, methods=["GET"]),

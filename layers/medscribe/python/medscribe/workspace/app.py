@@ -59,6 +59,7 @@ from medscribe.workspace.ports import (
     NotFound,
     Recordings,
     StaleVersion,
+    Uploads,
     WorkspaceError,
     WorkspacePort,
 )
@@ -66,22 +67,26 @@ from medscribe.workspace.ports import (
 OPEN_PATHS = frozenset({LOGIN_PATH, CALLBACK_PATH})
 MAX_FORM_BYTES = 1_000_000  # a note form: far above any real note, far below a memory problem
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                           "media-src {media}; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "media-src {media}; connect-src {connect}; object-src 'none'; base-uri 'none'; "
                            "frame-ancestors 'none'; form-action 'self'")
 
 
-def content_security_policy(media: str = "'self'") -> str:
-    return CONTENT_SECURITY_POLICY.format(media=media)
+def content_security_policy(media: str = "'self'", connect: str = "'self'") -> str:
+    """The policy, with the recording's origin (a presigned link) added to media-src, or the upload
+    bucket's to connect-src, by the one page that needs it."""
+    return CONTENT_SECURITY_POLICY.format(media=media, connect=connect)
 
 
 class Services:
-    """The service, search index and recordings, each built on first use (not at a cold start)."""
+    """The service, search index, recordings and uploads, each built on first use (not at a cold start)."""
 
     def __init__(self, service_factory: Callable[[], WorkspacePort],
                  search_factory: Callable[[], SearchIndex] | None,
-                 recordings_factory: Callable[[], Recordings] | None) -> None:
+                 recordings_factory: Callable[[], Recordings] | None,
+                 uploads_factory: Callable[[], Uploads] | None = None) -> None:
         self._factories: dict[str, Callable[[], Any] | None] = {
-            "service": service_factory, "search": search_factory, "recordings": recordings_factory}
+            "service": service_factory, "search": search_factory, "recordings": recordings_factory,
+            "uploads": uploads_factory}
         self._built: dict[str, Any] = {}
 
     def _get(self, name: str) -> Any:
@@ -104,6 +109,13 @@ class Services:
     def recordings(self) -> Recordings | None:
         recordings: Recordings | None = self._get("recordings")
         return recordings
+
+    @property
+    def uploads(self) -> Uploads:
+        uploads: Uploads | None = self._get("uploads")
+        if uploads is None:
+            raise NotFound("uploads are not configured here")
+        return uploads
 
 
 def wants_json(scope: Scope) -> bool:
@@ -315,11 +327,12 @@ def _logout_route(auth: Auth) -> Route:
 
 def create_app(service_factory: Callable[[], WorkspacePort], auth: Auth, *,
                search_factory: Callable[[], SearchIndex] | None = None,
-               recordings_factory: Callable[[], Recordings] | None = None) -> Starlette:
+               recordings_factory: Callable[[], Recordings] | None = None,
+               uploads_factory: Callable[[], Uploads] | None = None) -> Starlette:
     """The workspace app. The factories run on first use and their results are kept for the process."""
     from medscribe.workspace import api, pages
 
-    services = Services(service_factory, search_factory, recordings_factory)
+    services = Services(service_factory, search_factory, recordings_factory, uploads_factory)
     routes: list[Route | Mount] = [*api.routes(services), *pages.routes(services), _logout_route(auth)]
     if isinstance(auth, LocalAuth):
         routes.append(_login_route(auth))

@@ -1,7 +1,9 @@
 """The server-rendered pages (Jinja2, autoescaped): encounter list, search, encounter view (note with
-citations that highlight transcript lines, audio that jumps to a line, versions, sign-off, audit
-trail), edit form, admin audit, and the recording stream with HTTP Range support (local mode; in
-AWS the audio element plays a short-lived presigned URL instead).
+citations that highlight transcript lines, audio that jumps to a line, versions, sign-off, the signed
+version's export, audit trail), edit form, upload (static/upload.js posts the file to the bucket with a
+form from POST /api/uploads; the page's CSP lets it connect to that bucket's origin only), admin
+audit, and the recording stream with HTTP Range support (local mode; in AWS the audio element plays a
+short-lived presigned URL instead).
 
 Forms post to the same service calls as the API, with the session's CSRF token in a hidden field;
 the behaviour lives in static/workspace.js (no inline script: the CSP forbids it).
@@ -22,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from medscribe.domain.encounter import EncounterStatus, Kind
+from medscribe.domain.uploads import UPLOAD_KINDS
 from medscribe.review.page import claim_problems, emr_panel
 from medscribe.workspace.api import admin
 from medscribe.workspace.app import MAX_FORM_BYTES, Services, content_security_policy, session_of
@@ -200,6 +203,13 @@ def routes(services: Services) -> list[Route]:
                       csv_query=_query(request, cursor=None),
                       next_query=_query(request, cursor=page.next) if page.next else None)
 
+    async def upload(request: Request) -> Response:
+        uploads = services.uploads  # NotFound (a 404 page) where the app has none
+        origin = await run_in_threadpool(lambda: uploads.origin)
+        return render(request, "upload.html", csp=content_security_policy(connect=f"'self' {origin}"),
+                      limits={kind.value: uploads.limit(kind) for kind in UPLOAD_KINDS.values()},
+                      extensions=uploads.extensions)
+
     async def recording(request: Request) -> Response:
         recordings = services.recordings
         found = await run_in_threadpool(recordings.find, request.path_params["id"]) if recordings else None
@@ -220,6 +230,7 @@ def routes(services: Services) -> list[Route]:
     return [
         Route("/", encounters, methods=["GET"]),
         Route("/search", search, methods=["GET"]),
+        Route("/upload", upload, methods=["GET"]),
         Route("/audit", audit, methods=["GET"]),
         Route("/encounters/{id}", encounter, methods=["GET"]),
         Route("/encounters/{id}/edit", edit_form, methods=["GET"]),

@@ -1,6 +1,7 @@
 """What the web application needs from the rest of the system, as ports: the workspace service
-(versions, sign-off, audit, erasure), the search index (medscribe.domain.search.SearchIndex) and
-the recordings (audio bytes or a link the browser can play).
+(versions, sign-off, audit, erasure, the signed note's export), the search index
+(medscribe.domain.search.SearchIndex), the recordings (audio bytes or a link the browser can play) and
+the uploads (a form the browser posts a file with, straight to the input bucket).
 
 Actor, Page and the errors are the service's own (domain.audit, services.workspace), re-exported here:
 the web layer imports them from this module only, and an error the service raises is the one the app
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from medscribe.domain.audit import ACTOR_ID, ROLES, Actor, Role
+from medscribe.domain.encounter import Kind
 from medscribe.services.workspace import (
     BadRequest,
     Conflict,
@@ -38,6 +40,8 @@ __all__ = [
     "Recordings",
     "Role",
     "StaleVersion",
+    "UploadForm",
+    "Uploads",
     "WorkspaceError",
     "WorkspacePort",
 ]
@@ -71,6 +75,10 @@ class WorkspacePort(Protocol):
 
     def erase(self, actor: Actor, encounter_id: str) -> dict[str, Any]: ...
 
+    def export(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
+        """The signed version ({"version": {...}, "note": {...}}); Conflict when none is signed; audited."""
+        ...
+
     def record(self, actor: Actor, action: str, encounter_id: str | None, version: int | None = None) -> None: ...
 
 
@@ -92,4 +100,34 @@ class Recordings(Protocol):
 
     def read(self, encounter_id: str, start: int, length: int) -> bytes:
         """`length` bytes from `start` (the app's own stream serves HTTP Range requests from this)."""
+        ...
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """A presigned POST: the browser posts `fields` and then the file (as `file`, last) to `url`, which
+    writes exactly `key` in the input bucket."""
+
+    url: str
+    fields: dict[str, str]
+    key: str
+
+
+class Uploads(Protocol):
+    @property
+    def origin(self) -> str:
+        """Where the forms post to (`scheme://host[:port]`): the page's CSP allows connecting there only."""
+        ...
+
+    def limit(self, kind: Kind) -> int:
+        """The largest file a form of this kind accepts."""
+        ...
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The file extensions a form is given for."""
+        ...
+
+    def form(self, kind: str, filename: str, folder: str | None, size: int | None) -> UploadForm:
+        """A form for one file (BadRequest for a kind, name, folder or size the settings do not allow)."""
         ...

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef
+from medscribe.domain.uploads import AUDIO_CONTENT_TYPES
 from medscribe.workspace.ports import Recording
 
-CONTENT_TYPES = {"mp3": "audio/mpeg", "mp4": "audio/mp4", "m4a": "audio/mp4", "wav": "audio/wav",
-                 "flac": "audio/flac", "ogg": "audio/ogg", "amr": "audio/amr", "webm": "audio/webm"}
 DEFAULT_PRESIGN_SECONDS = 300
 Presigner = Callable[[ObjectRef, int], str]
 
@@ -47,7 +46,7 @@ class S3Recordings:
         if encounter is None:
             return None
         extension = encounter.source_key.rsplit(".", 1)[-1].lower() if "." in encounter.source_key else ""
-        content_type = CONTENT_TYPES.get(encounter.media_format or extension, "application/octet-stream")
+        content_type = AUDIO_CONTENT_TYPES.get(encounter.media_format or extension, "application/octet-stream")
         if self.presign is None:
             link = f"/recordings/{encounter_id}"
         else:
