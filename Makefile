@@ -102,6 +102,7 @@ bench: install
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/package_size.py
 	$(BIN)/python bench/claims.py
+	$(BIN)/python bench/entities.py
 
 clean:
 	rm -rf cdk.out .medscribe .pytest_cache .mypy_cache .ruff_cache
