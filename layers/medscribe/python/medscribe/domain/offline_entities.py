@@ -27,25 +27,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
 from medscribe.domain import offline_entity_context as context
 from medscribe.domain.claim_text import DRUG_SUFFIX, medications
-from medscribe.domain.clinical_entities import SEPARATOR, Attribute, Code, Entity, EntitySet, LineText, Span
+from medscribe.domain.clinical_entities import Attribute, Code, Entity, EntitySet, LineText, Span
 from medscribe.domain.transcript_lines import Line
 
 ENGINE = "offline"
 NOT_RXNORM = "offline: RxNorm is not available offline (Comprehend Medical codes medications in AWS)"
-NOT_SNOMED = "offline: SNOMED CT is not available offline"
-NOT_ICD = "offline: the term list gives no ICD-10-CM code for this term"
-NOT_ICD_KO = "offline: the Korean term list gives no ICD-10-CM code for this term"
+NOT_SNOMED = "offline: SNOMED CT is not available offline (Comprehend Medical codes it in AWS)"
+NOT_ICD = "offline: the term list gives no ICD-10-CM code for this term; SNOMED CT is not available offline"
+NOT_ICD_KO = "offline: the Korean term list gives no ICD-10-CM code for this term (not coded)"
 NOTE_CODES = ("offline: ICD-10-CM codes only, from the shipped term list checked against simple-icd-10-cm; "
               "RxNorm and SNOMED CT are not coded offline")
 NOTE_KOREAN = "Korean: coded from the documented Korean term list (lexicon/entities-ko.json); other terms not coded"
-_KO_PARTICLE = r"(?:이|가|은|는|을|를|도|에|의|과|와|만|쪽|으로|로|에서|이나|나)?(?![가-힣])"
+# a one-syllable Korean term (열, 목, 배) counts only before a particle or the end of the word
+_KO_PARTICLE = r"(?=(?:이|가|은|는|을|를|도|에|의|과|와|만|쪽|으로|로|에서|이나|나)?(?![가-힣]))"
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 _DOSE = r"\d+(?:\.\d+)?\s?(?:mg|milligrams?|mcg|micrograms?|g|grams?|ml|units?|iu|puffs?|tablets?|capsules?|mg/kg)"
@@ -99,10 +100,10 @@ def _korean(language: str) -> bool:
 
 def _alternation(terms: Sequence[str], korean: bool) -> str:
     def one(term: str) -> str:
-        body = r"[ \t]+".join(re.escape(word) for word in term.split())
+        words = r"[ \t]+".join(re.escape(word) for word in term.split())  # never across a line break
         if korean:
-            return body + (_KO_PARTICLE if len(term) == 1 else "")
-        return body + ("(?:e?s)?" if len(term) >= 3 and term[-1].isalpha() else "")
+            return words + (_KO_PARTICLE if len(term) == 1 else "")
+        return words + ("(?:e?s)?" if len(term) >= 3 and term[-1].isalpha() else "")
     return "|".join(one(t) for t in sorted(terms, key=lambda t: (-len(t), t)))
 
 
@@ -115,18 +116,18 @@ def lexicon(language: str) -> Lexicon:
     terms: dict[str, Term] = {}
     for section in raw["sections"]:
         for name, value in section["terms"].items():
-            code = value[1] if isinstance(value, list) else value
+            code = value[1] if isinstance(value, list) else value  # Korean: [English equivalent, code]
             terms[name.casefold()] = Term(section["category"], section["type"], section["trait"], code)
     for name, generic in medications().items():
         if bool(_HANGUL.search(name)) == korean and name.casefold() not in terms:
-            brand = not korean and generic != name
+            brand = not korean and generic != name  # Korean names map to the English generic: not a brand
             terms[name.casefold()] = Term("MEDICATION", "BRAND_NAME" if brand else "GENERIC_NAME", None, None)
-    body = _alternation(list(terms), korean)
+    alternation = _alternation(list(terms), korean)
     if korean:
-        pattern = re.compile(rf"(?<![가-힣])(?:{body})", re.IGNORECASE)
+        pattern = re.compile(rf"(?<![가-힣])(?:{alternation})", re.IGNORECASE)
     else:
         suffixed = DRUG_SUFFIX.pattern.removesuffix(r"\b")
-        pattern = re.compile(rf"(?<![\w-])(?:{body}|{suffixed})(?![\w-])", re.IGNORECASE)
+        pattern = re.compile(rf"(?<![\w-])(?:{alternation}|{suffixed})(?![\w-])", re.IGNORECASE)
     return Lexicon(pattern, terms, korean)
 
 
@@ -134,7 +135,7 @@ def lexicon(language: str) -> Lexicon:
 def icd10cm(code: str) -> Code | None:
     """The ICD-10-CM code as simple-icd-10-cm knows it (its description), or None when it is not a valid code."""
     try:
-        import simple_icd_10_cm as cm  # ~1.7 s to load its table: first use only
+        import simple_icd_10_cm as cm  # its table takes a second or two to load: first use only
     except ImportError as error:
         raise RuntimeError("the offline entity extractor needs simple-icd-10-cm (requirements-dev.txt)") from error
     if not cm.is_valid_item(code):
@@ -144,121 +145,110 @@ def icd10cm(code: str) -> Code | None:
 
 @dataclass
 class _Found:
-    begin: int  # offsets in LineText.text
+    """A term found on one line (a term never crosses a line break): characters [begin, end) of lines[index]."""
+
+    index: int
+    begin: int
     end: int
-    text: str
     term: Term
-    traits: list[str]
-    evidence: list[Span]
-    attributes: list[Attribute]
+    traits: list[str] = field(default_factory=list)
+    evidence: list[Span] = field(default_factory=list)  # more lines that support it (a question's answer)
+    attributes: list[Attribute] = field(default_factory=list)
 
 
 def _find(text: LineText, lex: Lexicon) -> list[_Found]:
+    position = {line.n: index for index, line in enumerate(text.lines)}
     found = []
     for match in lex.pattern.finditer(text.text):
-        matched = match.group(0)
-        if lex.korean:  # the particle a one-syllable term may carry is not part of the term
-            matched = next((t for t in sorted(lex.terms, key=len, reverse=True) if matched.startswith(t)), matched)
-        term = lex.term(matched)
-        if term is not None:
-            end = match.start() + len(matched)
-            found.append(_Found(match.start(), end, text.text[match.start():end], term, [], [], []))
+        term = lex.term(match.group(0))
+        spans = text.spans(match.start(), match.end())
+        if term is not None and len(spans) == 1:
+            found.append(_Found(position[spans[0].line], spans[0].begin, spans[0].end, term))
     return found
 
 
-def _line_start(text: LineText, index: int) -> int:
-    return sum(len(line.text) + len(SEPARATOR) for line in text.lines[:index])
-
-
-def _line_offsets(text: LineText, found: _Found) -> tuple[int, Line, int, int]:
-    span = text.spans(found.begin, found.end)[0]
-    index = next(i for i, line in enumerate(text.lines) if line.n == span.line)
-    return index, text.lines[index], span.begin, span.end
-
-
-def _attributes(text: LineText, found: list[_Found], korean: bool) -> None:
-    """Dose, frequency and route on a medication's line go to the nearest medication of that line."""
-    by_line: dict[int, list[tuple[_Found, int, int]]] = {}
+def _by_line(found: Sequence[_Found], categories: Collection[str]) -> dict[int, list[_Found]]:
+    grouped: dict[int, list[_Found]] = {}
     for item in found:
-        if item.term.category == "MEDICATION":
-            index, _, begin, end = _line_offsets(text, item)
-            by_line.setdefault(index, []).append((item, begin, end))
-    for index, meds in sorted(by_line.items()):
-        line, line_start = text.lines[index], _line_start(text, index)
+        if item.term.category in categories:
+            grouped.setdefault(item.index, []).append(item)
+    return grouped
+
+
+def _attributes(lines: Sequence[Line], found: list[_Found], korean: bool) -> None:
+    """Dose, frequency and route on a medication's line go to the nearest medication of that line."""
+    for index, meds in _by_line(found, {"MEDICATION"}).items():
+        line = lines[index]
         for kind, pattern in _ATTRIBUTES_KO if korean else _ATTRIBUTES_EN:
             for match in pattern.finditer(line.text):
-                distance, owner = min((max(begin - match.end(), match.start() - end, 0), i)
-                                      for i, (_, begin, end) in enumerate(meds))
+                distance, owner = min((max(med.begin - match.end(), match.start() - med.end, 0), i)
+                                      for i, med in enumerate(meds))
                 if distance <= _MEDICATION_WINDOW:
-                    meds[owner][0].attributes.append(Attribute(
-                        type=kind, text=match.group(0),
-                        spans=text.spans(line_start + match.start(), line_start + match.end())))
+                    meds[owner].attributes.append(Attribute(
+                        type=kind, text=match.group(0), spans=(Span(line.n, match.start(), match.end()),)))
 
 
-def _without_route_words(text: LineText, found: list[_Found]) -> list[_Found]:
-    """"by mouth" is a route, not a body site: drop anatomy inside a medication's attribute."""
-    taken = {(span.line, span.begin, span.end) for f in found for a in f.attributes for span in a.spans}
+def _without_route_words(found: list[_Found]) -> list[_Found]:
+    """"by mouth" is a route, not a body site: anatomy inside a medication's attribute is dropped."""
+    taken = [(med.index, a.spans[0].begin, a.spans[0].end) for med in found for a in med.attributes]
     return [f for f in found if f.term.category != "ANATOMY" or not any(
-        s.line == line and s.begin < end and begin < s.end
-        for s in text.spans(f.begin, f.end) for line, begin, end in taken)]
+        index == f.index and begin < f.end and f.begin < end for index, begin, end in taken)]
 
 
-def _negate_within_lines(text: LineText, found: list[_Found], korean: bool) -> None:
-    by_line: dict[int, list[tuple[_Found, int, int]]] = {}
-    for item in found:
-        if item.term.category != "ANATOMY":
-            index, _, begin, end = _line_offsets(text, item)
-            by_line.setdefault(index, []).append((item, begin, end))
-    for index, items in sorted(by_line.items()):
-        line = text.lines[index]
+_NEGATABLE = ("MEDICAL_CONDITION", "MEDICATION", "TEST_TREATMENT_PROCEDURE")
+
+
+def _negate_within_lines(lines: Sequence[Line], found: list[_Found], korean: bool) -> None:
+    for index, items in _by_line(found, _NEGATABLE).items():
+        text = lines[index].text
         if korean:
-            flags = [context.korean_negated(line.text, end) for _, _, end in items]
+            flags = [context.korean_negated(text, item.end) for item in items]
         else:
-            flags = context.english_negated(line.text, [(begin, end) for _, begin, end in items])
-        for (item, _, _), negated in zip(items, flags, strict=True):
+            flags = context.english_negated(text, [(item.begin, item.end) for item in items])
+        for item, negated in zip(items, flags, strict=True):
             if negated:
                 item.traits.append("NEGATION")
 
 
-def _negate_by_answers(text: LineText, found: list[_Found], korean: bool) -> None:
+def _negate_by_answers(lines: Sequence[Line], found: list[_Found], korean: bool) -> None:
     """A question's entities are negated by the next speaker's "No." (the answer becomes evidence too)."""
-    by_line: dict[int, list[tuple[_Found, int, int]]] = {}
-    for item in found:
-        if item.term.category != "ANATOMY":
-            index, _, begin, end = _line_offsets(text, item)
-            by_line.setdefault(index, []).append((item, begin, end))
-    for index, items in sorted(by_line.items()):
-        if index + 1 >= len(text.lines):
+    for index, items in _by_line(found, _NEGATABLE).items():
+        if index + 1 >= len(lines):
             continue
-        question, answer = text.lines[index], text.lines[index + 1]
+        question, answer = lines[index], lines[index + 1]
         asked = context.question_span(question.text, korean)
         denial = context.negative_answer(answer.text)
         if asked is None or denial is None or answer.speaker == question.speaker:
             continue
-        evidence = Span(answer.n, denial.start(), denial.end())
-        for item, begin, end in items:
-            if asked[0] <= begin and end <= asked[1] and not context.set_aside(question.text, begin, end, korean):
+        for item in items:
+            if asked[0] <= item.begin and item.end <= asked[1] and not context.set_aside(
+                    question.text, item.begin, item.end, korean):
                 if "NEGATION" not in item.traits:
                     item.traits.append("NEGATION")
-                item.evidence.append(evidence)
+                item.evidence.append(Span(answer.n, denial.start(), denial.end()))
 
 
-def _entity(number: int, text: LineText, item: _Found, korean: bool) -> Entity:
-    _, line, begin, end = _line_offsets(text, item)
-    traits = list(item.traits)
-    if item.term.trait:
-        traits.append(item.term.trait)
+def _codes(term: Term, korean: bool) -> tuple[tuple[Code, ...], str | None]:
+    """ICD-10-CM for a condition whose term has a valid code; otherwise the reason it is not coded."""
+    if term.category == "MEDICATION":
+        return (), NOT_RXNORM
+    if term.category != "MEDICAL_CONDITION":
+        return (), NOT_SNOMED
+    code = icd10cm(term.icd10cm) if term.icd10cm else None
+    if code is None:
+        return (), NOT_ICD_KO if korean else NOT_ICD
+    return (code,), None
+
+
+def _entity(number: int, lines: Sequence[Line], item: _Found, korean: bool) -> Entity:
+    line = lines[item.index]
+    traits = [*item.traits, *([item.term.trait] if item.term.trait else [])]
     if item.term.category == "MEDICAL_CONDITION":
-        traits.extend(context.context_traits(line.text, begin, end, korean))
-    codes: tuple[Code, ...] = ()
-    not_coded = NOT_RXNORM if item.term.category == "MEDICATION" else None
-    if item.term.category == "MEDICAL_CONDITION":
-        code = icd10cm(item.term.icd10cm) if item.term.icd10cm else None
-        codes = (code,) if code else ()
-        not_coded = None if code else (NOT_ICD_KO if korean else NOT_ICD)
-    return Entity(id=f"off-{number}", category=item.term.category, type=item.term.type, text=item.text,
-                  spans=text.spans(item.begin, item.end) + tuple(item.evidence), score=None,
-                  traits=tuple(dict.fromkeys(traits)), attributes=tuple(item.attributes), codes=codes,
+        traits.extend(context.context_traits(line.text, item.begin, item.end, korean))
+    codes, not_coded = _codes(item.term, korean)
+    return Entity(id=f"off-{number}", category=item.term.category, type=item.term.type,
+                  text=line.text[item.begin:item.end], spans=(Span(line.n, item.begin, item.end), *item.evidence),
+                  score=None, traits=tuple(dict.fromkeys(traits)), attributes=tuple(item.attributes), codes=codes,
                   not_coded=not_coded)
 
 
@@ -267,10 +257,10 @@ def extract(encounter_id: str, lines: Sequence[Line], language: str) -> EntitySe
     korean = _korean(language)
     text = LineText(lines)
     found = _find(text, lexicon(language))
-    _attributes(text, found, korean)
-    found = _without_route_words(text, found)
-    _negate_within_lines(text, found, korean)
-    _negate_by_answers(text, found, korean)
-    entities = tuple(_entity(number, text, item, korean) for number, item in enumerate(found, start=1))
+    _attributes(text.lines, found, korean)
+    found = _without_route_words(found)
+    _negate_within_lines(text.lines, found, korean)
+    _negate_by_answers(text.lines, found, korean)
+    entities = tuple(_entity(number, text.lines, item, korean) for number, item in enumerate(found, start=1))
     notes = (NOTE_CODES, NOTE_KOREAN) if korean else (NOTE_CODES,)
     return EntitySet(encounter_id=encounter_id, engine=ENGINE, language=language, entities=entities, notes=notes)
