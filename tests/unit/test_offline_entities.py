@@ -129,7 +129,7 @@ def test_spans_point_at_the_entity_text_and_stay_inside_the_lines_given() -> Non
         given = [Line(n=r["n"], speaker=r["speaker"], start=0.0, end=0.0, text=r["text"], confidence=None)
                  for r in encounter["lines"]]
         by_number = {line.n: line.text for line in given}
-        found = extract(encounter["id"], given, "en-US")
+        found = extract(encounter["id"], given, encounter["language"])
         assert found.engine == "offline"
         assert found.entities
         for entity in found.entities:
@@ -162,6 +162,25 @@ def test_importing_the_extractor_loads_no_heavy_library() -> None:
              "print([m for m in ('spacy', 'negspacy', 'simple_icd_10_cm') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_negation_pipeline_is_built_and_run_with_no_network() -> None:
+    """spacy.blank("en") and negspacy need no model download: with every socket refused, extraction works."""
+    probe = "\n".join([
+        "import socket, sys",
+        f"sys.path.insert(0, {str(LAYER)!r})",
+        "class Refused(socket.socket):",
+        "    def __init__(self, *args, **kwargs):",
+        "        raise OSError('network used')",
+        "socket.socket = Refused",
+        "from medscribe.domain.offline_entities import extract",
+        "from medscribe.domain.transcript_lines import Line",
+        "turns = [Line(1, 'clinician', 0.0, 0.0, 'Any fever?', None), Line(2, 'patient', 0.0, 0.0, 'No.', None),",
+        "         Line(3, 'patient', 0.0, 0.0, 'She denies chest pain.', None)]",
+        "print(sorted((e.text, e.negated) for e in extract('enc', turns, 'en-US').entities))",
+    ])
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[('chest pain', True), ('fever', True)]"
 
 
 def test_the_lexicons_compile_for_both_languages() -> None:
