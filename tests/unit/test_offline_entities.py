@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import simple_icd_10_cm as cm
 
 from medscribe.domain.clinical_entities import Entity, EntitySet
 from medscribe.domain.offline_entities import NOT_RXNORM, extract, lexicon
 from medscribe.domain.transcript_lines import Line
 from tests import FIXTURES
 
-cm = pytest.importorskip("simple_icd_10_cm")
 LAYER = Path(__file__).resolve().parents[2] / "layers" / "medscribe" / "python"
 LEXICON = LAYER / "medscribe" / "lexicon"
 
@@ -116,11 +115,25 @@ def test_korean_negation_within_a_line_and_by_an_answer() -> None:
     assert not only(found, "복통").negated
 
 
-def test_family_and_past_history_traits() -> None:
+def test_korean_medication_attributes_and_the_forms_of_korean_negation() -> None:
+    note = "메트포르민 500mg 하루 2회 경구 복용 중. 기침은 안 해요. 아버지가 고혈압이 있어요."
+    found = extract("enc-ko", lines(("note", note)), "ko-KR")
+    drug = only(found, "메트포르민")
+    assert {(a.type, a.text) for a in drug.attributes} == {
+        ("DOSAGE", "500mg"), ("FREQUENCY", "하루 2회"), ("ROUTE_OR_MODE", "경구")}
+    assert only(found, "기침").negated
+    assert "PERTAINS_TO_FAMILY" in only(found, "고혈압").traits
+    assert not only(found, "고혈압").negated
+
+
+def test_family_past_history_and_hypothetical_traits() -> None:
     found = extract("enc-4", lines(("patient", "My father had diabetes."),
-                                   ("patient", "I had a heart attack four years ago.")), "en-US")
+                                   ("patient", "I had a heart attack four years ago."),
+                                   ("clinician", "If you develop chest pain, call us.")), "en-US")
     assert "PERTAINS_TO_FAMILY" in only(found, "diabetes").traits
     assert "PAST_HISTORY" in only(found, "heart attack").traits
+    assert "HYPOTHETICAL" in only(found, "chest pain").traits
+    assert "PERTAINS_TO_FAMILY" not in only(found, "heart attack").traits
 
 
 def test_spans_point_at_the_entity_text_and_stay_inside_the_lines_given() -> None:
