@@ -68,6 +68,13 @@ def test_a_medication_carries_its_dose_frequency_and_route_from_its_line() -> No
     assert not any(e.category == "ANATOMY" for e in found.entities)  # "mouth" of "by mouth" is a route
 
 
+def test_route_abbreviations_count_in_capitals_only() -> None:
+    found = extract("enc-2", lines(("clinician", "Give ondansetron 4 mg IV now."),
+                                   ("patient", "im taking aspirin, iv heard it helps")), "en-US")
+    assert ("ROUTE_OR_MODE", "IV") in {(a.type, a.text) for a in only(found, "ondansetron").attributes}
+    assert not only(found, "aspirin").attributes
+
+
 def test_a_brand_name_is_a_brand() -> None:
     found = extract("enc-2", lines(("clinician", "We could try Lasix for the fluid.")), "en-US")
     assert only(found, "Lasix").type == "BRAND_NAME"

@@ -59,7 +59,7 @@ _ATTRIBUTES_EN = (
         re.IGNORECASE)),
     ("ROUTE_OR_MODE", re.compile(
         r"\b(?:by mouth|orally|oral|intravenous(?:ly)?|topical(?:ly)?|inhaled|subcutaneous(?:ly)?|"
-        r"sublingual(?:ly)?|intramuscular(?:ly)?)\b|\b(?:PO|IV|IM|SC)\b", re.IGNORECASE)),
+        r"sublingual(?:ly)?|intramuscular(?:ly)?)\b|\b(?-i:PO|IV|IM|SC)\b", re.IGNORECASE)),  # abbreviations: capitals
 )
 _ATTRIBUTES_KO = (
     ("DOSAGE", re.compile(r"\d+(?:\.\d+)?\s?(?:mg|mcg|g|ml|mL|밀리그램|그램|정|알|캡슐|단위)", re.IGNORECASE)),
