@@ -11,8 +11,9 @@ common forms (없어요/없습니다/없음, 않아요, 안 ..., 아니요).
 spaCy and negspacy are imported on first use, never at import time (cold-start rule), and belong to the
 local/development install (requirements-dev.txt): in AWS, entities come from Amazon Comprehend Medical.
 Why negspacy and not medspaCy's ConText (which has family, hypothetical and historical rules built in):
-medspacy 1.3.1 (2024-11, the latest) pins spaCy 3.7.5 and numpy 1.26 and pulls QuickUMLS, UnQLite, NLTK and
-pytest into the runtime; negspacy 1.1.0 (2026-04) runs on the current spaCy 3.8 and needs nothing else.
+medspacy 1.3.1 (2024-11, the latest) resolves to spaCy 3.7.5 (so thinc 8.2 and numpy below 2) and pulls QuickUMLS,
+UnQLite, NLTK and pytest into the runtime; negspacy 1.1.0 (2026-04) runs on the current spaCy 3.8 and needs
+nothing else.
 """
 
 from __future__ import annotations
