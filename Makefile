@@ -104,6 +104,7 @@ bench: install
 	$(BIN)/python bench/claims.py
 	$(BIN)/python bench/redaction.py
 	$(BIN)/python bench/diarization.py
+	$(BIN)/python bench/entities.py
 
 clean:
 	rm -rf cdk.out .medscribe .pytest_cache .mypy_cache .ruff_cache
