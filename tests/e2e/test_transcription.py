@@ -162,7 +162,7 @@ def test_a_mono_downmix_of_every_sample_is_diarized_into_clinician_and_patient(d
     sources = sorted(SAMPLE_AUDIO.glob("*.mp3"))
     mixes = {path.stem: mono_wav(path) for path in sources}
     uploads = {stem: driver.put(driver.unique("audio", f"{stem}-mono.wav"), wav) for stem, (wav, _, _) in mixes.items()}
-    encounters = driver.wait(*uploads.values(), timeout=180)
+    encounters = driver.wait(*uploads.values(), timeout=420)  # three ~100 s recordings, recognized and diarized
     bucket = driver.resources.artifacts_bucket
     for (stem, (_, left, right)), encounter in zip(mixes.items(), encounters, strict=True):
         assert encounter.status in (EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW), encounter.reason
