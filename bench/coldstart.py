@@ -1,5 +1,6 @@
-"""Cold start of every handler (routes.ROUTES and routes.ENDPOINTS): its import time above the bare
-interpreter, against a budget of 250 ms.
+"""Cold start of every handler (routes.ROUTES, routes.ENDPOINTS and the workspace's two functions,
+routes.WORKSPACE and WORKSPACE_AUTHORIZER): its import time above the bare interpreter, against a budget
+of 250 ms.
 
 Each handler file is imported in fresh interpreters the way Lambda's init does (module-level code
 runs: settings validated, services wired; no boto3 client is created at import, so nothing touches
@@ -32,8 +33,11 @@ tracing, so the X-Ray SDK's import and its patching of botocore are timed (the S
   without dropping one of those libraries; the table then prints each library's share, measured alone.
 
 The rows `index+opensearch` and `transcript+tscribe` add the import the first batch makes on AWS
-(the OpenSearch adapter; tscribe with pandas for the first completed job): the rest of those
-routes' cold start, paid on the first request instead of at init.
+(the OpenSearch adapter; tscribe with pandas for the first completed job), and `workspace+app` the one
+the workspace's first request makes (the Starlette app with its API and page routes, Jinja2, Mangum,
+the Cognito sign-in and the service wiring; the OpenSearch adapter waits for the first search): the rest
+of those functions' cold start, paid on the first request instead of at init. The authorizer imports
+PyJWT at init; its key set is fetched on the first token, which is network time not measured here.
 
 Reproduce: .venv/bin/python bench/coldstart.py [--runs 5] [--top 3]
 """
@@ -57,7 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "medscribe" / "python"
 sys.path.insert(0, str(LAYER))  # this checkout's package, not the editable install's
 
-from medscribe.routes import ENDPOINTS, ROUTES  # noqa: E402
+from medscribe.routes import ENDPOINTS, ROUTES, WORKSPACE, WORKSPACE_AUTHORIZER  # noqa: E402
 from medscribe.settings import function_env, load_settings  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/coldstart.py"
@@ -104,9 +108,14 @@ class Measurement:
 def targets() -> list[Target]:
     found = [Target(r.name, r.handler_path, r.requirements) for r in ROUTES]
     found += [Target(e.name, e.handler_path, "layers/deps/requirements.txt", kind="endpoint") for e in ENDPOINTS]
+    found += [Target(e.name, e.handler_path, e.requirements, kind="endpoint")
+              for e in (WORKSPACE, WORKSPACE_AUTHORIZER)]
     by_name = {t.name: t for t in found}
+    first_request = ("medscribe.adapters.cognito_signin, medscribe.services.wiring, medscribe.workspace.app, "
+                     "medscribe.workspace.api, medscribe.workspace.pages, medscribe.workspace.auth")
     for name, label, module in (("index", "index+opensearch", "medscribe.adapters.search_opensearch"),
-                                ("transcript", "transcript+tscribe", "tscribe")):
+                                ("transcript", "transcript+tscribe", "tscribe"),
+                                ("workspace", "workspace+app", first_request)):
         base = by_name[name]
         found.append(Target(label, base.handler_path, base.requirements, extra_import=module, kind=base.kind))
     return found
@@ -218,7 +227,7 @@ def main() -> int:
     print(f"cold start per handler, Python {sys.version.split()[0]} ({sys.executable}): median of {args.runs} "
           f"fresh processes each; the bare interpreter (python -I -c pass) {bare_ms:.0f} ms in this run; "
           f"budget {BUDGET_MS:.0f} ms above it")
-    header = (f"{'handler':<18} {'layer':<33} {'above python ms':>15} {'floor ms':>8} {'own ms':>6} "
+    header = (f"{'handler':<20} {'layer':<34} {'above python ms':>15} {'floor ms':>8} {'own ms':>6} "
               f"{'import ms':>9}  {'verdict':<11}  heaviest packages (self ms)")
     print(header)
     print("-" * len(header))
@@ -226,7 +235,7 @@ def main() -> int:
         packages = ", ".join(f"{name} {ms:.0f}" for name, ms in m.packages)
         verdict = "PASS" if m.passed else "over budget"
         floor = floors[m.target.kind]
-        print(f"{m.target.name:<18} {m.target.requirements:<33} {m.above_ms:>15.0f} {floor:>8.0f} "
+        print(f"{m.target.name:<20} {m.target.requirements:<34} {m.above_ms:>15.0f} {floor:>8.0f} "
               f"{m.above_ms - floor:>6.0f} {m.import_ms:>9.0f}  {verdict:<11}  {packages}")
     print("-" * len(header))
     print("Note: sys.path holds the code layer and this venv's site-packages, which stands in for the "

@@ -27,6 +27,12 @@ How each line is estimated:
   (audio, first try, no ground truth).
 - Comprehend Medical (self-heal, DetectEntitiesV2): missed words of the `scored_share` of encounters
   that have ground truth.
+- The clinician workspace (`workspace_enabled`): each review of an encounter makes
+  `workspace_requests_per_encounter` HTTP API requests, each of which invokes the Lambda authorizer (no
+  result caching) and the workspace function (billed ms from `lambda_ms`, memory from routes.WORKSPACE and
+  WORKSPACE_AUTHORIZER), with their logs and traces; the Cognito user pool is billed per monthly active
+  user on its feature plan (Plus: threat protection; stacks/workspace.py), a fixed monthly cost below, and
+  the Essentials plan (no threat protection) is listed under alternatives.
 - Fixed monthly costs shared by --encounters-per-month: the OpenSearch domain, the KMS key, the DLQ
   alarms and the alarms on the pipeline's metrics (stacks/alarms.py; a metric math alarm is billed
   per metric it reads), the schedules (reconcile, self-heal) and Lambda's idle polling of the queues.
@@ -55,7 +61,7 @@ from medscribe.domain.llm import Generation
 from medscribe.domain.note_writing import DEFAULT_MAX_TOKENS, write_note
 from medscribe.domain.notes import Claim, Note, Section
 from medscribe.domain.transcript_lines import Line
-from medscribe.routes import ROUTES, route
+from medscribe.routes import ROUTES, WORKSPACE, WORKSPACE_AUTHORIZER, route
 from medscribe.settings import PipelineSettings, load_settings, project_root
 
 ROOT = project_root()
@@ -352,6 +358,9 @@ def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings,
             f"{FLOW['s3_puts']:.0f} PUT, {FLOW['s3_gets']:.0f} GET, {1024 * stored_gb:.1f} MB x "
             f"{a['storage_months']} month(s)")
 
+    if settings.workspace_enabled:
+        _workspace(out, p, a)
+
     missed_chars = float(a["scored_share"]) * tokens.transcript_words * float(a["missed_word_rate"]) \
         * float(a["chars_per_word"])
     # self-heal sends the missed words of many encounters together: the per-document minimum does not bind
@@ -383,6 +392,25 @@ def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings,
     out.add("Fixed monthly, shared", share, f"{sum(u for _, u, _ in out.fixed):.2f} USD/month "
             f"/ {encounters_per_month:,.0f} encounters")
     return out
+
+
+def _workspace(out: Estimate, p: dict[str, float], a: dict[str, Any]) -> None:
+    """The clinician workspace: one review's requests (per encounter) and the user pool (fixed monthly)."""
+    requests = float(a["workspace_requests_per_encounter"])
+    gb_seconds = requests * sum(float(a["lambda_ms"][endpoint.name]) / 1000 * endpoint.memory_mb / 1024
+                                for endpoint in (WORKSPACE, WORKSPACE_AUTHORIZER))
+    invocations = 2 * requests  # the authorizer's and the workspace function's
+    log_gb = invocations * float(a["log_kb_per_invocation"]) / 1024 / 1024
+    out.add("Workspace (HTTP API)", requests * p["http_api_request"], f"{requests:.0f} requests for one review")
+    out.add("Workspace (Lambda)", gb_seconds * p["lambda_arm64_gb_second"] + invocations * p["lambda_request"]
+            + log_gb * p["cloudwatch_logs_ingest_gb"] + invocations * p["xray_trace"],
+            f"{invocations:.0f} invocations (authorizer + app), {gb_seconds:.2f} GB-s, logs and traces")
+    users = float(a["workspace_monthly_active_users"])
+    out.fixed.append(("Cognito (Plus)", users * p["cognito_plus_mau"],
+                      f"{users:.0f} monthly active users, threat protection on, no free tier"))
+    out.alternatives.append(("Cognito (Essentials)", max(0.0, users - 10_000) * p["cognito_essentials_mau"],
+                             f"USD/month for {users:.0f} users without threat protection (10,000 MAUs free); "
+                             "instead of Cognito (Plus)"))
 
 
 def main() -> int:

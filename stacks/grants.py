@@ -20,6 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from medscribe.domain.search import DEFAULT_INDEX
 from medscribe.domain.uploads import UPLOAD_PREFIXES
 from medscribe.routes import Access
 from medscribe.settings import PipelineSettings
@@ -71,6 +72,19 @@ TRANSCRIBE_CUSTOMIZE_ACTIONS: dict[str, str | None] = {
 }
 # Transcribe writes its output here with the caller's permissions (domain.transcription.TranscriptKeys).
 TRANSCRIPTS_PREFIX = "transcripts/"
+# An admin's erasure in the workspace (services/erasure.py): every version and delete marker of the
+# encounter's objects, listed per bucket and deleted by version id (DeleteObjects authorizes each key as
+# s3:DeleteObjectVersion), and its Transcribe jobs by name (one resource type per job kind).
+ERASE_BUCKET_ACTIONS = ["s3:ListBucketVersions"]
+ERASE_OBJECT_ACTIONS = ["s3:DeleteObjectVersion"]
+TRANSCRIBE_DELETE_ACTIONS: dict[str, str | None] = {
+    "transcribe:DeleteTranscriptionJob": "transcription-job",
+    "transcribe:DeleteMedicalTranscriptionJob": "medical-transcription-job",
+}
+# The OpenSearch HTTP calls (method, path under the domain) of a query and of an erasure's document delete
+# (opensearch-py: `search` POSTs `<index>/_search`, `bulk` POSTs `_bulk`).
+SEARCH_QUERY_CALL = (["es:ESHttpPost"], [f"{DEFAULT_INDEX}/_search"])
+SEARCH_ERASE_CALL = (["es:ESHttpPost"], ["_bulk"])
 COMPREHEND_MEDICAL_ACTIONS = ["comprehendmedical:DetectEntitiesV2"]  # no resource-level permissions
 # The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
 # routes.READY_FOR_DOCUMENTATION_PATTERN matches it; a test keeps the three equal).
@@ -81,7 +95,11 @@ BEDROCK_INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithRespons
 # `us.anthropic.claude-haiku-4-5-20251001-v1:0`; an id without one is a foundation model id.
 INFERENCE_PROFILE_GEOGRAPHIES = frozenset({"us", "us-gov", "eu", "apac", "au", "ca", "jp", "global"})
 # Access that needs another: Transcribe reads the input media with the caller's permissions.
-IMPLIED_ACCESS: dict[Access, frozenset[Access]] = {Access.TRANSCRIBE_START: frozenset({Access.INPUT_READ})}
+# Erasure reads the encounter's items and objects and rewrites score reports before it deletes them.
+IMPLIED_ACCESS: dict[Access, frozenset[Access]] = {
+    Access.TRANSCRIBE_START: frozenset({Access.INPUT_READ}),
+    Access.ERASE: frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE}),
+}
 # Read-only access that a read-write access on the same store already covers.
 SUBSUMED_ACCESS: dict[Access, Access] = {
     Access.TABLE_READ: Access.TABLE_READ_WRITE,
@@ -99,7 +117,8 @@ ENCRYPTING_ACCESS = {
 # owned key; Transcribe job status and Bedrock inference carry no project-key data).
 KEYLESS_ACCESS = frozenset({
     Access.TRANSCRIBE_READ, Access.EVENTS_PUT, Access.BEDROCK_INVOKE, Access.TRANSCRIBE_CUSTOMIZE,
-    Access.COMPREHEND_MEDICAL, Access.SEARCH_WRITE,
+    Access.COMPREHEND_MEDICAL, Access.SEARCH_WRITE, Access.SEARCH_QUERY,
+    Access.ERASE,  # its objects and items: the read-write access it implies brings the key
 })
 
 
@@ -298,6 +317,19 @@ def grant_access(
                 role.add_to_principal_policy(iam.PolicyStatement(actions=COMPREHEND_MEDICAL_ACTIONS, resources=["*"]))
             case Access.SEARCH_WRITE:
                 storage.search.allow(role)  # the role's policy and the domain's resource policy
+            case Access.SEARCH_QUERY:
+                storage.search.allow(role, *SEARCH_QUERY_CALL)
+            case Access.ERASE:
+                buckets = [storage.input_bucket.bucket_arn, artifacts_arn]
+                role.add_to_principal_policy(iam.PolicyStatement(actions=ERASE_BUCKET_ACTIONS, resources=buckets))
+                # inputs only where ingest takes them from (the input prefixes), artifacts anywhere
+                role.add_to_principal_policy(iam.PolicyStatement(
+                    actions=ERASE_OBJECT_ACTIONS,
+                    resources=[*upload_resources(storage.input_bucket.bucket_arn), f"{artifacts_arn}/*"],
+                ))
+                for statement in transcribe_statements(role.stack, TRANSCRIBE_DELETE_ACTIONS, settings.prefix):
+                    role.add_to_principal_policy(statement)
+                storage.search.allow(role, *SEARCH_ERASE_CALL)
             case _:
                 assert_never(item)
     # Every store is encrypted with the project key: reading needs Decrypt, writing also data keys.

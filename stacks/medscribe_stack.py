@@ -126,10 +126,11 @@ class MedscribeStack(Stack):
             kms_key_arn=key.key_arn,
             settings=settings,
         )
-        # Only the functions that write the index know (and wait at deploy time for) the search domain.
+        # Only the functions that write or query the index know (and wait at deploy time for) the search domain.
         # Resources only some functions use are in only their environment (and deploy-time dependencies).
         extra_environment = {
             Access.SEARCH_WRITE: {ENV.SEARCH_URL: self.storage.search.url},
+            Access.SEARCH_QUERY: {ENV.SEARCH_URL: self.storage.search.url},
             Access.TRANSCRIBE_CUSTOMIZE: {ENV.CLM_ROLE_ARN: self.storage.clm_data_role.role_arn},
         }
 

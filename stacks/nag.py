@@ -1,4 +1,5 @@
-"""Every cdk-nag acknowledgement of the stack, with its reason, in one place.
+"""Every cdk-nag acknowledgement of the stack, with its reason, in one place (`plan`; the workspace's are
+built by stacks/nag_workspace.py from this module's helpers).
 
 Each acknowledgement names one finding (rule id, with the finding for granular rules such as
 IAM5) on one CloudFormation resource: nothing is acknowledged on a parent construct or the stack,
@@ -186,34 +187,9 @@ def plan(stack: MedscribeStack) -> list[Ack]:
             ),
         )
     if stack.workspace is not None:
-        acks += _workspace_acks(stack, context)
-    return acks
+        from stacks.nag_workspace import workspace_acks  # it builds on this module's helpers
 
-
-def _workspace_acks(stack: MedscribeStack, context: _Context) -> list[Ack]:
-    """The workspace's functions and sign-in routes, and the user pool's when MFA is not required."""
-    workspace = stack.workspace
-    assert workspace is not None
-    mfa = stack.settings.workspace_mfa
-    acks = [Ack("AwsSolutions-APIG4", _cfn(route), (
-        "The workspace's sign-in routes (GET /login starts Cognito's hosted UI with PKCE, GET /auth/callback "
-        "receives the authorization code): how a browser gets the token every other route's Lambda authorizer "
-        "asks for, so they cannot ask for one.")) for route in workspace.signin_routes]
-    for function in (workspace.function, workspace.authorizer_function):
-        acks += _function_acks(function, context, concurrency=(
-            f"{_subject(function)}: invoked only by the workspace HTTP API, whose stage is throttled; reserved "
-            "concurrency is left unset because new accounts have low concurrency limits."
-        ), dlq=(
-            f"{_subject(function)}: invoked synchronously by the workspace HTTP API only; a function DLQ receives "
-            "failed asynchronous invocations, which never happen here."
-        ))
-    if mfa != "REQUIRED":
-        acks.append(Ack("AwsSolutions-COG2", _cfn(workspace.user_pool), (
-            f"The deployment chose workspace_mfa {mfa} (cdk.json; REQUIRED is the default): " + (
-                "users may add a TOTP authenticator, and those who do are asked for it at every sign-in."
-                if mfa == "OPTIONAL" else
-                "sign-in is by password alone (14 characters, four character classes) with threat protection on.")
-        )))
+        acks += workspace_acks(stack, context)
     return acks
 
 

@@ -2,7 +2,8 @@
 
 - Encryption at rest with the project key, node-to-node encryption, HTTPS only with TLS 1.2 (PFS).
 - Access: a resource policy that names the roles allowed to call the domain's HTTP API (the index
-  function's role) — no open or anonymous access. Every request is SigV4-signed; a role or user in
+  function's role on every path; the workspace function's on the index's `_search` path and, for an
+  admin's erasure, `_bulk`) — no open or anonymous access. Every request is SigV4-signed; a role or user in
   this account that should only *query* (e.g. `medscribe search --aws`) needs an IAM policy with
   es:ESHttpGet/Post on the domain, which is how same-account IAM access to a domain works.
 - Not in a VPC, on purpose (README "Search domain"): the functions are not in a VPC either (they call
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -107,32 +109,36 @@ class SearchDomain(Construct):
         )
         self.domain.node.add_dependency(self.log_policy)
         self.name = domain_name(settings.prefix, deployment_id(self))
-        self._principals: list[iam.IRole] = []
+        self._grants: dict[tuple[tuple[str, ...], tuple[str, ...]], list[iam.IRole]] = {}
 
     @property
     def url(self) -> str:
         return f"https://{self.domain.domain_endpoint}"
 
-    def allow(self, role: iam.IRole) -> None:
-        """Let `role` use the domain's HTTP API: the domain's resource policy and the role's own policy."""
-        self._principals.append(role)
+    def allow(self, role: iam.IRole, actions: Sequence[str] = SEARCH_HTTP_ACTIONS,
+              paths: Sequence[str] = ("*",)) -> None:
+        """Let `role` make these HTTP calls on these paths of the domain (`*`: every path; `<index>/_search`: a
+        query): the role's own policy, and the domain's resource policy, one statement per kind of grant."""
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=SEARCH_HTTP_ACTIONS, resources=[f"{self.domain.domain_arn}/*"])
+            iam.PolicyStatement(actions=list(actions), resources=[f"{self.domain.domain_arn}/{p}" for p in paths])
         )
+        self._grants.setdefault((tuple(actions), tuple(paths)), []).append(role)
         # Written on the CloudFormation resource directly: CDK's `access_policies` would deploy a
         # custom-resource Lambda function to set it after creation.
         cfn = self.domain.node.default_child
         assert isinstance(cfn, opensearch.CfnDomain)
+        # the literal name: the domain's own ARN here would be a circular reference
+        domain = f"arn:{Aws.PARTITION}:es:{Aws.REGION}:{Aws.ACCOUNT_ID}:domain/{self.name}"
         cfn.access_policies = {
             "Version": "2012-10-17",
             "Statement": [
                 {
                     "Effect": "Allow",
-                    "Principal": {"AWS": [principal.role_arn for principal in self._principals]},
-                    "Action": SEARCH_HTTP_ACTIONS,
-                    # the literal name: the domain's own ARN here would be a circular reference
-                    "Resource": f"arn:{Aws.PARTITION}:es:{Aws.REGION}:{Aws.ACCOUNT_ID}:domain/{self.name}/*",
+                    "Principal": {"AWS": [principal.role_arn for principal in principals]},
+                    "Action": list(granted),
+                    "Resource": [f"{domain}/{path}" for path in grant_paths],
                 }
+                for (granted, grant_paths), principals in self._grants.items()
             ],
         }
 

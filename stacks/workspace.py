@@ -1,5 +1,5 @@
 """The clinician workspace in AWS (`workspace_enabled`): a Cognito user pool with hosted sign-in, an HTTP API
-whose every route but the two sign-in routes needs one of the pool's access tokens, and the `workspace`
+whose every route but the three sign-in routes needs one of the pool's access tokens, and the `workspace`
 function behind it.
 
 - User pool: no self sign-up (an administrator creates users and puts them in the `clinician` or `admin`
@@ -20,8 +20,9 @@ function behind it.
   declared source to be present, so declaring both the Cookie and the Authorization header would refuse
   each kind of caller; the authorizer refuses a request without a token itself. Hence no result caching
   either (API Gateway caches only by identity source), and a signed-out cookie stops working at once.
-  Exactly two routes have no authorizer, because they are the sign-in: GET /login (starts the hosted UI
-  with PKCE) and GET /auth/callback (receives the authorization code). Stage throttling bounds what
+  Exactly three routes have no authorizer, because they are the sign-in: GET /login (starts the hosted UI
+  with PKCE), GET /auth/callback (receives the authorization code) and GET /auth/refresh (trades the
+  refresh-token cookie for a new access token). Stage throttling bounds what
   unauthenticated requests can cost. JSON access logs (ids and statuses, no query strings) go to a log
   group encrypted with the project key.
 - The authorizer function has its own role: logs and X-Ray only, no table, bucket, topic or key access.
@@ -47,7 +48,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from medscribe.adapters.cognito_signin import CALLBACK_PATH, LOGIN_PATH
+from medscribe.adapters.cognito_signin import CALLBACK_PATH, LOGIN_PATH, SIGNIN_PATHS
 from medscribe.routes import WORKSPACE, WORKSPACE_AUTHORIZER
 from medscribe.settings import ENV, PipelineSettings
 from stacks.functions import HandlerFunction
@@ -59,8 +60,6 @@ GROUPS = {
     "clinician": "Clinicians: list, review, edit and sign notes; upload recordings",
     "admin": "Administrators: everything clinicians do, plus the audit trail of every actor, CSV export and erasure",
 }
-# The routes without the authorizer: the sign-in itself (medscribe.adapters.cognito_signin).
-SIGNIN_PATHS = (LOGIN_PATH, CALLBACK_PATH)
 PASSWORD_MIN_LENGTH = 14
 TEMPORARY_PASSWORD_DAYS = 3
 # Stage-wide request limits (API Gateway's account default is 10,000 requests per second).
@@ -280,11 +279,13 @@ class Workspace(Construct):
             )
             for index, path in enumerate(SIGNIN_PATHS)
         ]
+        # What a person opens: the sign-in. A page opened without a (valid) token is refused by the authorizer
+        # with 403 (a Lambda authorizer cannot redirect), so the workspace's URL is its /login.
         self.login_url = f"{self.url}{LOGIN_PATH.lstrip('/')}"
-        CfnOutput(self, "Url", key="WorkspaceUrl", value=self.url,
-                  description="The clinician workspace (sign in through WorkspaceLoginUrl)")
-        CfnOutput(self, "LoginUrl", key="WorkspaceLoginUrl", value=self.login_url,
-                  description="Sign in to the workspace (the app starts Cognito's hosted sign-in with PKCE)")
+        CfnOutput(self, "Url", key="WorkspaceUrl", value=self.login_url,
+                  description="Open the workspace here: the app's /login starts Cognito's hosted sign-in (PKCE)")
+        CfnOutput(self, "ApiUrl", key="WorkspaceApiUrl", value=self.url,
+                  description="The workspace's base URL, for API callers with a Bearer access token")
         CfnOutput(self, "UserPoolId", key="WorkspaceUserPoolId", value=self.user_pool.user_pool_id,
                   description="Create users here (aws cognito-idp admin-create-user) and add them to a group")
         CfnOutput(self, "FunctionName", key="WorkspaceFunctionName", value=self.function.function.function_name)

@@ -1,5 +1,5 @@
 """Workspace authorizer handler: the HTTP API's Lambda REQUEST authorizer (payload format 2.0, simple
-responses) on every workspace route but the two sign-in routes (GET /login, GET /auth/callback).
+responses) on every workspace route but the three sign-in routes (GET /login, /auth/callback, /auth/refresh).
 
 Trigger: API Gateway, before the workspace function, for each request (no result caching: the
 identity is a cookie or a header, and a signed-out cookie must stop working at once).

@@ -156,3 +156,14 @@ def test_the_authorizer_answers_simple_responses_and_never_logs_the_token(
         assert decide(_event({}), verifier) == {"isAuthorized": False}
     assert good not in caplog.text
     assert expired not in caplog.text
+
+
+@pytest.mark.parametrize("changes", [{"client_id": "anotherclient"}, {"token_use": "id"}],
+                         ids=["another-app-client", "id-token"])
+def test_the_authorizer_refuses_a_valid_pool_token_for_another_client_or_use(
+        verifier: CognitoTokens, changes: dict[str, Any]) -> None:
+    decide = _authorizer_module().decide
+    assert verifier.client_id == CLIENT
+    assert decide(_event({}, [f"{ACCESS_COOKIE}={_token(**changes)}"]), verifier) == {"isAuthorized": False}
+    assert decide(_event({"Authorization": f"Bearer {_token(**changes)}"}), verifier) == {"isAuthorized": False}
+    assert decide(_event({"Authorization": f"Bearer {_token()}"}), verifier)["isAuthorized"] is True

@@ -30,8 +30,14 @@ Implicit authorizations modelled (each with the documentation it follows):
 - Bedrock through a cross-region inference profile: bedrock:InvokeModel (or
   ...WithResponseStream) on the profile and on its foundation model in another region of the
   geography, the latter with bedrock:InferenceProfileArn.
+- OpenSearch HTTP calls (recorded from opensearch-py, recorder.py): es:ESHttp<Method> on the domain's ARN
+  followed by the request path (`<domain ARN>/encounters/_search`), as the domain authorizes them. The
+  search URL a test names is taken for the stack's one domain.
+- S3 DeleteObjects: each key of the request, as s3:DeleteObjectVersion when it names a version (else
+  s3:DeleteObject), on that object (the Service Authorization Reference: DeleteObjects has no action of its
+  own).
 Not modelled: KMS key policies and the other resource-based policies (identity policies only, see
-iam.py); OpenSearch HTTP calls (SigV4 over HTTP, not botocore; the local runtime uses SQLite);
+iam.py; the search domain's resource policy is checked by tests/infra/test_search.py);
 Lambda's own GetQueueAttributes calls for the event source mapping; X-Ray and CloudWatch Logs.
 """
 
@@ -224,6 +230,11 @@ def _s3(call: Call, mapper: Mapper) -> Iterator[Requirement]:
         action = "s3:DeleteObjectVersion"
     else:
         action = _action(call)
+    if call.operation == "DeleteObjects":
+        for entry in params.get("Delete", {}).get("Objects", []):
+            deleted = "s3:DeleteObjectVersion" if entry.get("VersionId") else "s3:DeleteObject"
+            yield _own(call, object_arn(bucket, entry["Key"]), action=deleted)
+        return
     yield _own(call, object_arn(bucket, key) if key is not None else bucket_arn, action=action)
     if call.operation in ("GetObject", "HeadObject") and call.error in MISSING_OBJECT_ERRORS:
         yield Requirement(iam.Request.of("s3:ListBucket", bucket_arn),
@@ -363,6 +374,11 @@ def _transcribe(call: Call, mapper: Mapper) -> Iterator[Requirement]:
                               "Transcribe reads the training text with the data access role", CLM_DATA_ROLE)
 
 
+def _es(call: Call, mapper: Mapper) -> Iterator[Requirement]:
+    path = str(call.params["path"]).lstrip("/")
+    yield _own(call, f"{mapper.stack.search_domain_arn}/{path}", action=f"es:{call.operation}")
+
+
 def _kms_call(call: Call, mapper: Mapper) -> Iterator[Requirement]:
     yield _own(call, mapper.key_arn(call.params.get("KeyId")))
 
@@ -386,5 +402,6 @@ RULES: dict[str, Callable[[Call, Mapper], Iterator[Requirement]]] = {
     "bedrock-runtime": _bedrock,
     "transcribe": _transcribe,
     "kms": _kms_call,
+    "es": _es,
     "comprehendmedical": _generic,
 }

@@ -11,9 +11,16 @@ makes with a route's IAM role on its behalf:
   queue's messages (in AWS, Lambda's SQS event source mapping does this with the function's role);
 - caller "pipe": the local stream pump of a StreamTrigger route (the EventBridge Pipe's role);
 - caller "schedule": the local schedule timer of a ScheduleTrigger route (the schedule's role).
+A handler that hands work to a worker thread (the workspace's ASGI app: Starlette runs its blocking
+service calls through `anyio.to_thread.run_sync`) keeps its attribution there: the recorder wraps
+`run_sync`, and work started while a handler frame is on the stack runs attributed to that handler.
 Calls outside these (test setup, provisioning, the local Transcribe service's workers) are not
 recorded. Calls a test makes directly through a loaded module's other attributes (for example
 `module.SERVICE.reconcile()`) are not under a handler frame and are not recorded either.
+
+Besides botocore, the OpenSearch HTTP calls of opensearch-py's requests transport (SigV4-signed, not
+botocore) are recorded as service "es", operation "ESHttp<Method>" (the IAM action that authorizes them),
+params {"method", "path"}: the path without the query string, never the body (search text, documents).
 
 Each call also keeps the resource names the function's environment named at that moment
 (`Names`: table, buckets, topic, key, stage prefix), so the contract tier can map the test's and the
@@ -41,15 +48,19 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
 
+import anyio.to_thread
 import botocore.handlers
 import pytest
+from opensearchpy.connection import RequestsHttpConnection
+from opensearchpy.exceptions import TransportError
 
 from medscribe.settings import ENV, PipelineSettings
 
@@ -70,6 +81,8 @@ TRIGGER_METHODS = {
 POLLERS_FILE = "medscribe_local/pollers.py"
 CALLERS = ("handler", *sorted(set(TRIGGER_METHODS.values())))
 _CONTEXT_KEY = "medscribe_contract_call"
+# The handler (function, caller) a worker thread's work was started under (see the module docstring).
+_inherited: ContextVar[tuple[str, str] | None] = ContextVar("medscribe_contract_inherited", default=None)
 
 
 @dataclass(frozen=True)
@@ -210,18 +223,23 @@ def json_safe(value: Any) -> Any:
 # --- botocore hooks (registered on every client made after pytest starts) ---------------------
 
 
-def _before_parameter_build(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-    attributed = attribution(sys._getframe(1))
-    if attributed is None:
-        return
+def _attributed(frame: FrameType | None) -> tuple[str, str] | None:
+    return attribution(frame) or _inherited.get()
+
+
+def _record(attributed: tuple[str, str], service: str, operation: str, params: dict[str, Any]) -> Call:
     function, caller = attributed
-    call = Call(
-        function=function, caller=caller, service=model.service_model.service_name, operation=model.name,
-        params=json_safe(params), names=_names(), test=_state["test"],
-    )
-    context[_CONTEXT_KEY] = call
+    call = Call(function=function, caller=caller, service=service, operation=operation, params=json_safe(params),
+                names=_names(), test=_state["test"])
     with _lock:
         _calls.append(call)
+    return call
+
+
+def _before_parameter_build(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    attributed = _attributed(sys._getframe(1))
+    if attributed is not None:
+        context[_CONTEXT_KEY] = _record(attributed, model.service_model.service_name, model.name, params)
 
 
 def _after_call(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -234,11 +252,46 @@ def _after_call(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> No
 HOOKS = (("before-parameter-build", _before_parameter_build), ("after-call", _after_call))
 
 
+_original_run_sync = anyio.to_thread.run_sync
+_original_perform_request = RequestsHttpConnection.perform_request
+
+
+async def _run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """anyio's run_sync, with the caller's handler attribution carried into the worker thread."""
+    attributed = _attributed(sys._getframe(1))
+    if attributed is None:
+        return await _original_run_sync(func, *args, **kwargs)
+
+    def attributed_func(*func_args: Any) -> Any:
+        token = _inherited.set(attributed)
+        try:
+            return func(*func_args)
+        finally:
+            _inherited.reset(token)
+
+    return await _original_run_sync(attributed_func, *args, **kwargs)
+
+
+def _perform_request(self: RequestsHttpConnection, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    attributed = _attributed(sys._getframe(1))
+    call = None if attributed is None else _record(
+        attributed, "es", f"ESHttp{method.capitalize()}", {"method": method, "path": url.split("?", 1)[0]})
+    try:
+        return _original_perform_request(self, method, url, *args, **kwargs)
+    except TransportError as exc:
+        if call is not None:
+            call.error = str(exc.status_code)
+        raise
+
+
 def install() -> None:
-    """Every botocore session made from now on registers the hooks (as moto registers its own)."""
+    """Every botocore session made from now on registers the hooks (as moto registers its own); anyio's
+    worker threads carry a handler's attribution; opensearch-py's requests transport is recorded."""
     for hook in HOOKS:
         if hook not in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.append(hook)
+    anyio.to_thread.run_sync = _run_sync  # type: ignore[assignment]
+    RequestsHttpConnection.perform_request = _perform_request  # type: ignore[method-assign]
 
 
 # --- pytest hooks -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The workspace service's AWS calls against AWS's rules. No function runs it yet in this branch's
-stack (the workspace Lambda is stacks/workspace.py's), so its calls are recorded here, in moto, over
-a whole session of the service (list, view, edit, sign, amend, audit queries, CSV, erase), and:
+"""The workspace service's AWS calls against AWS's rules, recorded here, in moto, over a whole session of
+the service (list, view, edit, sign, amend, audit queries, CSV, erase), beside what the workspace handler
+makes in tests/handlers/test_workspace_handler.py (checked by test_iam_coverage, erasure and search
+included), and:
 - each call maps to IAM requests in the synthesized stack's terms (tests/contract/authorizations.py,
   the same mapping the handlers' calls get), every action a real IAM action authorized on the
   resource named, and all of them in `WORKSPACE_ACTIONS` (erasure's in `OPERATOR_ACTIONS`);

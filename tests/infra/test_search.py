@@ -69,22 +69,31 @@ def test_log_delivery_policy_is_limited_to_the_domain_log_groups_of_this_account
     assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
 
 
-def test_domain_access_policy_names_only_the_indexing_roles(synth: Synth) -> None:
+def test_domain_access_policy_names_only_the_roles_that_index_or_query(synth: Synth) -> None:
     _, domain = _one(synth, "AWS::OpenSearchService::Domain")
-    (statement,) = statements(domain["Properties"]["AccessPolicies"])
     writers = [function for function in synth.stack.functions.values() if Access.SEARCH_WRITE in function.access]
+    readers = [function for function in synth.stack.functions.values() if Access.SEARCH_QUERY in function.access]
     assert [w.handler.name for w in writers] == ["index"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {
-        "AWS": [{"Fn::GetAtt": [_logical_id(synth, w.role), "Arn"]} for w in writers]
-    }  # never "*": no anonymous or open access
-    assert statement["Action"] == SEARCH_HTTP_ACTIONS
+    assert [r.handler.name for r in readers] == ["workspace"]
     name = render(synth.stack.resolve(synth.stack.storage.search.name))
-    assert render(statement["Resource"]).endswith(f":domain/{name}/*")
+    domain_arn = f"arn:${{AWS::Partition}}:es:${{AWS::Region}}:${{AWS::AccountId}}:domain/{name}"
+    found = {(tuple(statement["Action"]), tuple(render(statement["Resource"]))): statement["Principal"]
+             for statement in statements(domain["Properties"]["AccessPolicies"])}
+    assert all(statement["Effect"] == "Allow" for statement in statements(domain["Properties"]["AccessPolicies"]))
+
+    def roles(functions: list[Any]) -> dict[str, Any]:  # never "*": no anonymous or open access
+        return {"AWS": [{"Fn::GetAtt": [_logical_id(synth, f.role), "Arn"]} for f in functions]}
+
+    # the indexer on every path; the workspace a query (its _search) and, for an admin's erasure, a bulk delete
+    assert found == {
+        (tuple(SEARCH_HTTP_ACTIONS), (f"{domain_arn}/*",)): roles(writers),
+        (("es:ESHttpPost",), (f"{domain_arn}/encounters/_search",)): roles(readers),
+        (("es:ESHttpPost",), (f"{domain_arn}/_bulk",)): roles(readers),
+    }
     assert render(domain["Properties"]["DomainName"]) == name
 
 
-def test_only_the_index_function_knows_the_domain_and_may_call_it(synth: Synth) -> None:
+def test_only_the_index_and_workspace_functions_know_the_domain_and_may_call_it(synth: Synth) -> None:
     domain_id = _logical_id(synth, synth.stack.storage.search.domain)
     for name, function in synth.stack.functions.items():
         cfn = synth.template["Resources"][_logical_id(synth, function.function)]["Properties"]
@@ -97,7 +106,10 @@ def test_only_the_index_function_knows_the_domain_and_may_call_it(synth: Synth) 
             assert render(variables[ENV.SEARCH_URL]) == f"https://${{{domain_id}.DomainEndpoint}}"
             (statement,) = es
             assert sorted(as_list(statement["Action"])) == SEARCH_HTTP_ACTIONS
-            assert render(statement["Resource"]) == f"${{{domain_id}.Arn}}/*"
+            assert render(as_list(statement["Resource"])) == [f"${{{domain_id}.Arn}}/*"]
+        elif name == "workspace":  # its statements: tests/infra/test_workspace.py
+            assert render(variables[ENV.SEARCH_URL]) == f"https://${{{domain_id}.DomainEndpoint}}"
+            assert {a for s in es for a in as_list(s["Action"])} == {"es:ESHttpPost"}
         else:
             assert ENV.SEARCH_URL not in variables, name
             assert not es, name

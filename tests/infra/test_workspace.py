@@ -15,12 +15,18 @@ import pytest
 from pydantic import ValidationError
 
 from app import build_app, cdk_json_context
-from medscribe.adapters.cognito_signin import CALLBACK_PATH, LOGIN_PATH
+from medscribe.adapters.cognito_signin import CALLBACK_PATH, LOGIN_PATH, REFRESH_PATH, SIGNIN_PATHS
+from medscribe.domain.encounter import INPUT_PREFIXES
 from medscribe.domain.uploads import UPLOAD_PREFIXES
 from medscribe.routes import WORKSPACE, WORKSPACE_AUTHORIZER
 from medscribe.settings import CONTEXT_KEY, ENV, PipelineSettings
 from stacks import nag
-from stacks.grants import OBJECT_READ_ACTIONS, TABLE_INDEX_ACTIONS, TABLE_READ_WRITE_ACTIONS
+from stacks.grants import (
+    OBJECT_READ_ACTIONS,
+    TABLE_INDEX_ACTIONS,
+    TABLE_READ_WRITE_ACTIONS,
+    TRANSCRIBE_DELETE_ACTIONS,
+)
 from stacks.workspace import GROUPS, PASSWORD_MIN_LENGTH, UPLOAD_CORS_HEADERS
 from tests.infra.conftest import _synth
 from tests.infra.helpers import DEPLOYMENT_ID, SKIP_BUNDLING, Synth, as_list, getatt, ref, render, statements
@@ -81,7 +87,7 @@ def test_every_route_but_the_sign_in_has_the_lambda_authorizer(which: str, reque
     routes = synth.resources("AWS::ApiGatewayV2::Route")
     authorizers = synth.resources("AWS::ApiGatewayV2::Authorizer")
     keys = {route["Properties"]["RouteKey"] for route in routes.values()}
-    assert keys == {"$default", f"GET {LOGIN_PATH}", f"GET {CALLBACK_PATH}"}  # the app routes itself
+    assert keys == {"$default", *(f"GET {path}" for path in SIGNIN_PATHS)}  # the app routes itself
     open_keys = set()
     for route_id, route in routes.items():
         properties = route["Properties"]
@@ -91,8 +97,10 @@ def test_every_route_but_the_sign_in_has_the_lambda_authorizer(which: str, reque
             continue
         assert properties["AuthorizationType"] == "CUSTOM", route_id
         assert authorizers[properties["AuthorizerId"]["Ref"]]["Properties"]["AuthorizerType"] == "REQUEST", route_id
-    # exactly the sign-in: /login starts it, /auth/callback receives the authorization code
-    assert open_keys == {"GET /login", "GET /auth/callback"}
+    # exactly the sign-in: /login starts it, /auth/callback receives the authorization code, /auth/refresh
+    # trades the refresh-token cookie for a new access token (the sign-out, POST /auth/logout, is authorized)
+    assert open_keys == {"GET /login", "GET /auth/callback", "GET /auth/refresh"}
+    assert REFRESH_PATH == "/auth/refresh"
     # one API, and nothing reaches the functions another way: no other stage, integration or function URL
     assert len(synth.resources("AWS::ApiGatewayV2::Api")) == len(synth.resources("AWS::ApiGatewayV2::Stage")) == 1
     workspace = synth.stack.workspace
@@ -278,7 +286,7 @@ def test_only_this_api_may_invoke_the_workspace_function(synth: Synth) -> None:
         assert permission["Action"] == "lambda:InvokeFunction"
         assert permission["Principal"] == "apigateway.amazonaws.com"
     assert sorted(render(p["SourceArn"]) for p in permissions) == sorted(
-        f"{scope}{api}/*/*{path}" for path in ("", LOGIN_PATH, CALLBACK_PATH))
+        f"{scope}{api}/*/*{path}" for path in ("", LOGIN_PATH, CALLBACK_PATH, REFRESH_PATH))
     _, integration = one(synth, "AWS::ApiGatewayV2::Integration")
     assert integration["IntegrationUri"] == getatt(function_id)
     assert integration["PayloadFormatVersion"] == "2.0"
@@ -314,17 +322,37 @@ def test_the_workspace_role_reaches_its_stores_only(synth: Synth) -> None:
         f"${{{artifacts}.Arn}}/*"]
     granted = {action for s in statements(document) for action in as_list(s["Action"])}
     services = {action.split(":")[0] for action in granted}
-    assert services == {"dynamodb", "s3", "kms", "logs", "xray"}, services
-    assert not {a for a in granted if a.startswith(("s3:Delete", "dynamodb:Delete")) and a != "dynamodb:DeleteItem"}
+    assert services == {"dynamodb", "s3", "kms", "logs", "xray", "transcribe", "es"}, services
+    # an admin's erasure: versions listed per bucket, deleted by version id under the input prefixes and in
+    # the artifacts bucket; this stage's Transcribe jobs; no other delete
+    # (CDK merges the statements of one resource set: s3:ListBucket on each bucket joins the listing)
+    assert sorted(by_actions[("s3:ListBucket", "s3:ListBucketVersions")]) == sorted(
+        [f"${{{input_bucket}.Arn}}", f"${{{artifacts}.Arn}}"])
+    assert sorted(by_actions[("s3:DeleteObjectVersion",)]) == sorted(
+        [*(f"${{{input_bucket}.Arn}}/{p}*" for p in INPUT_PREFIXES), f"${{{artifacts}.Arn}}/*"])
+    prefix = synth.stack.settings.prefix
+    for action, resource_type in TRANSCRIBE_DELETE_ACTIONS.items():
+        assert by_actions[(action,)] == [
+            f"arn:${{AWS::Partition}}:transcribe:${{AWS::Region}}:${{AWS::AccountId}}:{resource_type}/{prefix}-*"]
+    deletes = {a for a in granted if ":Delete" in a}
+    assert deletes == {"dynamodb:DeleteItem", "s3:DeleteObjectVersion", *TRANSCRIBE_DELETE_ACTIONS}
+    assert {a for a in granted if "*" in a} == {"kms:GenerateDataKey*", "kms:ReEncrypt*"}  # CDK's key grant only
+    # OpenSearch: a query on the index's _search path and the erasure's _bulk, POST only (no index writes)
+    domain = lid(synth, storage.search.domain)
+    es = [(as_list(s["Action"]), sorted(render(as_list(s["Resource"])))) for s in statements(document)
+          if any(a.startswith("es:") for a in as_list(s["Action"]))]
+    assert es == [(["es:ESHttpPost"], [f"${{{domain}.Arn}}/_bulk", f"${{{domain}.Arn}}/encounters/_search"])]
 
 
 def test_outputs_name_the_workspace_and_its_sign_in(synth: Synth) -> None:
     workspace = synth.stack.workspace
     assert workspace is not None
     outputs = synth.template["Outputs"]
-    assert render(outputs["WorkspaceUrl"]["Value"]) == api_url(synth)
-    # the app's /login: it starts the hosted UI with state and a PKCE challenge (the callback needs both)
-    assert render(outputs["WorkspaceLoginUrl"]["Value"]) == f"{api_url(synth)}{LOGIN_PATH.lstrip('/')}"
+    # what a person opens is the app's /login (it starts the hosted UI with state and a PKCE challenge): a page
+    # opened without a valid token is answered 403 by the authorizer, which cannot redirect
+    assert render(outputs["WorkspaceUrl"]["Value"]) == f"{api_url(synth)}{LOGIN_PATH.lstrip('/')}"
+    assert render(outputs["WorkspaceApiUrl"]["Value"]) == api_url(synth)  # for API callers (Bearer tokens)
+    assert "WorkspaceLoginUrl" not in outputs
     assert outputs["WorkspaceUserPoolId"]["Value"] == ref(lid(synth, workspace.user_pool))
 
 

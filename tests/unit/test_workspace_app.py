@@ -20,6 +20,7 @@ from medscribe.adapters.cognito_signin import (
     ACCESS_COOKIE,
     CALLBACK_PATH,
     LOGIN_PATH,
+    REFRESH_PATH,
     SIGNIN_COOKIE,
     SignInFailed,
     Tokens,
@@ -645,7 +646,7 @@ def test_the_callback_exchanges_the_code_with_the_verifier_and_sets_the_access_c
     access = _cookie(response, ACCESS_COOKIE)
     assert access.startswith(f"{ACCESS_COOKIE}=header.payload.signature;")
     # Lax, not Strict: the browser arrives here in a top-level redirect from Cognito's domain
-    for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/", "Max-Age=3600"):
+    for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/", "Max-Age=1800"):  # the settings' 30 minutes
         assert attribute in access
     assert "Max-Age=0" in _cookie(response, SIGNIN_COOKIE)  # the sign-in in progress is over
 
@@ -675,16 +676,16 @@ def test_a_refused_code_sets_no_cookie(service: FakeWorkspace) -> None:
 def test_every_route_but_the_sign_in_needs_the_authorizers_identity(service: FakeWorkspace) -> None:
     handler = _signin_handler(service, FakeSignIn())
     app = create_app(lambda: service, GatewayAuth(FakeSignIn()))
-    paths = {getattr(route, "path", "") for route in app.routes} - {LOGIN_PATH, CALLBACK_PATH}
+    paths = {getattr(route, "path", "") for route in app.routes} - {LOGIN_PATH, CALLBACK_PATH, REFRESH_PATH}
     assert {"/", "/api/encounters", "/logout", "/static"} <= paths
     for path in paths:
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         assert handler(_unauthorized("GET", concrete), None)["statusCode"] == 401, path
 
 
-def test_aws_logout_deletes_the_access_cookie(lambda_handler: Mangum) -> None:
+def test_aws_logout_hands_on_to_the_sign_out_that_receives_the_refresh_cookie(lambda_handler: Mangum) -> None:
     origin = "https://id.execute-api.us-east-1.amazonaws.com"
     response = lambda_handler(_event("POST", "/logout", "clinician", cookies=[f"{AWS_CSRF_COOKIE}={'e' * 43}"],
                                      headers={"x-csrf-token": "e" * 43, "origin": origin}), None)
-    assert response["statusCode"] == 200
-    assert "Max-Age=0" in _cookie(response, ACCESS_COOKIE)
+    assert response["statusCode"] == 307  # the POST and its form go on (tests/unit/test_workspace_signin.py)
+    assert response["headers"]["location"] == "/auth/logout"

@@ -43,6 +43,12 @@ class Access(StrEnum):
     BEDROCK_INVOKE = "bedrock-invoke"
     # es:ESHttpGet/Head/Post/Put/Delete on the search domain's indexes (SigV4-signed HTTP)
     SEARCH_WRITE = "search-write"
+    # es:ESHttpPost on the search index's `_search` path only (a query; the workspace's search page)
+    SEARCH_QUERY = "search-query"
+    # What an admin's erasure deletes beyond table items (services/erasure.py): every version of the
+    # encounter's objects (s3:ListBucketVersions, s3:DeleteObjectVersion), its Transcribe jobs (this stage's
+    # names) and its search document (es:ESHttpPost on the domain's `_bulk` path)
+    ERASE = "erase"
     # Create/Update/Get custom vocabularies and Create/Describe custom language models named
     # <prefix>-*, and iam:PassRole of the CLM data-access role to Transcribe
     TRANSCRIBE_CUSTOMIZE = "transcribe-customize"
@@ -279,11 +285,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 # The clinician workspace (issue 16): one ASGI app behind an HTTP API whose every route needs a Cognito
 # token (stacks/workspace.py), deployed when `workspace_enabled`. It reads encounters, writes note versions
-# and audit records, reads and writes artifacts, signs audio URLs (input read) and upload forms (input write).
+# and audit records, reads and writes artifacts, signs audio URLs (input read) and upload forms (input write),
+# queries the search index and, for admins, erases encounters.
 WORKSPACE = Endpoint(
     name="workspace",
     description="Clinician workspace: encounters, review with audio, edit, sign-off, audit trail (JSON API, pages)",
-    access=frozenset({Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.INPUT_READ, Access.INPUT_WRITE}),
+    access=frozenset({Access.TABLE_READ_WRITE, Access.ARTIFACTS_READ_WRITE, Access.INPUT_READ, Access.INPUT_WRITE,
+                      Access.SEARCH_QUERY, Access.ERASE}),
     # API Gateway ends an HTTP API integration after 30 s: the function stops before the gateway does
     timeout_seconds=29,
     requirements="layers/workspace/requirements.txt",

@@ -32,12 +32,11 @@ from opensearchpy.exceptions import TransportError
 
 from medscribe.adapters.llm.retry import backoff_delay
 from medscribe.domain.errors import MedscribeError, PermanentError, TransientError
-from medscribe.domain.search import SearchDocument, SearchHit
+from medscribe.domain.search import DEFAULT_INDEX, SearchDocument, SearchHit
 from medscribe.observability import logger, trace_library
 
 trace_library("requests")  # X-Ray traces its HTTP calls (patched where it is imported)
 
-DEFAULT_INDEX = "encounters"
 SIGNING_SERVICE = "es"
 KOREAN_ANALYZER = "medscribe_korean"
 KOREAN_TOKENIZER = "medscribe_nori"

@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+# The one index every encounter is a document of (the OpenSearch adapter's default; stacks/grants.py scopes the
+# workspace's search permission to its `_search` path).
+DEFAULT_INDEX = "encounters"
+
 
 @dataclass(frozen=True)
 class SearchDocument:

@@ -296,6 +296,13 @@ def workspace_service(settings: FunctionSettings | None = None) -> WorkspaceServ
     )
 
 
+def workspace_search(settings: FunctionSettings | None = None) -> SearchIndex:
+    """The workspace's search: queries only (no index template: the indexer owns the index), the client built
+    on the first search. The OpenSearch domain in AWS, SQLite for `medscribe serve`."""
+    current = settings or function_settings()
+    return search_index(current.search_url)
+
+
 def workspace_recordings(settings: FunctionSettings | None = None, *, presigned: bool) -> Recordings:
     """The workspace's recordings: presigned SigV4 links to the input bucket in AWS (`presigned`), or
     streamed through the app (`medscribe serve`: the browser cannot reach the local emulator)."""

@@ -3,7 +3,8 @@
 Every request passes `Guard` first: it authenticates (401 without a valid session or token, 403 for
 a user in no workspace group), refuses a state change without the session's CSRF token or from
 another origin (403), and puts the session on `request.state.session`; only the sign-in is open:
-/login, and in AWS /auth/callback (API Gateway's authorizer lets exactly these two through).
+/login, and in AWS /auth/callback and /auth/refresh (API Gateway's authorizer lets exactly these through;
+medscribe.workspace.signin).
 Every response gets the security headers: a strict Content-Security-Policy (our own
 script, style, images and media only; no inline script anywhere), no framing, no sniffing, no
 caching (the pages hold PHI).
@@ -14,8 +15,6 @@ BadRequest 400, Conflict (StaleVersion, NoteSigned, ...) 409, Forbidden 403.
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -29,14 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from medscribe.adapters.cognito_signin import (
-    ACCESS_COOKIE,
-    CALLBACK_PATH,
-    LOGIN_PATH,
-    SIGNIN_COOKIE,
-    SIGNIN_SECONDS,
-    SignInFailed,
-)
+from medscribe.adapters.cognito_signin import LOGIN_PATH, LOGOUT_PATH, SIGNIN_PATHS
 from medscribe.domain.search import SearchIndex
 from medscribe.workspace.auth import (
     CSRF_FIELD,
@@ -63,8 +55,9 @@ from medscribe.workspace.ports import (
     WorkspaceError,
     WorkspacePort,
 )
+from medscribe.workspace.signin import local_path, signin_routes
 
-OPEN_PATHS = frozenset({LOGIN_PATH, CALLBACK_PATH})
+OPEN_PATHS = frozenset(SIGNIN_PATHS)
 MAX_FORM_BYTES = 1_000_000  # a note form: far above any real note, far below a memory problem
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
                            "media-src {media}; connect-src {connect}; object-src 'none'; base-uri 'none'; "
@@ -251,13 +244,6 @@ def session_of(request: Request) -> Session:
     return session
 
 
-def local_path(target: str | None) -> str:
-    """`target` when it is a path of this app ("/encounters/..."), else "/": never another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 def _login_route(auth: LocalAuth) -> Route:
     async def login(request: Request) -> Response:
         target = local_path(request.query_params.get("next"))
@@ -278,48 +264,14 @@ def _login_route(auth: LocalAuth) -> Route:
     return Route(LOGIN_PATH, login, methods=["GET"])
 
 
-def _signin_routes(auth: GatewayAuth) -> list[Route]:
-    """Cognito's hosted sign-in: /login starts it (state and PKCE verifier in a cookie for SIGNIN_SECONDS),
-    /auth/callback finishes it (the state must match; the code is exchanged with the verifier)."""
-
-    def redirect_uri(request: Request) -> str:
-        return str(request.base_url).rstrip("/") + CALLBACK_PATH
-
-    async def login(request: Request) -> Response:
-        state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
-        response = RedirectResponse(auth.signin.authorize_url(redirect_uri=redirect_uri(request), state=state,
-                                                              verifier=verifier), status_code=303)
-        response.set_cookie(SIGNIN_COOKIE, f"{state}.{verifier}", max_age=SIGNIN_SECONDS, path="/", httponly=True,
-                            secure=True, samesite="lax")
-        return response
-
-    async def callback(request: Request) -> Response:
-        state, _, verifier = request.cookies.get(SIGNIN_COOKIE, "").partition(".")
-        offered, code = request.query_params.get("state", ""), request.query_params.get("code", "")
-        if not (state and verifier and code and hmac.compare_digest(offered.encode(), state.encode())):
-            return PlainTextResponse(f"The sign-in could not be completed; start again at {LOGIN_PATH}.",
-                                     status_code=400)
-        try:
-            tokens = auth.signin.exchange(code=code, redirect_uri=redirect_uri(request), verifier=verifier)
-        except SignInFailed:
-            return PlainTextResponse(f"The sign-in was refused; start again at {LOGIN_PATH}.", status_code=400)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(ACCESS_COOKIE, tokens.access_token, max_age=tokens.expires_in, path="/", httponly=True,
-                            secure=True, samesite="lax")
-        response.delete_cookie(SIGNIN_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
-        return response
-
-    return [Route(LOGIN_PATH, login, methods=["GET"]), Route(CALLBACK_PATH, callback, methods=["GET"])]
-
-
 def _logout_route(auth: Auth) -> Route:
     async def logout(request: Request) -> Response:
         response = PlainTextResponse("Signed out. Close this tab.")
         if isinstance(auth, LocalAuth):
             auth.logout(request)
             response.delete_cookie(LOCAL_SESSION_COOKIE, path="/")
-        else:  # the authorizer reads the access token from this cookie: without it, every route is refused
-            response.delete_cookie(ACCESS_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+        else:  # to the sign-out that receives (and revokes) the refresh token: 307 keeps the POST and its form
+            return RedirectResponse(LOGOUT_PATH, status_code=307)
         return response
 
     return Route("/logout", logout, methods=["POST"])
@@ -337,7 +289,7 @@ def create_app(service_factory: Callable[[], WorkspacePort], auth: Auth, *,
     if isinstance(auth, LocalAuth):
         routes.append(_login_route(auth))
     elif isinstance(auth, GatewayAuth):
-        routes += _signin_routes(auth)
+        routes += signin_routes(auth)
     static = resources.files("medscribe.workspace").joinpath("static")
     routes.append(Mount("/static", app=StaticFiles(directory=str(static)), name="static"))
 

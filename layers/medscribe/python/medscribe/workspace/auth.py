@@ -12,11 +12,9 @@ Cognito access token (the `Authorization: Bearer` header, or the HttpOnly cookie
 sets) before the function runs, and passes its context in the Lambda event (Mangum keeps the event in
 `scope["aws.event"]`, `requestContext.authorizer.lambda`): `sub` is the actor id and `groups` (space
 separated) the role (admin wins over clinician; a user in neither group is refused with 403). Sign-in:
-GET /login starts Cognito's hosted UI (authorization code with PKCE, state and verifier in a short-lived
-cookie); GET /auth/callback checks the state, exchanges the code and sets the access-token cookie
-(HttpOnly, Secure, SameSite=Lax: Lax, because the browser arrives from Cognito's domain in a top-level
-redirect, on which Strict would drop the sign-in cookie, and Lax still keeps it off cross-site posts).
-Those two routes are the only ones API Gateway lets through without the authorizer.
+GET /login starts Cognito's hosted UI (authorization code with PKCE); GET /auth/callback sets the
+access-token and refresh-token cookies; GET /auth/refresh renews the access token (medscribe.workspace.signin).
+Those three routes are the only ones API Gateway lets through without the authorizer.
 
 CSRF (both): every session has a token; a state change (any method but GET/HEAD/OPTIONS) must carry
 it in the `X-CSRF-Token` header (the API) or the `csrf` form field (the pages), and an `Origin` (or,
@@ -46,6 +44,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from medscribe.adapters.cognito_signin import Tokens
+from medscribe.settings import PipelineSettings
 from medscribe.workspace.ports import Actor, Role
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -54,6 +53,8 @@ CSRF_FIELD = "csrf"
 LOCAL_SESSION_COOKIE = "medscribe_session"
 AWS_CSRF_COOKIE = "__Host-medscribe-csrf"
 DEFAULT_SESSION_SECONDS = 8 * 3600
+DEFAULT_ACCESS_SECONDS = int(PipelineSettings.model_fields["workspace_access_token_minutes"].default) * 60
+DEFAULT_REFRESH_SECONDS = int(PipelineSettings.model_fields["workspace_refresh_token_days"].default) * 86400
 
 
 class Unauthenticated(Exception):
@@ -176,14 +177,27 @@ class SignIn(Protocol):
 
     def exchange(self, *, code: str, redirect_uri: str, verifier: str) -> Tokens: ...
 
+    def refresh(self, refresh_token: str) -> Tokens: ...
+
+    def revoke(self, refresh_token: str) -> None: ...
+
 
 class GatewayAuth:
-    """Identity from the Lambda authorizer's context in the event; the CSRF token in a cookie."""
+    """Identity from the Lambda authorizer's context in the event; the CSRF token in a cookie. The token
+    cookies live as long as the tokens (the app client's lifetimes, from the settings)."""
 
     secure_cookies = True
 
-    def __init__(self, signin: SignIn) -> None:
+    def __init__(self, signin: SignIn, *, access_seconds: int = DEFAULT_ACCESS_SECONDS,
+                 refresh_seconds: int = DEFAULT_REFRESH_SECONDS) -> None:
         self.signin = signin
+        self.access_seconds = access_seconds
+        self.refresh_seconds = refresh_seconds
+
+    @classmethod
+    def for_settings(cls, signin: SignIn, settings: PipelineSettings) -> GatewayAuth:
+        return cls(signin, access_seconds=settings.workspace_access_token_minutes * 60,
+                   refresh_seconds=settings.workspace_refresh_token_days * 86400)
 
     def authenticate(self, request: Request) -> Session:
         event = request.scope.get("aws.event")
