@@ -1,19 +1,22 @@
 """FHIR export end to end on moto: every sample encounter documented by the document handler (offline
 engines) exports a bundle that validates (fhir.resources R4B and the document rules); the signed version
 is what is exported; the coded entities the entity stage stores become resources with their evidence
-lines; `GET /api/encounters/{id}/fhir` (auth, audit, content type) and `medscribe fhir` (--out, unknown id)."""
+lines; `GET /api/encounters/{id}/fhir` (auth, audit, content type) and `medscribe fhir` (--out, unknown id,
+and --deliver to a FHIR server on 127.0.0.1: SigV4-signed, typed errors)."""
 
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
 from starlette.testclient import TestClient
 
+from medscribe.adapters.fhir_server import FhirServer
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.services.workspace import Actor, Conflict, NotFound
 from medscribe.workspace.app import create_app
@@ -26,6 +29,7 @@ from tests.handlers.test_document import load_handler as load_handler
 from tests.handlers.test_document import world as world
 from tests.handlers.test_workspace_service import ALICE, BOB, documented, edited, service
 from tests.handlers.test_workspace_service import service as workspace_of
+from tests.local_server import serve
 
 __all__ = ["documented", "load_handler", "world"]
 
@@ -205,3 +209,61 @@ def test_cli_writes_a_valid_bundle_and_refuses_an_unknown_id(world, documented, 
     assert "no encounter with id 'enc-000" in capsys.readouterr().err
     trail = service(world).audit_for_encounter(ALICE, documented).items
     assert len([e for e in trail if e["action"] == "export"]) == 2
+
+
+# --- optional delivery to a FHIR server -----------------------------------------------------------
+
+class FhirServerStub(BaseHTTPRequestHandler):
+    """A FHIR server on 127.0.0.1 that keeps what it receives and answers with `status`."""
+
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    status: ClassVar[int] = 201
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(({**self.headers, "path": self.path}, body))
+        self.send_response(self.status)
+        if self.status == 201:
+            self.send_header("Location", f"{self.path}/b-1/_history/1")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_cli_delivers_a_signed_request_to_a_fhir_server_only_when_asked(world, documented, local_runtime,  # type: ignore[no-untyped-def]
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    FhirServerStub.received, FhirServerStub.status = [], 201
+    with serve(FhirServerStub) as url:
+        assert cli.main(["fhir", documented]) == 0
+        assert FhirServerStub.received == []  # off unless --deliver is given
+        capsys.readouterr()
+        assert cli.main(["fhir", documented, "--deliver", f"{url}/datastore/d1/r4/"]) == 0
+        location = "/datastore/d1/r4/Bundle/b-1/_history/1"
+        assert capsys.readouterr().out.strip() == f"delivered to {url}/datastore/d1/r4: {location}"
+        [(headers, body)] = FhirServerStub.received
+        bundle = json.loads(body)
+        validate(bundle)
+        assert headers["path"] == "/datastore/d1/r4/Bundle"
+        assert headers["Content-Type"] == "application/fhir+json"
+        assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+        assert "/us-east-1/healthlake/aws4_request" in headers["Authorization"]
+        assert headers["If-None-Exist"] == f"identifier=urn:ietf:rfc:3986|{bundle['identifier']['value']}"
+        FhirServerStub.status = 503
+        assert cli.main(["fhir", documented, "--deliver", url]) == 1
+        assert "not delivered: the FHIR server answered 503; try again" in capsys.readouterr().err
+        FhirServerStub.status = 400
+        assert cli.main(["fhir", documented, "--deliver", url]) == 1
+        assert "not delivered: the FHIR server refused the bundle (400)" in capsys.readouterr().err
+    assert cli.main(["fhir", documented, "--deliver", "http://fhir.example.org/r4"]) == 2
+    assert "must be https://" in capsys.readouterr().err
+
+
+def test_a_healthlake_endpoint_is_signed_for_its_own_region(world) -> None:  # type: ignore[no-untyped-def]
+    server = FhirServer("https://healthlake.eu-west-2.amazonaws.com/datastore/abc/r4/")
+    assert server.base_url == "https://healthlake.eu-west-2.amazonaws.com/datastore/abc/r4"
+    headers = server._signed_headers(f"{server.base_url}/Bundle", b"{}", {"Content-Type": "application/fhir+json"})
+    assert "/eu-west-2/healthlake/aws4_request" in headers["Authorization"]
+    with pytest.raises(ValueError, match="https"):
+        FhirServer("ftp://127.0.0.1/r4")

@@ -5,7 +5,9 @@ medscribe.domain.fhir): the signed version, else the current one marked prelimin
 the running local runtime; with --aws the deployed stack (its TableName, InputBucketName,
 ArtifactsBucketName and KmsKeyArn outputs, AWS credentials from the environment: they need what the
 workspace role has on the table and the artifacts bucket). The export is recorded in the audit trail
-as `local-<os user>` (admin), the identity `medscribe serve` gives the same person. Registered by cli.py.
+as `local-<os user>` (admin), the identity `medscribe serve` gives the same person. `--deliver URL`
+also posts it to a FHIR server (medscribe.adapters.fhir_server; then it is printed only with --out).
+Registered by cli.py.
 """
 
 from __future__ import annotations
@@ -14,10 +16,33 @@ import argparse
 import getpass
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from medscribe_local.cli import CliError, _connect, _print_json, _say, arg, command
 
+if TYPE_CHECKING:
+    from medscribe.adapters.fhir_server import FhirServer
+
 AWS_OUTPUTS = ("InputBucketName", "ArtifactsBucketName", "TableName", "KmsKeyArn")
+
+
+def _server(url: str) -> FhirServer:
+    from medscribe.adapters.fhir_server import FhirServer
+
+    try:
+        return FhirServer(url)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _deliver(server: FhirServer, bundle: dict[str, Any]) -> None:
+    from medscribe.domain.errors import MedscribeError
+
+    try:
+        location = server.deliver(bundle)
+    except MedscribeError as exc:
+        raise CliError(f"not delivered: {exc}", code=1) from exc
+    _say(f"delivered to {server.base_url}" + (f": {location}" if location else ""))
 
 
 @command(
@@ -32,6 +57,9 @@ AWS_OUTPUTS = ("InputBucketName", "ArtifactsBucketName", "TableName", "KmsKeyArn
         arg("encounter_id", help="e.g. enc-0123... (see `medscribe status`)"),
         arg("--aws", action="store_true", help="the deployed stack instead of the local runtime (AWS credentials)"),
         arg("--out", type=Path, help="write the bundle to this file instead of printing it"),
+        arg("--deliver", metavar="URL",
+            help="also POST it to this FHIR R4 server (e.g. an AWS HealthLake data store's .../r4/ endpoint), "
+                 "SigV4-signed with your AWS credentials; off unless given"),
     ],
 )
 def fhir(args: argparse.Namespace) -> int:
@@ -40,6 +68,7 @@ def fhir(args: argparse.Namespace) -> int:
     from medscribe.settings import FunctionSettings, load_settings
     from medscribe.workspace.auth import local_actor
 
+    server = _server(args.deliver) if args.deliver else None
     pipeline = load_settings()
     if args.aws:
         from medscribe_local.cli_erase import _stack_outputs
@@ -57,8 +86,11 @@ def fhir(args: argparse.Namespace) -> int:
                        code=1) from exc
     except Conflict as exc:
         raise CliError(str(exc), code=1) from exc
+    if server is not None:
+        _deliver(server, bundle)
     if args.out is None:
-        _print_json(bundle)
+        if server is None:
+            _print_json(bundle)
         return 0
     try:
         args.out.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
