@@ -93,6 +93,7 @@ def session(table: str, bucket: str) -> Session:  # noqa: F811
     workspace.sign(CLINICIAN, encounter_id, version=1)
     workspace.save_note(CLINICIAN, encounter_id, base_version=1, note={"sections": sections}, amend_reason="typo")
     workspace.signed_note(encounter_id)
+    workspace.export_fhir(CLINICIAN, encounter_id)  # the FHIR export: notes, versions, entities/<id>.json, audit
     workspace.record(CLINICIAN, "export", encounter_id, 1)
     workspace.audit_for_encounter(CLINICIAN, encounter_id)
     workspace.audit(ADMIN, actor_id="local-alice", since="2020-01-01")

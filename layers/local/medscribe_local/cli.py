@@ -4,9 +4,9 @@ Commands register themselves with `@command(...)`: one function per command taki
 arguments and returning an exit code. Groups (`local`) are created from the command paths, so a new
 command is one decorated function. The commands live in modules by kind (cli_local: the local
 runtime; cli_results: records, search, scores and self-heal; cli_documents: notes, EMR records and
-questions from files; cli_erase, cli_reprocess; cli_serve: the clinician workspace), imported at the
-end of this module in the order `medscribe --help` lists them. Exit codes: 0 success, 1 the work did
-not finish (timeout, unknown id), 2 usage errors and "no runtime is running".
+questions from files; cli_erase, cli_reprocess; cli_serve: the clinician workspace; cli_fhir: FHIR
+export), imported at the end of this module in the order `medscribe --help` lists them. Exit codes:
+0 success, 1 the work did not finish (timeout, unknown id), 2 usage errors and "no runtime is running".
 """
 
 from __future__ import annotations
@@ -220,5 +220,6 @@ def _stack_output(name: str, instead: str) -> str:
 
 # The commands register themselves on import, in the order `medscribe --help` lists them.
 # isort: off
-from medscribe_local import cli_local, cli_results, cli_documents, cli_erase, cli_reprocess, cli_serve  # noqa: E402, F401
+from medscribe_local import cli_local, cli_results, cli_documents, cli_erase, cli_reprocess  # noqa: E402, F401
+from medscribe_local import cli_serve, cli_fhir  # noqa: E402, F401
 # isort: on

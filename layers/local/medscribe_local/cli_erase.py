@@ -27,7 +27,8 @@ from medscribe_local.cli import CliError, _connect, _print_json, _say, arg, comm
 STACK_OUTPUTS = ("InputBucketName", "ArtifactsBucketName", "TableName", "SearchUrl", "KmsKeyArn")
 
 
-def _stack_outputs(stack: str) -> dict[str, str]:
+def _stack_outputs(stack: str, names: tuple[str, ...] = STACK_OUTPUTS) -> dict[str, str]:
+    """The outputs `names` of the deployed stack (AWS credentials from the environment); also `medscribe fhir --aws`."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,8 +36,8 @@ def _stack_outputs(stack: str) -> dict[str, str]:
         outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     except (BotoCoreError, ClientError) as exc:
         raise CliError(f"cannot read the outputs of stack {stack!r} ({type(exc).__name__})", code=1) from exc
-    found = {o["OutputKey"]: str(o["OutputValue"]) for o in outputs if o["OutputKey"] in STACK_OUTPUTS}
-    missing = [name for name in STACK_OUTPUTS if name not in found]
+    found = {o["OutputKey"]: str(o["OutputValue"]) for o in outputs if o["OutputKey"] in names}
+    missing = [name for name in names if name not in found]
     if missing:
         raise CliError(f"stack {stack!r} has no {', '.join(missing)} output", code=1)
     return found

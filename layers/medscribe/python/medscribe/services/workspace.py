@@ -11,12 +11,13 @@ the pipeline's note; a save that loses the race leaves its object behind under t
 prefix, which erasure deletes) and then, in one transaction, the version item, the head and the audit
 event (adapters.workspace_store). Only the current version can be signed; a signed version is never
 changed: editing it needs an amendment reason and makes a new DRAFT. `export` hands out the signed
-version (`signed_note`), never a draft.
+version (`signed_note`), never a draft; `export_fhir` the signed version, else the current one marked
+preliminary.
 
-Audit (domain.audit): view, edit, amend, sign, export and erase are recorded here; front ends record
-upload, play and search with `record`. Events hold no PHI and expire `audit_retention_days` after
-they are made (the table's TTL). An EMR record (a text note that is not a dialogue) can be signed,
-not edited: it has no claims.
+Audit (domain.audit): view, edit, amend, sign, export (both kinds) and erase are recorded here; front
+ends record upload, play and search with `record`. Events hold no PHI and expire
+`audit_retention_days` after they are made (the table's TTL). An EMR record (a text note that is not
+a dialogue) can be signed, not edited: it has no claims.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from medscribe.adapters.workspace_store import BadCursor, NoteHead, Page, Worksp
 from medscribe.domain.audit import Actor, AuditEvent, InvalidAuditEvent, audit_csv, is_encounter_id
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import PermanentError
+from medscribe.domain.fhir import ExportSource, document_bundle
+from medscribe.domain.fhir_source import entities_key, export_source
 from medscribe.domain.note_versions import (
     InvalidEdit,
     NoteVersion,
@@ -58,11 +61,13 @@ PIPELINE_ACTOR = "pipeline"  # who made version 0
 # The IAM actions the workspace's own calls need (tests/contract/test_workspace_calls.py maps every call
 # the service makes to them and checks them against IAM's action database): table reads and
 # transactional writes (the table's key: kms:Decrypt; IAM authorizes each item of a TransactWriteItems
-# by its PutItem/UpdateItem action), note objects read and written under SSE-KMS. `erase` runs the
+# by its PutItem/UpdateItem action), note objects read and written under SSE-KMS, and s3:ListBucket on
+# the artifacts bucket: the FHIR export reads entities/<id>.json, which may not exist, and S3 answers a
+# missing key with 404 only to callers that may list the bucket (403 otherwise). `erase` runs the
 # erasure service with the same identity, which then also needs erasure.OPERATOR_ACTIONS.
 WORKSPACE_ACTIONS = frozenset({
     "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-    "s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey",
+    "s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey",
 })
 
 
@@ -206,6 +211,32 @@ class WorkspaceService:
         self._audit(actor, "export", encounter_id, version)
         logger.info("signed note exported", extra={"encounter_id": encounter_id, "version": version})
         return {"encounter_id": encounter_id, **signed}
+
+    # --- export -----------------------------------------------------------------------------------
+
+    def export_fhir(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
+        """The FHIR R4 document Bundle (domain.fhir) of the signed version, else of the current version
+        marked preliminary; audited as an export of the version it holds."""
+        source = self._export_source(encounter_id)
+        self._audit(actor, "export", encounter_id, source.version)
+        return document_bundle(source)
+
+    def _export_source(self, encounter_id: str) -> ExportSource:
+        encounter = self._encounter(encounter_id)
+        base = self._base_note(encounter)
+        if base is None:
+            raise Conflict(f"encounter {encounter_id} has no note to export yet")
+        head = self.store.head(encounter_id)
+        number = head.current if head.signed is None else head.signed
+        version = next(v for v in self._versions(encounter, head) if v.version == number)
+        clinical = self._is_clinical(encounter)
+        entities, error = None, None
+        try:
+            entities = self._json(entities_key(encounter_id))
+        except ValueError as exc:  # not JSON
+            error = f"the stored coded entities could not be read ({type(exc).__name__})"
+        return export_source(encounter, version, self._note(base, version) if clinical else base, clinical=clinical,
+                             entities=entities, entities_error=error, artifacts_bucket=self.artifacts.bucket)
 
     # --- editing and signing ----------------------------------------------------------------------
 

@@ -282,10 +282,11 @@ def create_app(service_factory: Callable[[], WorkspacePort], auth: Auth, *,
                recordings_factory: Callable[[], Recordings] | None = None,
                uploads_factory: Callable[[], Uploads] | None = None) -> Starlette:
     """The workspace app. The factories run on first use and their results are kept for the process."""
-    from medscribe.workspace import api, pages
+    from medscribe.workspace import api, fhir_api, pages
 
     services = Services(service_factory, search_factory, recordings_factory, uploads_factory)
     routes: list[Route | Mount] = [*api.routes(services), *pages.routes(services), _logout_route(auth)]
+    routes += fhir_api.routes(services)
     if isinstance(auth, LocalAuth):
         routes.append(_login_route(auth))
     elif isinstance(auth, GatewayAuth):

@@ -81,6 +81,10 @@ class WorkspacePort(Protocol):
 
     def record(self, actor: Actor, action: str, encounter_id: str | None, version: int | None = None) -> None: ...
 
+    def export_fhir(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
+        """The encounter's FHIR R4 document Bundle (signed version, else preliminary), audited as an export."""
+        ...
+
 
 @dataclass(frozen=True)
 class Recording:
