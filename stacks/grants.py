@@ -20,6 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from medscribe.domain.encounter import INPUT_PREFIXES
 from medscribe.domain.search import DEFAULT_INDEX
 from medscribe.domain.uploads import UPLOAD_PREFIXES
 from medscribe.routes import Access
@@ -325,7 +326,7 @@ def grant_access(
                 # inputs only where ingest takes them from (the input prefixes), artifacts anywhere
                 role.add_to_principal_policy(iam.PolicyStatement(
                     actions=ERASE_OBJECT_ACTIONS,
-                    resources=[*upload_resources(storage.input_bucket.bucket_arn), f"{artifacts_arn}/*"],
+                    resources=[*input_prefix_resources(storage.input_bucket.bucket_arn), f"{artifacts_arn}/*"],
                 ))
                 for statement in transcribe_statements(role.stack, TRANSCRIBE_DELETE_ACTIONS, settings.prefix):
                     role.add_to_principal_policy(statement)
@@ -342,6 +343,12 @@ def grant_access(
 def upload_resources(input_arn: str) -> list[str]:
     """The object ARNs an upload may write: one per upload prefix (`<input bucket>/audio/*`, `.../text/*`)."""
     return [f"{input_arn}/{prefix}*" for prefix in UPLOAD_PREFIXES]
+
+
+def input_prefix_resources(input_arn: str) -> list[str]:
+    """One object ARN per input prefix the pipeline reads (audio, text, ground truth, keywords): what an
+    erasure may delete, since an erased encounter's source can be under any of them."""
+    return [f"{input_arn}/{prefix}*" for prefix in INPUT_PREFIXES]
 
 
 def _grant_bucket(role: iam.IRole, bucket_arn: str, object_actions: list[str]) -> None:

@@ -54,6 +54,12 @@ def erasure_acks(function: HandlerFunction, context: _Context, acks: list[Ack]) 
         f"{context.artifacts_arn}/*", *(f"{context.input_arn}/{prefix}*" for prefix in INPUT_PREFIXES))}
     acks = [replace(ack, reason=ack.reason + ERASURE_NOTE) if ack.rule in deleted else ack for ack in acks]
     policy = function.role.node.find_child("DefaultPolicy").node.find_child("Resource")
+    known = {ack.rule for ack in acks}
+    acks += [Ack(rule, policy, (
+        f"{_subject(function)}: s3:DeleteObjectVersion only, for an admin's erasure (the workspace's DELETE of "
+        "an encounter): the erased encounter's source object may lie under this input prefix, and the keys are "
+        "the uploader's, known only at run time, so the ARN ends in the prefix and '*'.")) for rule in sorted(
+        deleted - known)]
     for resource_type in scoped_types(TRANSCRIBE_DELETE_ACTIONS):
         acks.append(Ack(
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:<AWS::AccountId>:"

@@ -76,7 +76,7 @@ class FakeWorkspace:
     def encounter(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
         current = self._current(encounter_id)
         self._log(actor, "view", encounter_id, current["version"])
-        return {"encounter": {"encounter_id": encounter_id, "kind": "audio", "status": "DOCUMENTED"},
+        return {"record": {"encounter_id": encounter_id, "kind": "audio", "status": "DOCUMENTED"},
                 "lines": copy.deepcopy(LINES), "emr": None,
                 "note": {"template": "hp", "lines": [{k: v for k, v in line.items() if k not in ("start", "end")}
                                                      for line in LINES],

@@ -247,6 +247,9 @@ def test_markup_in_a_transcript_line_stays_text(context: Any, workspace: Workspa
     assert page.evaluate("document.querySelectorAll('img').length") == 0
     page.wait_for_timeout(300)  # an onerror handler would have run by now
     assert dialogs == []
+    # the header shows the real service's record (it once read a key only the test fake had)
+    assert page.locator(".encounter-head .status").inner_text().strip() in {"DOCUMENTED", "NEEDS_REVIEW"}
+    assert page.locator(".encounter-head .meta dd").first.inner_text().strip() == "audio"
 
 
 def test_an_erased_encounter_is_a_404_on_the_page_and_in_the_api(context: Any, workspace: Workspace) -> None:
