@@ -363,6 +363,10 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
                     "resource is the project key's exact ARN.",
                 )
             )
+    if Access.ERASE in access:  # deletes under input prefixes none of its other grants acknowledges
+        from stacks.nag_workspace import erasure_prefix_acks  # it builds on this module's helpers
+
+        acks += erasure_prefix_acks(function, context, acks)
     return acks
 
 

@@ -47,19 +47,32 @@ def workspace_acks(stack: MedscribeStack, context: _Context) -> list[Ack]:
     return acks
 
 
+ERASURE_ONLY = "s3:DeleteObjectVersion only, for an admin's erasure"
+
+
+def _deleted_rules(context: _Context) -> set[str]:
+    return {f"AwsSolutions-IAM5[Resource::{arn}]" for arn in (
+        f"{context.artifacts_arn}/*", *(f"{context.input_arn}/{prefix}*" for prefix in INPUT_PREFIXES))}
+
+
+def erasure_prefix_acks(function: HandlerFunction, context: _Context, acks: list[Ack]) -> list[Ack]:
+    """For a function that erases (`Access.ERASE`): one acknowledgement per object ARN it may delete under
+    and that none of its other grants (`acks`) already acknowledges (the input prefixes it does not write)."""
+    policy = function.role.node.find_child("DefaultPolicy").node.find_child("Resource")
+    return [Ack(rule, policy, (
+        f"{_subject(function)}: {ERASURE_ONLY} (the workspace's DELETE of an encounter): the erased encounter's "
+        "source object may lie under this input prefix, and the keys are the uploader's, known only at run "
+        "time, so the ARN ends in the prefix and '*'.")) for rule in sorted(_deleted_rules(context) - {
+            ack.rule for ack in acks})]
+
+
 def erasure_acks(function: HandlerFunction, context: _Context, acks: list[Ack]) -> list[Ack]:
     """The function's acknowledgements with erasure's deletes named on the object ARNs they share with its
     reads and writes, plus one per Transcribe job type it may delete (this stage's names only)."""
-    deleted = {f"AwsSolutions-IAM5[Resource::{arn}]" for arn in (
-        f"{context.artifacts_arn}/*", *(f"{context.input_arn}/{prefix}*" for prefix in INPUT_PREFIXES))}
-    acks = [replace(ack, reason=ack.reason + ERASURE_NOTE) if ack.rule in deleted else ack for ack in acks]
+    deleted = _deleted_rules(context)
+    acks = [replace(ack, reason=ack.reason + ERASURE_NOTE) if ack.rule in deleted and ERASURE_ONLY not in ack.reason
+            else ack for ack in acks]
     policy = function.role.node.find_child("DefaultPolicy").node.find_child("Resource")
-    known = {ack.rule for ack in acks}
-    acks += [Ack(rule, policy, (
-        f"{_subject(function)}: s3:DeleteObjectVersion only, for an admin's erasure (the workspace's DELETE of "
-        "an encounter): the erased encounter's source object may lie under this input prefix, and the keys are "
-        "the uploader's, known only at run time, so the ARN ends in the prefix and '*'.")) for rule in sorted(
-        deleted - known)]
     for resource_type in scoped_types(TRANSCRIBE_DELETE_ACTIONS):
         acks.append(Ack(
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:<AWS::AccountId>:"
