@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
-from medscribe.domain.clinical_entities import EntitySet
+from medscribe.domain.clinical_entities import EntitySet, entities_key
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
 from medscribe.domain.emr import detect_language
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
@@ -35,10 +35,6 @@ from medscribe.settings import PipelineSettings
 # (encounter id, lines, language) -> entities: Comprehend Medical's adapter or the offline extractor
 EntityEngine = Callable[[str, Sequence[Line], str], EntitySet]
 DOCUMENTED_STATUSES = frozenset({EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW})
-
-
-def entities_key(encounter_id: str) -> str:
-    return f"entities/{encounter_id}.json"
 
 
 def note_text_lines(text: str) -> list[Line]:

@@ -37,12 +37,12 @@ from medscribe.adapters.encounters import EncounterRepository, content_id, sourc
 from medscribe.adapters.erasure import JobDeleter, ObjectVersion, ObjectVersions, TableItems
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import ScoreStore
+from medscribe.domain.clinical_entities import entities_key
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef, is_terminal
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.search import SearchIndex
 from medscribe.domain.selfheal import audio_key_prefix, eval_output_key, ground_truth_key, spellings
 from medscribe.observability import logger
-from medscribe.services.entities_stage import entities_key
 from medscribe.settings import PipelineSettings
 
 REPORTS_PREFIX = "reports/scores/"
