@@ -79,7 +79,7 @@ def utf8_pieces(text: str, max_bytes: int) -> list[tuple[int, str]]:
     while begin < len(text):
         end = bisect.bisect_right(ends, ends[begin] + max_bytes) - 1  # the most characters that fit
         if end < len(text):
-            cut = max(text.rfind("\n", begin, end), -1)
+            cut = text.rfind("\n", begin, end)
             if cut <= begin:
                 cut = text.rfind(" ", begin, end)
             end = cut + 1 if cut > begin else end
