@@ -25,6 +25,11 @@ How each line is estimated:
   encounter-record write also writes its three GSIs, transactions cost double), S3 (requests and
   one month of storage): counted per encounter in FLOW below, from the pipeline's code path
   (audio, first try, no ground truth).
+- Comprehend Medical, entities stage (`entity_engine` comprehend-medical): the transcript's characters
+  (words x `chars_per_word`) sent to DetectEntitiesV2 in pieces of fewer than 20,000 bytes and to each
+  of InferICD10CM, InferRxNorm and InferSNOMEDCT in pieces of 10,000; each request is billed in units of
+  100 characters with a 1-unit minimum (medscribe.adapters.comprehend_medical), at each API's price.
+  Korean encounters are not sent (not counted here: the estimate is of an English recording).
 - Comprehend Medical (self-heal, DetectEntitiesV2): missed words of the `scored_share` of encounters
   that have ground truth.
 - The clinician workspace (`workspace_enabled`): each review of an encounter makes
@@ -55,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medscribe.adapters.comprehend_medical import DETECT_TEXT_BYTES, INFER_TEXT_BYTES
 from medscribe.domain.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL, judge_note
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.llm import Generation
@@ -78,25 +84,28 @@ _SENTENCE = re.compile(r"[.!?]+\s+|\n+")
 # What one audio encounter (first try, no ground truth, no redelivery) causes, from the code path:
 # ingest (validate, create the record, take a slot, start the job) -> Transcribe -> transcript stage
 # (lines, CSV, DOCX, TRANSCRIBED, two events) -> document (note, review page, DOCUMENTED) and score
-# (no ground truth: nothing to do) -> index (one message per encounter-record change).
-ENCOUNTER_RECORD_CHANGES = 4  # created RECEIVED, TRANSCRIBING, TRANSCRIBED, DOCUMENTED
-INVOCATIONS = {"ingest": 1, "transcript": 1, "document": 1, "score": 1, "index": ENCOUNTER_RECORD_CHANGES}
+# (no ground truth: nothing to do) -> entities (entities JSON, the encounter's codes) -> index (one
+# message per encounter-record change).
+ENCOUNTER_RECORD_CHANGES = 5  # created RECEIVED, TRANSCRIBING, TRANSCRIBED, DOCUMENTED, entities recorded
+INVOCATIONS = {"ingest": 1, "transcript": 1, "document": 1, "entities": 1, "score": 1,
+               "index": ENCOUNTER_RECORD_CHANGES}
 FLOW: dict[str, float] = {
     # every queue message is sent, received and deleted (3 requests); one message per invocation above
     "sqs_requests": 3 * sum(INVOCATIONS.values()),
-    "eventbridge_custom_events": 2,  # Encounter Ready For Documentation / For Scoring (the job event is free)
+    # Encounter Ready For Documentation / For Scoring / For Entities (the job event is free)
+    "eventbridge_custom_events": 3,
     "pipes_requests": ENCOUNTER_RECORD_CHANGES,  # the stream filter passes encounter items only
     # source order 1; create 1 + 3 GSIs; take and give back a slot: transactions of 2 items (2x) + 3 GSIs
-    # (the status index changes key: 2); DOCUMENTED 1 + 3 GSIs (status 2)
-    "dynamodb_wru": 1 + 4 + (2 * 2 + 4) * 2 + 5,
-    # consistent gets: transcript 2 + waiting-work query 1, document 1, score 2, index 1 per change
-    "dynamodb_rru": 2 + 1 + 1 + 2 + ENCOUNTER_RECORD_CHANGES,
+    # (the status index changes key: 2); DOCUMENTED 1 + 3 GSIs (status 2); entities 1 + 3 GSIs (unchanged keys)
+    "dynamodb_wru": 1 + 4 + (2 * 2 + 4) * 2 + 5 + 4,
+    # consistent gets: transcript 2 + waiting-work query 1, document 1, entities 1, score 2, index 1 per change
+    "dynamodb_rru": 2 + 1 + 1 + 1 + 2 + ENCOUNTER_RECORD_CHANGES,
     "dynamodb_stream_reads": ENCOUNTER_RECORD_CHANGES + 1,  # the source-order item streams too (filtered)
-    # upload, Transcribe output, lines JSON, CSV, DOCX, note JSON, review page
-    "s3_puts": 7,
+    # upload, Transcribe output, lines JSON, CSV, DOCX, note JSON, review page, entities JSON
+    "s3_puts": 8,
     # ingest header, Transcribe media, Transcribe output, 6 prompt/template override lookups + lines,
-    # score 1, index: lines and note for the later changes
-    "s3_gets": 1 + 1 + 1 + 6 + 1 + 1 + 3,
+    # entities: lines, score 1, index: lines and note for the later changes
+    "s3_gets": 1 + 1 + 1 + 6 + 1 + 1 + 1 + 4,
 }
 SCHEDULED = {"reconcile": 30 * 24 * 12, "selfheal": 30 * 24}  # runs a month: every 5 min, hourly (cdk.json)
 
@@ -298,6 +307,14 @@ class Estimate:
         self.lines.append((service, usd, how))
 
 
+def billed_units(chars: float, limit: int, unit: int) -> tuple[int, int]:
+    """(requests, billed units) for `chars` characters sent in pieces of at most `limit` (ASCII-sized
+    text: bytes = characters), each request billed per `unit` characters, at least one unit."""
+    whole = math.ceil(chars)
+    sizes = [limit] * (whole // limit) + ([whole % limit] if whole % limit else [])
+    return len(sizes), sum(max(1, math.ceil(size / unit)) for size in sizes)
+
+
 def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings, tokens: Tokens,
              encounters_per_month: float) -> Estimate:
     p = {name: float(entry["usd"]) for name, entry in prices["prices"].items()}
@@ -361,6 +378,16 @@ def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings,
     if settings.workspace_enabled:
         _workspace(out, p, a)
 
+    if settings.entity_engine == "comprehend-medical":
+        text_chars = tokens.transcript_words * float(a["chars_per_word"])
+        unit = int(rules["comprehend_medical_unit_characters"])
+        for api, price, limit in (("DetectEntitiesV2", "comprehend_medical_unit", DETECT_TEXT_BYTES),
+                                  ("InferICD10CM", "comprehend_medical_icd10cm_unit", INFER_TEXT_BYTES),
+                                  ("InferRxNorm", "comprehend_medical_rxnorm_unit", INFER_TEXT_BYTES),
+                                  ("InferSNOMEDCT", "comprehend_medical_snomedct_unit", INFER_TEXT_BYTES)):
+            requests, units = billed_units(text_chars, limit, unit)
+            out.add(f"CompMed {api}", units * p[price],
+                    f"entities stage: {requests} request(s), {units} units of {unit} characters")
     missed_chars = float(a["scored_share"]) * tokens.transcript_words * float(a["missed_word_rate"]) \
         * float(a["chars_per_word"])
     # self-heal sends the missed words of many encounters together: the per-document minimum does not bind

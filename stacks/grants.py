@@ -87,6 +87,9 @@ TRANSCRIBE_DELETE_ACTIONS: dict[str, str | None] = {
 SEARCH_QUERY_CALL = (["es:ESHttpPost"], [f"{DEFAULT_INDEX}/_search"])
 SEARCH_ERASE_CALL = (["es:ESHttpPost"], ["_bulk"])
 COMPREHEND_MEDICAL_ACTIONS = ["comprehendmedical:DetectEntitiesV2"]  # no resource-level permissions
+# the entities stage: entities, then their ICD-10-CM, RxNorm and SNOMED CT codes (no resource-level permissions)
+COMPREHEND_MEDICAL_CODES_ACTIONS = ["comprehendmedical:DetectEntitiesV2", "comprehendmedical:InferICD10CM",
+                                    "comprehendmedical:InferRxNorm", "comprehendmedical:InferSNOMEDCT"]
 # The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
 # routes.READY_FOR_DOCUMENTATION_PATTERN matches it; a test keeps the three equal).
 PIPELINE_EVENT_SOURCE = "medscribe"
@@ -118,9 +121,16 @@ ENCRYPTING_ACCESS = {
 # owned key; Transcribe job status and Bedrock inference carry no project-key data).
 KEYLESS_ACCESS = frozenset({
     Access.TRANSCRIBE_READ, Access.EVENTS_PUT, Access.BEDROCK_INVOKE, Access.TRANSCRIBE_CUSTOMIZE,
-    Access.COMPREHEND_MEDICAL, Access.SEARCH_WRITE, Access.SEARCH_QUERY,
+    Access.COMPREHEND_MEDICAL, Access.COMPREHEND_MEDICAL_CODES, Access.SEARCH_WRITE, Access.SEARCH_QUERY,
     Access.ERASE,  # its objects and items: the read-write access it implies brings the key
 })
+
+
+def comprehend_medical_actions(access: frozenset[Access]) -> list[str]:
+    """The Comprehend Medical actions `access` grants (all on "*": they have no resource type)."""
+    granted = (COMPREHEND_MEDICAL_ACTIONS if Access.COMPREHEND_MEDICAL in access else []) + (
+        COMPREHEND_MEDICAL_CODES_ACTIONS if Access.COMPREHEND_MEDICAL_CODES in access else [])
+    return list(dict.fromkeys(granted))
 
 
 def effective_access(access: frozenset[Access]) -> frozenset[Access]:
@@ -316,6 +326,9 @@ def grant_access(
                 ))
             case Access.COMPREHEND_MEDICAL:
                 role.add_to_principal_policy(iam.PolicyStatement(actions=COMPREHEND_MEDICAL_ACTIONS, resources=["*"]))
+            case Access.COMPREHEND_MEDICAL_CODES:
+                role.add_to_principal_policy(iam.PolicyStatement(actions=COMPREHEND_MEDICAL_CODES_ACTIONS,
+                                                                 resources=["*"]))
             case Access.SEARCH_WRITE:
                 storage.search.allow(role)  # the role's policy and the domain's resource policy
             case Access.SEARCH_QUERY:

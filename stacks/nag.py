@@ -20,13 +20,13 @@ from medscribe.domain.uploads import UPLOAD_PREFIXES
 from medscribe.routes import Access
 from stacks.functions import HandlerFunction
 from stacks.grants import (
-    COMPREHEND_MEDICAL_ACTIONS,
     ENCRYPTING_ACCESS,
     TRANSCRIBE_CUSTOMIZE_ACTIONS,
     TRANSCRIBE_READ_ACTIONS,
     TRANSCRIBE_START_ACTIONS,
     TRANSCRIPTS_PREFIX,
     bedrock_model_ids,
+    comprehend_medical_actions,
     resourceless,
     scoped_types,
     split_inference_profile,
@@ -232,10 +232,10 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
             "creating custom vocabularies and language models, so IAM matches them only on '*'; every other "
             "customization action is scoped to this stage's names)"
         )
-    if Access.COMPREHEND_MEDICAL in access:
+    if comprehend := comprehend_medical_actions(access):
         unscoped.append(
-            f"{' and '.join(COMPREHEND_MEDICAL_ACTIONS)} (Comprehend Medical's synchronous analysis actions have "
-            "no resource type; the requests carry missed words only)"
+            f"{', '.join(comprehend)} (Comprehend Medical's synchronous analysis actions have no resource "
+            "type; the requests carry missed words (self-heal) or a documented encounter's text (entities))"
         )
     acks = [
         Ack(

@@ -171,7 +171,7 @@ class FakeSearch:
         return set()
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
-               limit: int = 20) -> list[SearchHit]:
+               limit: int = 20, code: str | None = None) -> list[SearchHit]:
         return [SearchHit(ENC, "DOCUMENTED", "2026-12-04T00:00:00Z", 1.5, f"… {ATTACK} {text} …")]
 
 

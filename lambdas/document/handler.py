@@ -4,7 +4,8 @@ Trigger: SQS queue fed by the EventBridge rule for "Encounter Ready For Document
 "medscribe"; emitted after TRANSCRIBED audio and RECEIVED text notes, and re-emitted by the
 reconciler), see medscribe.routes.
 Side effects: notes/<id>/note.json (clinical note with verified line citations) or emr.json (EMR
-record) and review.html in the artifacts bucket; status DOCUMENTED or NEEDS_REVIEW.
+record) and review.html in the artifacts bucket; status DOCUMENTED or NEEDS_REVIEW; then an
+"Encounter Ready For Entities" event (unless `entity_engine` is off).
 Idempotency key: the encounter id; only an encounter still waiting (TRANSCRIBED audio, RECEIVED
 text) moves, and outputs are written to fixed keys.
 """

@@ -4,7 +4,9 @@ Trigger: SQS queue fed by a schedule (EventBridge Scheduler in AWS, a timer in t
 with the message {"task": "reconcile"}, see medscribe.routes.
 Side effects: encounters TRANSCRIBING for longer than `stuck_after_seconds` are checked with
 Transcribe: finished jobs are completed as the transcript handler would (lost completion events),
-missing jobs are started again; waiting RECEIVED audio is started while slots are free.
+missing jobs are started again; waiting RECEIVED audio is started while slots are free; lost "ready"
+events are sent again: for documentation (TRANSCRIBED audio, RECEIVED text) and for entities
+(documented encounters without entities, within `entities_reconcile_hours`).
 Idempotency key: none needed; every action is a conditional transition.
 """
 

@@ -164,6 +164,8 @@ def test_score_reports_are_rewritten_without_the_erased_rows_and_older_versions_
     other = "reports/scores/20261202T000000000Z.csv"
     s3.put_object(Bucket=ARTIFACTS, Key=other, Body=report_csv([score_row("enc-kept")]).encode())
     s3.put_object(Bucket=ARTIFACTS, Key=f"notes/{erased}/emr.json", Body=b"{}")
+    s3.put_object(Bucket=ARTIFACTS, Key=f"entities/{erased}.json", Body=b"{}")  # the entities stage's
+    s3.put_object(Bucket=ARTIFACTS, Key="entities/enc-kept.json", Body=b"{}")
 
     result = erasure.erase(erased, date(2026, 12, 3), PipelineSettings())
 
@@ -172,7 +174,9 @@ def test_score_reports_are_rewritten_without_the_erased_rows_and_older_versions_
     assert sorted(v["Key"] for v in versions) == [other, report]  # one version each
     rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=ARTIFACTS, Key=report)["Body"].read().decode())))
     assert [row["EncounterId"] for row in rows] == ["enc-kept"]
-    assert result.deleted["artifact object versions"] == 1
+    assert result.deleted["artifact object versions"] == 2  # the EMR record and the entities
+    assert [v["Key"] for v in s3.list_object_versions(Bucket=ARTIFACTS, Prefix="entities/")["Versions"]] == [
+        "entities/enc-kept.json"]
     assert result.deleted["transcription jobs"] == 1
     assert result.deleted["input object versions"] == 1
     assert result.deleted["table items"] == 1

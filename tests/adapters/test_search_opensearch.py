@@ -114,6 +114,11 @@ def INDEXED(encounter_id: str, version: int = VERSION) -> dict[str, object]:
     return {"_index": "encounters", "_id": encounter_id, "version": version, "version_type": "external_gte"}
 
 
+def sent_source(document: SearchDocument) -> dict[str, object]:
+    """The document's _source as JSON carries it (the codes tuple becomes a list)."""
+    return {**asdict(document), "codes": list(document.codes)}
+
+
 def doc(encounter_id: str, transcript: str = "Patient reports headache.", note: str = "") -> SearchDocument:
     return SearchDocument(encounter_id=encounter_id, status="DOCUMENTED", kind="visit",
                           updated_at="2024-05-02T10:00:00Z", folder="audio/clinic-a", transcript=transcript, note=note)
@@ -155,10 +160,15 @@ def error_reply(status: int, error_type: str, reason: str) -> Reply:
 ])
 def test_ensure_template_puts_the_mappings_then_creates_the_index(fake: FakeOpenSearch, index: OpenSearchIndex,
                                                                  create_reply: Reply) -> None:
-    fake.script((200, {"acknowledged": True}), create_reply)
+    exists = create_reply[0] == 400
+    fake.script((200, {"acknowledged": True}), create_reply, *([(200, {"acknowledged": True})] if exists else []))
     index.ensure_template()
 
-    put_template, create = fake.requests
+    put_template, create, *put_mapping = fake.requests
+    if exists:  # an index made before a field was added (e.g. codes) is given the template's mappings
+        (mapping,) = put_mapping
+        assert (mapping.method, mapping.path) == ("PUT", "/encounters/_mapping")
+        assert mapping.json() == index_template(DEFAULT_INDEX)["template"]["mappings"]
     assert (put_template.method, put_template.path) == ("PUT", "/_index_template/encounters-template")
     sent = put_template.json()
     assert sent == index_template(DEFAULT_INDEX)
@@ -166,7 +176,7 @@ def test_ensure_template_puts_the_mappings_then_creates_the_index(fake: FakeOpen
     mappings = sent["template"]["mappings"]
     assert mappings["dynamic"] == "strict"
     properties = mappings["properties"]
-    for keyword in ("encounter_id", "status", "kind", "folder", "language"):
+    for keyword in ("encounter_id", "status", "kind", "folder", "language", "codes"):
         assert properties[keyword] == {"type": "keyword"}
     assert properties["updated_at"] == {"type": "date"}
     for text in ("transcript", "note"):
@@ -227,10 +237,10 @@ def test_apply_sends_one_ndjson_request(fake: FakeOpenSearch, index: OpenSearchI
     assert "어제부터 두통이".encode() in sent.body  # UTF-8, not \u escapes
     assert sent.ndjson() == [
         {"delete": {"_index": "encounters", "_id": "enc-3"}},
-        {"index": INDEXED("enc-1")}, asdict(korean),
+        {"index": INDEXED("enc-1")}, sent_source(korean),
         {"index": INDEXED("enc-2", 1714723200000)},  # 2024-05-03T08:00:00Z
         {"encounter_id": "enc-2", "status": "SCORED", "kind": "text", "updated_at": "2024-05-03T08:00:00Z",
-         "folder": "notes", "language": "en", "transcript": "", "note": "Tension headache."},
+         "folder": "notes", "language": "en", "transcript": "", "note": "Tension headache.", "codes": []},
     ]
     assert sleeps == []
 
@@ -276,7 +286,7 @@ def test_a_throttled_item_is_retried_alone(fake: FakeOpenSearch, index: OpenSear
     assert index.apply([doc("enc-1"), second], ["enc-3"]) == set()
 
     assert len(fake.requests) == 2
-    assert fake.requests[1].ndjson() == [{"index": INDEXED("enc-2")}, asdict(second)]
+    assert fake.requests[1].ndjson() == [{"index": INDEXED("enc-2")}, sent_source(second)]
     (delay,) = sleeps
     assert 0.1 <= delay <= 0.2  # base 0.2 s, jitter in [0.5, 1)
 
@@ -415,6 +425,24 @@ def test_search_without_filters_and_blank_text(fake: FakeOpenSearch, index: Open
     body = fake.requests[0].json()
     assert body["query"]["bool"]["filter"] == []
     assert body["size"] == 20
+
+
+def test_search_by_code_filters_exactly_with_or_without_words(fake: FakeOpenSearch, index: OpenSearchIndex) -> None:
+    empty = (200, {"took": 1, "timed_out": False, "hits": {"max_score": None, "hits": []}})
+    fake.script(empty, empty)
+    assert index.search("", code="ICD-10-CM:R50.9") == []
+    assert index.search("fever", code="RxNorm:197806", status="DOCUMENTED") == []
+    code_only, with_words = (request.json()["query"]["bool"] for request in fake.requests)
+    assert code_only == {"must": [{"match_all": {}}], "filter": [{"term": {"codes": "ICD-10-CM:R50.9"}}]}
+    assert with_words["must"][0]["multi_match"]["query"] == "fever"
+    assert with_words["filter"] == [{"term": {"codes": "RxNorm:197806"}}, {"term": {"status": "DOCUMENTED"}}]
+
+
+def test_a_document_carries_its_codes(fake: FakeOpenSearch, index: OpenSearchIndex) -> None:
+    fake.script(bulk_reply(ok_item("index", "enc-1")))
+    index.upsert(SearchDocument(**{**doc("enc-1").__dict__, "codes": ("ICD-10-CM:R50.9",)}))
+    (sent,) = fake.requests
+    assert sent.ndjson()[1]["codes"] == ["ICD-10-CM:R50.9"]
 
 
 def test_search_errors_are_typed_and_do_not_repeat_the_query(fake: FakeOpenSearch, index: OpenSearchIndex) -> None:

@@ -182,12 +182,19 @@ def test_the_comprehend_medical_rule_counts_bytes_not_characters() -> None:
     assert comprehend_medical_problems("DetectEntitiesV2", {"Text": "e" * 19_999}) == []
     assert comprehend_medical_problems("DetectEntitiesV2", {"Text": "é" * 10_000})  # 10,000 characters, 20,000 bytes
     assert comprehend_medical_problems("DetectEntitiesV2", {"Text": ""})
+    for operation in ("InferICD10CM", "InferRxNorm", "InferSNOMEDCT"):
+        assert comprehend_medical_problems(operation, {"Text": "e" * 10_000}) == []
+        assert comprehend_medical_problems(operation, {"Text": "e" * 10_001})
+        assert comprehend_medical_problems(operation, {"Text": "é" * 5_001})  # 5,001 characters, 10,002 bytes
+        assert comprehend_medical_problems(operation, {})  # Text is required
+        assert comprehend_medical_problems(operation, {"Text": "fever", "LanguageCode": "en"})
 
 
 def test_every_recorded_comprehend_medical_request_meets_the_rules(recordings: Recordings) -> None:
     calls = [call for call in recordings.calls if call.service == "comprehendmedical"]
-    assert calls, "no Comprehend Medical request was recorded: the self-heal handler tests' AWS path did not run"
-    assert {call.operation for call in calls} == {"DetectEntitiesV2"}
+    assert calls, "no Comprehend Medical request was recorded: the self-heal and entities handler tests did not run"
+    # self-heal's DetectEntitiesV2 and the entities stage's four calls (tests/handlers/test_entities.py)
+    assert {call.operation for call in calls} == {"DetectEntitiesV2", "InferICD10CM", "InferRxNorm", "InferSNOMEDCT"}
     failing = {f"{call.test} #{index}": comprehend_medical_problems(call.operation, call.params)
                for index, call in enumerate(calls)}
     assert {name: found for name, found in failing.items() if found} == {}

@@ -105,7 +105,10 @@ class Driver:
         return upload(bucket or self.resources.input_bucket, key, body)
 
     def wait(self, *uploads: Upload, timeout: float = 15.0) -> list[Encounter]:
-        result = wait_for_terminal(self.repository, [u.encounter_id for u in uploads], timeout)
+        """The encounters once terminal and, documented ones, coded by the entities stage (its write is
+        the last: a record read earlier would change under a test comparing it later)."""
+        result = wait_for_terminal(self.repository, [u.encounter_id for u in uploads], timeout,
+                                   until_coded=self.runtime.settings.entity_engine != "off")
         assert result.complete, f"not terminal in {timeout} s: {result.pending}"
         return [result.encounters[u.encounter_id] for u in uploads]
 

@@ -47,6 +47,9 @@ class RecordingService:
     def document(self, encounter_id: str) -> None:
         self.calls.append(("document", encounter_id))
 
+    def extract(self, encounter_id: str) -> None:
+        self.calls.append(("extract", encounter_id))
+
     def reconcile(self) -> None:
         self.calls.append(("reconcile", None))
 
@@ -95,6 +98,7 @@ def ready(detail_type: str, encounter_id: str) -> dict[str, Any]:
 
 
 DOCUMENTATION, SCORING = "Encounter Ready For Documentation", "Encounter Ready For Scoring"
+ENTITIES = "Encounter Ready For Entities"
 # handler -> (good body, the call it makes, malformed bodies of the handler's own kind)
 CASES: dict[str, tuple[dict[str, Any], tuple[str, Any], list[dict[str, Any]]]] = {
     "ingest": (s3_notification(), ("ingest", "xxx"), [without_object_key(), {"Records": [], "note": SENTINEL}]),
@@ -108,6 +112,11 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, Any], list[dict[str, Any]]]] =
         ready(DOCUMENTATION, "enc-1"), ("document", "enc-1"),
         [pipeline_event(DOCUMENTATION, {"stage": "dev", "note": SENTINEL}), ready(DOCUMENTATION, ""),
          pipeline_event(DOCUMENTATION, {"encounter_id": "enc-1", "note": SENTINEL})],
+    ),
+    "entities": (
+        ready(ENTITIES, "enc-1"), ("extract", "enc-1"),
+        [pipeline_event(ENTITIES, {"stage": "dev", "note": SENTINEL}), ready(ENTITIES, ""),
+         {"detail": {"encounter_id": ["enc-1"], "stage": SENTINEL}, "detail-type": ENTITIES}],
     ),
     "reconcile": (schedule_message("reconcile"), ("reconcile", None), [{"task": f"selfheal {SENTINEL}"}]),
     "selfheal": (schedule_message("selfheal"), ("tick", None), [{"task": f"reconcile {SENTINEL}"}]),

@@ -54,11 +54,13 @@ def test_what_the_event_publisher_puts_reaches_its_routes_handler(load_handler, 
     publisher = EventPublisher("dev")
     publisher.ready_for_documentation("enc-doc")
     publisher.ready_for_scoring("enc-score")
+    publisher.ready_for_entities("enc-entities")
 
     [body] = bodies(url)  # the rule passes its own event type only
     encounter_id = parse(EncounterEvent, body).detail.encounter_id
     assert parse(EncounterEvent, body).detail == EncounterDetail(encounter_id=encounter_id, stage="dev")
-    expected = {"document": ("document", "enc-doc"), "score": ("score_encounters", ["enc-score"])}[name]
+    expected = {"document": ("document", "enc-doc"), "score": ("score_encounters", ["enc-score"]),
+                "entities": ("extract", "enc-entities")}[name]
     assert handled(load_handler, name, body) == [expected]
 
 

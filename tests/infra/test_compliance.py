@@ -95,4 +95,4 @@ def test_an_output_names_the_lambda_concurrency_the_queues_need(synth: Synth) ->
     caps = [resource["Properties"]["ScalingConfig"]["MaximumConcurrency"]
             for resource in synth.template["Resources"].values()
             if resource["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert int(needed) == sum(caps) == 56  # with cdk.json's defaults
+    assert int(needed) == sum(caps) == 66  # with cdk.json's defaults

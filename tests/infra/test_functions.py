@@ -24,7 +24,11 @@ RESOURCE_STAR_ALLOWED = {
     "transcribe:StartTranscriptionJob",
     "transcribe:StartMedicalTranscriptionJob",
     "transcribe:ListTranscriptionJobs",
-    "comprehendmedical:DetectEntitiesV2",  # Comprehend Medical's synchronous analysis actions have no resource type
+    # Comprehend Medical's synchronous analysis actions have no resource type (self-heal; the entities stage)
+    "comprehendmedical:DetectEntitiesV2",
+    "comprehendmedical:InferICD10CM",
+    "comprehendmedical:InferRxNorm",
+    "comprehendmedical:InferSNOMEDCT",
     # creating custom vocabularies and language models has no resource type either (self-heal loop)
     "transcribe:CreateVocabulary",
     "transcribe:CreateMedicalVocabulary",

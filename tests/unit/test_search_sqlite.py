@@ -93,3 +93,34 @@ def test_text_after_a_nul_character_is_indexed() -> None:
     idx.upsert(SearchDocument("enc-nul", "DOCUMENTED", "text", "2026-11-02T10:00:00.000Z", "text",
                               note="headache\x00 then vomiting since morning"))
     assert [h.encounter_id for h in idx.search("vomiting")] == ["enc-nul"]
+
+
+def test_search_by_code_alone_or_with_words_and_codes_replaced_on_upsert(tmp_path: Path) -> None:
+    """The entities stage's codes ("system:code") filter exactly; an upsert replaces them; a delete
+    removes them; an index file made before the codes table gets it when opened."""
+    idx = index()
+    fever = SearchDocument("enc-fever", "DOCUMENTED", "audio", "2026-11-02T10:00:00.000Z", "audio",
+                           transcript="I have had a fever and a cough.",
+                           codes=("ICD-10-CM:R50.9", "SNOMED CT:386661006"))
+    idx.upsert(fever)
+    assert [h.encounter_id for h in idx.search("", code="ICD-10-CM:R50.9")] == ["enc-fever"]
+    assert idx.search("", code="ICD-10-CM:R50.9")[0].snippet.strip() == "I have had a fever and a cough."
+    assert [h.encounter_id for h in idx.search("cough", code="SNOMED CT:386661006")] == ["enc-fever"]
+    assert idx.search("breathless", code="ICD-10-CM:R50.9") == []
+    assert idx.search("", code="ICD-10-CM:R50") == []  # exact codes, not prefixes
+    idx.upsert(SearchDocument(**{**fever.__dict__, "codes": ("ICD-10-CM:R05.9",)}))
+    assert idx.search("", code="ICD-10-CM:R50.9") == []
+    assert [h.encounter_id for h in idx.search("", code="ICD-10-CM:R05.9", status="DOCUMENTED")] == ["enc-fever"]
+    idx.delete("enc-fever")
+    assert idx.search("", code="ICD-10-CM:R05.9") == []
+
+    import sqlite3
+
+    old = tmp_path / "old.db"  # the schema before codes: the FTS table only
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE VIRTUAL TABLE encounters USING fts5(encounter_id UNINDEXED, status UNINDEXED, "
+                   "kind UNINDEXED, updated_at UNINDEXED, folder UNINDEXED, transcript, note, tokenize = 'trigram')")
+    reopened = SqliteSearchIndex(old)
+    reopened.upsert(fever)
+    assert [h.encounter_id for h in reopened.search("", code="ICD-10-CM:R50.9")] == ["enc-fever"]
+    reopened.close()

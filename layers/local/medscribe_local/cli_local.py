@@ -20,6 +20,7 @@ from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.scores import ScoreStore
 from medscribe.domain.text_safety import printable
 from medscribe.domain.validation import AUDIO_FORMATS
+from medscribe.settings import load_settings
 from medscribe_local.cli import CliError, _local_index, _say, _status, arg, command, console, errors
 from medscribe_local.daemon import DaemonError, start_daemon, stop_daemon
 from medscribe_local.environment import connect
@@ -149,6 +150,7 @@ def local_run(args: argparse.Namespace) -> int:
         outcome = wait_for_terminal(
             EncounterRepository(resources.table), [u.encounter_id for u, _ in uploads], args.timeout,
             on_progress=lambda done, total: progress.update(waiting, completed=done, total=total),
+            until_coded=load_settings().entity_engine != "off",  # the local runtime's settings (cdk.json)
         )
         indexing = progress.add_task("indexing for search", total=len(outcome.encounters))
         search_db = StatePaths(Path(info.state_dir)).search_db

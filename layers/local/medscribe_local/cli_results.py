@@ -121,7 +121,9 @@ def _since(value: str) -> str:
 @command(
     "search", help="full-text search over transcripts and notes (English and Korean), ranked, with snippets",
     arguments=[
-        arg("text", help="words to find, e.g. \"chest pain\" or \"무릎 통증\" (every word must match)"),
+        arg("text", nargs="?", default="",
+            help="words to find, e.g. \"chest pain\" or \"무릎 통증\" (every word must match; optional with --code)"),
+        arg("--code", help="only encounters whose entities carry this code, system:code, e.g. ICD-10-CM:R50.9"),
         arg("--status", choices=[s.value for s in EncounterStatus], help="only encounters with this status"),
         arg("--since", type=_since, help="only encounters updated on or after this date (YYYY-MM-DD) or time"),
         arg("--limit", type=int, default=20, help="at most this many hits (default 20)"),
@@ -138,12 +140,14 @@ def search(args: argparse.Namespace) -> int:
     index = search_index(_search_url(args)) if args.aws else _local_index(db)
     try:
         try:
-            hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit))
+            hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit),
+                                code=args.code)
         except IndexUnreadable as exc:  # damaged beyond what opening reads: rebuild once and ask again
             if args.aws:
                 raise
             index = _rebuilt_index(db, f"damaged ({exc.__cause__ or exc})")
-            hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit))
+            hits = index.search(args.text, status=args.status, since=args.since, limit=max(1, args.limit),
+                                code=args.code)
     except ValueError as exc:  # a query the index refuses (QueryTooLong)
         raise CliError(str(exc)) from exc
     if args.json:

@@ -43,11 +43,13 @@ class _Stoppable(Protocol):
 def local_function_settings(settings: PipelineSettings) -> PipelineSettings:
     """The settings handlers see locally: the `local_*` timings replace their AWS counterparts, no
     custom language model is trained (the local speech engine has none; its vocabulary is hot words),
-    and the engines are the local ones: the note engine of `local_note_engine`, and the offline
-    keyword heuristic (Amazon Comprehend Medical is not emulated)."""
+    and the engines are the local ones: the note engine of `local_note_engine`, the offline
+    keyword heuristic and the offline entity extractor unless entities are off (Amazon Comprehend
+    Medical is not emulated)."""
     return settings.updated(
         stuck_after_seconds=settings.local_stuck_after_seconds, selfheal_language_model=False,
         note_engine=local_note_engine(settings), keyword_engine="offline",
+        entity_engine="off" if settings.entity_engine == "off" else "offline",
     )
 
 

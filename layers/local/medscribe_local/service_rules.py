@@ -142,17 +142,27 @@ def _tool_problems(tool_config: Mapping[str, Any]) -> list[str]:
 # DetectEntitiesV2 (API reference, Request Parameters, Text): "Each string must contain fewer than
 # 20,000 bytes of characters"; the service model's length bound counts characters, and botocore checks
 # only the minimum, so a text of accented or non-Latin characters could pass it and still be rejected.
+# InferICD10CM, InferRxNorm, InferSNOMEDCT: "a string from 1 to 10000 characters" (the model: max 10000);
+# checked here in UTF-8 bytes too, the stricter reading (the service measures DetectEntitiesV2's in bytes).
 COMPREHEND_MEDICAL_TEXT_BYTES = 20_000
+COMPREHEND_MEDICAL_INFER_TEXT_BYTES = 10_000
+COMPREHEND_MEDICAL_INFER = frozenset({"InferICD10CM", "InferRxNorm", "InferSNOMEDCT"})
 
 
 def comprehend_medical_problems(operation: str, params: Mapping[str, Any]) -> list[str]:
-    """What Comprehend Medical would reject in one DetectEntitiesV2 (or DetectEntities) request."""
-    if operation not in ("DetectEntitiesV2", "DetectEntities"):
+    """What Comprehend Medical would reject in one DetectEntitiesV2 (or DetectEntities) or Infer* request."""
+    if operation not in ("DetectEntitiesV2", "DetectEntities", *COMPREHEND_MEDICAL_INFER):
         return []
     text = params.get("Text")
     if not isinstance(text, str) or not text:
         return ["Text must be a non-empty string"]
+    if set(params) != {"Text"}:
+        return [f"unknown parameters: {sorted(set(params) - {'Text'})}"]
     size = len(text.encode("utf-8"))
+    if operation in COMPREHEND_MEDICAL_INFER:
+        if size > COMPREHEND_MEDICAL_INFER_TEXT_BYTES:
+            return [f"Text must be at most {COMPREHEND_MEDICAL_INFER_TEXT_BYTES} characters (it is {size} UTF-8 bytes)"]
+        return []
     if size >= COMPREHEND_MEDICAL_TEXT_BYTES:
         return [f"Text must be fewer than {COMPREHEND_MEDICAL_TEXT_BYTES} UTF-8 bytes (it is {size})"]
     return []

@@ -19,7 +19,7 @@ from typing import Any
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
-from medscribe.domain.encounter import Encounter, Kind, ObjectRef
+from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.validation import AUDIO_FORMATS
 from medscribe_local.state import StatePaths
 
@@ -74,7 +74,7 @@ def upload(bucket: str, key: str, body: bytes, repository: EncounterRepository |
 @dataclass(frozen=True)
 class WaitResult:
     encounters: dict[str, Encounter]  # the latest record seen for each id that exists
-    pending: list[str]  # ids with no record yet, or not yet terminal
+    pending: list[str]  # ids with no record yet, or not yet terminal (or, waiting until coded, not coded)
 
     @property
     def complete(self) -> bool:
@@ -83,24 +83,33 @@ class WaitResult:
 
 def wait_for_terminal(
     repository: EncounterRepository, encounter_ids: Iterable[str], timeout: float,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None, *, until_coded: bool = False,
 ) -> WaitResult:
-    """Poll until every encounter exists and is terminal, or until `timeout` seconds pass."""
+    """Poll until every encounter exists and is terminal, or until `timeout` seconds pass. With
+    `until_coded`, a documented encounter (DOCUMENTED, NEEDS_REVIEW) is finished once the entities
+    stage has recorded it too (its last write: the pipeline's work on it is over)."""
     wanted = list(dict.fromkeys(encounter_ids))
     seen: dict[str, Encounter] = {}
     deadline = time.monotonic() + timeout
+
+    def finished(encounter: Encounter | None) -> bool:
+        if encounter is None or not encounter.is_terminal:
+            return False
+        documented = encounter.status in (EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW)
+        return not (until_coded and documented and encounter.entity_count is None)
+
     while True:
         final = time.monotonic() >= deadline  # the last round reads every pending record
         unfinished = 0
-        for encounter_id in [i for i in wanted if i not in seen or not seen[i].is_terminal]:
+        for encounter_id in [i for i in wanted if not finished(seen.get(i))]:
             found = repository.get(encounter_id)
             if found is not None:
                 seen[encounter_id] = found
-            if found is None or not found.is_terminal:
+            if not finished(found):
                 unfinished += 1
                 if unfinished >= UNFINISHED_PER_ROUND and not final:
                     break
-        pending = [i for i in wanted if i not in seen or not seen[i].is_terminal]
+        pending = [i for i in wanted if not finished(seen.get(i))]
         if on_progress:
             on_progress(len(wanted) - len(pending), len(wanted))
         if not pending or final:

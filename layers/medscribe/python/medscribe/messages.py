@@ -5,7 +5,7 @@ handler reads), and the ask endpoint's request.
 |---|---|---|
 | ingest | S3 ObjectCreated notifications (and S3's s3:TestEvent) | `S3Message` |
 | transcript | EventBridge rule: Transcribe Job State Change | `TranscribeJobStateChange` |
-| document, score | EventBridge rules: medscribe's own events (1) | `EncounterEvent` |
+| document, score, entities | EventBridge rules: medscribe's own events (1) | `EncounterEvent` |
 | reconcile, selfheal | schedules: `routes.ScheduleTrigger.message` is the model | `ReconcileTick`, `SelfhealTick` |
 | index | the table's stream through a Pipe (2) | `StreamMessage` |
 | ask (a function URL, no queue) | the caller's POST body | `AskRequest` |
@@ -116,7 +116,7 @@ class TranscribeJobStateChange(Message):
     detail: TranscribeJobDetail
 
 
-# document, score: "Encounter Ready For Documentation" / "Encounter Ready For Scoring"
+# document, score, entities: "Encounter Ready For Documentation" / "... For Scoring" / "... For Entities"
 class EncounterDetail(Message):
     """The detail of medscribe's own events: ids only (events are routed, logged and retried)."""
 

@@ -54,6 +54,9 @@ class Access(StrEnum):
     TRANSCRIBE_CUSTOMIZE = "transcribe-customize"
     # comprehendmedical:DetectEntitiesV2 (clinical words among missed words; no resource-level permissions)
     COMPREHEND_MEDICAL = "comprehend-medical"
+    # comprehendmedical:DetectEntitiesV2, InferICD10CM, InferRxNorm, InferSNOMEDCT (coded entities; no
+    # resource-level permissions either); apart from COMPREHEND_MEDICAL so self-heal keeps only the one it calls
+    COMPREHEND_MEDICAL_CODES = "comprehend-medical-codes"
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,11 @@ READY_FOR_SCORING_PATTERN: dict[str, Any] = {
     "detail-type": ["Encounter Ready For Scoring"],
 }
 
+READY_FOR_ENTITIES_PATTERN: dict[str, Any] = {
+    "source": ["medscribe"],
+    "detail-type": ["Encounter Ready For Entities"],
+}
+
 ROUTES: tuple[Route, ...] = (
     Route(
         name="ingest",
@@ -210,11 +218,20 @@ ROUTES: tuple[Route, ...] = (
         description="Clinical note with verified citations (audio) or EMR record (text) -> DOCUMENTED / NEEDS_REVIEW",
         trigger=EventTrigger(rule="ready-for-documentation", pattern=READY_FOR_DOCUMENTATION_PATTERN),
         access=frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE,
-                          Access.BEDROCK_INVOKE}),
+                          Access.BEDROCK_INVOKE, Access.EVENTS_PUT}),
         # Lambda's maximum: a long transcript is several model calls (chunks, repairs), each up to the
         # Bedrock client's read timeout; calls that would not fit are not started (medscribe.invocation)
         timeout_seconds=900,
         memory_mb=1024,
+    ),
+    Route(
+        name="entities",
+        description="Clinical entities with codes and line evidence of a documented encounter -> entities/<id>.json",
+        trigger=EventTrigger(rule="ready-for-entities", pattern=READY_FOR_ENTITIES_PATTERN),
+        access=frozenset({Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.ARTIFACTS_READ_WRITE,
+                          Access.COMPREHEND_MEDICAL_CODES}),
+        # a long transcript is several calls per API (InferSNOMEDCT's default quota: 2 a second), with backoff
+        timeout_seconds=300,
     ),
     Route(
         name="score",

@@ -84,6 +84,15 @@ class PipelineSettings(BaseModel):
                                           "supports the language and region (else the offline noun heuristic), or "
                                           "always the offline heuristic.",
     )
+    entity_engine: Literal["comprehend-medical", "offline", "off"] = Field(
+        "comprehend-medical", description="Coded clinical entities of documented encounters: Amazon Comprehend Medical "
+                                          "(English; Korean is not coded), the offline extractor, or off (no stage "
+                                          "work). The local runtime uses offline unless this is off.",
+    )
+    entities_reconcile_hours: Annotated[int, Field(ge=1, le=720)] = Field(
+        48, description="The reconciler re-sends documented encounters without entities that were documented "
+                        "within this many hours (and longer ago than stuck_after_seconds).",
+    )
     note_template: Literal["hp", "soap"] = Field("hp", description="Note template: History & Physical or SOAP.")
     claim_judge: bool = Field(
         False, description="A second Bedrock pass (bedrock_model_id) judges each note claim against its cited lines; "

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -118,6 +119,9 @@ def encounter_from_item(item: dict[str, Any]) -> Encounter:
         note_engine=data.get("note_engine"),
         problem_count=int(data["problem_count"]) if data.get("problem_count") is not None else None,
         model=data.get("model"),
+        entities_key=data.get("entities_key"),
+        entity_count=int(data["entity_count"]) if data.get("entity_count") is not None else None,
+        entity_codes=tuple(data["entity_codes"]) if data.get("entity_codes") is not None else None,
     )
 
 
@@ -239,7 +243,8 @@ class EncounterRepository(aws_clients.TableClient):
         try:
             self.client.update_item(
                 TableName=self.table_name, Key=self._encounter_key(encounter.encounter_id),
-                UpdateExpression="SET #s = :to, updated_at = :now, #run = :run REMOVE reason, job_name",
+                UpdateExpression=("SET #s = :to, updated_at = :now, #run = :run REMOVE reason, job_name, "
+                                  "entities_key, entity_count, entity_codes, entities_at"),
                 ConditionExpression="#s = :from AND updated_at = :seen",
                 ExpressionAttributeNames={"#s": "status", "#run": "run"},
                 ExpressionAttributeValues=to_item({
@@ -362,24 +367,50 @@ class EncounterRepository(aws_clients.TableClient):
             raise classify(exc) from exc
         return True
 
+    def record_entities(self, encounter_id: str, *, entities_key: str, count: int, codes: Sequence[str],
+                        engine: str) -> bool:
+        """The entities stage's summary (artifact, count, "system:code" codes: no text) on a DOCUMENTED or
+        NEEDS_REVIEW encounter, replacing an earlier one; False when it is no longer either. `updated_at`
+        is kept: it still says when the note was written (the reconciler's window)."""
+        values = {":key": entities_key, ":count": count, ":codes": list(codes), ":engine": engine, ":now": utc_now(),
+                  ":documented": EncounterStatus.DOCUMENTED.value, ":review": EncounterStatus.NEEDS_REVIEW.value}
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=self._encounter_key(encounter_id), ConditionExpression=(
+                    "#s IN (:documented, :review)"), ExpressionAttributeNames={"#s": "status"},
+                UpdateExpression=("SET entities_key = :key, entity_count = :count, entity_codes = :codes, "
+                                  "entity_engine = :engine, entities_at = :now"),
+                ExpressionAttributeValues=to_item(values))
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise classify(exc) from exc
+        return True
+
     def slots_in_flight(self) -> int:
         response = self.client.get_item(TableName=self.table_name, Key=to_item(SLOTS_KEY), ConsistentRead=True)
         return int(from_item(response.get("Item", {})).get("in_flight", 0))
 
-    def oldest(self, status: EncounterStatus, *, updated_before: str | None = None,
-               kind: Kind | None = None, limit: int = 25) -> list[Encounter]:
-        """Encounters in `status`, least recently updated first (the by-status index)."""
-        condition = "#s = :s" + (" AND updated_at < :before" if updated_before else "")
+    def oldest(self, status: EncounterStatus, *, updated_before: str | None = None, updated_after: str | None = None,
+               kind: Kind | None = None, without_entities: bool = False, limit: int = 25) -> list[Encounter]:
+        """Encounters in `status`, least recently updated first (the by-status index); `without_entities`:
+        only those the entities stage has not recorded (the reconciler's re-sends, in a window: documented
+        encounters accumulate)."""
+        condition = "#s = :s" + (" AND updated_at BETWEEN :after AND :before" if updated_after and updated_before
+                                 else " AND updated_at < :before" if updated_before else "")
         values: dict[str, Any] = {":s": status.value}
-        if updated_before:
-            values[":before"] = updated_before
+        values.update({":before": updated_before} if updated_before else {})
+        values.update({":after": updated_after} if updated_after and updated_before else {})
         params: dict[str, Any] = {
             "TableName": self.table_name, "IndexName": STATUS_INDEX.name, "KeyConditionExpression": condition,
             "ExpressionAttributeNames": {"#s": "status"}, "ScanIndexForward": True,
         }
+        filters = ["attribute_not_exists(entity_count)"] if without_entities else []
         if kind is not None:
-            params["FilterExpression"] = "kind = :kind"
+            filters.append("kind = :kind")
             values[":kind"] = kind.value
+        if filters:
+            params["FilterExpression"] = " AND ".join(filters)
         params["ExpressionAttributeValues"] = to_item(values)
         return self._paginate(params, limit)
 

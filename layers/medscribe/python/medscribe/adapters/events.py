@@ -1,7 +1,7 @@
 """Pipeline events on the default EventBridge bus (ids only: they are routed, logged and retried).
 
 The detail is built from medscribe.messages.EncounterDetail, the model the document and score handlers
-parse it with."""
+parse it with (and the entities handler)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from medscribe.messages import EncounterDetail
 SOURCE = "medscribe"
 READY_FOR_DOCUMENTATION = "Encounter Ready For Documentation"
 READY_FOR_SCORING = "Encounter Ready For Scoring"
+READY_FOR_ENTITIES = "Encounter Ready For Entities"
 
 
 class EventPublisher:
@@ -34,6 +35,10 @@ class EventPublisher:
     def ready_for_scoring(self, encounter_id: str) -> None:
         """A transcript or a ground truth exists: score the pair if its other half does too."""
         self._put(READY_FOR_SCORING, encounter_id)
+
+    def ready_for_entities(self, encounter_id: str) -> None:
+        """A note (or EMR record) was written (DOCUMENTED or NEEDS_REVIEW): code its clinical entities."""
+        self._put(READY_FOR_ENTITIES, encounter_id)
 
     def _put(self, detail_type: str, encounter_id: str) -> None:
         entry = {"Source": SOURCE, "DetailType": detail_type,

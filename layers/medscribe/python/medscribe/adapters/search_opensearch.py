@@ -89,6 +89,7 @@ def index_template(index: str = DEFAULT_INDEX) -> dict[str, Any]:
                     "kind": keyword,
                     "folder": keyword,
                     "language": keyword,
+                    "codes": keyword,  # the entities stage's "system:code" strings, filtered exactly
                     "updated_at": {"type": "date"},
                     "transcript": text,
                     "note": text,
@@ -211,7 +212,9 @@ class OpenSearchIndex:
     def ensure_template(self) -> None:
         """Put the index template, then create the index if it does not exist (both idempotent).
 
-        An index created before the template keeps its old mappings: the template applies at creation only.
+        An index created before the template keeps its old mappings (the template applies at creation only),
+        so an existing index is given the template's mappings too: adding a field (such as `codes`) is
+        allowed on a live index, and the fields it has already are unchanged.
         """
         try:
             self.client.indices.put_index_template(name=self.template_name, body=index_template(self.index))
@@ -221,9 +224,13 @@ class OpenSearchIndex:
             self.client.indices.create(index=self.index)
             logger.info("search index created", extra={"index": self.index})
         except TransportError as exc:
-            if exc.status_code == 400 and exc.error == "resource_already_exists_exception":
-                return
-            raise _translate(exc, "create index") from None
+            if exc.status_code != 400 or exc.error != "resource_already_exists_exception":
+                raise _translate(exc, "create index") from None
+            try:
+                self.client.indices.put_mapping(index=self.index,
+                                                body=index_template(self.index)["template"]["mappings"])
+            except TransportError as error:
+                raise _translate(error, "put mapping") from None
 
     def upsert(self, document: SearchDocument) -> None:
         self._raise_for(self._write([document], []))
@@ -304,10 +311,10 @@ class OpenSearchIndex:
         return throttled, refused
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
-               limit: int = 20) -> list[SearchHit]:
-        if not text.strip():
+               limit: int = 20, code: str | None = None) -> list[SearchHit]:
+        if not text.strip() and not code:
             return []
-        filters: list[dict[str, Any]] = []
+        filters: list[dict[str, Any]] = [{"term": {"codes": code}}] if code else []
         if status:
             filters.append({"term": {"status": status}})
         if since:
@@ -317,7 +324,8 @@ class OpenSearchIndex:
             "track_total_hits": False,
             "_source": ["status", "updated_at", *TEXT_FIELDS],  # the text tells whether a snippet was cut (…)
             "query": {"bool": {
-                "must": [{"multi_match": {"query": text, "fields": list(SEARCH_FIELDS), "operator": "and"}}],
+                "must": [{"multi_match": {"query": text, "fields": list(SEARCH_FIELDS), "operator": "and"}}
+                         if text.strip() else {"match_all": {}}],
                 "filter": filters,
             }},
             "highlight": {

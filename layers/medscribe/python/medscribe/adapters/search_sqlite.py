@@ -4,7 +4,9 @@ The trigram tokenizer indexes every 3-character window, so substrings match in a
 Korean included — without a morphological analyser. Query terms of three or more characters use the
 index (MATCH, ranked by bm25); shorter terms (two-syllable Korean words such as 두통) fall back to
 LIKE on the same table. Upserts replace the encounter's row, so indexing the same record twice changes
-nothing. Several processes or threads may write one file (WAL journal, busy timeout); `apply` writes a
+nothing. An encounter's codes (the entities stage's "system:code" strings) live in a plain side table,
+`encounter_codes`, which a search filters by (`code=`); an index file made before it gets it on open.
+Several processes or threads may write one file (WAL journal, busy timeout); `apply` writes a
 whole batch in one transaction.
 
 Query text is data: `%`, `_` and the escape character in a short term are escaped for LIKE (they
@@ -33,10 +35,13 @@ _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS encounters USING fts5(
     encounter_id UNINDEXED, status UNINDEXED, kind UNINDEXED, updated_at UNINDEXED, folder UNINDEXED,
     transcript, note, tokenize = 'trigram'
-)
+);
+CREATE TABLE IF NOT EXISTS encounter_codes (encounter_id TEXT NOT NULL, code TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS encounter_codes_by_code ON encounter_codes (code, encounter_id);
 """
 BUSY_TIMEOUT_SECONDS = 30.0
 MAX_QUERY_TERMS = 32
+SNIPPET_CHARS = 60  # a code-only search's snippet: the opening of the text
 LIKE_ESCAPE = "\\"
 
 
@@ -76,7 +81,7 @@ class SqliteSearchIndex:
             if self._path != ":memory:":
                 db.execute("PRAGMA journal_mode=WAL")
             with db:
-                db.execute(_SCHEMA)
+                db.executescript(_SCHEMA)
             db.execute("SELECT count(*) FROM encounters").fetchone()
         except sqlite3.DatabaseError as exc:
             db.close()
@@ -123,6 +128,7 @@ class SqliteSearchIndex:
         db.execute("BEGIN IMMEDIATE")  # the version check and the write see the same rows
         for encounter_id in deletes:
             db.execute("DELETE FROM encounters WHERE encounter_id = ?", (encounter_id,))
+            db.execute("DELETE FROM encounter_codes WHERE encounter_id = ?", (encounter_id,))
         for d in upserts:
             row = db.execute("SELECT max(updated_at) FROM encounters WHERE encounter_id = ?",
                              (d.encounter_id,)).fetchone()
@@ -132,6 +138,8 @@ class SqliteSearchIndex:
             db.execute("INSERT INTO encounters VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (d.encounter_id, d.status, d.kind, d.updated_at, d.folder,
                         _indexable(d.transcript), _indexable(d.note)))
+            db.execute("DELETE FROM encounter_codes WHERE encounter_id = ?", (d.encounter_id,))
+            db.executemany("INSERT INTO encounter_codes VALUES (?, ?)", [(d.encounter_id, c) for c in d.codes])
 
     def versions(self) -> dict[str, str]:
         """encounter id -> the record's updated_at as indexed (how far the index has caught up)."""
@@ -143,9 +151,9 @@ class SqliteSearchIndex:
             return int(self._current().execute("SELECT count(*) FROM encounters").fetchone()[0])
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
-               limit: int = 20) -> list[SearchHit]:
+               limit: int = 20, code: str | None = None) -> list[SearchHit]:
         terms = list(dict.fromkeys(term for term in text.split() if term))
-        if not terms:
+        if not terms and not code:
             return []
         if len(terms) > MAX_QUERY_TERMS:
             raise QueryTooLong(f"a search may have at most {MAX_QUERY_TERMS} different words ({len(terms)} given)")
@@ -164,6 +172,9 @@ class SqliteSearchIndex:
         if since:
             where.append("updated_at >= ?")
             params.append(since)
+        if code:
+            where.append("encounter_id IN (SELECT encounter_id FROM encounter_codes WHERE code = ?)")
+            params.append(code)
         rank = "bm25(encounters)" if long_terms else "0.0"
         snippet = ("coalesce(nullif(snippet(encounters, 5, '[', ']', '…', 48), ''), "
                    "snippet(encounters, 6, '[', ']', '…', 48))") if long_terms else "transcript || char(10) || note"
@@ -172,7 +183,8 @@ class SqliteSearchIndex:
         with self._lock, _unreadable():
             rows = self._current().execute(sql, [*params, limit]).fetchall()
         return [SearchHit(encounter_id=r[0], status=r[1], updated_at=r[2], score=-float(r[3]) or 0.0,
-                          snippet=r[4] if long_terms else like_snippet(r[4], short_terms[0]))
+                          snippet=r[4] if long_terms else like_snippet(r[4], short_terms[0]) if short_terms
+                          else r[4][:SNIPPET_CHARS])
                 for r in rows]
 
 
@@ -186,7 +198,7 @@ def _unreadable() -> Iterator[None]:
         raise IndexUnreadable(f"the search index is damaged ({exc})") from exc
 
 
-def like_snippet(text: str, term: str, width: int = 60) -> str:
+def like_snippet(text: str, term: str, width: int = SNIPPET_CHARS) -> str:
     """A window of `text` around the first `term`, marked like FTS5's snippets: …before [term] after…"""
     at = text.find(term)
     if at < 0:

@@ -28,6 +28,11 @@ CODE_SYSTEMS = ("ICD-10-CM", "RxNorm", "SNOMED CT")
 SEPARATOR = "\n"  # between lines in the joined text; engines never see a speaker label
 
 
+def entities_key(encounter_id: str) -> str:
+    """Where the entities stage stores an encounter's EntitySet in the artifacts bucket."""
+    return f"entities/{encounter_id}.json"
+
+
 @dataclass(frozen=True)
 class Span:
     """Characters [begin, end) of transcript line `line` (1-based line number, as Line.n)."""

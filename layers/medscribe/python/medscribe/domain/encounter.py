@@ -157,6 +157,11 @@ class Encounter:
     note_engine: str | None = None
     problem_count: int | None = None
     model: str | None = None  # the transcription model the job used ("baseline" or a self-heal model)
+    # the entities stage (medscribe.services.entities_stage): entities/<id>.json, how many entities, and
+    # their codes as "system:code" strings (no text), which search filters by
+    entities_key: str | None = None
+    entity_count: int | None = None
+    entity_codes: tuple[str, ...] | None = None
 
     @property
     def is_terminal(self) -> bool:

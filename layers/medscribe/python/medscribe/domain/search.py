@@ -26,6 +26,7 @@ class SearchDocument:
     language: str = ""  # "en", "ko" or "" (unknown)
     transcript: str = ""
     note: str = ""
+    codes: tuple[str, ...] = ()  # the entities stage's codes, "system:code" (e.g. "ICD-10-CM:R50.9")
 
 
 @dataclass(frozen=True)
@@ -47,4 +48,7 @@ class SearchIndex(Protocol):
         ...
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
-               limit: int = 20) -> list[SearchHit]: ...
+               limit: int = 20, code: str | None = None) -> list[SearchHit]:
+        """Encounters matching every word of `text` (all of them when `text` is blank and a `code` is
+        given), with the status, updated since, and carrying the code ("system:code") when given."""
+        ...

@@ -3,7 +3,8 @@
 - audio, TRANSCRIBED: the numbered lines -> a clinical note (template `note_template`) with verified
   citations; Korean transcripts are also structured into the EMR schema.
 - text, RECEIVED: a speaker-prefixed dialogue -> a clinical note; any other note -> the EMR schema.
-Both end DOCUMENTED, or NEEDS_REVIEW with the problems listed; the transcript is always kept.
+Both end DOCUMENTED, or NEEDS_REVIEW with the problems listed; the transcript is always kept. Then
+"Encounter Ready For Entities" goes to the entities stage (unless `entity_engine` is off).
 Outputs in the artifacts bucket: notes/<id>/note.json (or emr.json) and notes/<id>/review.html.
 
 Prompts and templates are read from the artifacts bucket's config/ prefix when present
@@ -21,6 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.claim_judge import with_judgement
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
@@ -47,7 +49,8 @@ class DocumentationStage:
     def __init__(self, repository: EncounterRepository, artifacts: ArtifactStore, objects: ObjectStore,
                  model: Callable[[], LanguageModel | None], settings: PipelineSettings,
                  repair_model: Callable[[], LanguageModel | None] | None = None,
-                 judge_model: Callable[[], LanguageModel | None] | None = None) -> None:
+                 judge_model: Callable[[], LanguageModel | None] | None = None,
+                 events: EventPublisher | None = None) -> None:
         self.repository = repository
         self.artifacts = artifacts
         self.objects = objects
@@ -56,6 +59,7 @@ class DocumentationStage:
         self.repair_model = repair_model or model
         self.judge_model = judge_model or (lambda: None)  # the optional model judge (`claim_judge`)
         self.settings = settings
+        self.events = events  # "ready for entities" after a note is written (None: no entities stage)
 
     def document(self, encounter_id: str) -> EncounterStatus | None:
         encounter = self.repository.get(encounter_id)
@@ -145,4 +149,8 @@ class DocumentationStage:
         logger.info("documented", extra={"encounter_id": encounter.encounter_id, "status": status,
                                          "engine": engine, "problems": problems})
         metrics.add_metric(name=outcome_metric(status), unit=MetricUnit.Count, value=1)
+        if self.events is not None and self.settings.entity_engine != "off":
+            # after the transition: if this put fails, the retry finds the note recorded and the
+            # reconciler re-sends the event for documented encounters without entities
+            self.events.ready_for_entities(encounter.encounter_id)
         return status

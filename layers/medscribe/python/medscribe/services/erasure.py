@@ -13,7 +13,7 @@ An encounter still in flight (not terminal) is refused: a running stage would wr
 Per encounter: the table's items of its partition (the encounter, its scores, the workspace's note
 versions and note head) and its entry in the self-heal models' evaluation maps; its Transcribe jobs (the
 transcription job and self-heal evaluation jobs, standard or Medical); every version and delete marker
-of its artifacts (transcripts/<id>/, notes/<id>/ with the workspace's note versions, scores/<id>/,
+of its artifacts (transcripts/<id>/, notes/<id>/ with the workspace's note versions, scores/<id>/, entities/<id>.json,
 transcripts/selfheal/<model>/<id>.json); its search document. Per input key: every version and delete
 marker in the input bucket and its source-ordering item. Score reports (reports/scores/*.csv) that list
 it are rewritten without its rows, and their earlier versions deleted. The report counts per store; it
@@ -37,6 +37,7 @@ from medscribe.adapters.encounters import EncounterRepository, content_id, sourc
 from medscribe.adapters.erasure import JobDeleter, ObjectVersion, ObjectVersions, TableItems
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import ScoreStore
+from medscribe.domain.clinical_entities import entities_key
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef, is_terminal
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.search import SearchIndex
@@ -193,6 +194,7 @@ class ErasureService:
             artifacts += [v for model in models
                           for v in self.versions.under(self.artifacts_bucket, eval_output_key(model.name, eid),
                                                        exact=True)]
+            artifacts += self.versions.under(self.artifacts_bucket, entities_key(eid), exact=True)
             report.deleted["artifact object versions"] += self.versions.delete(self.artifacts_bucket, artifacts)
             if self.search is not None:  # the items' stream REMOVE deletes it again: harmless
                 self.search.delete(eid)

@@ -103,6 +103,7 @@ class IndexingService:
             language=(encounter.language_code or "")[:2].lower(),
             transcript=self._transcript(encounter),
             note=note_text(self._json(encounter.note_key)),
+            codes=encounter.entity_codes or (),
         )
 
     def _json(self, key: str | None) -> dict[str, Any] | None:

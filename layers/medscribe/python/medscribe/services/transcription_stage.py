@@ -41,6 +41,7 @@ class ReconcileReport:
     restarted: int = 0
     started_waiting: int = 0
     redelivered: int = 0
+    entities_redelivered: int = 0
     errors: int = 0
     still_running: list[str] = field(default_factory=list)
 
@@ -212,9 +213,24 @@ class TranscriptionService:
             for encounter in self.repository.oldest(status, updated_before=cutoff, kind=kind, limit=100):
                 self.events.ready_for_documentation(encounter.encounter_id)
                 report.redelivered += 1
+        self._redeliver_entities(now, cutoff, report)
         logger.info("reconciled", extra={"checked": report.checked, "completed": report.completed,
                                          "restarted": report.restarted, "started_waiting": report.started_waiting,
-                                         "redelivered": report.redelivered, "errors": report.errors})
+                                         "redelivered": report.redelivered, "errors": report.errors,
+                                         "entities_redelivered": report.entities_redelivered})
         if report.completed:
             metrics.add_metric(name="ReconciledEncounters", unit=MetricUnit.Count, value=report.completed)
         return report
+
+    def _redeliver_entities(self, now: datetime | None, cutoff: str, report: ReconcileReport) -> None:
+        """Lost "ready for entities" events: documented encounters without entities that were documented
+        longer ago than the stuck age, within `entities_reconcile_hours` (nothing when entities are off)."""
+        if self.pipeline.entity_engine == "off":
+            return
+        since = (now or datetime.now(UTC)) - timedelta(hours=self.pipeline.entities_reconcile_hours)
+        window_start = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        for status in (EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW):
+            for encounter in self.repository.oldest(status, updated_after=window_start, updated_before=cutoff,
+                                                    without_entities=True, limit=100):
+                self.events.ready_for_entities(encounter.encounter_id)
+                report.entities_redelivered += 1

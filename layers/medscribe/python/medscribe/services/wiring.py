@@ -1,5 +1,5 @@
 """Build every service from typed settings: one place, used by the handlers, the ask endpoint and the
-`medscribe` CLI. Engine choices are settings (`note_engine`, `keyword_engine`, `openai_*`), which the
+`medscribe` CLI. Engine choices are settings (`note_engine`, `keyword_engine`, `entity_engine`, `openai_*`), which the
 stack and the local runtime alike write into each function's environment; nothing here reads an
 engine choice from anywhere else."""
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # each service is imported by the factory that builds it: a h
     from medscribe.domain.search import SearchDocument, SearchHit, SearchIndex
     from medscribe.services.ask import AskService
     from medscribe.services.documentation_stage import DocumentationStage
+    from medscribe.services.entities_stage import EntitiesStage, EntityEngine
     from medscribe.services.erasure import ErasureService
     from medscribe.services.indexing import IndexingService
     from medscribe.services.ingest import IngestService
@@ -175,7 +176,39 @@ def documentation_stage() -> DocumentationStage:
     return DocumentationStage(
         EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
         ObjectStore(), lazy_model, settings.pipeline, repair_model=lazy_repair_model,
-        judge_model=lambda: judge_model(settings.pipeline),
+        judge_model=lambda: judge_model(settings.pipeline), events=EventPublisher(settings.pipeline.stage),
+    )
+
+
+def entity_engine(settings: PipelineSettings) -> EntityEngine | None:
+    """The configured entity engine (`entity_engine`); None when entities are off."""
+    if settings.entity_engine == "off":
+        return None
+    if settings.entity_engine == "comprehend-medical":
+        from medscribe.adapters.comprehend_medical import ComprehendMedicalEntities
+
+        return ComprehendMedicalEntities().extract
+    from medscribe.domain import offline_entities
+    from medscribe.domain.clinical_entities import EntitySet
+    from medscribe.domain.errors import PermanentError
+    from medscribe.domain.transcript_lines import Line
+
+    def offline(encounter_id: str, lines: Sequence[Line], language: str) -> EntitySet:
+        try:  # looked up per call: the module's extractor, whichever it is when the message arrives
+            return offline_entities.extract(encounter_id, lines, language)
+        except NotImplementedError as exc:  # an engine that cannot do this: recorded, not retried
+            raise PermanentError("the offline entity extractor is not available") from exc
+
+    return offline
+
+
+def entities_stage() -> EntitiesStage:
+    from medscribe.services.entities_stage import EntitiesStage
+
+    settings = function_settings()
+    return EntitiesStage(
+        EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
+        ObjectStore(), entity_engine(settings.pipeline), settings.pipeline,
     )
 
 
@@ -230,8 +263,8 @@ class LazySearchIndex:
         return self.index.apply(upserts, deletes)
 
     def search(self, text: str, *, status: str | None = None, since: str | None = None,
-               limit: int = 20) -> list[SearchHit]:
-        return self.index.search(text, status=status, since=since, limit=limit)
+               limit: int = 20, code: str | None = None) -> list[SearchHit]:
+        return self.index.search(text, status=status, since=since, limit=limit, code=code)
 
 
 def indexing_service(settings: FunctionSettings | None = None, index: SearchIndex | None = None) -> IndexingService:
