@@ -222,6 +222,8 @@ def _s3(call: Call, mapper: Mapper) -> Iterator[Requirement]:
         action = "s3:GetObjectVersion"
     elif call.operation == "DeleteObject" and params.get("VersionId"):
         action = "s3:DeleteObjectVersion"
+    elif call.operation == "GetObjectTagging" and params.get("VersionId"):
+        action = "s3:GetObjectVersionTagging"
     else:
         action = _action(call)
     yield _own(call, object_arn(bucket, key) if key is not None else bucket_arn, action=action)

@@ -118,6 +118,7 @@ def encounter_from_item(item: dict[str, Any]) -> Encounter:
         note_engine=data.get("note_engine"),
         problem_count=int(data["problem_count"]) if data.get("problem_count") is not None else None,
         model=data.get("model"),
+        note_template=data.get("note_template"),
     )
 
 
@@ -266,7 +267,7 @@ class EncounterRepository(aws_clients.TableClient):
             # a key at the bucket root has no folder: no by-folder entry (an index key cannot be "")
             "created_day": encounter.created_at[:10], "folder": source_folder(encounter.source_key) or None,
             "reason": encounter.reason, "media_format": encounter.media_format,
-            "duration_seconds": encounter.duration_seconds,
+            "duration_seconds": encounter.duration_seconds, "note_template": encounter.note_template,
         }
         try:
             self.client.put_item(
