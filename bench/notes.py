@@ -15,7 +15,7 @@ scores both cut to the reference's length ("@ref": the note's first words in tem
 vs the transcript's first words). Also shown: whether every citation resolves, and the wall time
 to parse the transcript and write the note.
 
-Reproduce: .venv/bin/python bench/notes.py [--template hp|soap]
+Reproduce: .venv/bin/python bench/notes.py [--template NAME] (a catalogue name or alias; default hp)
 """
 
 from __future__ import annotations

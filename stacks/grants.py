@@ -43,6 +43,8 @@ TABLE_READ_WRITE_ACTIONS = sorted(
 TABLE_INDEX_ACTIONS = ["dynamodb:Query", "dynamodb:Scan"]
 OBJECT_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
 OBJECT_WRITE_ACTIONS = ["s3:PutObject", "s3:AbortMultipartUpload"]
+# GetObjectTagging with a VersionId (ingest names the exact revision) is authorized as GetObjectVersionTagging.
+OBJECT_TAG_READ_ACTIONS = ["s3:GetObjectTagging", "s3:GetObjectVersionTagging"]
 # A presigned POST is authorized as s3:PutObject of the signer when S3 receives the upload.
 UPLOAD_ACTIONS = ["s3:PutObject"]
 # Neither start action supports resource-level permissions (Service Authorization Reference: no
@@ -118,8 +120,9 @@ ENCRYPTING_ACCESS = {
     Access.TRANSCRIBE_START: "Amazon Transcribe (transcript output)",
 }
 # Access that touches nothing encrypted with the project key (the default event bus uses an AWS
-# owned key; Transcribe job status and Bedrock inference carry no project-key data).
+# owned key; Transcribe job status, Bedrock inference and S3 object tags carry no project-key data).
 KEYLESS_ACCESS = frozenset({
+    Access.INPUT_TAGS_READ,  # object tags are not encrypted with the bucket key
     Access.TRANSCRIBE_READ, Access.EVENTS_PUT, Access.BEDROCK_INVOKE, Access.TRANSCRIBE_CUSTOMIZE,
     Access.COMPREHEND_MEDICAL, Access.COMPREHEND_MEDICAL_CODES, Access.SEARCH_WRITE, Access.SEARCH_QUERY,
     Access.ERASE,  # its objects and items: the read-write access it implies brings the key
@@ -263,6 +266,10 @@ def grant_access(
                 )
             case Access.INPUT_READ:
                 _grant_bucket(role, storage.input_bucket.bucket_arn, OBJECT_READ_ACTIONS)
+            case Access.INPUT_TAGS_READ:
+                role.add_to_principal_policy(iam.PolicyStatement(
+                    actions=OBJECT_TAG_READ_ACTIONS, resources=[f"{storage.input_bucket.bucket_arn}/*"]
+                ))
             case Access.INPUT_WRITE:
                 # only where the upload forms write (audio/, text/): nothing else in the bucket
                 role.add_to_principal_policy(iam.PolicyStatement(

@@ -283,7 +283,8 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
                     " Amazon Transcribe reads the media of the jobs this route starts with the same permissions."
                     if Access.TRANSCRIBE_START in access
                     else ""
-                ),
+                ) + (" It also reads their tags (s3:GetObject[Version]Tagging: the note template an upload chooses)."
+                     if Access.INPUT_TAGS_READ in access else ""),
             )
         )
     if Access.INPUT_WRITE in access:

@@ -186,6 +186,9 @@ def test_an_identical_upload_waits_for_a_fresh_claim_and_takes_over_an_erased_on
         def read(self, _: ObjectRef, limit: int, start: int = 0) -> bytes:
             return b"knee pain"[start:start + limit]
 
+        def tags(self, _: ObjectRef) -> dict[str, str]:
+            return {}
+
     repo = EncounterRepository(table)
     service = IngestService(repo, Objects(), load_settings())  # type: ignore[arg-type]
     note = ObjectRef.from_event(bucket="b", raw_key="text/n.txt", size=9, version_id="v2")

@@ -228,6 +228,8 @@ def _s3(call: Call, mapper: Mapper) -> Iterator[Requirement]:
         action = "s3:GetObjectVersion"
     elif call.operation == "DeleteObject" and params.get("VersionId"):
         action = "s3:DeleteObjectVersion"
+    elif call.operation == "GetObjectTagging" and params.get("VersionId"):
+        action = "s3:GetObjectVersionTagging"
     else:
         action = _action(call)
     if call.operation == "DeleteObjects":

@@ -21,7 +21,7 @@ from medscribe.domain.emr import FIELDS, emr_json_schema
 from medscribe.domain.emr_structuring import EMR_TOOL
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.note_writing import ANSWER_SCHEMA, ANSWER_TOOL, NOTE_TOOL
-from medscribe.domain.notes import load_template
+from medscribe.domain.notes import CATALOGUE, load_template
 from medscribe.settings import FunctionSettings, LanguageMode, PipelineSettings, SpeakerMode
 from medscribe_local.service_rules import (
     DEPRECATED,
@@ -48,8 +48,8 @@ class _Capture:
 
 
 def tool_requests() -> dict[str, dict[str, Any]]:
-    """The Converse request of every tool the project sends (note per template, EMR, answer, judge)."""
-    tools = {f"{NOTE_TOOL}:{name}": (NOTE_TOOL, load_template(name).json_schema()) for name in ("hp", "soap")}
+    """The Converse request of every tool the project sends (note per catalogue template, EMR, answer, judge)."""
+    tools = {f"{NOTE_TOOL}:{name}": (NOTE_TOOL, load_template(name).json_schema()) for name in CATALOGUE}
     tools[EMR_TOOL] = (EMR_TOOL, emr_json_schema())
     tools[ANSWER_TOOL] = (ANSWER_TOOL, ANSWER_SCHEMA)
     tools[JUDGE_TOOL] = (JUDGE_TOOL, JUDGE_SCHEMA)
@@ -65,6 +65,13 @@ def tool_requests() -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("label", sorted(tool_requests()))
 def test_every_tool_the_project_sends_meets_converse_rules(label: str) -> None:
     assert converse_problems(tool_requests()[label]) == []
+
+
+@pytest.mark.parametrize("name", CATALOGUE)
+def test_each_catalogue_template_is_a_note_tool_request_of_its_own_sections(name: str) -> None:
+    spec = tool_requests()[f"{NOTE_TOOL}:{name}"]["toolConfig"]["tools"][0]["toolSpec"]
+    section = spec["inputSchema"]["json"]["properties"]["sections"]["items"]
+    assert section["properties"]["name"]["enum"] == list(load_template(name).section_names)
 
 
 def test_the_rules_reject_the_emr_schema_keyed_by_display_names() -> None:
@@ -84,7 +91,7 @@ def test_the_rules_reject_the_emr_schema_keyed_by_display_names() -> None:
     (lambda r: r["inferenceConfig"].update(temperature=1.5), "temperature"),
 ])
 def test_the_converse_rules_catch_what_bedrock_rejects(change: Any, expected: str) -> None:
-    request = tool_requests()[f"{NOTE_TOOL}:hp"]
+    request = tool_requests()[f"{NOTE_TOOL}:HISTORY_AND_PHYSICAL"]
     change(request)
     assert any(expected in problem for problem in converse_problems(request))
 

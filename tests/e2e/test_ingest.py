@@ -9,7 +9,7 @@ import pytest
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.events import EventPublisher
-from medscribe.domain.encounter import EncounterStatus, Kind
+from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.routes import Access, EventTrigger, Route
 from medscribe.services.reprocess import ReprocessRefused, ReprocessService
 from medscribe_local.provision import provision
@@ -194,3 +194,30 @@ def test_event_trigger_routes_get_a_rule_that_targets_their_queue(driver: Driver
     attributes = driver.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == settings.max_receive_count
     assert attributes["KmsMasterKeyId"] == resources.kms_key_arn
+
+
+def test_a_template_chosen_by_key_or_tag_reaches_the_encounter_and_its_note(driver: Driver) -> None:
+    """Through the local runtime (ingest reads the tag from the emulator's S3, then documentation)."""
+    from tests import FIXTURES
+
+    dialogue = (FIXTURES / "dialogues" / "fareez-osce" / "CAR0003.txt").read_bytes()
+    by_key = driver.put(driver.unique("text", "template=GIRPP/visit.txt"), dialogue)
+    tagged_key = driver.unique("text", "visit.txt")
+    response = driver.s3.put_object(Bucket=driver.resources.input_bucket, Key=tagged_key, Body=dialogue,
+                                    Tagging="medscribe-template=dap")
+    by_tag = ObjectRef(bucket=driver.resources.input_bucket, key=tagged_key, size=len(dialogue),
+                       version_id=response["VersionId"])
+    [keyed] = driver.wait(by_key)
+
+    def tagged_terminal() -> Encounter | None:  # driver.put computes no tags: wait for the record by its id
+        found = driver.repository.get(by_tag.encounter_id)
+        return found if found is not None and found.is_terminal else None
+
+    tagged = eventually(tagged_terminal)
+    for encounter, template in ((keyed, "GIRPP"), (tagged, "DAP")):
+        assert encounter.note_template == template
+        assert encounter.status is EncounterStatus.DOCUMENTED, encounter.reason
+        note = json.loads(driver.s3.get_object(Bucket=driver.resources.artifacts_bucket,
+                                               Key=encounter.note_key or "")["Body"].read())
+        assert note["template"] == template
+        assert note["problems"] == []

@@ -6,6 +6,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from botocore.stub import Stubber
 
@@ -60,3 +61,10 @@ def transcribe(aws: None):  # type: ignore[no-untyped-def]  # noqa: F811
     stubber.activate()
     yield stubber
     stubber.deactivate()
+
+
+@pytest.fixture
+def world(table: str, bucket: str) -> dict[str, Any]:  # noqa: F811
+    """The function's table and input bucket, and the artifacts bucket the stack gives it."""
+    boto3.client("s3").create_bucket(Bucket="artifacts")
+    return {"table": table, "bucket": bucket}

@@ -27,12 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def world(table: str, bucket: str) -> dict[str, Any]:
-    boto3.client("s3").create_bucket(Bucket="artifacts")
-    return {"table": table, "bucket": bucket}
-
-
-@pytest.fixture
 def load_handler(load_handler):  # type: ignore[no-untyped-def]
     """The offline note engine (a setting, as the local runtime gives it) unless a test names another:
     cdk.json's is Bedrock."""
@@ -157,7 +151,7 @@ def test_bedrock_note_with_a_bad_citation_is_repaired_once(load_handler, world) 
 
 
 def test_template_override_from_the_artifacts_bucket(load_handler, world) -> None:  # type: ignore[no-untyped-def]
-    template = json.loads((ROOT / "layers/medscribe/python/medscribe/templates/soap.json").read_text())
+    template = json.loads((ROOT / "layers/medscribe/python/medscribe/templates/SOAP.json").read_text())
     template["name"] = "hp"  # the clinic replaces the hp template with its own SOAP-shaped one
     boto3.client("s3").put_object(Bucket="artifacts", Key="config/templates/hp.json",
                                   Body=json.dumps(template).encode())

@@ -31,10 +31,9 @@ from medscribe.workspace.export import signed_markdown
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import fareez_lines, ready, text_encounter, transcribed_encounter
 from tests.handlers.test_document import load_handler as load_handler
-from tests.handlers.test_document import world as world
 from tests.handlers.test_malformed_messages import log as log
 
-__all__ = ["load_handler", "log", "world"]
+__all__ = ["load_handler", "log"]
 
 ALICE = Actor("local-alice", "clinician")
 BOB = Actor("local-bob", "clinician")

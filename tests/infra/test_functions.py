@@ -192,7 +192,9 @@ def test_ingest_grants_are_scoped_to_exact_resources(synth: Synth) -> None:
     assert resources_of[("dynamodb:Query", "dynamodb:Scan")] == [
         {"Fn::Join": ["", [getatt(table_id), f"/index/{name}"]]} for name in ("by-day", "by-folder", "by-status")
     ]
-    assert resources_of[("s3:GetObject", "s3:GetObjectVersion")] == [{"Fn::Join": ["", [getatt(input_id), "/*"]]}]
+    # the objects and their tags (the note template an upload chooses), one statement on the same resource
+    assert resources_of[("s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",
+                         "s3:GetObjectVersionTagging")] == [{"Fn::Join": ["", [getatt(input_id), "/*"]]}]
     assert resources_of[("s3:ListBucket",)] == [getatt(input_id)]
     # Transcribe writes the job output with ingest's permissions: only under transcripts/.
     assert resources_of[("s3:PutObject",)] == [{"Fn::Join": ["", [getatt(artifacts_id), "/transcripts/*"]]}]

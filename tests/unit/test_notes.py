@@ -18,6 +18,7 @@ from medscribe.domain.note_drafts import (
     transcript_block,
 )
 from medscribe.domain.notes import (
+    CATALOGUE,
     CLINICIAN,
     OTHER,
     PATIENT,
@@ -28,16 +29,20 @@ from medscribe.domain.notes import (
     Problem,
     Section,
     TemplateError,
+    catalogue_name,
     infer_roles,
     is_question,
     load_template,
+    override_names,
     parse_template,
 )
 from medscribe.domain.transcript_lines import Line
 from tests.dialogues import shared_dialogues
 
+# AWS HealthScribe's HISTORY_AND_PHYSICAL sections, in its order (the first seven are the `hp` template's of
+# earlier releases, unchanged)
 HP = ["Chief complaint", "History of present illness", "Review of systems", "Past medical history", "Assessment",
-      "Plan", "Physical examination"]
+      "Plan", "Physical examination", "Past family history", "Past social history", "Diagnostic testing"]
 
 
 def line(n: int, speaker: str, text: str) -> Line:
@@ -54,6 +59,59 @@ def test_shipped_templates_have_the_required_sections() -> None:
         section_schema = schema["properties"]["sections"]["items"]
         assert section_schema["properties"]["name"]["enum"] == list(template.section_names)
         assert section_schema["properties"]["items"]["items"]["required"] == ["text", "lines"]
+
+
+# AWS HealthScribe's documented sections per template (https://docs.aws.amazon.com/transcribe/latest/dg/
+# health-scribe-insights.html), as the identifiers its output uses; SOAP is medscribe's general template.
+HEALTHSCRIBE_SECTIONS = {
+    "HISTORY_AND_PHYSICAL": ["CHIEF_COMPLAINT", "HISTORY_OF_PRESENT_ILLNESS", "REVIEW_OF_SYSTEMS",
+                             "PAST_MEDICAL_HISTORY", "ASSESSMENT", "PLAN", "PHYSICAL_EXAMINATION",
+                             "PAST_FAMILY_HISTORY", "PAST_SOCIAL_HISTORY", "DIAGNOSTIC_TESTING"],
+    "GIRPP": ["GOAL", "INTERVENTION", "RESPONSE", "PROGRESS", "PLAN"],
+    "BIRP": ["BEHAVIOR", "INTERVENTION", "RESPONSE", "PLAN"],
+    "SIRP": ["SITUATION", "INTERVENTION", "RESPONSE", "PLAN"],
+    "DAP": ["DATA", "ASSESSMENT", "PLAN"],
+    "BEHAVIORAL_SOAP": ["SUBJECTIVE", "OBJECTIVE", "ASSESSMENT", "PLAN"],
+    "PHYSICAL_SOAP": ["SUBJECTIVE", "OBJECTIVE", "ASSESSMENT", "PLAN"],
+    "SOAP": ["SUBJECTIVE", "OBJECTIVE", "ASSESSMENT", "PLAN"],
+}
+
+
+@pytest.mark.parametrize("name", CATALOGUE)
+def test_catalogue_templates_have_healthscribes_sections_with_instructions(name: str) -> None:
+    template = load_template(name)
+    assert template.name == name
+    identifiers = [section.upper().replace(" ", "_") for section in template.section_names]
+    assert identifiers == HEALTHSCRIBE_SECTIONS[name]
+    assert all(len(section.description) >= 40 and section.cues and section.roles for section in template.sections)
+    assert template.description
+    assert template.title
+
+
+def test_aliases_and_letter_case_name_catalogue_templates() -> None:
+    assert load_template("hp") == load_template("HISTORY_AND_PHYSICAL")
+    assert load_template("soap") == load_template("SOAP")
+    assert catalogue_name("girpp") == "GIRPP"
+    assert catalogue_name("HP") == "HISTORY_AND_PHYSICAL"
+    assert catalogue_name("my-clinic") is None
+    # an override saved under an alias still applies to the catalogue name, and the reverse
+    assert override_names("HISTORY_AND_PHYSICAL") == ("HISTORY_AND_PHYSICAL", "hp")
+    assert override_names("hp") == ("hp", "HISTORY_AND_PHYSICAL")
+    assert override_names("dap") == ("dap", "DAP")
+    assert override_names("my-clinic") == ("my-clinic",)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ('{"name": "x", "sections": [{"name": "' + "A" * 81 + '"}]}', "at most 80 characters"),
+    ('{"name": "x", "sections": [{"name": "A\\u0000"}]}', "printable"),
+    ('{"name": "x", "sections": [{"name": "A", "description": 3}]}', "'description' must be text"),
+    ('{"name": "x", "sections": [{"name": "A", "fallback": "yes"}]}', "'fallback' must be true or false"),
+    ('{"name": "", "sections": [{"name": "A"}]}', "template 'name'"),
+    ('{"name": "x", "sections": [' + ",".join(f'{{"name": "S{i}"}}' for i in range(31)) + "]}", "at most 30"),
+])
+def test_invalid_custom_templates_say_what_is_wrong(bad: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        parse_template(bad)
 
 
 def test_template_override_and_invalid_templates() -> None:
@@ -192,6 +250,6 @@ def test_note_json_shape_round_trips() -> None:
                   {"n": 2, "speaker": "spk_1", "role": "patient", "text": "No."}],
         "sections": [{"name": "Review of systems", "items": [{"text": "Any fever? No.", "lines": [1, 2]}]}],
         "problems": [{"code": "uncited_claim", "message": "Plan item 1 cites no transcript line"}],
-        "status": "NEEDS_REVIEW", "repairs": 0,
+        "status": "NEEDS_REVIEW", "repairs": 0, "unfilled": [],
     }
     assert Note.from_dict(data) == note

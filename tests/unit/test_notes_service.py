@@ -76,7 +76,7 @@ GOOD = note_data(Chief_complaint=[("Cough for two weeks", [2])], Review_of_syste
 def schema_valid(note_json: str) -> None:
     """The note JSON has exactly the documented shape, section names from the template, resolving lines."""
     data = json.loads(note_json)
-    assert set(data) == {"template", "engine", "lines", "sections", "problems", "status", "repairs"}
+    assert set(data) == {"template", "engine", "lines", "sections", "problems", "status", "repairs", "unfilled"}
     numbers = {line["n"] for line in data["lines"]}
     assert all(set(line) == {"n", "speaker", "role", "text"} for line in data["lines"])
     assert [s["name"] for s in data["sections"]] == list(load_template(data["template"]).section_names)

@@ -7,17 +7,26 @@ import pytest
 
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.note_writing import write_note
-from medscribe.domain.notes import CLINICIAN, PATIENT, NoteStatus, load_template
+from medscribe.domain.notes import CATALOGUE, CLINICIAN, PATIENT, NoteStatus, load_template
 from medscribe.domain.offline_notes import OfflineNoteEngine, retrieve
 from medscribe.domain.transcript_lines import Line
 from tests.dialogues import DIALOGUES, shared_dialogues
 
 DIALOGUE_CASES = shared_dialogues()
 # sections every consultation has content for (all of them open with a complaint and end with a plan)
-MUST_HAVE = {"hp": ("Chief complaint", "History of present illness", "Plan"), "soap": ("Subjective", "Plan")}
+MUST_HAVE = {
+    "HISTORY_AND_PHYSICAL": ("Chief complaint", "History of present illness", "Plan"),
+    "SOAP": ("Subjective", "Plan"), "PHYSICAL_SOAP": ("Subjective", "Plan"), "BEHAVIORAL_SOAP": ("Subjective", "Plan"),
+    "GIRPP": ("Goal", "Intervention", "Plan"), "BIRP": ("Behavior", "Intervention", "Plan"),
+    "SIRP": ("Situation", "Intervention", "Plan"), "DAP": ("Data", "Plan"),
+}
 
 
-@pytest.mark.parametrize("template", ["hp", "soap"])
+def test_every_catalogue_template_is_checked() -> None:
+    assert set(MUST_HAVE) == set(CATALOGUE)
+
+
+@pytest.mark.parametrize("template", CATALOGUE)
 @pytest.mark.parametrize(("name", "text"), DIALOGUE_CASES, ids=[name for name, _ in DIALOGUE_CASES])
 def test_every_dialogue_gets_a_note_with_exact_citations(name: str, text: str, template: str) -> None:
     lines = dialogue_lines(text)
@@ -36,13 +45,16 @@ def test_every_dialogue_gets_a_note_with_exact_citations(name: str, text: str, t
         assert claim.text == " ".join(by_number[n].text for n in claim.lines), "verbatim transcript text"
     filled = {s.name for s in note.sections if s.items}
     assert set(MUST_HAVE[template]) <= filled
+    # what the offline engine could not fill is named in the note, in template order
+    assert note.unfilled == tuple(s.name for s in note.sections if not s.items)
+    assert note.template == template
     assert {line.role for line in note.lines} == {CLINICIAN, PATIENT}
     assert [(x.n, x.text) for x in note.lines] == [(x.n, x.text) for x in lines]
 
 
 def test_sections_get_what_they_should_on_a_known_dialogue() -> None:
     lines = dialogue_lines((DIALOGUES / "fareez-osce" / "CAR0003.txt").read_text(encoding="utf-8"))
-    sections = {s.name: s for s in write_note(lines, template="hp").sections}
+    sections = {s.name: s for s in write_note(lines, template="hp").sections}  # the alias: HISTORY_AND_PHYSICAL
     chief = sections["Chief complaint"].items
     assert len(chief) == 1
     assert "breathless" in chief[0].text
@@ -50,7 +62,7 @@ def test_sections_get_what_they_should_on_a_known_dialogue() -> None:
     assert "About two months ago." in texts["History of present illness"]  # onset, with its question
     assert "any weight loss? No." in texts["Review of systems"]  # a pertinent negative
     assert "aspirin, ramipril and simvastatin" in texts["Past medical history"]
-    assert "smoke" in texts["Past medical history"]
+    assert "smoke" in texts["Past social history"]  # HealthScribe's own section, no longer in the history
     assert sections["Physical examination"].items == ()  # a history-taking interview: nothing invented
 
 

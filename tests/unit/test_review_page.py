@@ -108,6 +108,13 @@ def test_transcript_lines_show_number_speaker_role_and_text() -> None:
     assert "2 spk_1(patient) Chest pain when I climb stairs." in text
 
 
+def test_sections_the_offline_engine_could_not_fill_are_named() -> None:
+    text = " ".join("".join(Page(render_review_page(sample_note(unfilled=["Physical examination", "<b>x"]),
+                                                    encounter_id="enc-1", title="Review")).text).split())
+    assert "Not filled offlinePhysical examination, <b>x" in text  # escaped: shown as text
+    assert "Not filled offline" not in render_review_page(sample_note(), encounter_id="enc-1", title="Review")
+
+
 def test_untrusted_text_is_escaped_everywhere() -> None:
     hostile = '"><img src=x onerror=alert(2)>'
     html = render_review_page(sample_note(engine=hostile), encounter_id=hostile, title=ATTACK)

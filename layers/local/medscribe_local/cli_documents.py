@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
+from medscribe.domain.notes import TEMPLATE_NAMES
 from medscribe_local.cli import CliError, _connect, arg, command, console, errors
 
 if TYPE_CHECKING:
@@ -96,7 +97,8 @@ def _model(engine: str) -> Any:
     "note", help="write a clinical note with line citations from a transcript or dialogue file",
     arguments=[
         arg("file", type=Path, help="Transcribe output JSON, lines.json, or a dialogue with D:/P: style turns"),
-        arg("--template", choices=["hp", "soap"], default="hp", help="History & Physical (default) or SOAP"),
+        arg("--template", choices=TEMPLATE_NAMES, default="HISTORY_AND_PHYSICAL",
+            help="a catalogue template (README \"Templates\"; hp and soap are aliases); default HISTORY_AND_PHYSICAL"),
         arg("--engine", choices=["offline", "bedrock", "openai"], default="offline",
             help="offline: extractive, no model (default); bedrock: AWS credentials; "
                  "openai: the settings openai_base_url and openai_model"),

@@ -66,7 +66,7 @@ class OfflineResponder:
     def tool_input(schema: Mapping[str, Any], prompt: str) -> dict[str, Any]:
         from medscribe.domain.emr import WIRE_KEYS, detect_language
         from medscribe.domain.note_writing import answer_question, write_note
-        from medscribe.domain.notes import load_template
+        from medscribe.domain.notes import CATALOGUE, load_template
         from medscribe.domain.offline_emr import extract_record
 
         keys = set((schema.get("properties") or {}).keys())
@@ -76,7 +76,9 @@ class OfflineResponder:
             return extract_record(body, detect_language(body)).to_wire()
         lines = _lines(body)
         if keys == {"sections"}:
-            template = next((name for name in ("hp", "soap") if load_template(name).json_schema() == schema), "hp")
+            template = next((name for name in CATALOGUE if load_template(name).json_schema() == schema), None)
+            if template is None:  # a custom template: its cues are not in the request, so nothing to classify by
+                return {"sections": []}
             note = write_note(lines, template=template)
             return {"sections": [section.to_dict() for section in note.sections]}
         if keys == {"answer", "lines", "found"}:

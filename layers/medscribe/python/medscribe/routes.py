@@ -25,6 +25,9 @@ class Access(StrEnum):
     TABLE_READ = "table-read"
     ARTIFACTS_READ = "artifacts-read"
     INPUT_READ = "input-read"
+    # s3:GetObjectTagging / GetObjectVersionTagging on input objects: an upload may choose its note template
+    # by its `medscribe-template` tag (domain.template_choice)
+    INPUT_TAGS_READ = "input-tags-read"
     # s3:PutObject under the upload prefixes (domain.uploads.UPLOAD_PREFIXES: audio/, text/) only: what
     # the workspace's presigned POST uploads need
     INPUT_WRITE = "input-write"
@@ -184,8 +187,8 @@ ROUTES: tuple[Route, ...] = (
         description="Validate uploaded objects, create encounter records, start transcription jobs",
         trigger=S3Trigger(prefixes=INPUT_PREFIXES),
         access=frozenset({
-            Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.TRANSCRIBE_START, Access.TRANSCRIBE_READ,
-            Access.TOPIC_PUBLISH, Access.EVENTS_PUT,
+            Access.TABLE_READ_WRITE, Access.INPUT_READ, Access.INPUT_TAGS_READ, Access.TRANSCRIBE_START,
+            Access.TRANSCRIBE_READ, Access.TOPIC_PUBLISH, Access.EVENTS_PUT,
         }),
         timeout_seconds=60,
         concurrency_setting="max_concurrent_transcriptions",

@@ -93,7 +93,10 @@ class PipelineSettings(BaseModel):
         48, description="The reconciler re-sends documented encounters without entities that were documented "
                         "within this many hours (and longer ago than stuck_after_seconds).",
     )
-    note_template: Literal["hp", "soap"] = Field("hp", description="Note template: History & Physical or SOAP.")
+    note_template: Literal[
+        "HISTORY_AND_PHYSICAL", "SOAP", "PHYSICAL_SOAP", "BEHAVIORAL_SOAP", "GIRPP", "BIRP", "SIRP", "DAP", "hp", "soap"
+    ] = Field("hp", description="Default note template (a catalogue name; hp and soap are aliases of "
+                                "HISTORY_AND_PHYSICAL and SOAP); an upload may choose another (README \"Templates\").")
     claim_judge: bool = Field(
         False, description="A second Bedrock pass (bedrock_model_id) judges each note claim against its cited lines; "
                            "it can only add problems. Costs one more request per note (bench/cost.py).",

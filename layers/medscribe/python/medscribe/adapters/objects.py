@@ -42,6 +42,21 @@ class ObjectStore:
         except BotoCoreError as exc:  # connection trouble, a body cut off mid-read
             raise classify(exc) from exc
 
+    def tags(self, ref: ObjectRef) -> dict[str, str]:
+        """The object tags of exactly the revision the event named (GetObjectTagging)."""
+        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            params["VersionId"] = ref.version_id
+        try:
+            response = self.client.get_object_tagging(**params)
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404"):
+                raise PermanentError("object no longer exists") from exc
+            raise classify(exc) from exc
+        except BotoCoreError as exc:
+            raise classify(exc) from exc
+        return {str(tag["Key"]): str(tag["Value"]) for tag in response.get("TagSet", [])}
+
     def presigned_get(self, ref: ObjectRef, seconds: int) -> str:
         """A SigV4 presigned GET of exactly this revision, valid for `seconds`: a bearer link to the
         object while it lasts, so callers keep it short. Signed locally: no request is made."""

@@ -137,12 +137,13 @@ class Encounter:
 
     @classmethod
     def from_ref(cls, ref: ObjectRef, kind: Kind | None, status: EncounterStatus, *, reason: str | None = None,
-                 media_format: str | None = None, duration_seconds: float | None = None) -> Encounter:
+                 media_format: str | None = None, duration_seconds: float | None = None,
+                 note_template: str | None = None) -> Encounter:
         now = utc_now()
         return cls(
             encounter_id=ref.encounter_id, kind=kind, status=status, source_bucket=ref.bucket,
             source_key=ref.key, revision=ref.revision, size=ref.size, created_at=now, updated_at=now,
-            reason=reason, media_format=media_format, duration_seconds=duration_seconds,
+            reason=reason, media_format=media_format, duration_seconds=duration_seconds, note_template=note_template,
         )
 
     job_name: str | None = None
@@ -162,6 +163,8 @@ class Encounter:
     entities_key: str | None = None
     entity_count: int | None = None
     entity_codes: tuple[str, ...] | None = None
+    # the note template the upload chose (domain.template_choice); None: the deployment's note_template
+    note_template: str | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -107,7 +107,7 @@ class Prompts:
 def write_note(
     lines: Sequence[Line],
     *,
-    template: str = "hp",
+    template: str = "HISTORY_AND_PHYSICAL",
     engine: LanguageModel | OfflineNoteEngine | None = None,
     repair_engine: LanguageModel | None = None,
     template_override: str | None = None,
@@ -135,7 +135,8 @@ def write_note(
         if not any(section.items for section in sections):
             problems.append(Problem("empty_note", "no transcript statement matched a section of the template"))
         return Note(spec.name, offline.engine, shown, sections, tuple(problems),
-                    NoteStatus.NEEDS_REVIEW if problems else NoteStatus.DOCUMENTED)
+                    NoteStatus.NEEDS_REVIEW if problems else NoteStatus.DOCUMENTED,
+                    unfilled=tuple(section.name for section in sections if not section.items))
     prompts = Prompts.load(prompt_overrides)
     chunks = chunk_lines(lines, roles, context_budget_chars)
     drafts: list[list[Section]] = []

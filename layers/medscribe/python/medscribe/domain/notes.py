@@ -5,8 +5,10 @@ numbers of the transcript lines that support it. Nothing a model returns is trus
 checked in `domain.note_drafts`, which reports `Problem`s (codes and numbers only, never transcript
 or note text, so a problem may be logged).
 
-Templates ship as JSON in `medscribe/templates/` and can be replaced by a JSON string (an override
-read from the artifacts bucket, `config/templates/<name>.json`). A template section has `name` and
+Templates ship as JSON in `medscribe/templates/`, one file per catalogue name (`CATALOGUE`: AWS
+HealthScribe's seven templates and SOAP; `hp` and `soap` are aliases of HISTORY_AND_PHYSICAL and SOAP),
+and can be replaced by a JSON string (an override read from the artifacts bucket,
+`config/templates/<name>.json`, which may also name a custom template). A template section has `name` and
 `description` (what the model is told) and, for the offline engine: `cues` (words or phrases; a
 trailing `*` matches any word starting so; `a|b` are alternatives counted as one cue), `roles`
 (weight of a statement by speaker role), optional `pick: "first"` (one claim: the first matching
@@ -32,7 +34,16 @@ CLINICIAN = "clinician"
 PATIENT = "patient"
 OTHER = "other"  # a third party (relative, interpreter) or a speaker whose role cannot be told
 ROLES = (CLINICIAN, PATIENT, OTHER)
-TEMPLATE_NAMES = ("hp", "soap")
+# The shipped templates (medscribe/templates/<name>.json): AWS HealthScribe's note templates and SOAP.
+CATALOGUE = ("HISTORY_AND_PHYSICAL", "SOAP", "PHYSICAL_SOAP", "BEHAVIORAL_SOAP", "GIRPP", "BIRP", "SIRP", "DAP")
+# Names of earlier releases, kept for existing deployments (cdk.json, config/templates/hp.json overrides).
+TEMPLATE_ALIASES = {"hp": "HISTORY_AND_PHYSICAL", "soap": "SOAP"}
+TEMPLATE_NAMES = CATALOGUE + tuple(TEMPLATE_ALIASES)
+# A template name as an S3 key segment, a tag value or a config/templates/ file name can carry it.
+TEMPLATE_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+MAX_SECTIONS = 30
+MAX_SECTION_NAME_CHARS = 80
+MAX_DESCRIPTION_CHARS = 2000
 
 
 class NoteStatus(StrEnum):
@@ -154,6 +165,13 @@ class Template:
 def _section_spec(raw: Any, index: int) -> SectionSpec:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
         raise TemplateError(f"section {index} needs a non-empty 'name'")
+    name = raw["name"].strip()
+    if len(name) > MAX_SECTION_NAME_CHARS or not name.isprintable():
+        raise TemplateError(f"section {index}: 'name' must be printable text of at most {MAX_SECTION_NAME_CHARS} "
+                            "characters")
+    if not isinstance(raw.get("description", ""), str) or len(raw.get("description", "")) > MAX_DESCRIPTION_CHARS:
+        raise TemplateError(f"section {index}: 'description' must be text of at most {MAX_DESCRIPTION_CHARS} "
+                            "characters")
     cues = raw.get("cues", [])
     roles = raw.get("roles", {})
     if not isinstance(cues, list) or not all(isinstance(c, str) and c.strip() for c in cues):
@@ -165,8 +183,11 @@ def _section_spec(raw: Any, index: int) -> SectionSpec:
     pick = raw.get("pick")
     if pick not in (None, "first"):
         raise TemplateError(f"section {index}: 'pick' can only be \"first\"")
+    for flag in ("fallback", "short_answers"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise TemplateError(f"section {index}: {flag!r} must be true or false")
     return SectionSpec(
-        name=raw["name"].strip(), description=str(raw.get("description", "")).strip(),
+        name=name, description=str(raw.get("description", "")).strip(),
         cues=tuple(c.strip().lower() for c in cues), roles={k: float(v) for k, v in roles.items()},
         pick=pick, fallback=bool(raw.get("fallback", False)), short_answers=bool(raw.get("short_answers", False)),
         cues_from=raw.get("cues_from"),
@@ -181,9 +202,13 @@ def parse_template(text: str) -> Template:
         raise TemplateError(f"template is not JSON: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
         raise TemplateError("template needs a 'name'")
+    if not raw["name"].strip() or len(raw["name"]) > MAX_SECTION_NAME_CHARS or not raw["name"].isprintable():
+        raise TemplateError(f"template 'name' must be printable text of 1-{MAX_SECTION_NAME_CHARS} characters")
     sections_raw = raw.get("sections")
     if not isinstance(sections_raw, list) or not sections_raw:
         raise TemplateError("template needs a non-empty 'sections' list")
+    if len(sections_raw) > MAX_SECTIONS:
+        raise TemplateError(f"template has {len(sections_raw)} sections; at most {MAX_SECTIONS}")
     sections = tuple(_section_spec(s, i) for i, s in enumerate(sections_raw))
     names = [s.name for s in sections]
     if len(set(names)) != len(names):
@@ -200,13 +225,34 @@ def packaged_text(folder: str, filename: str) -> str:
     return resources.files("medscribe").joinpath(folder, filename).read_text(encoding="utf-8")
 
 
+def catalogue_name(name: str) -> str | None:
+    """The catalogue name `name` stands for (a catalogue name or an alias, in any letter case), or None
+    for a name outside the catalogue (a custom template's)."""
+    if name.lower() in TEMPLATE_ALIASES:
+        return TEMPLATE_ALIASES[name.lower()]
+    return name.upper() if name.upper() in CATALOGUE else None
+
+
+def override_names(name: str) -> tuple[str, ...]:
+    """The config/templates/<name>.json file names that may override template `name`, first found wins:
+    the name as given, then its catalogue name and that name's aliases (an override saved as hp.json
+    still applies when a deployment or an upload says HISTORY_AND_PHYSICAL)."""
+    canonical = catalogue_name(name)
+    if canonical is None:
+        return (name,)
+    aliases = [alias for alias, target in TEMPLATE_ALIASES.items() if target == canonical]
+    return tuple(dict.fromkeys([name, canonical, *aliases]))
+
+
 def load_template(name: str, override: str | None = None) -> Template:
-    """The named template (`hp`, `soap`), or `override` (template JSON) when one is given."""
+    """The named catalogue template (or alias), or `override` (template JSON) when one is given."""
     if override is not None:
         return parse_template(override)
-    if name not in TEMPLATE_NAMES:
-        raise TemplateError(f"unknown template {name!r}; known: {', '.join(TEMPLATE_NAMES)}")
-    return parse_template(packaged_text("templates", f"{name}.json"))
+    canonical = catalogue_name(name)
+    if canonical is None:
+        raise TemplateError(f"unknown template {name!r}: not in the catalogue ({', '.join(CATALOGUE)}) and no "
+                            f"custom template config/templates/{name}.json")
+    return parse_template(packaged_text("templates", f"{canonical}.json"))
 
 
 # ------------------------------------------------------------------------------------------ the note
@@ -266,6 +312,9 @@ class Note:
     problems: tuple[Problem, ...] = ()
     status: NoteStatus = NoteStatus.DOCUMENTED
     repairs: int = 0  # repair attempts the model needed
+    # Sections the offline engine left empty: no transcript statement matched their cues (it does not
+    # infer). Names only, so the list may be logged; a model's empty sections are not listed.
+    unfilled: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -273,7 +322,7 @@ class Note:
             "lines": [line.to_dict() for line in self.lines],
             "sections": [section.to_dict() for section in self.sections],
             "problems": [problem.to_dict() for problem in self.problems],
-            "status": self.status.value, "repairs": self.repairs,
+            "status": self.status.value, "repairs": self.repairs, "unfilled": list(self.unfilled),
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -290,6 +339,7 @@ class Note:
             problems=tuple(Problem(str(p["code"]), str(p["message"]), str(p.get("section", "")), int(p.get("item", 0)))
                            for p in data.get("problems", [])),
             status=NoteStatus(data.get("status", NoteStatus.DOCUMENTED)), repairs=int(data.get("repairs", 0)),
+            unfilled=tuple(str(name) for name in data.get("unfilled", [])),
         )
 
     def claims(self) -> Iterable[tuple[str, Claim]]:

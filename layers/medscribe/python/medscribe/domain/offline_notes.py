@@ -24,6 +24,8 @@ short answer that follows it, cited by its line numbers, so a citation can never
    2 and half the best. A patient-side statement with three or more content words that no section
    wants goes to the `fallback` section (History of present illness / Subjective).
 6. Claims are listed in transcript order within each section.
+7. A section nothing matched stays empty and is named in the note's `unfilled` list (a template may
+   also have sections without cues, which this engine never fills): the engine does not infer.
 
 Question answering offline (`retrieve`) is BM25 over the lines; see its docstring.
 """

@@ -179,6 +179,8 @@ def render_review_page(note: Mapping[str, Any], *, encounter_id: str, title: str
             ("Encounter", _e(encounter_id)), ("Template", _e(note.get("template", ""))),
             ("Engine", f'<span class="engine">{_e(note.get("engine", ""))}</span>'),
             ("Status", _status_badge(status) if status else ""),
+            # sections the offline engine could not fill (names only): not a problem, but not checked either
+            *((("Not filled offline", _e(", ".join(map(str, note["unfilled"])))),) if note.get("unfilled") else ()),
         )
     )
     banner = _banner("Needs review", note.get("problems") or []) if status == NEEDS_REVIEW else ""

@@ -1,14 +1,18 @@
 """The documentation stage: an encounter ready for documentation becomes a note or an EMR record.
 
-- audio, TRANSCRIBED: the numbered lines -> a clinical note (template `note_template`) with verified
+- audio, TRANSCRIBED: the numbered lines -> a clinical note (the upload's template) with verified
   citations; Korean transcripts are also structured into the EMR schema.
 - text, RECEIVED: a speaker-prefixed dialogue -> a clinical note; any other note -> the EMR schema.
 Both end DOCUMENTED, or NEEDS_REVIEW with the problems listed; the transcript is always kept. Then
 "Encounter Ready For Entities" goes to the entities stage (unless `entity_engine` is off).
 Outputs in the artifacts bucket: notes/<id>/note.json (or emr.json) and notes/<id>/review.html.
 
-Prompts and templates are read from the artifacts bucket's config/ prefix when present
-(config/prompts/<name>.txt, config/templates/<name>.json), so they change without a redeploy.
+The note template is the one the upload chose (recorded by ingest), else `note_template`. Prompts and
+templates are read from the artifacts bucket's config/ prefix when present (config/prompts/<name>.txt,
+config/templates/<name>.json, which may also be a custom template of a new name), so they change
+without a redeploy. A template that is neither in the catalogue nor in config/templates/, or that is
+not valid template JSON, ends the encounter FAILED with the reason `template_unknown: ...` or
+`template_invalid: ...` (what is wrong, never transcript text); fix it and `medscribe reprocess`.
 Idempotent: only an encounter in the expected status moves (conditional transition); outputs are
 written to fixed keys before the transition, so a retry rewrites the same objects.
 """
@@ -32,12 +36,17 @@ from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectR
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.note_writing import PROMPT_NAMES, write_note
-from medscribe.domain.notes import NoteStatus
+from medscribe.domain.notes import NoteStatus, TemplateError, catalogue_name, override_names
 from medscribe.domain.transcript_lines import Line, lines_from_json
 from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
 from medscribe.review.page import render_review_page
 from medscribe.settings import PipelineSettings
+
+TEMPLATE_CONFIG_PREFIX = "config/templates/"
+# Reason codes of an encounter whose note template cannot be used (FAILED: retrying cannot help).
+TEMPLATE_UNKNOWN = "template_unknown"
+TEMPLATE_INVALID = "template_invalid"
 
 
 def note_keys(encounter_id: str) -> dict[str, str]:
@@ -83,10 +92,22 @@ class DocumentationStage:
                                                                       "status": encounter.status})
         return None
 
-    def _overrides(self, template: str) -> tuple[str | None, dict[str, str]]:
-        prompts = {name: text for name in PROMPT_NAMES
-                   if (text := self.artifacts.get_text(f"config/prompts/{name}.txt")) is not None}
-        return self.artifacts.get_text(f"config/templates/{template}.json"), prompts
+    def _prompt_overrides(self) -> dict[str, str]:
+        return {name: text for name in PROMPT_NAMES
+                if (text := self.artifacts.get_text(f"config/prompts/{name}.txt")) is not None}
+
+    def _template_override(self, template: str) -> tuple[str, str | None]:
+        """The key and JSON of the config/templates/ file for `template` (or one of its other names), no
+        JSON when the catalogue's own applies; raises PermanentError for a name that is neither."""
+        for name in override_names(template):
+            key = f"{TEMPLATE_CONFIG_PREFIX}{name}.json"
+            text = self.artifacts.get_text(key)
+            if text is not None:
+                return key, text
+        if catalogue_name(template) is None:
+            raise PermanentError(f"{TEMPLATE_UNKNOWN}: no note template {template!r} in the catalogue or in "
+                                 f"{TEMPLATE_CONFIG_PREFIX}")
+        return f"templates/{catalogue_name(template)}.json (shipped)", None
 
     def _document_transcript(self, encounter: Encounter) -> EncounterStatus | None:
         lines = lines_from_json(self.artifacts.get_json(encounter.transcript_key or ""))
@@ -113,11 +134,14 @@ class DocumentationStage:
         statuses: list[str] = []
         engine = None
         if lines is not None:
-            template = self.settings.note_template
-            template_override, prompt_overrides = self._overrides(template)
+            template = encounter.note_template or self.settings.note_template
+            template_source, template_override = self._template_override(template)
             model = self.model()
-            note = write_note(lines, template=template, engine=model, repair_engine=self.repair_model(),
-                              template_override=template_override, prompt_overrides=prompt_overrides)
+            try:
+                note = write_note(lines, template=template, engine=model, repair_engine=self.repair_model(),
+                                  template_override=template_override, prompt_overrides=self._prompt_overrides())
+            except TemplateError as exc:  # a custom template that is not template JSON: fix it, then reprocess
+                raise PermanentError(f"{TEMPLATE_INVALID}: {template_source}: {exc}") from exc
             note = with_judgement(note, self.judge_model())
             note_json = note.to_dict()
             self.artifacts.put_json(keys["note"], note_json)

@@ -10,6 +10,10 @@ ObjectStore.fingerprint) is claimed per key in the table (EncounterRepository.cl
 revision whose content is already claimed is the claiming encounter (Outcome.SAME_CONTENT): no new
 record, job or note. Different bytes under the same key are a new encounter. A deliberate re-run
 is `medscribe reprocess <encounter-id>` (services/reprocess.py).
+
+An accepted recording or text note records the note template it asks for (its `medscribe-template`
+tag, read with GetObjectTagging, else a `template=<NAME>` key segment; domain.template_choice); a
+template name no template can have rejects it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from medscribe.adapters.encounters import CONTENT_CLAIM_GRACE_SECONDS, Encounter
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef, kind_of
 from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.domain.template_choice import TEMPLATE_KINDS, TemplateChoiceError, choose_template
 from medscribe.domain.validation import HEADER_BYTES, MP4_FORMATS, NO_AUDIO_STREAM, Verdict, mp4_has_audio, validate
 from medscribe.observability import logger, metrics
 from medscribe.settings import PipelineSettings
@@ -151,10 +156,16 @@ class IngestService:
                     verdict = Verdict.reject(NO_AUDIO_STREAM)
             except PermanentError as exc:
                 verdict = Verdict.reject(str(exc))
+        template = None
+        if verdict.accepted and kind in TEMPLATE_KINDS:
+            try:
+                template = choose_template(ref.key, self.objects.tags(ref)).name
+            except (TemplateChoiceError, PermanentError) as exc:
+                verdict = Verdict.reject(str(exc))
         status = EncounterStatus.RECEIVED if verdict.accepted else EncounterStatus.REJECTED
         return Encounter.from_ref(
             ref, kind, status, reason=verdict.reason, media_format=verdict.media_format,
-            duration_seconds=verdict.duration_seconds,
+            duration_seconds=verdict.duration_seconds, note_template=template,
         )
 
     def _size_limit(self, kind: Kind) -> int:
