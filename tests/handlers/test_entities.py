@@ -24,7 +24,6 @@ from tests.adapters.test_comprehend_medical import detected, icd, rxnorm, snomed
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import read, text_encounter, transcribed_encounter
 from tests.handlers.test_document import ready as documentation_ready
-from tests.handlers.test_document import world as world
 from tests.handlers.test_ingest import sqs_event
 from tests.handlers.test_selfheal import comprehend as comprehend
 

@@ -26,12 +26,11 @@ from tests.fhir_checks import evidence_lines, resources, sample_entities, valida
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import FAREEZ, ROOT, fareez_lines, ready, text_encounter, transcribed_encounter
 from tests.handlers.test_document import load_handler as load_handler
-from tests.handlers.test_document import world as world
 from tests.handlers.test_workspace_service import ALICE, BOB, documented, edited, service
 from tests.handlers.test_workspace_service import service as workspace_of
 from tests.local_server import serve
 
-__all__ = ["documented", "load_handler", "world"]
+__all__ = ["documented", "load_handler"]
 
 SAMPLES = ROOT / "sample-data"
 AUDIO_SAMPLES = sorted(p.stem for p in (SAMPLES / "audio" / "fareez").glob("*.mp3"))

@@ -27,10 +27,9 @@ from tests.contract.recorder import recorded_calls
 from tests.handlers.conftest import Context, shared_event
 from tests.handlers.test_document import fareez_lines, ready
 from tests.handlers.test_document import load_handler as load_handler
-from tests.handlers.test_document import world as world
 from tests.local_server import serve
 
-__all__ = ["load_handler", "world"]
+__all__ = ["load_handler"]
 
 CSRF = "c" * 43
 HOST = "id.execute-api.us-east-1.amazonaws.com"
