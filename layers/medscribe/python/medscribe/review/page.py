@@ -172,8 +172,11 @@ def emr_panel(emr: Mapping[str, Any]) -> str:
             f'<p class="meta">{meta}</p>{banner}<dl>{"".join(entries)}</dl></section>')
 
 
-def summary_panel(summary: Mapping[str, Any], known: set[int]) -> str:
-    """The after-visit summary (`AfterVisitSummary.to_dict()`): sentences with citations, flagged when unverified."""
+def summary_panel(summary: Mapping[str, Any], known: set[int], *, with_lines: bool = False) -> str:
+    """The after-visit summary (`AfterVisitSummary.to_dict()`): sentences with citations, flagged when
+    unverified; `with_lines` also lists the lines it cites (a page with no transcript of its own)."""
+    cited = list(summary.get("lines") or []) if with_lines else []
+    known = known | {int(line["n"]) for line in cited}
     parts: list[str] = []
     for section in summary.get("sections") or []:
         sentences = "".join(
@@ -190,7 +193,8 @@ def summary_panel(summary: Mapping[str, Any], known: set[int]) -> str:
     notes = "".join(f"<li>{_e(note)}</li>" for note in summary.get("notes") or [])
     return (f'<section class="panel summary" aria-label="After-visit summary" lang="{_e(summary.get("language", ""))}">'
             f'<h2>After-visit summary: {_e(summary.get("title", ""))}</h2><p class="meta">{meta}</p>{banner}'
-            f'{"".join(parts)}{f"<ul class=summary-notes>{notes}</ul>" if notes else ""}</section>')
+            f'{"".join(parts)}{f"<ul class=summary-notes>{notes}</ul>" if notes else ""}'
+            f'{"<h3>Lines cited</h3>" + _transcript(cited) if cited else ""}</section>')
 
 
 def render_review_page(note: Mapping[str, Any], *, encounter_id: str, title: str,
