@@ -223,8 +223,11 @@ def _finish(spec: SummaryTemplate, engine: str, sections: Mapping[str, list[Sent
 
 # ------------------------------------------------------------------------------------------ offline
 
-_LEADING = re.compile(r"^\s*(?:(?:ok|okay|yeah|yes|so|well|um|uh|umm|uhh|er|ah|oh|alright|right|great|and|"
-                      r"i mean|i guess|i think|i would say|i'd say)\b[\s,.]*)+", re.IGNORECASE)
+# leading fillers: hesitations always; words that also carry meaning ("right knee", "well-controlled", "so far")
+# only when a comma or full stop ends them
+_LEADING = re.compile(r"^\s*(?:(?:um|uh|umm|uhh|er|ah|oh|hmm)\b[\s,.]*|(?:ok|okay|yeah|yes|so|well|alright|right|"
+                      r"great|i mean|i guess|i would say|i'd say)\s*[,.]\s*)+", re.IGNORECASE)
+_KOREAN_DOSED = re.compile(r"[\uac00-\ud7a3]{3,}\s*\d+(?:\.\d+)?\s*(?:mg|mcg|g|ml|밀리그램)(?![a-z])")  # 아세트아미노펜 500mg
 _PATIENT_WORDS = {"i'm": "you are", "i am": "you are", "i was": "you were", "i've": "you have", "i'd": "you would",
                   "i'll": "you will", "i": "you", "my": "your", "me": "you", "mine": "yours"}
 _CLINICIAN_WORDS = {"i'm": "we are", "i am": "we are", "i was": "we were", "i've": "we have", "i'd": "we would",
@@ -261,7 +264,8 @@ def names_medication(text: str) -> bool:
     normal = normalise(text)
     known = medications()
     return (any(token in known for token in re.findall(r"[a-z][a-z-]+", normal)) or bool(DRUG_SUFFIX.search(normal))
-            or any(m.group(1) not in NOT_DRUG for m in DOSED_WORD.finditer(normal)))
+            or any(m.group(1) not in NOT_DRUG for m in DOSED_WORD.finditer(normal))
+            or bool(_KOREAN_DOSED.search(normal)))
 
 
 def _simplified(original: str, role: str | None, cited: Sequence[int], spec: SummaryTemplate,
