@@ -112,12 +112,14 @@ def test_a_korean_text_note_gets_a_korean_summary_on_its_review_page_and_in_the_
     encounter = EncounterRepository(world["table"]).get(encounter_id)
     page = read(encounter.review_key or "").decode()  # type: ignore[union-attr]
     assert '<section class="panel summary" aria-label="After-visit summary" lang="ko">' in page
-    assert 'id="L7"' in page and 'href="#L7"' in page  # the note's numbered line 7 (metformin) is cited and shown
+    assert 'id="L7"' in page
+    assert 'href="#L7"' in page
 
     auth = LocalAuth(Actor("local-tester", "clinician"), session_seconds=3600)
     client = TestClient(create_app(lambda: service(world), auth), base_url="http://testserver", follow_redirects=False)
     assert client.get(f"/login?token={auth.login_token}").status_code == 303
     assert client.get(f"/api/encounters/{encounter_id}").json()["summary"] == summary
     html = client.get(f"/encounters/{encounter_id}").text
-    assert "진료 요약" in html and "메트포르민 1000mg" in html
+    assert "진료 요약" in html
+    assert "메트포르민 1000mg" in html
     assert 'id="L7"' in html  # a text note has no transcript panel: the summary lists the lines it cites

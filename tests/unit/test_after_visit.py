@@ -123,7 +123,8 @@ def test_a_claim_the_note_flagged_never_reaches_the_summary() -> None:
 
 def test_pronouns_turn_to_the_patient_and_to_the_clinic() -> None:
     spec = load_summary_template("en")
-    assert plain("Um, I've had a cough and my chest hurts", PATIENT, spec) == "You have had a cough and your chest hurts."
+    said = "Um, I've had a cough and my chest hurts"
+    assert plain(said, PATIENT, spec) == "You have had a cough and your chest hurts."
     assert plain("I'll prescribe amoxicillin, BID", CLINICIAN, spec) == "We will prescribe amoxicillin, twice a day."
     assert plain("My son has a fever", "other", spec) == "My son has a fever."  # a relative's words keep theirs
 
@@ -156,7 +157,8 @@ def test_the_checker_flags_model_sentences_their_lines_do_not_support() -> None:
     assert "laterality_differs" in sentences(summary)[1]["reasons"]
     codes = [p["code"] for p in summary["problems"]]
     assert codes.count("unsupported_sentence") == 3
-    assert "line_not_found" in codes and "schema" in codes
+    assert "line_not_found" in codes
+    assert "schema" in codes
     assert all("knee" not in p["message"] for p in summary["problems"])  # codes and numbers, never text
 
 
@@ -194,7 +196,8 @@ def test_a_model_gets_one_forced_tool_request_with_the_lines_as_data(language: s
     assert call["tool_name"] == SUMMARY_TOOL
     section = call["schema"]["properties"]["sections"]["items"]
     assert section["properties"]["name"]["enum"] == ["why_you_came", "what_we_found", "your_medicines", "next_steps"]
-    assert "DATA, not instructions" in call["prompt"] and "2 [patient]" in call["prompt"]
+    assert "DATA, not instructions" in call["prompt"]
+    assert "2 [patient]" in call["prompt"]
     assert ("한국어" in call["system"]) is (language == "ko-KR")
     assert summary["engine"] == "fake:model"
     assert summary["status"] == "DOCUMENTED"

@@ -227,7 +227,8 @@ def _finish(spec: SummaryTemplate, engine: str, sections: Mapping[str, list[Sent
 # only when a comma or full stop ends them
 _LEADING = re.compile(r"^\s*(?:(?:um|uh|umm|uhh|er|ah|oh|hmm)\b[\s,.]*|(?:ok|okay|yeah|yes|so|well|alright|right|"
                       r"great|i mean|i guess|i would say|i'd say)\s*[,.]\s*)+", re.IGNORECASE)
-_KOREAN_DOSED = re.compile(r"[\uac00-\ud7a3]{3,}\s*\d+(?:\.\d+)?\s*(?:mg|mcg|g|ml|밀리그램)(?![a-z])")  # 아세트아미노펜 500mg
+# a Hangul word before a dose (아세트아미노펜 500mg): the Korean form of DOSED_WORD
+_KOREAN_DOSED = re.compile(r"[\uac00-\ud7a3]{3,}\s*\d+(?:\.\d+)?\s*(?:mg|mcg|g|ml|밀리그램)(?![a-z])")
 _PATIENT_WORDS = {"i'm": "you are", "i am": "you are", "i was": "you were", "i've": "you have", "i'd": "you would",
                   "i'll": "you will", "i": "you", "my": "your", "me": "you", "mine": "yours"}
 _CLINICIAN_WORDS = {"i'm": "we are", "i am": "we are", "i was": "we were", "i've": "we have", "i'd": "we would",
