@@ -192,7 +192,7 @@ def summary_panel(summary: Mapping[str, Any], known: set[int], *, with_lines: bo
     banner = _banner("Summary needs review", summary.get("problems") or []) if status == NEEDS_REVIEW else ""
     notes = "".join(f"<li>{_e(note)}</li>" for note in summary.get("notes") or [])
     return (f'<section class="panel summary" aria-label="After-visit summary" lang="{_e(summary.get("language", ""))}">'
-            f'<h2>After-visit summary: {_e(summary.get("title", ""))}</h2><p class="meta">{meta}</p>{banner}'
+            f'<h2>After-visit summary: {_e(summary.get("title", ""))}</h2><p class="summary-meta">{meta}</p>{banner}'
             f'{"".join(parts)}{f"<ul class=summary-notes>{notes}</ul>" if notes else ""}'
             f'{"<h3>Lines cited</h3>" + _transcript(cited) if cited else ""}</section>')
 
