@@ -79,6 +79,7 @@ def test_bedrock_writes_the_summary_with_a_second_forced_tool_request(load_handl
     page = read(encounter.review_key or "").decode()
     assert "You have been breathless for two months." in page
     assert 'class="claim claim-flagged" data-verdict="unsupported"><span class="claim-text">You have chest pain' in page
+    assert "it gives a side (left/right) its cited lines do not" in page  # the checker's reason, in words
 
 
 def test_a_summary_bedrock_refuses_never_fails_the_note(load_handler, world) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from medscribe.domain.emr import FIELDS, LIST_FIELDS, detect_language
+from medscribe.domain.evidence import REASONS
 from medscribe.domain.notes import NoteStatus
 from medscribe.domain.selfheal import ScoreRow, Standing
 
@@ -181,7 +182,8 @@ def summary_panel(summary: Mapping[str, Any], known: set[int], *, with_lines: bo
     for section in summary.get("sections") or []:
         sentences = "".join(
             _claim(sentence, known, [] if sentence.get("verified") else [{"code": "unsupported_sentence", "message": (
-                "not supported by its cited lines: " + ", ".join(str(r) for r in sentence.get("reasons") or ()))}])
+                "not supported by its cited lines: it " + "; it ".join(
+                    REASONS.get(str(r), "cites no line") for r in sentence.get("reasons") or ("uncited",)))}])
             for sentence in section.get("sentences") or [])
         body = f"<ul>{sentences}</ul>" if sentences else '<p class="empty">Nothing for this section.</p>'
         parts.append(f'<section class="note-section"><h3>{_e(section.get("title", ""))}</h3>{body}</section>')
