@@ -26,9 +26,14 @@ from typing import Any
 
 import pytest
 
+from medscribe.domain.after_visit import write_summary
 from medscribe.domain.dialogue import dialogue_lines
+from medscribe.domain.emr_structuring import structure_note
+from medscribe.domain.transcript_lines import note_text_lines
 from medscribe.review import render_review_page
 from tests.dialogues import DIALOGUES
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INJECTED = '<script>window.__pwned = true;</script><img src=x onerror="window.__pwned = true">'
@@ -190,3 +195,24 @@ def test_the_self_check_fails_on_a_broken_page(tmp_path: Path, breakage: Any, fi
     assert result is not None
     assert result["data-ok"] == "false"
     assert expected in result[field]
+
+
+def test_the_after_visit_summary_of_a_text_note_cites_lines_the_page_shows(tmp_path: Path) -> None:
+    """A Korean text note has an EMR record and no transcript: the page shows the numbered note lines its
+    after-visit summary cites, and every summary citation resolves to one of them and highlights it."""
+    browser = chromium()
+    text = (ROOT / "sample-data" / "text" / "ko-diabetes-followup.txt").read_text(encoding="utf-8")
+    lines = note_text_lines(text)
+    emr = structure_note(text, "ko", None).to_dict()
+    summary = write_summary(lines, "ko", emr_record=emr["record"]).to_dict()
+    note = {"template": None, "engine": "offline", "lines": [], "sections": [], "problems": [], "status": "DOCUMENTED"}
+    html = render_review_page(note, encounter_id="enc-ko", title="ko review", emr=emr, summary=summary)
+    page = tmp_path / "summary.html"
+    page.write_text(with_self_check(html), encoding="utf-8")
+    result = SelfCheck(run_chromium(browser, page, tmp_path / "profile", "--dump-dom").stdout).result
+    assert result is not None
+    cites = [n for section in summary["sections"] for s in section["sentences"] for n in s["lines"]]
+    assert result["data-links"] == str(len(cites))
+    assert result["data-lines"] == str(len(summary["lines"]))
+    assert result["data-bad"] == ""
+    assert result["data-ok"] == "true"

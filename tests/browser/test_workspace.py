@@ -234,6 +234,25 @@ def test_list_open_cite_play_edit_save_sign_audit_erase(context: Any, workspace:
     assert problems == []
 
 
+def test_the_after_visit_summary_is_shown_and_its_citations_highlight_transcript_lines(
+        context: Any, workspace: Workspace) -> None:
+    expect = playwright_api().expect
+    page = signed_in(context, workspace)
+    page.goto(f"{workspace.url}/encounters/{workspace.encounter_id}")
+    panel = page.locator("section.panel.summary")
+    expect(panel.locator("h2")).to_contain_text("After-visit summary: Your visit summary")
+    expect(panel.locator("h3").first).to_have_text("Why you came")
+    stored = workspace.service().encounter(ACTOR, workspace.encounter_id)["summary"]
+    sentences = [s for section in stored["sections"] for s in section["sentences"]]
+    assert panel.locator(".claim-text").all_inner_texts() == [s["text"] for s in sentences]
+    cite = panel.locator("a.cite").first
+    n = cite.get_attribute("data-line")
+    assert n == str(sentences[0]["lines"][0])
+    cite.click()
+    expect(page.locator(f".transcript #L{n}")).to_have_class(re.compile(r"\bhl\b"))
+    assert page.locator("li.line.hl").count() == 1
+
+
 def test_markup_in_a_transcript_line_stays_text(context: Any, workspace: Workspace) -> None:
     page = signed_in(context, workspace)
     dialogs: list[str] = []

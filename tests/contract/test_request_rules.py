@@ -16,6 +16,7 @@ import pytest
 
 from medscribe.adapters.llm.bedrock import BedrockModel
 from medscribe.adapters.transcribe_jobs import JobRequest, job_request
+from medscribe.domain.after_visit import SUMMARY_TOOL, TEMPLATES, load_summary_template
 from medscribe.domain.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL
 from medscribe.domain.emr import FIELDS, emr_json_schema
 from medscribe.domain.emr_structuring import EMR_TOOL
@@ -48,8 +49,11 @@ class _Capture:
 
 
 def tool_requests() -> dict[str, dict[str, Any]]:
-    """The Converse request of every tool the project sends (note per catalogue template, EMR, answer, judge)."""
+    """The Converse request of every tool the project sends (note per catalogue template, EMR, answer, judge,
+    the after-visit summary per language)."""
     tools = {f"{NOTE_TOOL}:{name}": (NOTE_TOOL, load_template(name).json_schema()) for name in CATALOGUE}
+    tools.update({f"{SUMMARY_TOOL}:{language}": (SUMMARY_TOOL, load_summary_template(language).schema())
+                  for language in TEMPLATES})
     tools[EMR_TOOL] = (EMR_TOOL, emr_json_schema())
     tools[ANSWER_TOOL] = (ANSWER_TOOL, ANSWER_SCHEMA)
     tools[JUDGE_TOOL] = (JUDGE_TOOL, JUDGE_SCHEMA)

@@ -114,6 +114,9 @@ def test_erase_leaves_nothing_of_the_encounter_in_the_local_runtime(
                  title=f"medscribe run {results.parent.name}", scores=scores)
     needles = [*family, NAME, SAID]
     assert len(leftovers(driver, needles)) > 10  # the scan sees the encounter everywhere before
+    # the after-visit summary is among them (its key names the encounter: the scan finds it if it stays)
+    aws_clients.client("s3").head_object(Bucket=driver.resources.artifacts_bucket,
+                                         Key=f"notes/{second.encounter_id}/summary.json")
 
     erased = medscribe(driver, tmp_path, "erase", second.encounter_id, "--json")
 

@@ -6,6 +6,7 @@ and --deliver to a FHIR server on 127.0.0.1: SigV4-signed, typed errors)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -50,6 +51,19 @@ def put_entities(encounter_id: str, body: bytes | None = None) -> None:
                                   Body=body if body is not None else json.dumps(sample_entities(encounter_id)).encode())
 
 
+def assert_summary_reference(bundle: dict[str, Any], summary: dict[str, Any], language: str) -> None:
+    """The after-visit summary is a DocumentReference in the patient's language whose embedded JSON is the
+    stored summary, with one evidence extension per sentence carrying that sentence's cited lines."""
+    [reference] = [r for r in resources(bundle, "DocumentReference") if r["description"] == "After-visit summary"]
+    attachment = reference["content"][0]["attachment"]
+    assert attachment["language"] == language == summary["language"]
+    assert json.loads(base64.b64decode(attachment["data"])) == summary
+    sentences = [s for section in summary["sections"] for s in section["sentences"]]
+    assert sentences
+    assert evidence_lines(reference["extension"]) == [s["lines"] for s in sentences]
+    assert all(s["lines"] for s in sentences)
+
+
 def composition(bundle: dict[str, Any]) -> dict[str, Any]:
     resource: dict[str, Any] = bundle["entry"][0]["resource"]
     return resource
@@ -71,10 +85,13 @@ def test_every_sample_recording_exports_a_valid_bundle(load_handler, world, name
     doc = composition(bundle)
     note = workspace.encounter(ALICE, encounter_id)["note"]
     assert doc["status"] == "preliminary"
-    assert [s["title"] for s in doc["section"]][:-1] == [s["name"] for s in note["sections"]]
+    # the note's sections, then the after-visit summary, then the entities
+    assert [s["title"] for s in doc["section"]][:-2] == [s["name"] for s in note["sections"]]
+    assert doc["section"][-2]["title"] == "After-visit summary"
     cited = [item["lines"] for s in note["sections"] for item in s["items"]]
-    assert [lines for s in doc["section"][:-1] for lines in evidence_lines(s.get("extension", []))] == cited
+    assert [lines for s in doc["section"][:-2] for lines in evidence_lines(s.get("extension", []))] == cited
     assert "entities/" in doc["section"][-1]["text"]["div"]  # no entity stage ran: said so
+    assert_summary_reference(bundle, workspace.encounter(ALICE, encounter_id)["summary"], "en")
     recording = next(r for r in resources(bundle, "DocumentReference") if r["description"] == "Recording")
     assert recording["content"][0]["attachment"]["url"] == f"s3://{world['bucket']}/audio/fareez/{name}.mp3"
     trail = workspace.audit_for_encounter(ALICE, encounter_id).items
@@ -89,9 +106,11 @@ def test_every_sample_text_note_exports_a_valid_bundle(load_handler, world, name
     bundle = service(world).export_fhir(ALICE, encounter_id)
     validate(bundle)
     doc = composition(bundle)
-    assert len(doc["section"]) >= 2  # the note's or record's sections, then the entities section
-    [transcript] = resources(bundle, "DocumentReference")  # no recording for a text upload
+    assert len(doc["section"]) >= 3  # the note's or record's sections, the summary, then the entities section
+    # no recording for a text upload: the uploaded note and the after-visit summary
+    [transcript] = [r for r in resources(bundle, "DocumentReference") if r["description"] != "After-visit summary"]
     assert transcript["content"][0]["attachment"]["url"] == f"s3://{world['bucket']}/text/{name}"
+    assert_summary_reference(bundle, service(world).encounter(ALICE, encounter_id)["summary"], name[:2])
 
 
 def test_the_signed_edited_version_is_exported_as_final_even_after_a_later_draft(world, documented) -> None:  # type: ignore[no-untyped-def]

@@ -213,3 +213,32 @@ def test_recording_content_types(media: tuple[str | None, str]) -> None:
     bundle = document_bundle(source(encounter=replace(ENCOUNTER, media_format=media[0])))
     recording = next(r for r in resources(bundle, "DocumentReference") if r["description"] == "Recording")
     assert recording["content"][0]["attachment"]["contentType"] == media[1]
+
+
+def test_the_after_visit_summary_is_a_document_reference_in_its_language_with_per_sentence_evidence() -> None:
+    summary = {"template": "AFTER_VISIT_SUMMARY_KO", "language": "ko", "title": "진료 요약", "engine": "offline",
+               "status": "NEEDS_REVIEW", "lines": [dict(line) for line in LINES[:4]], "problems": [], "notes": [],
+               "sections": [{"name": "why_you_came", "title": "방문 이유", "sentences": [
+                   {"text": "이틀 전부터 가슴 통증", "lines": [2, 3], "verified": True},
+                   {"text": ATTACK, "lines": [4], "verified": False}]},
+                   {"name": "next_steps", "title": "앞으로의 계획", "sentences": []}]}
+    bundle = document_bundle(source(summary=summary))
+    validate(bundle)
+    doc = composition(bundle)
+    assert [s["title"] for s in doc["section"]][-2:] == ["After-visit summary", ENTITIES_SECTION]
+    [reference] = [r for r in resources(bundle, "DocumentReference") if r["description"] == "After-visit summary"]
+    assert doc["section"][-2]["entry"] == [{"reference": f"urn:uuid:{reference['id']}"}]
+    attachment = reference["content"][0]["attachment"]
+    assert (attachment["language"], attachment["contentType"]) == ("ko", "application/json")
+    assert json.loads(base64.b64decode(attachment["data"])) == summary
+    assert evidence_lines(reference["extension"]) == [[2, 3], [4]]
+    transcript = next(r for r in resources(bundle, "DocumentReference") if r["description"] != "After-visit summary"
+                      and r["description"] != "Recording")
+    assert reference["relatesTo"] == [{"code": "transforms", "target": {"reference": f"urn:uuid:{transcript['id']}"}}]
+    div = reference["text"]["div"]
+    assert "이틀 전부터 가슴 통증 [lines 2, 3]</li>" in div
+    assert "&lt;script&gt;" in div
+    assert "(not supported by its cited lines)" in div  # the unverified sentence says so
+    assert "<script>" not in json.dumps(doc)
+    assert all(r["description"] != "After-visit summary" for r in resources(document_bundle(source()),
+                                                                             "DocumentReference"))

@@ -8,8 +8,9 @@ with fhir.resources. The bundle is a clinical document and holds PHI (claim text
   signed, else `preliminary` (the pipeline's note or an unsigned edit); type LOINC 34117-2 (History &
   physical note) for the `hp` template, else 11506-3 (Progress note); author the note engine (`Device`)
   and, for a human version, the clinician (`Practitioner`); a signed version has a legal `attester`.
-  One section per note section (an EMR record: one per non-empty field), then a section "Coded clinical
-  entities" whose entries are the resources below (or whose text says why there are none).
+  One section per note section (an EMR record: one per non-empty field), then "After-visit summary" when
+  the encounter has one, then a section "Coded clinical entities" whose entries are the resources below
+  (or whose text says why there are none).
 - `Patient`: a placeholder with no name, birth date or identifier (nothing identifies the patient in a
   recording or a note upload; the receiving EHR links it to its own patient). Tagged `placeholder`.
 - `Practitioner`: a placeholder whose only content is the workspace actor id (a Cognito `sub` or
@@ -24,6 +25,12 @@ with fhir.resources. The bundle is a clinical document and holds PHI (claim text
   recording. For a text note structured into an EMR record, the "transcript" is the uploaded text (URI only).
 - `Condition` / `MedicationStatement` / `AllergyIntolerance` / `Procedure` / `Observation` from the coded
   entities (domain.clinical_entities), codes in ICD-10-CM, RxNorm and SNOMED CT systems.
+- `DocumentReference` for the after-visit summary (domain.after_visit), when one was written: its
+  sentences as narrative, the summary JSON (sentences, cited lines, checks) embedded as
+  `application/json` in the patient's `language`, one `EVIDENCE_URL` extension per sentence (`item`: its
+  1-based position over all sections), `relatesTo` `transforms` the transcript, `docStatus` `preliminary`
+  (nobody signs the summary) and the Composition's section "After-visit summary" (after the note's
+  sections, before the entities section) pointing at it.
 
 **How evidence is linked.** FHIR has no element for "this sentence of the narrative cites these lines of
 that document", so the line numbers travel in extensions under this project's namespace
@@ -83,6 +90,7 @@ EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
 XHTML = "http://www.w3.org/1999/xhtml"
 ENTITIES_SECTION = "Coded clinical entities"
+SUMMARY_SECTION = "After-visit summary"
 MEDIA_TYPES = {"mp3": "audio/mpeg", "mp4": "audio/mp4", "m4a": "audio/mp4", "wav": "audio/wav", "flac": "audio/flac",
                "ogg": "audio/ogg", "amr": "audio/amr", "webm": "audio/webm"}
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, NAMESPACE)
@@ -120,6 +128,7 @@ class ExportSource:
     transcript_uri: str | None  # where the lines (or the uploaded text) are stored
     entities: EntitySet | None
     entities_note: str | None = None  # why there are no entities, when `entities` is None
+    summary: Mapping[str, Any] | None = None  # the after-visit summary (`AfterVisitSummary.to_dict()`), if any
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -258,6 +267,32 @@ def _note_section(section: ExportSection, transcript: dict[str, Any], cited: boo
     return result
 
 
+def _summary(source: ExportSource, ids: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The after-visit summary's DocumentReference and the Composition section that points at it."""
+    summary = source.summary or {}
+    sentences = [s for section in summary.get("sections") or [] for s in section.get("sentences") or []]
+    rows = [_clean(str(s.get("text", ""))) + _cites([int(n) for n in s.get("lines") or []])
+            + ("" if s.get("verified") else " (not supported by its cited lines)") for s in sentences]
+    heading = f"{summary.get('title') or SUMMARY_SECTION} ({summary.get('status')}, engine {summary.get('engine')})"
+    narrative = f"<p>{_clean(heading)}</p>" + (_list(rows) if rows else "<p>No sentences.</p>")
+    data = json.dumps(summary, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    resource: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "id": resource_id(source.encounter.encounter_id, "DocumentReference", "summary"),
+        "text": _div(narrative), "status": "current", "docStatus": "preliminary",
+        "type": {"text": SUMMARY_SECTION}, "description": SUMMARY_SECTION, "subject": _ref(ids["patient"]),
+        "relatesTo": [{"code": "transforms", "target": _ref(ids["transcript"])}],
+        "content": [{"attachment": {"contentType": "application/json", "language": str(summary.get("language") or "en"),
+                                    "title": str(summary.get("title") or SUMMARY_SECTION),
+                                    "data": base64.b64encode(data).decode("ascii")}}],
+        "context": {"encounter": [_ref(ids["encounter"])]}}
+    evidence = [_evidence([int(n) for n in s.get("lines") or []], ids["transcript"], item)
+                for item, s in enumerate(sentences, start=1)]
+    if evidence:
+        resource["extension"] = evidence
+    return resource, {"title": SUMMARY_SECTION, "text": _div(narrative), "entry": [_ref(resource)]}
+
+
 def _code(entity: Entity) -> dict[str, Any]:
     concept: dict[str, Any] = {"text": entity.text}
     codings = [{"system": CODE_SYSTEMS[c.system], "code": c.code, "display": c.description}
@@ -368,6 +403,7 @@ def document_bundle(source: ExportSource) -> dict[str, Any]:
     transcript = _transcript(source, patient, encounter, recording)
     ids = {"patient": patient, "encounter": encounter, "transcript": transcript}
     entities_section, clinical = _entities(source, ids)
+    summary, summary_section = _summary(source, ids) if source.summary else (None, None)
     code, display = DOCUMENT_TYPES.get(source.template or "", DEFAULT_DOCUMENT_TYPE)
     state = "signed" if source.signed else "preliminary, not signed"
     composition: dict[str, Any] = {
@@ -378,12 +414,13 @@ def document_bundle(source: ExportSource) -> dict[str, Any]:
         "type": _concept(LOINC, code, display), "subject": _ref(patient), "encounter": _ref(encounter),
         "date": source.at, "author": [_ref(device)] + ([_ref(practitioner)] if source.author_id else []),
         "title": f"{display} (version {source.version}, {state})",
-        "section": [*(_note_section(s, transcript, source.cited) for s in source.sections), entities_section],
+        "section": [*(_note_section(s, transcript, source.cited) for s in source.sections),
+                    *([summary_section] if summary_section else []), entities_section],
     }
     if source.signed:
         composition["attester"] = [{"mode": "legal", "time": source.at, "party": _ref(practitioner)}]
     resources = [composition, patient, encounter, practitioner, device,
-                 *([recording] if recording else []), transcript, *clinical]
+                 *([recording] if recording else []), transcript, *clinical, *([summary] if summary else [])]
     document = f"{source.version}-{composition['status']}"
     return {
         "resourceType": "Bundle", "id": resource_id(encounter_id, "Bundle", document),

@@ -40,8 +40,9 @@ def _record_sections(emr: Mapping[str, Any]) -> tuple[ExportSection, ...]:
 
 def export_source(encounter: Encounter, version: NoteVersion, note: Mapping[str, Any], *, clinical: bool,
                   entities: Mapping[str, Any] | None, entities_error: str | None,
-                  artifacts_bucket: str) -> ExportSource:
-    """`note` is the exported version's clinical note (`clinical`) or the EMR record document (emr.json)."""
+                  artifacts_bucket: str, summary: Mapping[str, Any] | None = None) -> ExportSource:
+    """`note` is the exported version's clinical note (`clinical`) or the EMR record document (emr.json);
+    `summary` the after-visit summary the documentation stage wrote (notes/<id>/summary.json), if any."""
     signed = version.state is VersionState.SIGNED
     author = version.signed_by if signed else (version.actor_id if version.version > 0 else None)
     if encounter.transcript_key:
@@ -65,4 +66,4 @@ def export_source(encounter: Encounter, version: NoteVersion, note: Mapping[str,
         engine=str(note.get("engine") or encounter.note_engine or "unknown"),
         sections=_claim_sections(note) if clinical else _record_sections(note),
         lines=tuple(note.get("lines") or ()) if clinical else (), cited=clinical,
-        transcript_uri=transcript_uri, entities=entity_set, entities_note=why)
+        transcript_uri=transcript_uri, entities=entity_set, entities_note=why, summary=summary)

@@ -208,3 +208,11 @@ def lines_from_json(document: dict[str, Any]) -> list[Line]:
     return [Line(n=int(x["n"]), speaker=str(x["speaker"]), start=float(x.get("start") or 0.0),
                  end=float(x.get("end") or 0.0), text=str(x["text"]), confidence=x.get("confidence"))
             for x in document["lines"]]
+
+
+def note_text_lines(text: str) -> list[Line]:
+    """A text note's non-blank lines, numbered as in the file (1-based), as Line records: what the
+    entities stage codes and the after-visit summary of a text note cites."""
+    return [Line(n=number, speaker="", start=0.0, end=0.0, text=raw.strip(), confidence=None)
+            for number, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1)
+            if raw.strip()]

@@ -5,7 +5,15 @@
 - text, RECEIVED: a speaker-prefixed dialogue -> a clinical note; any other note -> the EMR schema.
 Both end DOCUMENTED, or NEEDS_REVIEW with the problems listed; the transcript is always kept. Then
 "Encounter Ready For Entities" goes to the entities stage (unless `entity_engine` is off).
-Outputs in the artifacts bucket: notes/<id>/note.json (or emr.json) and notes/<id>/review.html.
+Outputs in the artifacts bucket: notes/<id>/note.json (or emr.json), notes/<id>/summary.json (the
+after-visit summary, domain.after_visit) and notes/<id>/review.html.
+
+The after-visit summary is written after the note, in the encounter's language (the transcript's
+language code; a text upload's detected language), by the note's model (one more forced-tool Converse
+request with Bedrock) or offline. It never decides the encounter's status: its problems make the
+summary NEEDS_REVIEW (its own `status`), and a summary that cannot be written at all (a model error,
+even after the adapter's retries) is stored as a NEEDS_REVIEW summary saying so, while the note is
+recorded as it would have been; `medscribe reprocess` writes both again.
 
 The note template is the one the upload chose (recorded by ingest), else `note_template`. Prompts and
 templates are read from the artifacts bucket's config/ prefix when present (config/prompts/<name>.txt,
@@ -28,16 +36,17 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.objects import ObjectStore
+from medscribe.domain.after_visit import AfterVisitSummary, failed_summary, summary_key, write_summary
 from medscribe.domain.claim_judge import with_judgement
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
 from medscribe.domain.emr import detect_language
 from medscribe.domain.emr_structuring import structure_note
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
-from medscribe.domain.errors import PermanentError
+from medscribe.domain.errors import PermanentError, TransientError
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.note_writing import PROMPT_NAMES, write_note
-from medscribe.domain.notes import NoteStatus, TemplateError, catalogue_name, override_names
-from medscribe.domain.transcript_lines import Line, lines_from_json
+from medscribe.domain.notes import Note, NoteStatus, TemplateError, catalogue_name, override_names
+from medscribe.domain.transcript_lines import Line, lines_from_json, note_text_lines
 from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
 from medscribe.review.page import render_review_page
@@ -51,7 +60,8 @@ TEMPLATE_INVALID = "template_invalid"
 
 def note_keys(encounter_id: str) -> dict[str, str]:
     folder = f"notes/{encounter_id}"
-    return {"note": f"{folder}/note.json", "emr": f"{folder}/emr.json", "review": f"{folder}/review.html"}
+    return {"note": f"{folder}/note.json", "emr": f"{folder}/emr.json", "review": f"{folder}/review.html",
+            "summary": summary_key(encounter_id)}
 
 
 class DocumentationStage:
@@ -115,24 +125,39 @@ class DocumentationStage:
         if (encounter.language_code or "").startswith("ko"):
             emr = structure_note("\n".join(line.text for line in lines), "ko", self.model(),
                                  repair_model=self.repair_model())
-        return self._write(encounter, EncounterStatus.TRANSCRIBED, lines, emr)
+        return self._write(encounter, EncounterStatus.TRANSCRIBED, lines, emr, language=encounter.language_code or "")
 
     def _document_text(self, encounter: Encounter) -> EncounterStatus | None:
         ref = ObjectRef(bucket=encounter.source_bucket, key=encounter.source_key, size=encounter.size,
                         version_id=None if encounter.revision == "unversioned" else encounter.revision)
         text = self.objects.read(ref, self.settings.text_max_bytes).decode("utf-8-sig")
+        language = detect_language(text)
         if looks_like_dialogue(text):
-            return self._write(encounter, EncounterStatus.RECEIVED, dialogue_lines(text), None)
-        emr = structure_note(text, detect_language(text), self.model(), repair_model=self.repair_model())
-        return self._write(encounter, EncounterStatus.RECEIVED, None, emr)
+            return self._write(encounter, EncounterStatus.RECEIVED, dialogue_lines(text), None, language=language)
+        emr = structure_note(text, language, self.model(), repair_model=self.repair_model())
+        return self._write(encounter, EncounterStatus.RECEIVED, None, emr, language=language,
+                           text_lines=note_text_lines(text))
+
+    def _summary(self, encounter_id: str, lines: list[Line], language: str, note: Note | None,
+                 emr_json: dict[str, Any] | None) -> AfterVisitSummary:
+        """The after-visit summary; a summary that cannot be written is one for review, never a failed note."""
+        model = self.model()
+        try:
+            return write_summary(lines, language, note=note, model=model,
+                                 emr_record=(emr_json or {}).get("record") if note is None else None)
+        except (PermanentError, TransientError, TemplateError) as exc:
+            logger.warning("after-visit summary not written", extra={"encounter_id": encounter_id,
+                                                                     "error": type(exc).__name__})
+            return failed_summary(language, model.engine if model else "offline", type(exc).__name__)
 
     def _write(self, encounter: Encounter, from_status: EncounterStatus, lines: list[Line] | None,
-               emr: Any) -> EncounterStatus | None:
+               emr: Any, *, language: str, text_lines: list[Line] | None = None) -> EncounterStatus | None:
         keys = note_keys(encounter.encounter_id)
         note_json: dict[str, Any] = {"template": None, "engine": emr.engine if emr else "offline",
                                      "lines": [], "sections": [], "problems": [], "status": "DOCUMENTED"}
         statuses: list[str] = []
         engine = None
+        note: Note | None = None
         if lines is not None:
             template = encounter.note_template or self.settings.note_template
             template_source, template_override = self._template_override(template)
@@ -156,8 +181,11 @@ class DocumentationStage:
             if lines is None:
                 note_json["problems"] = emr_json.get("problems", [])
                 note_json["status"] = str(emr.status)
+        summary = self._summary(encounter.encounter_id, lines if lines is not None else text_lines or [], language,
+                                note, emr_json).to_dict()
+        self.artifacts.put_json(keys["summary"], summary)
         page = render_review_page(note_json, encounter_id=encounter.encounter_id,
-                                  title=f"Encounter {encounter.encounter_id}", emr=emr_json)
+                                  title=f"Encounter {encounter.encounter_id}", emr=emr_json, summary=summary)
         self.artifacts.put(keys["review"], page.encode("utf-8"), "text/html; charset=utf-8")
         status = (EncounterStatus.NEEDS_REVIEW if NoteStatus.NEEDS_REVIEW.value in statuses
                   else EncounterStatus.DOCUMENTED)
@@ -171,7 +199,8 @@ class DocumentationStage:
             logger.info("documentation already recorded", extra={"encounter_id": encounter.encounter_id})
             return None
         logger.info("documented", extra={"encounter_id": encounter.encounter_id, "status": status,
-                                         "engine": engine, "problems": problems})
+                                         "engine": engine, "problems": problems, "summary": summary["status"],
+                                         "summary_problems": len(summary["problems"])})
         metrics.add_metric(name=outcome_metric(status), unit=MetricUnit.Count, value=1)
         if self.events is not None and self.settings.entity_engine != "off":
             # after the transition: if this put fails, the retry finds the note recorded and the

@@ -28,20 +28,13 @@ from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
 from medscribe.domain.emr import detect_language
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import PermanentError
-from medscribe.domain.transcript_lines import Line, lines_from_json
+from medscribe.domain.transcript_lines import Line, lines_from_json, note_text_lines
 from medscribe.observability import logger, metrics
 from medscribe.settings import PipelineSettings
 
 # (encounter id, lines, language) -> entities: Comprehend Medical's adapter or the offline extractor
 EntityEngine = Callable[[str, Sequence[Line], str], EntitySet]
 DOCUMENTED_STATUSES = frozenset({EncounterStatus.DOCUMENTED, EncounterStatus.NEEDS_REVIEW})
-
-
-def note_text_lines(text: str) -> list[Line]:
-    """A text note's non-blank lines, numbered as in the file (1-based), as Line records."""
-    return [Line(n=number, speaker="", start=0.0, end=0.0, text=raw.strip(), confidence=None)
-            for number, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1)
-            if raw.strip()]
 
 
 def codes_of(entities: EntitySet) -> list[str]:

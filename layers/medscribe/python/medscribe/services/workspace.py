@@ -33,6 +33,7 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.scores import ScoreStore
 from medscribe.adapters.workspace_store import BadCursor, NoteHead, Page, WorkspaceStore
+from medscribe.domain.after_visit import summary_key
 from medscribe.domain.audit import Actor, AuditEvent, InvalidAuditEvent, audit_csv, is_encounter_id
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import PermanentError
@@ -172,7 +173,8 @@ class WorkspaceService:
 
     def encounter(self, actor: Actor, encounter_id: str) -> dict[str, Any]:
         """The record, transcript lines (with times where the transcript has them), the current note
-        version with its problems, the EMR record, every version, scores; audited as a view."""
+        version with its problems, the EMR record, every version, scores, the after-visit summary (None
+        before documentation); audited as a view."""
         encounter = self._encounter(encounter_id)
         head = self.store.head(encounter_id)
         base = self._base_note(encounter)
@@ -187,6 +189,7 @@ class WorkspaceService:
             "problems": (note or emr or {}).get("problems", []), "signed_version": head.signed,
             "versions": [v.to_dict() for v in versions],
             "scores": [asdict(score) for score in self.scores.scores_of(encounter_id)],
+            "summary": self._json(summary_key(encounter_id)),  # the after-visit summary (domain.after_visit)
         }
 
     def signed_note(self, encounter_id: str) -> dict[str, Any] | None:
@@ -236,7 +239,8 @@ class WorkspaceService:
         except ValueError as exc:  # not JSON
             error = f"the stored coded entities could not be read ({type(exc).__name__})"
         return export_source(encounter, version, self._note(base, version) if clinical else base, clinical=clinical,
-                             entities=entities, entities_error=error, artifacts_bucket=self.artifacts.bucket)
+                             entities=entities, entities_error=error, artifacts_bucket=self.artifacts.bucket,
+                             summary=self._json(summary_key(encounter_id)))
 
     # --- editing and signing ----------------------------------------------------------------------
 

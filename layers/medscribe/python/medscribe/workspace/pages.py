@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from medscribe.domain.encounter import EncounterStatus, Kind
 from medscribe.domain.uploads import UPLOAD_KINDS
-from medscribe.review.page import claim_problems, emr_panel
+from medscribe.review.page import claim_problems, emr_panel, summary_panel
 from medscribe.workspace.api import admin
 from medscribe.workspace.app import MAX_FORM_BYTES, Services, content_security_policy, session_of
 from medscribe.workspace.ports import BadRequest
@@ -160,7 +160,10 @@ def routes(services: Services) -> list[Route]:
                       encounter_id=encounter_id, found=found, note=note, lines=found.get("lines") or [],
                       known={int(line["n"]) for line in found.get("lines") or []},
                       problems=claim_problems(note), recording=recording, trail=trail,
-                      emr=Markup(emr_panel(emr)) if emr else None)  # noqa: S704 - values escaped  # nosec B704
+                      emr=Markup(emr_panel(emr)) if emr else None,  # noqa: S704 - values escaped  # nosec B704
+                      summary=Markup(summary_panel(  # noqa: S704 - values escaped  # nosec B704
+                          found["summary"], {int(line["n"]) for line in found.get("lines") or []},
+                          with_lines=not found.get("lines"))) if found.get("summary") else None)
 
     async def edit_form(request: Request) -> Response:
         found = await run_in_threadpool(services.service.encounter, session_of(request).actor,
