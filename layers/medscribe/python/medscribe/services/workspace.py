@@ -7,12 +7,12 @@ flight), Forbidden (403). Messages hold ids and numbers, never note or transcrip
 
 Versions (domain.note_versions): version 0 is the pipeline's note (notes/<id>/note.json); a save
 writes the edited sections with their problems to notes/<id>/versions/<n>-<event id>.json (KMS, like
-the pipeline's note; a save that loses the race leaves its object behind under the encounter's
-prefix, which erasure deletes) and then, in one transaction, the version item, the head and the audit
-event (adapters.workspace_store). Only the current version can be signed; a signed version is never
-changed: editing it needs an amendment reason and makes a new DRAFT. `export` hands out the signed
-version (`signed_note`), never a draft; `export_fhir` the signed version, else the current one marked
-preliminary.
+the pipeline's note) and then, in one transaction, the version item, the head and the audit event
+(adapters.workspace_store); a save whose transaction loses the race deletes the object version it
+wrote (by version id: the bucket is versioned), so a lost save leaves nothing behind. Only the
+current version can be signed; a signed version is never changed: editing it needs an amendment
+reason and makes a new DRAFT. `export` hands out the signed version (`signed_note`), never a draft;
+`export_fhir` the signed version, else the current one marked preliminary.
 
 Audit (domain.audit): view, edit, amend, sign, export (both kinds) and erase are recorded here; front
 ends record upload, play and search with `record`. Events hold no PHI and expire
@@ -63,11 +63,12 @@ PIPELINE_ACTOR = "pipeline"  # who made version 0
 # transactional writes (the table's key: kms:Decrypt; IAM authorizes each item of a TransactWriteItems
 # by its PutItem/UpdateItem action), note objects read and written under SSE-KMS, and s3:ListBucket on
 # the artifacts bucket: the FHIR export reads entities/<id>.json, which may not exist, and S3 answers a
-# missing key with 404 only to callers that may list the bucket (403 otherwise). `erase` runs the
+# missing key with 404 only to callers that may list the bucket (403 otherwise); s3:DeleteObjectVersion:
+# a save that loses the race deletes the object version it wrote (the grant erasure has). `erase` runs the
 # erasure service with the same identity, which then also needs erasure.OPERATOR_ACTIONS.
 WORKSPACE_ACTIONS = frozenset({
     "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-    "s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey",
+    "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteObjectVersion", "kms:Decrypt", "kms:GenerateDataKey",
 })
 
 
@@ -265,7 +266,7 @@ class WorkspaceService:
         problems = verify(sections, lines)
         event = self._event(actor, "amend" if amending else "edit", encounter_id, base_version + 1)
         key = version_key(encounter_id, base_version + 1, event.event_id)
-        self.artifacts.put_json(key, {
+        written = self.artifacts.put_json_version(key, {
             "version": base_version + 1, "base_version": base_version, "amend_reason": reason,
             "sections": [s.to_dict() for s in sections], "problems": [p.to_dict() for p in problems],
         })
@@ -275,6 +276,7 @@ class WorkspaceService:
             changes=tuple(diff(self._sections(base, previous), sections)), problem_count=len(problems),
             amended=amending)
         if not self.store.add_version(version, event, amending=amending):
+            self._discard(key, written, encounter_id)
             self._lost(encounter_id, base_version)
         logger.info("note version saved", extra={"encounter_id": encounter_id, "version": version.version,
                                                   "action": event.action, "problems": len(problems)})
@@ -299,6 +301,14 @@ class WorkspaceService:
         logger.info("note version signed", extra={"encounter_id": encounter_id, "version": version})
         signed = self.store.version(encounter_id, version)
         return signed.to_dict() if signed else {}
+
+    def _discard(self, key: str, version_id: str | None, encounter_id: str) -> None:
+        """Delete the object a lost save wrote (only after a failed condition: a transaction that may have
+        committed keeps its object); should that fail, erasure of the encounter still takes it."""
+        try:
+            self.artifacts.delete_version(key, version_id)
+        except Exception:
+            logger.exception("the lost save's note object was not deleted", extra={"encounter_id": encounter_id})
 
     def _lost(self, encounter_id: str, expected: int) -> None:
         """A write whose condition failed: say why, from the head as it is now."""
