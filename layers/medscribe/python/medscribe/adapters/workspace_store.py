@@ -12,8 +12,8 @@ Items (no note or transcript text in any of them; the text is in the artifacts b
 Note items share the encounter's partition, so an erasure (which deletes the partition) takes them;
 audit items do not, so the trail outlives the encounter. A save and its audit event are one
 transaction, conditional on the head still naming the version the edit started from: two saves on
-the same base cannot both win. None of these sort keys is `ENC`, so the stream's index pipe
-ignores them.
+the same base cannot both win. The stream's index pipe passes the head (a save or a signature
+re-indexes the encounter's current version: services/indexing.py), not the versions or audit items.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from medscribe.adapters.encounters import (
 from medscribe.adapters.errors import classify, error_code
 from medscribe.domain.audit import AuditEvent, expires_at
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
-from medscribe.domain.note_versions import Change, NoteVersion, VersionState
+from medscribe.domain.note_versions import HEAD_SORT_KEY, Change, NoteVersion, VersionState
 
-HEAD_SK = "NOTE"
+HEAD_SK = HEAD_SORT_KEY
 VERSION_PREFIX = "VER#"
 AUDIT_PREFIX = "AUDIT#"
 MAX_DAYS_PER_PAGE = 31  # day partitions one page of the all-actors audit reads at most

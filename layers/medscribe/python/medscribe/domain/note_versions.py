@@ -23,6 +23,9 @@ from medscribe.domain.evidence import check_claims
 from medscribe.domain.note_drafts import check_citations, parse_sections
 from medscribe.domain.notes import Claim, Problem, Section, SectionSpec, Template
 
+# The sort key of an encounter's note head (current and signed version) in the single table: the search
+# index's stream route passes these items too, so a save or a signature re-indexes the encounter.
+HEAD_SORT_KEY = "NOTE"
 MAX_CLAIMS = 500  # claims in one saved note (a note is a page or two; this bounds a request's work)
 MAX_CLAIM_CHARS = 4000
 MAX_AMEND_REASON_CHARS = 1000

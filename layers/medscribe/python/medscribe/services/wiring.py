@@ -270,11 +270,14 @@ class LazySearchIndex:
 def indexing_service(settings: FunctionSettings | None = None, index: SearchIndex | None = None) -> IndexingService:
     """The indexer's service (its function settings); the CLI's index rebuild passes the runtime's
     settings and its own index."""
+    from medscribe.adapters.workspace_store import WorkspaceStore
     from medscribe.services.indexing import IndexingService
 
     settings = settings or function_settings()
     return IndexingService(
-        EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
+        EncounterRepository(settings.table_name),
+        WorkspaceStore(settings.table_name, audit_retention_days=settings.pipeline.audit_retention_days),
+        ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
         ObjectStore(), index or LazySearchIndex(settings.search_url), settings.pipeline,
     )
 
