@@ -42,10 +42,14 @@ class ArtifactStore:
     def put_json(self, key: str, value: Any) -> str:
         return self.put(key, _json_bytes(value), "application/json")
 
+    def put_version(self, key: str, body: bytes, content_type: str) -> str | None:
+        """Write the object; the S3 version id of what was written (None in an unversioned bucket)."""
+        version_id = self._put(key, body, content_type).get("VersionId")
+        return str(version_id) if version_id and version_id != "null" else None
+
     def put_json_version(self, key: str, value: Any) -> str | None:
         """Write `value` as JSON; the S3 version id of the object written (None in an unversioned bucket)."""
-        version_id = self._put(key, _json_bytes(value), "application/json").get("VersionId")
-        return str(version_id) if version_id and version_id != "null" else None
+        return self.put_version(key, _json_bytes(value), "application/json")
 
     def delete_version(self, key: str, version_id: str | None) -> None:
         """Delete exactly one version of `key` (s3:DeleteObjectVersion): in the versioned bucket a plain

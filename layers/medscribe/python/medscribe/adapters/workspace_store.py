@@ -200,6 +200,40 @@ class WorkspaceStore(aws_clients.TableClient):
             *self._audit_puts(event),
         ])
 
+    def supersede(self, head: NoteHead, archived: NoteVersion, draft: NoteVersion, event: AuditEvent) -> bool:
+        """A re-run over clinician work (domain.note_versions.superseding): the pipeline's previous version
+        points at its copy, the re-run's `draft` is added and made current, the signature is taken off the
+        head (the signed version's item stays SIGNED: the history); conditional on the head still being
+        `head` as read. False when it changed."""
+        encounter_id = draft.encounter_id
+        condition = "current_version = :expected AND " + (
+            "signed_version = :signed" if head.signed is not None else "attribute_not_exists(signed_version)")
+        values: dict[str, Any] = {":expected": head.current, ":new": draft.version, ":now": draft.created_at}
+        if head.signed is not None:
+            values[":signed"] = head.signed
+        archive: dict[str, Any]
+        if archived.version == 0 and self.version(encounter_id, 0) is None:  # an unsigned version 0 has no item
+            archive = {"Put": {"TableName": self.table_name, "Item": _version_item(archived),
+                               "ConditionExpression": "attribute_not_exists(pk)"}}
+        else:
+            archive = {"Update": {
+                "TableName": self.table_name, "ConditionExpression": "attribute_exists(pk)",
+                "Key": to_item({"pk": f"ENC#{encounter_id}", "sk": version_sk(archived.version)}),
+                "UpdateExpression": "SET note_key = :key",
+                "ExpressionAttributeValues": to_item({":key": archived.note_key}),
+            }}
+        return self._transact([
+            {"Update": {
+                "TableName": self.table_name, "Key": to_item({"pk": f"ENC#{encounter_id}", "sk": HEAD_SK}),
+                "UpdateExpression": "SET current_version = :new, updated_at = :now REMOVE signed_version",
+                "ConditionExpression": condition, "ExpressionAttributeValues": to_item(values),
+            }},
+            archive,
+            {"Put": {"TableName": self.table_name, "Item": _version_item(draft),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            *self._audit_puts(event),
+        ])
+
     def _transact(self, items: list[dict[str, Any]]) -> bool:
         try:
             self.client.transact_write_items(TransactItems=items)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -45,7 +45,9 @@ from medscribe.domain.note_versions import (
     check_amend_reason,
     diff,
     parse_edit,
+    pipeline_stub,
     verify,
+    version_key,
 )
 from medscribe.domain.notes import Claim, NoteStatus, Section
 from medscribe.domain.transcript_lines import lines_from_json
@@ -57,7 +59,6 @@ __all__ = ["Actor", "BadRequest", "Conflict", "Forbidden", "NotFound", "NoteSign
 
 MAX_PAGE = 200
 MAX_CSV_EVENTS = 100_000
-PIPELINE_ACTOR = "pipeline"  # who made version 0
 # The IAM actions the workspace's own calls need (tests/contract/test_workspace_calls.py maps every call
 # the service makes to them and checks them against IAM's action database): table reads and
 # transactional writes (the table's key: kms:Decrypt; IAM authorizes each item of a TransactWriteItems
@@ -136,10 +137,6 @@ def _summary(encounter: Encounter) -> dict[str, Any]:
             "created_at": encounter.created_at, "updated_at": encounter.updated_at,
             "duration_seconds": encounter.duration_seconds, "language_code": encounter.language_code,
             "note_engine": encounter.note_engine, "problem_count": encounter.problem_count}
-
-
-def version_key(encounter_id: str, version: int, event_id: str) -> str:
-    return f"notes/{encounter_id}/versions/{version}-{event_id}.json"
 
 
 class WorkspaceService:
@@ -246,7 +243,7 @@ class WorkspaceService:
         """A new version from `base_version` (the current one): parsed against the note's sections,
         compared with the base, its claims verified against the transcript lines; audited as an edit,
         or an amendment when the base is signed."""
-        encounter = self._encounter(encounter_id)
+        encounter = self._settled(encounter_id)
         base = self._base_note(encounter)
         if base is None or not self._is_clinical(encounter):
             raise Conflict(f"encounter {encounter_id} has no clinical note to edit")
@@ -285,7 +282,7 @@ class WorkspaceService:
 
     def sign(self, actor: Actor, encounter_id: str, *, version: int) -> dict[str, Any]:
         """DRAFT -> SIGNED for the current version; audited as a sign."""
-        encounter = self._encounter(encounter_id)
+        encounter = self._settled(encounter_id)
         base = self._base_note(encounter)
         if base is None:
             raise Conflict(f"encounter {encounter_id} has no note to sign")
@@ -398,6 +395,15 @@ class WorkspaceService:
             raise NotFound("no such encounter")
         return encounter
 
+    def _settled(self, encounter_id: str) -> Encounter:
+        """The encounter, when the pipeline is done with it: a note being written again (`medscribe
+        reprocess`) is neither edited nor signed until the re-run has finished."""
+        encounter = self._encounter(encounter_id)
+        if not encounter.is_terminal:
+            raise Conflict(f"encounter {encounter_id} is being processed ({encounter.status.value}); "
+                           "edit or sign it once it has finished")
+        return encounter
+
     @staticmethod
     def _is_clinical(encounter: Encounter) -> bool:
         return bool(encounter.note_key and encounter.note_key.endswith("/note.json"))
@@ -419,14 +425,13 @@ class WorkspaceService:
         return None
 
     def _versions(self, encounter: Encounter, head: NoteHead) -> list[NoteVersion]:
-        stored = self.store.versions(encounter.encounter_id)
+        note_key, problems = encounter.note_key or "", encounter.problem_count or 0
+        # the pipeline's live note (version 0, or a re-run's draft, written before its note): the record's problems
+        stored = [replace(v, problem_count=problems) if v.note_key == note_key else v
+                  for v in self.store.versions(encounter.encounter_id)]
         if stored and stored[0].version == 0:
             return stored
-        pipeline = NoteVersion(
-            encounter_id=encounter.encounter_id, version=0, state=VersionState.DRAFT, actor_id=PIPELINE_ACTOR,
-            role="system", created_at=encounter.updated_at, base_version=None, note_key=encounter.note_key or "",
-            problem_count=encounter.problem_count or 0)
-        return [pipeline, *stored]
+        return [pipeline_stub(encounter.encounter_id, note_key, encounter.updated_at, problems), *stored]
 
     def _stored(self, version: NoteVersion) -> dict[str, Any]:
         stored = self._json(version.note_key)
