@@ -41,6 +41,18 @@ from medscribe.domain.note_versions import (
 )
 from medscribe.observability import logger
 
+# `medscribe reprocess [--aws]` is an operator action (no function runs it): the IAM actions the operator's
+# identity needs (README "PHI: where it lives, and erasure" lists them beside erasure's);
+# tests/contract/test_reprocess_operator.py maps every call the service makes to one of them and checks
+# each against IAM's action database. The table (records, the note head, versions, audit items: a
+# TransactWriteItems is authorized per item as PutItem/UpdateItem), the previous note copied under SSE-KMS
+# (a copy that loses the race deleted by version id), and the default bus's ready events.
+OPERATOR_ACTIONS = frozenset({
+    "cloudformation:DescribeStacks",
+    "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+    "s3:GetObject", "s3:PutObject", "s3:DeleteObjectVersion", "kms:Decrypt", "kms:GenerateDataKey",
+    "events:PutEvents",
+})
 SUPERSEDE_ATTEMPTS = 3  # a save that read the head before the restart may still land once
 
 
