@@ -8,6 +8,7 @@ tests/fixtures/dialogues/fareez-osce (CC BY 4.0, Fareez et al. 2022)."""
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -24,11 +25,13 @@ from medscribe.settings import load_settings
 from medscribe_local.cli import main
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import FAREEZ, read, ready, text_encounter
+from tests.handlers.test_malformed_messages import log  # noqa: F401  (fixture)
 from tests.handlers.test_workspace_service import service as workspace_at
 
 ALICE = Actor("local-alice", "clinician")
 OPERATOR = Actor("local-operator", "admin")
 ADDED = "Owns a pet quokka"
+SENTINEL = "Zebulon Quackenbush MRN 48213377"
 
 
 def document(load_handler, encounter_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -116,6 +119,23 @@ def test_discard_edits_reruns_keeps_the_history_and_starts_an_unsigned_draft(  #
     assert signed["state"] == "SIGNED"
     with pytest.raises(ClinicianWork):
         reprocessor(world).reprocess(signed_edit, OPERATOR)
+
+
+def test_a_rerun_over_a_sentinel_edit_puts_no_phi_in_table_items_or_logs(  # type: ignore[no-untyped-def]
+    world, signed_edit, log: io.StringIO,  # noqa: F811
+) -> None:
+    workspace = workspace_at(world)
+    sections = json.loads(json.dumps(workspace.encounter(ALICE, signed_edit)["note"]["sections"]))
+    sections[0]["items"].append({"text": f"Patient is {SENTINEL}", "lines": [2]})
+    workspace.save_note(ALICE, signed_edit, base_version=1, note={"sections": sections},
+                        amend_reason=f"name was {SENTINEL}")
+    with pytest.raises(ClinicianWork) as refused:
+        reprocessor(world).reprocess(signed_edit, OPERATOR)
+    reprocessor(world).reprocess(signed_edit, OPERATOR, discard_edits=True)
+    items = json.dumps(boto3.client("dynamodb").scan(TableName=world["table"])["Items"])
+    assert "clinician work superseded" in log.getvalue()
+    for word in ("Zebulon", "Quackenbush", "48213377", "name was"):
+        assert word not in items + str(refused.value) + log.getvalue()
 
 
 def stack_outputs(table: str) -> None:
