@@ -1,5 +1,5 @@
 """The workspace service's AWS calls against AWS's rules, recorded here, in moto, over a whole session of
-the service (list, view, edit, sign, amend, audit queries, CSV, erase), beside what the workspace handler
+the service (list, view, edit, a lost save, sign, amend, audit queries, CSV, erase), beside what the workspace handler
 makes in tests/handlers/test_workspace_handler.py (checked by test_iam_coverage, erasure and search
 included), and:
 - each call maps to IAM requests in the synthesized stack's terms (tests/contract/authorizations.py,
@@ -20,12 +20,13 @@ import pytest
 
 from medscribe.adapters import aws_clients
 from medscribe.adapters.encounters import EncounterRepository
+from medscribe.adapters.workspace_store import NoteHead
 from medscribe.domain.encounter import EncounterStatus
 from medscribe.domain.note_writing import write_note
 from medscribe.domain.transcript_lines import lines_from_json
 from medscribe.services.erasure import OPERATOR_ACTIONS
 from medscribe.services.wiring import workspace_service
-from medscribe.services.workspace import WORKSPACE_ACTIONS, Actor
+from medscribe.services.workspace import WORKSPACE_ACTIONS, Actor, StaleVersion
 from medscribe.settings import FunctionSettings, PipelineSettings
 from tests.adapters.conftest import aws, bucket, table  # noqa: F401  (fixtures)
 from tests.contract import iam
@@ -57,6 +58,8 @@ def _names(table_name: str, input_bucket: str) -> Names:
 @pytest.fixture
 def session(table: str, bucket: str) -> Session:  # noqa: F811
     boto3.client("s3").create_bucket(Bucket="artifacts")
+    # versioned, as the stack's buckets are: a lost save deletes its object by version id
+    boto3.client("s3").put_bucket_versioning(Bucket="artifacts", VersioningConfiguration={"Status": "Enabled"})
     world = {"table": table, "bucket": bucket}
     encounter_id = transcribed_encounter(world, fareez_lines(count=12))
     lines = lines_from_json({"lines": fareez_lines(count=12)})
@@ -90,6 +93,12 @@ def session(table: str, bucket: str) -> Session:  # noqa: F811
     sections = view["note"]["sections"]
     sections[0]["items"].append({"text": "Chest pain", "lines": [1]})
     workspace.save_note(CLINICIAN, encounter_id, base_version=0, note={"sections": sections})
+    # a save that read the head before the one above won: its transaction loses and its object is deleted
+    real_head = workspace.store.head
+    workspace.store.head = lambda _id: NoteHead()  # type: ignore[method-assign]
+    with pytest.raises(StaleVersion):
+        workspace.save_note(CLINICIAN, encounter_id, base_version=0, note={"sections": sections})
+    workspace.store.head = real_head  # type: ignore[method-assign]
     workspace.sign(CLINICIAN, encounter_id, version=1)
     workspace.save_note(CLINICIAN, encounter_id, base_version=1, note={"sections": sections}, amend_reason="typo")
     workspace.signed_note(encounter_id)
@@ -112,7 +121,8 @@ def test_every_workspace_call_needs_only_real_actions_it_declares(session: Sessi
             assert action is not None, f"{call.service}.{call.operation}: IAM has no action {request.action}"
             assert action.supports(request.resource), f"{request.action} is not authorized on {request.resource}"
             needed.add(request.action)
-    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "s3:PutObject"} <= needed
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "s3:PutObject",
+            "s3:DeleteObjectVersion"} <= needed
     assert needed - WORKSPACE_ACTIONS == set()
     # erasure (an operator action until now) is mapped as tests/contract/test_erasure_operator.py maps it
     # (its audit events are the workspace's own transactions, mapped as above)

@@ -8,14 +8,17 @@ from typing import Any
 import pytest
 
 from medscribe.adapters import aws_clients
-from medscribe.adapters.events import EventPublisher
+from medscribe.domain.audit import Actor
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.routes import Access, EventTrigger, Route
-from medscribe.services.reprocess import ReprocessRefused, ReprocessService
+from medscribe.services.reprocess import ReprocessRefused
+from medscribe.services.wiring import reprocess_service
 from medscribe_local.provision import provision
 from medscribe_local.uploads import upload
 from tests.e2e.conftest import EVENTS, Driver, e2e_settings, eventually, note, s3_notification
 from tests.media import MP3, video_only_mp4, wav_bytes
+
+OPERATOR = Actor("local-operator", "admin")
 
 pytestmark = pytest.mark.e2e
 
@@ -77,10 +80,11 @@ def test_reprocess_runs_the_pipeline_again_for_an_encounter(driver: Driver) -> N
     audio_key, text_key = driver.unique("audio", "visit.wav"), driver.unique("text", "visit.txt")
     audio, text = driver.wait(driver.put(audio_key, wav_bytes(1.0)), driver.put(text_key, note(3)))
     jobs_before = driver.runtime.transcribe.stats().started
-    service = ReprocessService(driver.repository, EventPublisher(e2e_settings().stage))
+    service = reprocess_service(table_name=driver.resources.table, artifacts_bucket=driver.resources.artifacts_bucket,
+                                kms_key_arn=driver.resources.kms_key_arn, settings=e2e_settings())
 
     for done in (audio, text):
-        restarted = service.reprocess(done.encounter_id)
+        restarted = service.reprocess(done.encounter_id, OPERATOR)
         assert (restarted.status, restarted.run) == (EncounterStatus.RECEIVED, 2)
 
     def rerun_finished(encounter_id: str) -> Any:
@@ -97,11 +101,11 @@ def test_reprocess_runs_the_pipeline_again_for_an_encounter(driver: Driver) -> N
     assert len(driver.encounters_for(audio_key)) == 1
 
     with pytest.raises(ReprocessRefused) as unknown:
-        service.reprocess("enc-unknown")
+        service.reprocess("enc-unknown", OPERATOR)
     assert unknown.value.unknown
     [rejected] = driver.wait(driver.put(driver.unique("text", "empty.txt"), b""))
     with pytest.raises(ReprocessRefused, match="REJECTED"):
-        service.reprocess(rejected.encounter_id)
+        service.reprocess(rejected.encounter_id, OPERATOR)
 
 
 @pytest.mark.parametrize(

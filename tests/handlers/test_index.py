@@ -14,10 +14,13 @@ import pytest
 
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.search_sqlite import SqliteSearchIndex
+from medscribe.adapters.workspace_store import HEAD_SK
 from medscribe.domain.search import SearchDocument
 from medscribe.messages import StreamMessage
 from medscribe.routes import ROUTES, StreamTrigger, stream_message
-from medscribe.settings import ENV
+from medscribe.services.wiring import workspace_service
+from medscribe.services.workspace import Actor
+from medscribe.settings import ENV, FunctionSettings, load_settings
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import fareez_lines, ready, text_encounter, transcribed_encounter
 from tests.handlers.test_ingest import sqs_event
@@ -33,10 +36,13 @@ def world(table: str, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     return {"table": table, "bucket": bucket, "db": db}
 
 
-def change(encounter_id: str, event: str = "MODIFY") -> dict[str, Any]:
-    """The message the pipe (or the local stream pump) sends for a change of an encounter item."""
-    record = {"eventName": event, "dynamodb": {"Keys": {"pk": {"S": f"ENC#{encounter_id}"}, "sk": {"S": "ENC"}}}}
-    message = stream_message(record, ("ENC",))
+def change(encounter_id: str, event: str = "MODIFY", sk: str = "ENC") -> dict[str, Any]:
+    """The message the pipe (or the local stream pump) sends for a change of an encounter item (or, with
+    sk=NOTE, of its note head), through the index route's own filter."""
+    (index_route,) = [route for route in ROUTES if isinstance(route.trigger, StreamTrigger)]
+    assert isinstance(index_route.trigger, StreamTrigger)
+    record = {"eventName": event, "dynamodb": {"Keys": {"pk": {"S": f"ENC#{encounter_id}"}, "sk": {"S": sk}}}}
+    message = stream_message(record, index_route.trigger.item_types)
     assert message is not None
     return message.model_dump()
 
@@ -76,6 +82,52 @@ def test_documented_encounters_are_indexed_by_transcript_and_note_in_one_batch(l
     with sqlite3.connect(world["db"]) as db:
         (indexed_note,) = db.execute("SELECT note FROM encounters WHERE encounter_id = ?", (audio,)).fetchone()
     assert all(claim in indexed_note for claim in claims)
+
+
+def test_the_stream_passes_the_note_head_the_workspace_writes() -> None:
+    (index_route,) = [route for route in ROUTES if isinstance(route.trigger, StreamTrigger)]
+    assert isinstance(index_route.trigger, StreamTrigger)
+    assert set(index_route.trigger.item_types) == {"ENC", HEAD_SK}
+    for sk in ("VER#000001", "SCORE#m", "SRC"):  # versions, scores, ordering: not indexed
+        record = {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "ENC#enc-1"}, "sk": {"S": sk}}}}
+        assert stream_message(record, index_route.trigger.item_types) is None
+
+
+def test_search_follows_the_clinicians_saved_and_signed_versions(load_handler, world) -> None:  # type: ignore[no-untyped-def]
+    """A save moves the note head; the stream message about the head re-indexes the encounter from its
+    current version: a word the edit removed is no longer found, one it added is (the real SQLite index)."""
+    encounter_id = transcribed_encounter(world, fareez_lines(count=20))
+    assert load_handler("document", note_engine="offline").handler(ready(encounter_id), Context()) == {
+        "batchItemFailures": []}
+    index = load_handler("index")
+    index.handler(sqs_event(change(encounter_id)), Context())
+    search = SqliteSearchIndex(world["db"])
+    assert search.search("quokka") == []
+    workspace = workspace_service(FunctionSettings(
+        table_name=world["table"], input_bucket=world["bucket"], artifacts_bucket="artifacts",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:t", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        pipeline=load_settings(), search_url=None))
+    clinician = Actor("local-alice", "clinician")
+
+    def save(base: int, text: str) -> None:
+        sections = json.loads(json.dumps(workspace.encounter(clinician, encounter_id)["note"]["sections"]))
+        if base == 0:
+            sections[0]["items"].append({"text": text, "lines": [1]})
+        else:
+            sections[0]["items"][-1]["text"] = text
+        workspace.save_note(clinician, encounter_id, base_version=base, note={"sections": sections})
+        assert index.handler(sqs_event(change(encounter_id, sk=HEAD_SK)), Context()) == {"batchItemFailures": []}
+
+    save(0, "Owns a pet quokka")
+    assert [hit.encounter_id for hit in search.search("quokka")] == [encounter_id]
+    save(1, "Owns a pet wombat")  # the edit replaces the word
+    assert search.search("quokka") == []
+    assert [hit.encounter_id for hit in search.search("wombat")] == [encounter_id]
+    workspace.sign(clinician, encounter_id, version=2)
+    index.handler(sqs_event(change(encounter_id, sk=HEAD_SK)), Context())
+    assert [hit.encounter_id for hit in search.search("wombat")] == [encounter_id]
+    assert search.search("quokka") == []
+    assert search.count() == 1
 
 
 def test_a_deleted_record_is_removed_from_the_index(load_handler, world) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -133,6 +134,60 @@ def test_the_lost_race_of_a_conditional_write_is_a_stale_version(world, document
         other.save_note(BOB, documented, base_version=0, note=edited(view, "Cough", [1]))
     assert stale.value.current == 1
     assert [v["version"] for v in workspace.encounter(ALICE, documented)["versions"]] == [0, 1]
+
+
+def note_objects(encounter_id: str) -> list[dict[str, Any]]:
+    """Every object version (and delete marker) under the encounter's version prefix."""
+    listed = boto3.client("s3").list_object_versions(Bucket="artifacts", Prefix=f"notes/{encounter_id}/versions/")
+    return [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]
+
+
+def test_two_concurrent_saves_one_409_and_the_loser_leaves_no_object(world, documented) -> None:  # type: ignore[no-untyped-def]
+    """Both pass the early check on base 0 and write their objects before either transaction runs; the
+    transactions then run one at a time (as DynamoDB serializes them): one wins, the other is a 409 whose
+    object version is deleted, not hidden behind a delete marker (the bucket is versioned)."""
+    boto3.client("s3").put_bucket_versioning(Bucket="artifacts", VersioningConfiguration={"Status": "Enabled"})
+    view = service(world).encounter(ALICE, documented)
+    both_written = threading.Barrier(2, timeout=10)
+    one_at_a_time = threading.Lock()
+    outcomes: dict[str, Any] = {}
+
+    def save(actor: Actor, text: str) -> None:
+        workspace = service(world)
+        put, add = workspace.artifacts.put_json_version, workspace.store.add_version
+
+        def put_then_wait(key: str, value: Any) -> str | None:
+            written = put(key, value)
+            both_written.wait()
+            return written
+
+        def serialized(*args: Any, **kwargs: Any) -> bool:
+            with one_at_a_time:
+                return add(*args, **kwargs)
+
+        workspace.artifacts.put_json_version = put_then_wait  # type: ignore[method-assign]
+        workspace.store.add_version = serialized  # type: ignore[method-assign]
+        try:
+            outcomes[actor.actor_id] = workspace.save_note(actor, documented, base_version=0,
+                                                           note=edited(view, text, [1]))
+        except StaleVersion as exc:
+            outcomes[actor.actor_id] = exc
+
+    threads = [threading.Thread(target=save, args=(ALICE, "Chest pain")),
+               threading.Thread(target=save, args=(BOB, "Cough"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    lost = [outcome for outcome in outcomes.values() if isinstance(outcome, StaleVersion)]
+    won = [outcome for outcome in outcomes.values() if isinstance(outcome, dict)]
+    assert len(lost) == 1, outcomes
+    assert len(won) == 1, outcomes
+    assert lost[0].current == 1
+    (remaining,) = note_objects(documented)
+    assert remaining["Key"] == won[0]["note_key"]
+    assert remaining.get("IsLatest") is True  # a version, not a delete marker
+    assert [v["version"] for v in service(world).encounter(ALICE, documented)["versions"]] == [0, 1]
 
 
 def test_sign_then_amend_then_sign_again_and_exports_use_the_signed_version(world, documented) -> None:  # type: ignore[no-untyped-def]

@@ -9,13 +9,21 @@ import pytest
 
 from medscribe.domain.note_versions import (
     MAX_CLAIMS,
+    PIPELINE_ACTOR,
     Change,
     ChangeKind,
     InvalidEdit,
+    NoteVersion,
+    VersionState,
     check_amend_reason,
+    clinician_work,
     diff,
     parse_edit,
+    pipeline_stub,
+    pipeline_version,
+    superseding,
     verify,
+    version_key,
 )
 from medscribe.domain.notes import Claim, Section
 
@@ -83,3 +91,41 @@ def test_amend_reasons_are_stripped_and_bounded() -> None:
     assert check_amend_reason(None) is None
     with pytest.raises(InvalidEdit):
         check_amend_reason("x" * 1001)
+
+
+PIPELINE_NOTE = "notes/enc-1/note.json"
+
+
+def saved(number: int, state: VersionState = VersionState.DRAFT) -> NoteVersion:
+    return NoteVersion(encounter_id="enc-1", version=number, state=state, actor_id="local-alice", role="clinician",
+                       created_at="2026-12-04T10:00:00.000Z", base_version=number - 1,
+                       note_key=version_key("enc-1", number, "e" * 16))
+
+
+def test_clinician_work_is_a_saved_version_past_the_pipelines_note_or_a_signature() -> None:
+    stub = pipeline_stub("enc-1", PIPELINE_NOTE, "2026-12-04T09:00:00.000Z", 2)
+    assert (stub.version, stub.actor_id, stub.note_key, stub.problem_count) == (0, PIPELINE_ACTOR, PIPELINE_NOTE, 2)
+    assert clinician_work([stub], 0, None, PIPELINE_NOTE) is None
+    assert clinician_work([stub], 0, 0, PIPELINE_NOTE) == "version 0 is signed"
+    assert clinician_work([stub, saved(1)], 1, None, PIPELINE_NOTE) == "version 1 was saved by a clinician"
+    assert clinician_work([stub, saved(1, VersionState.SIGNED)], 1, 1, PIPELINE_NOTE) == "version 1 is signed"
+
+
+def test_superseding_moves_the_pipelines_note_to_its_copy_and_adds_an_unsigned_pipeline_draft() -> None:
+    stub = pipeline_stub("enc-1", PIPELINE_NOTE, "2026-12-04T09:00:00.000Z", 0)
+    versions = [stub, saved(1, VersionState.SIGNED)]
+    records = superseding(versions, 1, PIPELINE_NOTE, archive_key="notes/enc-1/versions/0-x.json",
+                          at="2026-12-04T11:00:00.000Z")
+    assert records.archived == NoteVersion(**{**stub.__dict__, "note_key": "notes/enc-1/versions/0-x.json"})
+    draft = records.draft
+    assert (draft.version, draft.state, draft.actor_id, draft.base_version) == (2, VersionState.DRAFT, "pipeline", None)
+    assert (draft.note_key, draft.signed_by, draft.created_at) == (PIPELINE_NOTE, None, "2026-12-04T11:00:00.000Z")
+    # after it, the re-run's draft is the pipeline's note: no clinician work until someone saves or signs
+    after = [records.archived, versions[1], draft]
+    assert pipeline_version(after, PIPELINE_NOTE) == 2
+    assert clinician_work(after, 2, None, PIPELINE_NOTE) is None
+    edited = [*after, saved(3)]
+    assert clinician_work(edited, 3, None, PIPELINE_NOTE) == "version 3 was saved by a clinician"
+    # a second re-run over that edit copies the draft (version 2), whose object the re-run overwrites
+    again = superseding(edited, 3, PIPELINE_NOTE, archive_key="notes/enc-1/versions/2-y.json", at="t")
+    assert (again.archived.version, again.draft.version) == (2, 4)

@@ -266,7 +266,9 @@ ROUTES: tuple[Route, ...] = (
     Route(
         name="index",
         description="Keep the search index in step with encounter records (DynamoDB stream -> OpenSearch)",
-        trigger=StreamTrigger(item_types=("ENC",)),
+        # the encounter record, and the note head (domain.note_versions.HEAD_SORT_KEY; a test keeps them
+        # equal) that the workspace moves on every save and signature
+        trigger=StreamTrigger(item_types=("ENC", "NOTE")),
         access=frozenset({Access.TABLE_READ, Access.INPUT_READ, Access.ARTIFACTS_READ, Access.SEARCH_WRITE}),
         timeout_seconds=60,
         requirements="layers/search/requirements.txt",

@@ -12,8 +12,8 @@ Items (no note or transcript text in any of them; the text is in the artifacts b
 Note items share the encounter's partition, so an erasure (which deletes the partition) takes them;
 audit items do not, so the trail outlives the encounter. A save and its audit event are one
 transaction, conditional on the head still naming the version the edit started from: two saves on
-the same base cannot both win. None of these sort keys is `ENC`, so the stream's index pipe
-ignores them.
+the same base cannot both win. The stream's index pipe passes the head (a save or a signature
+re-indexes the encounter's current version: services/indexing.py), not the versions or audit items.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from medscribe.adapters.encounters import (
 from medscribe.adapters.errors import classify, error_code
 from medscribe.domain.audit import AuditEvent, expires_at
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
-from medscribe.domain.note_versions import Change, NoteVersion, VersionState
+from medscribe.domain.note_versions import HEAD_SORT_KEY, Change, NoteVersion, VersionState
 
-HEAD_SK = "NOTE"
+HEAD_SK = HEAD_SORT_KEY
 VERSION_PREFIX = "VER#"
 AUDIT_PREFIX = "AUDIT#"
 MAX_DAYS_PER_PAGE = 31  # day partitions one page of the all-actors audit reads at most
@@ -197,6 +197,40 @@ class WorkspaceStore(aws_clients.TableClient):
                               "SET current_version = :expected, signed_version = :expected, updated_at = :now",
                               {":now": event.at}, unsigned=True),
             stored,
+            *self._audit_puts(event),
+        ])
+
+    def supersede(self, head: NoteHead, archived: NoteVersion, draft: NoteVersion, event: AuditEvent) -> bool:
+        """A re-run over clinician work (domain.note_versions.superseding): the pipeline's previous version
+        points at its copy, the re-run's `draft` is added and made current, the signature is taken off the
+        head (the signed version's item stays SIGNED: the history); conditional on the head still being
+        `head` as read. False when it changed."""
+        encounter_id = draft.encounter_id
+        condition = "current_version = :expected AND " + (
+            "signed_version = :signed" if head.signed is not None else "attribute_not_exists(signed_version)")
+        values: dict[str, Any] = {":expected": head.current, ":new": draft.version, ":now": draft.created_at}
+        if head.signed is not None:
+            values[":signed"] = head.signed
+        archive: dict[str, Any]
+        if archived.version == 0 and self.version(encounter_id, 0) is None:  # an unsigned version 0 has no item
+            archive = {"Put": {"TableName": self.table_name, "Item": _version_item(archived),
+                               "ConditionExpression": "attribute_not_exists(pk)"}}
+        else:
+            archive = {"Update": {
+                "TableName": self.table_name, "ConditionExpression": "attribute_exists(pk)",
+                "Key": to_item({"pk": f"ENC#{encounter_id}", "sk": version_sk(archived.version)}),
+                "UpdateExpression": "SET note_key = :key",
+                "ExpressionAttributeValues": to_item({":key": archived.note_key}),
+            }}
+        return self._transact([
+            {"Update": {
+                "TableName": self.table_name, "Key": to_item({"pk": f"ENC#{encounter_id}", "sk": HEAD_SK}),
+                "UpdateExpression": "SET current_version = :new, updated_at = :now REMOVE signed_version",
+                "ConditionExpression": condition, "ExpressionAttributeValues": to_item(values),
+            }},
+            archive,
+            {"Put": {"TableName": self.table_name, "Item": _version_item(draft),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
             *self._audit_puts(event),
         ])
 

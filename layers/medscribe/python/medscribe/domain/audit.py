@@ -21,7 +21,7 @@ from medscribe.domain.text_safety import csv_cell
 
 Role = Literal["clinician", "admin"]
 ROLES: tuple[Role, ...] = ("clinician", "admin")
-ACTIONS = frozenset({"view", "edit", "amend", "sign", "export", "upload", "erase", "play", "search"})
+ACTIONS = frozenset({"view", "edit", "amend", "sign", "export", "upload", "erase", "play", "search", "reprocess"})
 ACTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a Cognito sub (UUID) or local-<user>
 ENCOUNTER_ID = re.compile(r"enc-[0-9a-f]{32}")
 CSV_COLUMNS = ("time", "actor_id", "role", "action", "encounter_id", "version")

@@ -14,7 +14,7 @@ sit in the table's version item and in logs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from enum import StrEnum
 from typing import Any
@@ -23,6 +23,10 @@ from medscribe.domain.evidence import check_claims
 from medscribe.domain.note_drafts import check_citations, parse_sections
 from medscribe.domain.notes import Claim, Problem, Section, SectionSpec, Template
 
+# The sort key of an encounter's note head (current and signed version) in the single table: the search
+# index's stream route passes these items too, so a save or a signature re-indexes the encounter.
+HEAD_SORT_KEY = "NOTE"
+PIPELINE_ACTOR, PIPELINE_ROLE = "pipeline", "system"  # who makes the pipeline's versions
 MAX_CLAIMS = 500  # claims in one saved note (a note is a page or two; this bounds a request's work)
 MAX_CLAIM_CHARS = 4000
 MAX_AMEND_REASON_CHARS = 1000
@@ -154,3 +158,55 @@ def check_amend_reason(reason: str | None) -> str | None:
     if len(reason) > MAX_AMEND_REASON_CHARS:
         raise InvalidEdit(f"an amendment reason is at most {MAX_AMEND_REASON_CHARS} characters")
     return reason.strip()
+
+
+# --- a deliberate re-run of the pipeline (services/reprocess.py) ----------------------------------------
+
+def version_key(encounter_id: str, version: int, event_id: str) -> str:
+    """Where a version's note object lives in the artifacts bucket (never overwritten: the event id is new)."""
+    return f"notes/{encounter_id}/versions/{version}-{event_id}.json"
+
+
+def pipeline_version(versions: Sequence[NoteVersion], pipeline_note_key: str) -> int:
+    """The version that is the pipeline's live note (its object is the encounter's note key, which a re-run
+    overwrites): version 0, or the draft a re-run over clinician work started (`superseding`)."""
+    return max((v.version for v in versions if v.note_key == pipeline_note_key), default=0)
+
+
+def clinician_work(versions: Sequence[NoteVersion], current: int, signed: int | None,
+                   pipeline_note_key: str) -> str | None:
+    """What a re-run of the pipeline would silently replace, in words without note text; None when the
+    current version is the pipeline's own unsigned note."""
+    if signed is not None:
+        return f"version {signed} is signed"
+    if current > pipeline_version(versions, pipeline_note_key):
+        return f"version {current} was saved by a clinician"
+    return None
+
+
+@dataclass(frozen=True)
+class Superseding:
+    """The version records a re-run over clinician work writes: the pipeline's previous note moved to its
+    own copy (`archived`: its object is about to be overwritten), and the re-run's note as a new unsigned
+    DRAFT after every existing version (`draft`), which the head then names; no signature carries over."""
+
+    archived: NoteVersion
+    draft: NoteVersion
+
+
+def superseding(versions: Sequence[NoteVersion], current: int, pipeline_note_key: str, *, archive_key: str,
+                at: str) -> Superseding:
+    """`versions` as stored (version 0 has an item only once signed; `pipeline_stub` stands in for it)."""
+    number = pipeline_version(versions, pipeline_note_key)
+    previous = next(v for v in versions if v.version == number)
+    draft = NoteVersion(encounter_id=previous.encounter_id, version=current + 1, state=VersionState.DRAFT,
+                        actor_id=PIPELINE_ACTOR, role=PIPELINE_ROLE, created_at=at, base_version=None,
+                        note_key=pipeline_note_key)
+    return Superseding(archived=replace(previous, note_key=archive_key), draft=draft)
+
+
+def pipeline_stub(encounter_id: str, note_key: str, created_at: str, problem_count: int) -> NoteVersion:
+    """Version 0 as the workspace shows it before it has an item: the pipeline's note, unsigned."""
+    return NoteVersion(encounter_id=encounter_id, version=0, state=VersionState.DRAFT, actor_id=PIPELINE_ACTOR,
+                       role=PIPELINE_ROLE, created_at=created_at, base_version=None, note_key=note_key,
+                       problem_count=problem_count)

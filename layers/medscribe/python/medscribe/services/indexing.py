@@ -1,14 +1,17 @@
 """The search indexer: keeps the search index in step with the encounter records.
 
 Fed by the table's stream (an EventBridge Pipe into the index queue in AWS, a stream poller in the
-local runtime); each message names an encounter. The indexer reads the encounter's *current* record
+local runtime); each message names an encounter, by its record or by its note head (the workspace
+moves the head on every save and signature). The indexer reads the encounter's *current* record
 and artifacts and upserts one document, or deletes it when the record is gone, so a repeated or
 reordered message changes nothing. One batch is one bulk request; an encounter whose write fails is
 reported back and retried by SQS without redoing the others.
 
 Document text:
 - transcript: the numbered transcript lines (audio), or the note as uploaded (text encounters);
-- note: every claim of the clinical note and every value of the EMR record.
+- note: every claim of the clinical note and every value of the EMR record; once a clinician has
+  saved a version, the claims of the current version (the head's), so a word an edit removed is no
+  longer found and one it added is.
 Text stays inside the PHI stores (table, buckets, index); logs carry ids and counts only.
 """
 
@@ -23,13 +26,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository, source_folder
 from medscribe.adapters.objects import ObjectStore
+from medscribe.adapters.workspace_store import WorkspaceStore
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef
 from medscribe.domain.errors import PermanentError
+from medscribe.domain.note_versions import HEAD_SORT_KEY
 from medscribe.domain.search import SearchDocument, SearchIndex
 from medscribe.observability import logger, metrics
 from medscribe.settings import PipelineSettings
 
 ENCOUNTER_PREFIX = "ENC#"
+INDEXED_ITEMS = ("ENC", HEAD_SORT_KEY)  # the encounter record and its note head
 # note/EMR fields that are bookkeeping, not clinical text
 _NOT_TEXT = frozenset({"lines", "problems", "status", "engine", "template", "repairs", "language", "n"})
 
@@ -37,7 +43,8 @@ _NOT_TEXT = frozenset({"lines", "problems", "status", "engine", "template", "rep
 def encounter_id_of(message: dict[str, Any]) -> str | None:
     """The encounter a stream message is about (see medscribe.routes.stream_message)."""
     pk = str(message.get("pk", ""))
-    return pk.removeprefix(ENCOUNTER_PREFIX) if pk.startswith(ENCOUNTER_PREFIX) and message.get("sk") == "ENC" else None
+    indexed = pk.startswith(ENCOUNTER_PREFIX) and message.get("sk") in INDEXED_ITEMS
+    return pk.removeprefix(ENCOUNTER_PREFIX) if indexed else None
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -61,9 +68,10 @@ def note_text(note: dict[str, Any] | None) -> str:
 
 
 class IndexingService:
-    def __init__(self, repository: EncounterRepository, artifacts: ArtifactStore, objects: ObjectStore,
-                 index: SearchIndex, settings: PipelineSettings) -> None:
+    def __init__(self, repository: EncounterRepository, notes: WorkspaceStore, artifacts: ArtifactStore,
+                 objects: ObjectStore, index: SearchIndex, settings: PipelineSettings) -> None:
         self.repository = repository
+        self.notes = notes
         self.artifacts = artifacts
         self.objects = objects
         self.index = index
@@ -102,9 +110,18 @@ class IndexingService:
             folder=source_folder(encounter.source_key),
             language=(encounter.language_code or "")[:2].lower(),
             transcript=self._transcript(encounter),
-            note=note_text(self._json(encounter.note_key)),
+            note=note_text(self._json(self._current_note_key(encounter))),
             codes=encounter.entity_codes or (),
         )
+
+    def _current_note_key(self, encounter: Encounter) -> str | None:
+        """The current version's note object: a clinician's saved version when the head names one, else
+        the pipeline's note (version 0, or a version that points at it)."""
+        if not encounter.note_key:
+            return None
+        head = self.notes.head(encounter.encounter_id)
+        version = self.notes.version(encounter.encounter_id, head.current) if head.current else None
+        return version.note_key if version is not None else encounter.note_key
 
     def _json(self, key: str | None) -> dict[str, Any] | None:
         text = self.artifacts.get_text(key) if key else None

@@ -270,11 +270,14 @@ class LazySearchIndex:
 def indexing_service(settings: FunctionSettings | None = None, index: SearchIndex | None = None) -> IndexingService:
     """The indexer's service (its function settings); the CLI's index rebuild passes the runtime's
     settings and its own index."""
+    from medscribe.adapters.workspace_store import WorkspaceStore
     from medscribe.services.indexing import IndexingService
 
     settings = settings or function_settings()
     return IndexingService(
-        EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
+        EncounterRepository(settings.table_name),
+        WorkspaceStore(settings.table_name, audit_retention_days=settings.pipeline.audit_retention_days),
+        ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
         ObjectStore(), index or LazySearchIndex(settings.search_url), settings.pipeline,
     )
 
@@ -290,11 +293,16 @@ def ask_service(settings: FunctionSettings | None = None) -> AskService:
     )
 
 
-def reprocess_service(table_name: str, settings: PipelineSettings) -> ReprocessService:
-    """`medscribe reprocess`: the local runtime's table, or the deployed stack's (its TableName output)."""
+def reprocess_service(*, table_name: str, artifacts_bucket: str, kms_key_arn: str | None,
+                      settings: PipelineSettings) -> ReprocessService:
+    """`medscribe reprocess`: the local runtime's table and artifacts bucket, or the deployed stack's (its
+    TableName, ArtifactsBucketName and KmsKeyArn outputs)."""
+    from medscribe.adapters.workspace_store import WorkspaceStore
     from medscribe.services.reprocess import ReprocessService
 
-    return ReprocessService(EncounterRepository(table_name), EventPublisher(settings.stage))
+    return ReprocessService(EncounterRepository(table_name), EventPublisher(settings.stage),
+                            WorkspaceStore(table_name, audit_retention_days=settings.audit_retention_days),
+                            ArtifactStore(artifacts_bucket, kms_key_arn))
 
 
 def erasure_service(*, table_name: str, input_bucket: str, artifacts_bucket: str, kms_key_arn: str | None,

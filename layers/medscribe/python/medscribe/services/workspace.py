@@ -7,12 +7,12 @@ flight), Forbidden (403). Messages hold ids and numbers, never note or transcrip
 
 Versions (domain.note_versions): version 0 is the pipeline's note (notes/<id>/note.json); a save
 writes the edited sections with their problems to notes/<id>/versions/<n>-<event id>.json (KMS, like
-the pipeline's note; a save that loses the race leaves its object behind under the encounter's
-prefix, which erasure deletes) and then, in one transaction, the version item, the head and the audit
-event (adapters.workspace_store). Only the current version can be signed; a signed version is never
-changed: editing it needs an amendment reason and makes a new DRAFT. `export` hands out the signed
-version (`signed_note`), never a draft; `export_fhir` the signed version, else the current one marked
-preliminary.
+the pipeline's note) and then, in one transaction, the version item, the head and the audit event
+(adapters.workspace_store); a save whose transaction loses the race deletes the object version it
+wrote (by version id: the bucket is versioned), so a lost save leaves nothing behind. Only the
+current version can be signed; a signed version is never changed: editing it needs an amendment
+reason and makes a new DRAFT. `export` hands out the signed version (`signed_note`), never a draft;
+`export_fhir` the signed version, else the current one marked preliminary.
 
 Audit (domain.audit): view, edit, amend, sign, export (both kinds) and erase are recorded here; front
 ends record upload, play and search with `record`. Events hold no PHI and expire
@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -46,7 +46,9 @@ from medscribe.domain.note_versions import (
     check_amend_reason,
     diff,
     parse_edit,
+    pipeline_stub,
     verify,
+    version_key,
 )
 from medscribe.domain.notes import Claim, NoteStatus, Section
 from medscribe.domain.transcript_lines import lines_from_json
@@ -58,17 +60,17 @@ __all__ = ["Actor", "BadRequest", "Conflict", "Forbidden", "NotFound", "NoteSign
 
 MAX_PAGE = 200
 MAX_CSV_EVENTS = 100_000
-PIPELINE_ACTOR = "pipeline"  # who made version 0
 # The IAM actions the workspace's own calls need (tests/contract/test_workspace_calls.py maps every call
 # the service makes to them and checks them against IAM's action database): table reads and
 # transactional writes (the table's key: kms:Decrypt; IAM authorizes each item of a TransactWriteItems
 # by its PutItem/UpdateItem action), note objects read and written under SSE-KMS, and s3:ListBucket on
 # the artifacts bucket: the FHIR export reads entities/<id>.json, which may not exist, and S3 answers a
-# missing key with 404 only to callers that may list the bucket (403 otherwise). `erase` runs the
+# missing key with 404 only to callers that may list the bucket (403 otherwise); s3:DeleteObjectVersion:
+# a save that loses the race deletes the object version it wrote (the grant erasure has). `erase` runs the
 # erasure service with the same identity, which then also needs erasure.OPERATOR_ACTIONS.
 WORKSPACE_ACTIONS = frozenset({
     "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-    "s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey",
+    "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteObjectVersion", "kms:Decrypt", "kms:GenerateDataKey",
 })
 
 
@@ -136,10 +138,6 @@ def _summary(encounter: Encounter) -> dict[str, Any]:
             "created_at": encounter.created_at, "updated_at": encounter.updated_at,
             "duration_seconds": encounter.duration_seconds, "language_code": encounter.language_code,
             "note_engine": encounter.note_engine, "problem_count": encounter.problem_count}
-
-
-def version_key(encounter_id: str, version: int, event_id: str) -> str:
-    return f"notes/{encounter_id}/versions/{version}-{event_id}.json"
 
 
 class WorkspaceService:
@@ -249,7 +247,7 @@ class WorkspaceService:
         """A new version from `base_version` (the current one): parsed against the note's sections,
         compared with the base, its claims verified against the transcript lines; audited as an edit,
         or an amendment when the base is signed."""
-        encounter = self._encounter(encounter_id)
+        encounter = self._settled(encounter_id)
         base = self._base_note(encounter)
         if base is None or not self._is_clinical(encounter):
             raise Conflict(f"encounter {encounter_id} has no clinical note to edit")
@@ -269,7 +267,7 @@ class WorkspaceService:
         problems = verify(sections, lines)
         event = self._event(actor, "amend" if amending else "edit", encounter_id, base_version + 1)
         key = version_key(encounter_id, base_version + 1, event.event_id)
-        self.artifacts.put_json(key, {
+        written = self.artifacts.put_json_version(key, {
             "version": base_version + 1, "base_version": base_version, "amend_reason": reason,
             "sections": [s.to_dict() for s in sections], "problems": [p.to_dict() for p in problems],
         })
@@ -279,6 +277,7 @@ class WorkspaceService:
             changes=tuple(diff(self._sections(base, previous), sections)), problem_count=len(problems),
             amended=amending)
         if not self.store.add_version(version, event, amending=amending):
+            self._discard(key, written, encounter_id)
             self._lost(encounter_id, base_version)
         logger.info("note version saved", extra={"encounter_id": encounter_id, "version": version.version,
                                                   "action": event.action, "problems": len(problems)})
@@ -287,7 +286,7 @@ class WorkspaceService:
 
     def sign(self, actor: Actor, encounter_id: str, *, version: int) -> dict[str, Any]:
         """DRAFT -> SIGNED for the current version; audited as a sign."""
-        encounter = self._encounter(encounter_id)
+        encounter = self._settled(encounter_id)
         base = self._base_note(encounter)
         if base is None:
             raise Conflict(f"encounter {encounter_id} has no note to sign")
@@ -303,6 +302,14 @@ class WorkspaceService:
         logger.info("note version signed", extra={"encounter_id": encounter_id, "version": version})
         signed = self.store.version(encounter_id, version)
         return signed.to_dict() if signed else {}
+
+    def _discard(self, key: str, version_id: str | None, encounter_id: str) -> None:
+        """Delete the object a lost save wrote (only after a failed condition: a transaction that may have
+        committed keeps its object); should that fail, erasure of the encounter still takes it."""
+        try:
+            self.artifacts.delete_version(key, version_id)
+        except Exception:
+            logger.exception("the lost save's note object was not deleted", extra={"encounter_id": encounter_id})
 
     def _lost(self, encounter_id: str, expected: int) -> None:
         """A write whose condition failed: say why, from the head as it is now."""
@@ -392,6 +399,15 @@ class WorkspaceService:
             raise NotFound("no such encounter")
         return encounter
 
+    def _settled(self, encounter_id: str) -> Encounter:
+        """The encounter, when the pipeline is done with it: a note being written again (`medscribe
+        reprocess`) is neither edited nor signed until the re-run has finished."""
+        encounter = self._encounter(encounter_id)
+        if not encounter.is_terminal:
+            raise Conflict(f"encounter {encounter_id} is being processed ({encounter.status.value}); "
+                           "edit or sign it once it has finished")
+        return encounter
+
     @staticmethod
     def _is_clinical(encounter: Encounter) -> bool:
         return bool(encounter.note_key and encounter.note_key.endswith("/note.json"))
@@ -413,14 +429,13 @@ class WorkspaceService:
         return None
 
     def _versions(self, encounter: Encounter, head: NoteHead) -> list[NoteVersion]:
-        stored = self.store.versions(encounter.encounter_id)
+        note_key, problems = encounter.note_key or "", encounter.problem_count or 0
+        # the pipeline's live note (version 0, or a re-run's draft, written before its note): the record's problems
+        stored = [replace(v, problem_count=problems) if v.note_key == note_key else v
+                  for v in self.store.versions(encounter.encounter_id)]
         if stored and stored[0].version == 0:
             return stored
-        pipeline = NoteVersion(
-            encounter_id=encounter.encounter_id, version=0, state=VersionState.DRAFT, actor_id=PIPELINE_ACTOR,
-            role="system", created_at=encounter.updated_at, base_version=None, note_key=encounter.note_key or "",
-            problem_count=encounter.problem_count or 0)
-        return [pipeline, *stored]
+        return [pipeline_stub(encounter.encounter_id, note_key, encounter.updated_at, problems), *stored]
 
     def _stored(self, version: NoteVersion) -> dict[str, Any]:
         stored = self._json(version.note_key)
