@@ -7,6 +7,9 @@ Both end DOCUMENTED, or NEEDS_REVIEW with the problems listed; the transcript is
 "Encounter Ready For Entities" goes to the entities stage (unless `entity_engine` is off).
 Outputs in the artifacts bucket: notes/<id>/note.json (or emr.json) and notes/<id>/review.html.
 
+The language is the transcript's (the job's language code) for a recording, and for a text note the
+one the upload chose (its key or tag, recorded by ingest), else the text's own: the EMR prompt and a
+model's note prompt follow it (items in Korean for Korean, field and section names as given).
 The note template is the one the upload chose (recorded by ingest), else `note_template`. Prompts and
 templates are read from the artifacts bucket's config/ prefix when present (config/prompts/<name>.txt,
 config/templates/<name>.json, which may also be a custom template of a new name), so they change
@@ -30,8 +33,7 @@ from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.claim_judge import with_judgement
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
-from medscribe.domain.emr import detect_language
-from medscribe.domain.emr_structuring import structure_note
+from medscribe.domain.emr_structuring import note_language, structure_note
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
@@ -115,19 +117,20 @@ class DocumentationStage:
         if (encounter.language_code or "").startswith("ko"):
             emr = structure_note("\n".join(line.text for line in lines), "ko", self.model(),
                                  repair_model=self.repair_model())
-        return self._write(encounter, EncounterStatus.TRANSCRIBED, lines, emr)
+        return self._write(encounter, EncounterStatus.TRANSCRIBED, lines, emr, encounter.language_code)
 
     def _document_text(self, encounter: Encounter) -> EncounterStatus | None:
         ref = ObjectRef(bucket=encounter.source_bucket, key=encounter.source_key, size=encounter.size,
                         version_id=None if encounter.revision == "unversioned" else encounter.revision)
         text = self.objects.read(ref, self.settings.text_max_bytes).decode("utf-8-sig")
+        language = note_language(text, encounter.language)  # the upload's choice, else the text's own
         if looks_like_dialogue(text):
-            return self._write(encounter, EncounterStatus.RECEIVED, dialogue_lines(text), None)
-        emr = structure_note(text, detect_language(text), self.model(), repair_model=self.repair_model())
-        return self._write(encounter, EncounterStatus.RECEIVED, None, emr)
+            return self._write(encounter, EncounterStatus.RECEIVED, dialogue_lines(text), None, language)
+        emr = structure_note(text, language, self.model(), repair_model=self.repair_model())
+        return self._write(encounter, EncounterStatus.RECEIVED, None, emr, language)
 
     def _write(self, encounter: Encounter, from_status: EncounterStatus, lines: list[Line] | None,
-               emr: Any) -> EncounterStatus | None:
+               emr: Any, language: str | None) -> EncounterStatus | None:
         keys = note_keys(encounter.encounter_id)
         note_json: dict[str, Any] = {"template": None, "engine": emr.engine if emr else "offline",
                                      "lines": [], "sections": [], "problems": [], "status": "DOCUMENTED"}
@@ -139,7 +142,8 @@ class DocumentationStage:
             model = self.model()
             try:
                 note = write_note(lines, template=template, engine=model, repair_engine=self.repair_model(),
-                                  template_override=template_override, prompt_overrides=self._prompt_overrides())
+                                  template_override=template_override, prompt_overrides=self._prompt_overrides(),
+                                  language=language)
             except TemplateError as exc:  # a custom template that is not template JSON: fix it, then reprocess
                 raise PermanentError(f"{TEMPLATE_INVALID}: {template_source}: {exc}") from exc
             note = with_judgement(note, self.judge_model())
