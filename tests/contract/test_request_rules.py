@@ -9,6 +9,7 @@ standard vocabulary on a Medical job, list-format vocabularies (deprecated).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -21,6 +22,7 @@ from medscribe.domain.claim_judge import JUDGE_SCHEMA, JUDGE_TOOL
 from medscribe.domain.emr import FIELDS, emr_json_schema
 from medscribe.domain.emr_structuring import EMR_TOOL
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
+from medscribe.domain.language_choice import LANGUAGES
 from medscribe.domain.note_writing import ANSWER_SCHEMA, ANSWER_TOOL, NOTE_TOOL
 from medscribe.domain.notes import CATALOGUE, load_template
 from medscribe.settings import FunctionSettings, LanguageMode, PipelineSettings, SpeakerMode
@@ -126,23 +128,53 @@ def _settings(pipeline: PipelineSettings) -> FunctionSettings:
 
 
 COMBINATIONS = [
-    (language, medical, speakers, vocabulary, model)
-    for language, medical, speakers, vocabulary, model in itertools.product(
-        LanguageMode, (False, True), SpeakerMode, (None, "medscribe-dev-sh-1"), (None, "medscribe-dev-sh-1"))
+    (language, medical, speakers, vocabulary, model, upload)
+    for language, medical, speakers, vocabulary, model, upload in itertools.product(
+        LanguageMode, (False, True), SpeakerMode, (None, "medscribe-dev-sh-1"), (None, "medscribe-dev-sh-1"),
+        (None, *LANGUAGES))  # the upload's language (domain.language_choice); None: a record from before
     if not (medical and language is not LanguageMode.EN_US)  # the settings refuse it
 ]
 
 
-@pytest.mark.parametrize(("language", "medical", "speakers", "vocabulary", "model"), COMBINATIONS)
+@pytest.mark.parametrize(("language", "medical", "speakers", "vocabulary", "model", "upload"), COMBINATIONS)
 def test_every_job_the_pipeline_can_start_meets_transcribe_rules(language: LanguageMode, medical: bool,
                                                                   speakers: SpeakerMode, vocabulary: str | None,
-                                                                  model: str | None, audio: Encounter) -> None:
+                                                                  model: str | None, upload: str | None,
+                                                                  audio: Encounter) -> None:
     pipeline = PipelineSettings(language=language, transcribe_medical=medical, speaker_mode=speakers)
-    request = job_request(_settings(pipeline), audio, "medscribe-dev-" + audio.encounter_id, "transcripts/x.json",
+    request = job_request(_settings(pipeline), dataclasses.replace(audio, language=upload),
+                          "medscribe-dev-" + audio.encounter_id, "transcripts/x.json",
                           vocabulary=vocabulary, language_model=model)
-    operation = "StartMedicalTranscriptionJob" if medical else "StartTranscriptionJob"
+    params = request.api_params()
+    operation = "StartMedicalTranscriptionJob" if request.medical else "StartTranscriptionJob"
     kinds = {"medscribe-dev-sh-1": "medical" if medical else "standard"}  # self-heal builds the deployment's kind
-    assert transcribe_problems(operation, request.api_params(), kinds.get) == []
+    assert transcribe_problems(operation, params, kinds.get) == []
+    job_language = upload or language.value
+    # the chosen language is what the request carries (Medical only for en-US: Korean and
+    # identification fall back to standard Transcribe)
+    assert request.medical is (medical and job_language == "en-US")
+    if job_language == "identify":
+        assert (params.get("IdentifyLanguage"), params.get("LanguageOptions")) == (True, ["en-US", "ko-KR"])
+        assert "LanguageCode" not in params
+    else:
+        assert params["LanguageCode"] == job_language
+        assert "IdentifyLanguage" not in params
+    # a vocabulary / language model is built for the deployment's language: never sent with another one
+    customized = "ko-KR" if language is LanguageMode.KO_KR else "en-US"
+    sent = {params["Settings"].get("VocabularyName"), (params.get("ModelSettings") or {}).get("LanguageModelName"),
+            *(name for entry in (params.get("LanguageIdSettings") or {}).values() for name in entry.values())} - {None}
+    if job_language not in (customized, "identify") or request.medical is not medical:
+        assert sent == set()
+    assert set(params.get("LanguageIdSettings") or {}) <= {customized}
+
+
+def test_a_standard_job_naming_a_medical_vocabulary_is_rejected() -> None:
+    """Defect: a Medical deployment's Korean upload falls back to standard Transcribe, which finds no
+    standard vocabulary of the medical vocabulary's name."""
+    params = JobRequest("j", "s3://b/k", "mp3", "out", "k.json", None, "ko-KR", vocabulary_name="v").api_params()
+    assert any("standard vocabulary" in p for p in transcribe_problems("StartTranscriptionJob", params,
+                                                                       {"v": "medical"}.get))
+    assert transcribe_problems("StartTranscriptionJob", params, {"v": "standard"}.get) == []
 
 
 def test_with_language_identification_the_vocabulary_and_model_go_in_language_id_settings() -> None:

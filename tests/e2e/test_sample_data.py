@@ -3,9 +3,10 @@ command, literally (in CI the venv is already installed, so it goes straight to 
 which runs `local run sample-data`, waits for scoring and runs one self-heal cycle):
 
 - search: `medscribe search` finds every transcribed or documented encounter by a phrase of its
-  transcript and by a term of its note (English and Korean), through the DynamoDB stream -> index
-  queue -> index handler -> SQLite FTS5;
-- scoring: the three recordings are scored against their ground truth, and the emails carry numbers;
+  transcript and by a term of its note (English and Korean, the Korean recording too), through the
+  DynamoDB stream -> index queue -> index handler -> SQLite FTS5;
+- languages: the Korean recording (audio/ko-KR/) is transcribed in Korean under the en-US setting;
+- scoring: the three recordings with ground truth are scored against their ground truth, and the emails carry numbers;
 - self-heal: the demo's cycle leaves the baseline and one candidate on `medscribe leaderboard` with
   their measured error rates — whether or not the candidate is better;
 - the demo's report opens in headless Chromium without a script error or CSP violation, with the
@@ -104,7 +105,7 @@ def test_every_sample_encounter_is_found_by_transcript_phrase_and_note_term(samp
     tmp_path, env, texts, _state = sample_run
     kinds = {source.split("/")[0] for source, _, _ in texts.values()}
     assert kinds == {"audio", "text"}
-    assert len(texts) == 11  # 3 recordings, 8 notes (4 English, 4 Korean)
+    assert len(texts) == 12  # 4 recordings (3 English with ground truth, 1 Korean), 8 notes (4 English, 4 Korean)
     for encounter_id, (source, transcript, note) in texts.items():
         phrase = _phrase(transcript)
         assert encounter_id in _found(tmp_path, env, phrase), (source, phrase)
@@ -135,7 +136,8 @@ def _leaderboard(tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:
 def test_recordings_are_scored_against_ground_truth_and_emailed(sample_run) -> None:  # type: ignore[no-untyped-def]
     tmp_path, env, texts, state = sample_run
     board = _leaderboard(tmp_path, env)
-    audio = {i for i, (source, _, _) in texts.items() if source.startswith("audio/")}
+    # the recordings with ground truth (the Korean one, audio/ko-KR/, has none: it is not scored)
+    audio = {i for i, (source, _, _) in texts.items() if source.startswith("audio/fareez/")}
     baseline = [row for row in board["scores"] if row["model"] == "baseline"]
     assert {row["encounter_id"] for row in baseline} == audio
     assert all(0 < row["error_rate"] < 0.6 for row in baseline)
@@ -197,3 +199,10 @@ def test_the_demo_report_opens_in_chromium_with_scores_and_leaderboard(sample_ru
     assert verdict["data-bars"] == "2"  # baseline and the candidate
     assert verdict["data-scores"] == "6"  # 3 recordings x 2 models
     assert int(verdict["data-links"]) == len(texts)  # every transcribed or documented encounter has a page
+
+
+def test_the_korean_recording_is_transcribed_in_korean_under_the_en_us_setting(sample_run) -> None:  # type: ignore[no-untyped-def]
+    _tmp_path, _env, texts, _state = sample_run
+    [transcript] = [text for source, text, _ in texts.values() if source.startswith("audio/ko-KR/")]
+    letters = re.findall(r"[^\W\d_]", transcript)
+    assert len(re.findall(r"[\uac00-\ud7a3]", transcript)) >= 0.9 * len(letters), transcript

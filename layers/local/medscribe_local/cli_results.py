@@ -404,7 +404,8 @@ def demo(args: argparse.Namespace) -> int:
 
 @command(
     "samples", "make-audio",
-    help="re-render sample-data/audio and ground-truth from the Fareez dialogues (needs espeak-ng, ffmpeg)",
+    help="re-render sample-data/audio and ground-truth from the Fareez dialogues and the Korean one "
+         "(needs espeak-ng, ffmpeg)",
 )
 def samples_make_audio(args: argparse.Namespace) -> int:
     from medscribe_local.sample_audio import make_all

@@ -30,6 +30,7 @@ LanguageIdSettings, CreateVocabulary, CreateMedicalVocabulary, CreateLanguageMod
   ShowSpeakerLabels, which needs it;
 - a custom language model only for a CLM language (`CLM_LANGUAGES`); BaseModelName NarrowBand or WideBand;
 - OutputEncryptionKMSKeyId needs OutputBucketName;
+- a standard job's vocabulary (Settings or LanguageIdSettings) is a standard one, never a medical one;
 - Medical: en-US, Specialty PRIMARYCARE, Type CONVERSATION or DICTATION, OutputBucketName required,
   and its VocabularyName must name a *medical* vocabulary (`vocabulary_kind` tells; stateful);
 - CreateVocabulary: exactly one of Phrases and VocabularyFileUri; CreateMedicalVocabulary: en-US and
@@ -207,10 +208,15 @@ def _output(params: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _start_job(params: Mapping[str, Any], _kind: VocabularyKind) -> list[str]:
+def _start_job(params: Mapping[str, Any], kind: VocabularyKind) -> list[str]:
     problems = _name(params, "TranscriptionJobName") + _output(params)
     settings = params.get("Settings") or {}
     problems += _speaker_settings(settings)
+    named = [settings.get("VocabularyName"),
+             *((entry or {}).get("VocabularyName") for entry in (params.get("LanguageIdSettings") or {}).values())]
+    if any(name and kind(str(name)) == "medical" for name in named):  # e.g. a Medical deployment's Korean upload
+        problems.append("a standard job's vocabulary must be a standard vocabulary (CreateVocabulary); a medical "
+                        "vocabulary is not found by StartTranscriptionJob")
     identify = bool(params.get("IdentifyLanguage")) or bool(params.get("IdentifyMultipleLanguages"))
     if int(bool(params.get("LanguageCode"))) + int(bool(params.get("IdentifyLanguage"))) \
             + int(bool(params.get("IdentifyMultipleLanguages"))) != 1:

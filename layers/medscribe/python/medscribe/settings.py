@@ -56,8 +56,10 @@ class PipelineSettings(BaseModel):
     notification_email: str | None = Field(
         None, description="Email address subscribed to the notification topic (confirm the email AWS sends)."
     )
-    language: LanguageMode = Field(LanguageMode.EN_US, description="Transcription language: en-US, ko-KR or identify.")
-    transcribe_medical: bool = Field(False, description="Use Amazon Transcribe Medical (en-US only).")
+    language: LanguageMode = Field(LanguageMode.EN_US, description="Transcription language of recordings that name "
+                                   "none (a medscribe-language tag, an audio/<language>/ key): en-US, ko-KR, identify.")
+    transcribe_medical: bool = Field(False, description="Use Amazon Transcribe Medical (en-US only; ko-KR and identify "
+                                                        "uploads get standard Transcribe).")
     speaker_mode: SpeakerMode = Field(SpeakerMode.SPEAKERS, description="speakers (diarization) or channels.")
     max_speakers: Annotated[int, Field(ge=2, le=30)] = Field(2, description="Maximum speakers for diarization.")
     bedrock_model_id: str = Field(

@@ -122,7 +122,7 @@ def encounter_from_item(item: dict[str, Any]) -> Encounter:
         entities_key=data.get("entities_key"),
         entity_count=int(data["entity_count"]) if data.get("entity_count") is not None else None,
         entity_codes=tuple(data["entity_codes"]) if data.get("entity_codes") is not None else None,
-        note_template=data.get("note_template"),
+        note_template=data.get("note_template"), language=data.get("language"),
     )
 
 
@@ -271,7 +271,7 @@ class EncounterRepository(aws_clients.TableClient):
             "created_at": encounter.created_at, "updated_at": encounter.updated_at,
             # a key at the bucket root has no folder: no by-folder entry (an index key cannot be "")
             "created_day": encounter.created_at[:10], "folder": source_folder(encounter.source_key) or None,
-            "reason": encounter.reason, "media_format": encounter.media_format,
+            "reason": encounter.reason, "media_format": encounter.media_format, "language": encounter.language,
             "duration_seconds": encounter.duration_seconds, "note_template": encounter.note_template,
         }
         try:

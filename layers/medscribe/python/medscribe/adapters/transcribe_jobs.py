@@ -22,6 +22,7 @@ from medscribe.adapters.errors import classify, error_code
 from medscribe.adapters.llm.retry import backoff_delay
 from medscribe.domain.encounter import Encounter
 from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.domain.language_choice import IDENTIFY, MEDICAL_LANGUAGE, medical_job
 from medscribe.domain.transcribe_naming import customization_language
 from medscribe.observability import logger
 from medscribe.settings import FunctionSettings, SpeakerMode
@@ -46,6 +47,8 @@ class JobRequest:
     max_speakers: int = 2
     vocabulary_name: str | None = None
     language_model_name: str | None = None
+    # the language the vocabulary and language model are built for (their LanguageIdSettings entry)
+    customization_language: str = "en-US"
 
     def api_params(self) -> dict[str, Any]:
         """StartTranscriptionJob / StartMedicalTranscriptionJob parameters. Where the custom vocabulary
@@ -69,14 +72,15 @@ class JobRequest:
         if self.kms_key_arn:
             params["OutputEncryptionKMSKeyId"] = self.kms_key_arn
         if self.medical:
-            # Medical: en-US only, conversation type, primary care; no custom language models.
-            return {"MedicalTranscriptionJobName": self.job_name, "LanguageCode": "en-US",
+            # Medical: en-US only (job_request sends other languages to standard Transcribe),
+            # conversation type, primary care; no custom language models.
+            return {"MedicalTranscriptionJobName": self.job_name, "LanguageCode": MEDICAL_LANGUAGE,
                     "Specialty": "PRIMARYCARE", "Type": "CONVERSATION", **params}
         params["TranscriptionJobName"] = self.job_name
         if self.language == "identify":
             params["IdentifyLanguage"] = True
             params["LanguageOptions"] = list(IDENTIFY_OPTIONS)
-            language = customization_language(self.language)
+            language = self.customization_language
             entry: dict[str, str] = {}
             if self.vocabulary_name:
                 entry["VocabularyName"] = self.vocabulary_name
@@ -91,12 +95,35 @@ class JobRequest:
         return params
 
 
+def job_language(settings: FunctionSettings, encounter: Encounter) -> str:
+    """The language of an audio encounter's job: what the upload chose (recorded at ingest), else the
+    deployment's (a record from before languages were chosen per upload)."""
+    return encounter.language or settings.pipeline.language.value
+
+
+def job_is_medical(settings: FunctionSettings, encounter: Encounter) -> bool:
+    """Whether the encounter's job is (or will be) a Transcribe Medical job: `transcribe_medical` and
+    an en-US upload; Korean and language identification fall back to standard Transcribe."""
+    return medical_job(job_language(settings, encounter), settings.pipeline.transcribe_medical)
+
+
 def job_request(settings: FunctionSettings, encounter: Encounter, name: str, output_key: str, *,
                 vocabulary: str | None, language_model: str | None) -> JobRequest:
-    """The job for an audio encounter under the deployment's settings, with the given model: one
-    definition for the transcription stage's jobs and the self-heal loop's evaluation jobs."""
+    """The job for an audio encounter in its language under the deployment's settings, with the given
+    model: one definition for the transcription stage's jobs and the self-heal loop's evaluation jobs.
+
+    The custom vocabulary and language model are built for the deployment's language and job kind
+    (`customization_language`; a medical vocabulary under `transcribe_medical`): a job in another
+    language, or a standard job that fell back from Medical, runs without them (Transcribe rejects a
+    vocabulary of another language or kind). With language identification they go in
+    LanguageIdSettings under their own language."""
     pipeline = settings.pipeline
-    if pipeline.transcribe_medical or pipeline.language.value == "ko-KR":
+    language = job_language(settings, encounter)
+    medical = medical_job(language, pipeline.transcribe_medical)
+    customized = customization_language(pipeline.language.value)
+    if medical != pipeline.transcribe_medical or language not in (customized, IDENTIFY):
+        vocabulary = language_model = None
+    if medical or customized == "ko-KR":
         language_model = None  # custom language models exist for neither
     return JobRequest(
         job_name=name,
@@ -105,12 +132,13 @@ def job_request(settings: FunctionSettings, encounter: Encounter, name: str, out
         output_bucket=settings.artifacts_bucket,
         output_key=output_key,
         kms_key_arn=settings.kms_key_arn,
-        language=pipeline.language.value,
-        medical=pipeline.transcribe_medical,
+        language=language,
+        medical=medical,
         channel_identification=pipeline.speaker_mode is SpeakerMode.CHANNELS,
         max_speakers=pipeline.max_speakers,
         vocabulary_name=vocabulary,
         language_model_name=language_model,
+        customization_language=customized,
     )
 
 

@@ -138,12 +138,13 @@ class Encounter:
     @classmethod
     def from_ref(cls, ref: ObjectRef, kind: Kind | None, status: EncounterStatus, *, reason: str | None = None,
                  media_format: str | None = None, duration_seconds: float | None = None,
-                 note_template: str | None = None) -> Encounter:
+                 note_template: str | None = None, language: str | None = None) -> Encounter:
         now = utc_now()
         return cls(
             encounter_id=ref.encounter_id, kind=kind, status=status, source_bucket=ref.bucket,
             source_key=ref.key, revision=ref.revision, size=ref.size, created_at=now, updated_at=now,
             reason=reason, media_format=media_format, duration_seconds=duration_seconds, note_template=note_template,
+            language=language,
         )
 
     job_name: str | None = None
@@ -165,6 +166,10 @@ class Encounter:
     entity_codes: tuple[str, ...] | None = None
     # the note template the upload chose (domain.template_choice); None: the deployment's note_template
     note_template: str | None = None
+    # the language the upload asked for or, for a recording, the deployment's (domain.language_choice):
+    # en-US | ko-KR | identify; None: a text note that named none (its text decides), or a record from
+    # before languages were chosen per upload (the deployment's). `language_code` is what was transcribed.
+    language: str | None = None
 
     @property
     def is_terminal(self) -> bool:

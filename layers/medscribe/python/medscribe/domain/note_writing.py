@@ -61,6 +61,13 @@ MAX_REPAIR_TOKENS = 8192
 PREVIOUS_ANSWER_CHARS = 12_000
 DECLINE = "The transcript does not contain the answer to this question."
 PROMPT_NAMES = ("note_system", "note_user", "note_repair", "ask_system", "ask_user")
+# What the note prompt says about the consultation's language (a code such as "ko-KR" or "en"; the
+# documentation stage passes the transcript's language): items in that language, section names as given.
+NOTE_LANGUAGE_RULES = {
+    "ko": "The consultation is in Korean: write every item in Korean (standard abbreviations such as MRI or CT "
+          "may stay as written), but keep the section names exactly as given.",
+    "en": "The consultation is in English: write every item in English.",
+}
 _REQUIRED = {"note_user": ("transcript",), "ask_user": ("transcript", "question"), "note_repair": ("problems",)}
 
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -114,11 +121,14 @@ def write_note(
     prompt_overrides: Mapping[str, str] | None = None,
     context_budget_chars: int = DEFAULT_CONTEXT_BUDGET_CHARS,
     max_tokens: int = DEFAULT_MAX_TOKENS,
+    language: str | None = None,
 ) -> Note:
     """The note for `lines` using `template` (or `template_override`, template JSON).
 
     engine: a LanguageModel adapter, or None / OfflineNoteEngine for the offline engine.
     repair_engine: the model for the repair attempt (e.g. the long-context tier); default `engine`.
+    language: the consultation's language ("ko-KR", "en-US", ...): a model is told to write the note in
+    it (`NOTE_LANGUAGE_RULES`, also when a prompt override has no $language_rule); None: no rule.
     """
     spec = load_template(template, template_override)
     roles = infer_roles(lines)
@@ -146,7 +156,7 @@ def write_note(
     for index, chunk in enumerate(chunks, start=1):
         label = f"chunk {index} of {len(chunks)} (lines {chunk[0].n}-{chunk[-1].n}): " if len(chunks) > 1 else ""
         draft = _draft_chunk(engine, repair_engine or engine, spec, chunk, roles, prompts, max_tokens,
-                             part=(index, len(chunks)))
+                             part=(index, len(chunks)), language_rule=language_rule(language))
         drafts.append(draft.sections)
         problems += [Problem(p.code, label + p.message, p.section, p.item) for p in draft.problems]
         repairs += draft.repairs
@@ -179,8 +189,14 @@ def _evaluate(generation: Generation, spec: Template, chunk: Sequence[Line]) -> 
     return kept, problems
 
 
+def language_rule(language: str | None) -> str:
+    """The note prompt's rule for a consultation in `language` (a code); "" for none or another language."""
+    return NOTE_LANGUAGE_RULES.get((language or "").split("-")[0].lower(), "")
+
+
 def _draft_chunk(model: LanguageModel, repair_model: LanguageModel, spec: Template, chunk: Sequence[Line],
-                 roles: Mapping[str, str], prompts: Prompts, max_tokens: int, part: tuple[int, int]) -> _Draft:
+                 roles: Mapping[str, str], prompts: Prompts, max_tokens: int, part: tuple[int, int],
+                 language_rule: str = "") -> _Draft:
     first, last = chunk[0].n, chunk[-1].n
     system = prompts.render("note_system", template_title=spec.title, tool_name=NOTE_TOOL,
                             section_names=", ".join(f'"{name}"' for name in spec.section_names))
@@ -189,8 +205,10 @@ def _draft_chunk(model: LanguageModel, repair_model: LanguageModel, spec: Templa
     prompt = prompts.render(
         "note_user", template_title=spec.title, template_description=spec.description,
         sections="\n".join(f"- {s.name}: {s.description}" for s in spec.sections), chunk_note=chunk_note,
-        first_line=first, last_line=last, transcript=transcript_block(chunk, roles),
+        first_line=first, last_line=last, transcript=transcript_block(chunk, roles), language_rule=language_rule,
     )
+    if language_rule and "language_rule" not in string.Template(prompts.texts["note_user"]).get_identifiers():
+        prompt = f"{prompt}\n\n{language_rule}"  # an override written before the rule existed
     schema = spec.json_schema()
     generation = model.generate_json(system=system, prompt=prompt, schema=schema, tool_name=NOTE_TOOL,
                                      max_tokens=max_tokens)

@@ -15,6 +15,9 @@ summary NEEDS_REVIEW (its own `status`), and a summary that cannot be written at
 even after the adapter's retries) is stored as a NEEDS_REVIEW summary saying so, while the note is
 recorded as it would have been; `medscribe reprocess` writes both again.
 
+The language is the transcript's (the job's language code) for a recording, and for a text note the
+one the upload chose (its key or tag, recorded by ingest), else the text's own: the EMR prompt and a
+model's note prompt follow it (items in Korean for Korean, field and section names as given).
 The note template is the one the upload chose (recorded by ingest), else `note_template`. Prompts and
 templates are read from the artifacts bucket's config/ prefix when present (config/prompts/<name>.txt,
 config/templates/<name>.json, which may also be a custom template of a new name), so they change
@@ -39,8 +42,7 @@ from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.after_visit import AfterVisitSummary, failed_summary, summary_key, write_summary
 from medscribe.domain.claim_judge import with_judgement
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
-from medscribe.domain.emr import detect_language
-from medscribe.domain.emr_structuring import structure_note
+from medscribe.domain.emr_structuring import note_language, structure_note
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import PermanentError, TransientError
 from medscribe.domain.llm import LanguageModel
@@ -131,7 +133,7 @@ class DocumentationStage:
         ref = ObjectRef(bucket=encounter.source_bucket, key=encounter.source_key, size=encounter.size,
                         version_id=None if encounter.revision == "unversioned" else encounter.revision)
         text = self.objects.read(ref, self.settings.text_max_bytes).decode("utf-8-sig")
-        language = detect_language(text)
+        language = note_language(text, encounter.language)  # the upload's choice, else the text's own
         if looks_like_dialogue(text):
             return self._write(encounter, EncounterStatus.RECEIVED, dialogue_lines(text), None, language=language)
         emr = structure_note(text, language, self.model(), repair_model=self.repair_model())
@@ -164,7 +166,8 @@ class DocumentationStage:
             model = self.model()
             try:
                 note = write_note(lines, template=template, engine=model, repair_engine=self.repair_model(),
-                                  template_override=template_override, prompt_overrides=self._prompt_overrides())
+                                  template_override=template_override, prompt_overrides=self._prompt_overrides(),
+                                  language=language)
             except TemplateError as exc:  # a custom template that is not template JSON: fix it, then reprocess
                 raise PermanentError(f"{TEMPLATE_INVALID}: {template_source}: {exc}") from exc
             note = with_judgement(note, self.judge_model())

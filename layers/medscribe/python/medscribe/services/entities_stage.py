@@ -25,7 +25,7 @@ from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.clinical_entities import EntitySet, entities_key
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
-from medscribe.domain.emr import detect_language
+from medscribe.domain.emr_structuring import note_language
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.transcript_lines import Line, lines_from_json, note_text_lines
@@ -86,4 +86,5 @@ class EntitiesStage:
         ref = ObjectRef(bucket=encounter.source_bucket, key=encounter.source_key, size=encounter.size,
                         version_id=None if encounter.revision == "unversioned" else encounter.revision)
         text = self.objects.read(ref, self.settings.text_max_bytes).decode("utf-8-sig")
-        return (dialogue_lines(text) if looks_like_dialogue(text) else note_text_lines(text)), detect_language(text)
+        return ((dialogue_lines(text) if looks_like_dialogue(text) else note_text_lines(text)),
+                note_language(text, encounter.language))  # the upload's choice, else the text's own

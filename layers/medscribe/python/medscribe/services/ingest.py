@@ -13,7 +13,10 @@ is `medscribe reprocess <encounter-id>` (services/reprocess.py).
 
 An accepted recording or text note records the note template it asks for (its `medscribe-template`
 tag, read with GetObjectTagging, else a `template=<NAME>` key segment; domain.template_choice); a
-template name no template can have rejects it.
+template name no template can have rejects it. It also records its language (the `medscribe-language`
+tag, else the key: `audio/ko-KR/...`, `language=<code>`; domain.language_choice), from the same tag
+read; a recording that names none takes the deployment's `language`, a text note keeps None (its text
+decides); a language the pipeline does not transcribe rejects it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from medscribe.adapters.encounters import CONTENT_CLAIM_GRACE_SECONDS, Encounter
 from medscribe.adapters.objects import ObjectStore
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef, kind_of
 from medscribe.domain.errors import PermanentError, TransientError
+from medscribe.domain.language_choice import LanguageChoiceError, choose_language
 from medscribe.domain.template_choice import TEMPLATE_KINDS, TemplateChoiceError, choose_template
 from medscribe.domain.validation import HEADER_BYTES, MP4_FORMATS, NO_AUDIO_STREAM, Verdict, mp4_has_audio, validate
 from medscribe.observability import logger, metrics
@@ -156,16 +160,21 @@ class IngestService:
                     verdict = Verdict.reject(NO_AUDIO_STREAM)
             except PermanentError as exc:
                 verdict = Verdict.reject(str(exc))
-        template = None
+        template = language = None
         if verdict.accepted and kind in TEMPLATE_KINDS:
-            try:
-                template = choose_template(ref.key, self.objects.tags(ref)).name
-            except (TemplateChoiceError, PermanentError) as exc:
+            try:  # one GetObjectTagging for both choices
+                tags = self.objects.tags(ref)
+                template = choose_template(ref.key, tags).name
+                language = choose_language(ref.key, tags).language
+            except (TemplateChoiceError, LanguageChoiceError, PermanentError) as exc:
                 verdict = Verdict.reject(str(exc))
+            if kind is Kind.AUDIO and language is None:
+                language = self.settings.language.value
         status = EncounterStatus.RECEIVED if verdict.accepted else EncounterStatus.REJECTED
         return Encounter.from_ref(
             ref, kind, status, reason=verdict.reason, media_format=verdict.media_format,
             duration_seconds=verdict.duration_seconds, note_template=template,
+            language=language if verdict.accepted else None,
         )
 
     def _size_limit(self, kind: Kind) -> int:

@@ -38,7 +38,7 @@ from medscribe.adapters.customization import QuotaExceeded, TranscribeCustomizat
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.objects import ObjectStore
 from medscribe.adapters.scores import Model, ScoreStore
-from medscribe.adapters.transcribe_jobs import TranscribeJobs, job_request
+from medscribe.adapters.transcribe_jobs import TranscribeJobs, job_is_medical, job_request
 from medscribe.adapters.wikipedia import WikipediaCorpus
 from medscribe.domain.clinical_terms import ClinicalTermGate
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
@@ -327,11 +327,12 @@ class SelfHealService:
         for encounter_id, job in model.evaluations.items():
             if encounter_id in scored:
                 continue
-            state = self.jobs.get(job, medical=self.pipeline.transcribe_medical)
+            audio = self.repository.get(encounter_id)
+            state = self.jobs.get(job, medical=job_is_medical(self.settings, audio) if audio
+                                  else self.pipeline.transcribe_medical)
             if not state.finished:
                 pending += 1
                 continue
-            audio = self.repository.get(encounter_id)
             if audio is None or state.status == "FAILED":
                 logger.warning("evaluation job failed", extra={"encounter_id": encounter_id, "model": model.name})
                 continue

@@ -23,7 +23,7 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import Acquire, EncounterRepository
 from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.notifications import Notifier
-from medscribe.adapters.transcribe_jobs import JobRequest, JobState, TranscribeJobs, job_request
+from medscribe.adapters.transcribe_jobs import JobRequest, JobState, TranscribeJobs, job_is_medical, job_request
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.selfheal import model_name
@@ -119,7 +119,7 @@ class TranscriptionService:
         if encounter is None or encounter.status is not EncounterStatus.TRANSCRIBING:
             logger.info("job already handled", extra={"encounter_id": encounter_id})  # a repeated event
         else:
-            state = self.jobs.get(name, medical=self.pipeline.transcribe_medical)
+            state = self.jobs.get(name, medical=job_is_medical(self.settings, encounter))
             if state.finished:
                 self._finish(encounter_id, state)
         self.start_waiting()
@@ -184,7 +184,7 @@ class TranscriptionService:
 
     def _reconcile_one(self, encounter: Encounter, report: ReconcileReport) -> None:
         name = encounter.job_name or job_name(self.pipeline.prefix, encounter.encounter_id, encounter.run)
-        state = self.jobs.get(name, medical=self.pipeline.transcribe_medical)
+        state = self.jobs.get(name, medical=job_is_medical(self.settings, encounter))
         if state.finished:
             self._finish(encounter.encounter_id, state)
             report.completed += 1
