@@ -117,6 +117,15 @@ class EntitySet:
         return tuple(e for e in self.entities if any(c.system == system and c.code == code for c in e.codes))
 
 
+def claim_entities(entities: EntitySet | None, cited: Iterable[object]) -> tuple[Entity, ...]:
+    """The entities whose evidence lines overlap a claim's cited lines (what the review page and the
+    workspace show beside the claim), in the set's order."""
+    lines = {int(str(n)) for n in cited if str(n).strip().isdigit()}
+    if entities is None or not lines:
+        return ()
+    return tuple(entity for entity in entities.entities if lines.intersection(entity.lines))
+
+
 def _spans(raw: Iterable[Mapping[str, Any]]) -> tuple[Span, ...]:
     return tuple(Span(int(s["line"]), int(s["begin"]), int(s["end"])) for s in raw)
 

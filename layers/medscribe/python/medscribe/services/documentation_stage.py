@@ -36,22 +36,17 @@ from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectR
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.note_writing import PROMPT_NAMES, write_note
-from medscribe.domain.notes import NoteStatus, TemplateError, catalogue_name, override_names
+from medscribe.domain.notes import NoteStatus, TemplateError, catalogue_name, note_keys, override_names
 from medscribe.domain.transcript_lines import Line, lines_from_json
 from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
-from medscribe.review.page import render_review_page
+from medscribe.review.page import emr_only_note, render_review_page
 from medscribe.settings import PipelineSettings
 
 TEMPLATE_CONFIG_PREFIX = "config/templates/"
 # Reason codes of an encounter whose note template cannot be used (FAILED: retrying cannot help).
 TEMPLATE_UNKNOWN = "template_unknown"
 TEMPLATE_INVALID = "template_invalid"
-
-
-def note_keys(encounter_id: str) -> dict[str, str]:
-    folder = f"notes/{encounter_id}"
-    return {"note": f"{folder}/note.json", "emr": f"{folder}/emr.json", "review": f"{folder}/review.html"}
 
 
 class DocumentationStage:
@@ -154,8 +149,7 @@ class DocumentationStage:
             statuses.append(str(emr.status))
             engine = engine or emr.engine
             if lines is None:
-                note_json["problems"] = emr_json.get("problems", [])
-                note_json["status"] = str(emr.status)
+                note_json = emr_only_note(emr_json)
         page = render_review_page(note_json, encounter_id=encounter.encounter_id,
                                   title=f"Encounter {encounter.encounter_id}", emr=emr_json)
         self.artifacts.put(keys["review"], page.encode("utf-8"), "text/html; charset=utf-8")
