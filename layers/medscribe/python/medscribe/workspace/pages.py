@@ -123,6 +123,13 @@ def _origin(link: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
+def coded_claims(found: Mapping[str, Any]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Each claim's coded entities (the service's `claim_entities` ids), by (section, item number)."""
+    by_id = {entity["id"]: entity for entity in (found.get("entities") or {}).get("entities", [])}
+    return {(claim["section"], claim["item"]): [by_id[i] for i in claim["entities"] if i in by_id]
+            for claim in found.get("claim_entities") or []}
+
+
 def routes(services: Services) -> list[Route]:
     async def encounters(request: Request) -> Response:
         status = request.query_params.get("status") or None
@@ -159,7 +166,7 @@ def routes(services: Services) -> list[Route]:
         return render(request, "encounter.html", csp=content_security_policy(f"'self' {media}") if media else None,
                       encounter_id=encounter_id, found=found, note=note, lines=found.get("lines") or [],
                       known={int(line["n"]) for line in found.get("lines") or []},
-                      problems=claim_problems(note), recording=recording, trail=trail,
+                      problems=claim_problems(note), coded=coded_claims(found), recording=recording, trail=trail,
                       emr=Markup(emr_panel(emr)) if emr else None)  # noqa: S704 - values escaped  # nosec B704
 
     async def edit_form(request: Request) -> Response:
