@@ -29,7 +29,7 @@ How each line is estimated:
   (words x `chars_per_word`) sent to DetectEntitiesV2 in pieces of fewer than 20,000 bytes and to each
   of InferICD10CM, InferRxNorm and InferSNOMEDCT in pieces of 10,000; each request is billed in units of
   100 characters with a 1-unit minimum (medscribe.adapters.comprehend_medical), at each API's price; and
-  DetectPHI for the redacted copies, twice (the lines, then the note, which holds the lines again).
+  DetectPHI for the redacted copies (the lines, then the note's claims: its lines are not sent again).
   Korean encounters are not sent (not counted here: the estimate is of an English recording).
 - Comprehend Medical (self-heal, DetectEntitiesV2): missed words of the `scored_share` of encounters
   that have ground truth.
@@ -389,10 +389,12 @@ def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings,
             requests, units = billed_units(text_chars, limit, unit)
             out.add(f"CompMed {api}", units * p[price],
                     f"entities stage: {requests} request(s), {units} units of {unit} characters")
-        # the redacted copies: the lines, then the note, whose free texts hold the lines again beside its claims
-        requests, units = billed_units(text_chars, DETECT_TEXT_BYTES, unit)
-        out.add("CompMed DetectPHI", 2 * units * p["comprehend_medical_phi_unit"],
-                f"redacted copies: 2 x {requests} request(s), {units} units of {unit} characters (claims not counted)")
+        # the redacted copies: the lines, then the note's claims (its lines repeat the transcript's: not sent again)
+        lines = billed_units(text_chars, DETECT_TEXT_BYTES, unit)
+        claims = billed_units(tokens.note_words * float(a["chars_per_word"]), DETECT_TEXT_BYTES, unit)
+        out.add("CompMed DetectPHI", (lines[1] + claims[1]) * p["comprehend_medical_phi_unit"],
+                f"redacted copies: {lines[0] + claims[0]} request(s), {lines[1]} + {claims[1]} units of {unit} "
+                "characters (the lines, the note's claims)")
     missed_chars = float(a["scored_share"]) * tokens.transcript_words * float(a["missed_word_rate"]) \
         * float(a["chars_per_word"])
     # self-heal sends the missed words of many encounters together: the per-document minimum does not bind

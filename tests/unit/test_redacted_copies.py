@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from medscribe.domain.redacted_copies import redacted_keys, redacted_note, redacted_transcript
+from medscribe.domain.redacted_copies import redacted_keys, redacted_note, redacted_transcript, remembering
 from medscribe.domain.redaction import PhiSpan, free_texts, redact_document, service_span
 from medscribe.domain.transcript_lines import Line, lines_from_json
 
@@ -77,3 +77,20 @@ def test_detect_phi_types_map_to_categories_and_ages_under_90_stay() -> None:
     assert service_span("AGE", "103", 0, 3) == PhiSpan("AGE", 0, 3)
     assert service_span("DX_NAME", "fever", 0, 5) is None
     assert service_span("NAME", "x", 4, 4) is None  # nothing left after clipping
+
+
+def test_a_remembering_detector_asks_about_each_text_once() -> None:
+    asked: list[list[str]] = []
+
+    def detector(texts: Sequence[str], language: str) -> list[list[PhiSpan]]:
+        asked.append(list(texts))
+        return okonkwo(texts, language)
+
+    detect = remembering(detector)
+    transcript = redacted_transcript("enc-1", LINES, "en-US", detector=detect)
+    note = {"lines": [line.as_dict() for line in LINES], "sections": [{"name": "Plan", "items": [
+        {"text": "Okonkwo to drive", "lines": [2]}]}]}
+    copy = redacted_note("enc-1", note, "en-US", detector=detect)
+    assert asked == [[line.text for line in LINES], ["Plan", "Okonkwo to drive"]]  # the lines were not sent again
+    assert copy["document"]["lines"] == transcript["lines"]
+    assert copy["document"]["sections"][0]["items"][0]["text"] == "[NAME] to drive"

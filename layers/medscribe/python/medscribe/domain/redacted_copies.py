@@ -28,6 +28,21 @@ def redacted_keys(encounter_id: str) -> dict[str, str]:
     return {"transcript": f"{folder}/transcript.json", "note": f"{folder}/note.json", "emr": f"{folder}/emr.json"}
 
 
+def remembering(detector: PhiDetector) -> PhiDetector:
+    """`detector`, asked about each distinct text once: a note's lines repeat the transcript's, and
+    DetectPHI is billed per character sent."""
+    known: dict[tuple[str, str], list[PhiSpan]] = {}
+
+    def detect(texts: Sequence[str], language: str) -> list[list[PhiSpan]]:
+        new = [text for text in dict.fromkeys(texts) if (language, text) not in known]
+        if new:
+            for text, spans in zip(new, detector(new, language), strict=True):
+                known[(language, text)] = spans
+        return [list(known[(language, text)]) for text in texts]
+
+    return detect
+
+
 def _detected(detector: PhiDetector | None, texts: Sequence[str], language: str) -> list[list[PhiSpan]]:
     return detector(texts, language) if detector is not None and texts else []
 

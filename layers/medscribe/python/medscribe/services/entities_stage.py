@@ -36,7 +36,14 @@ from medscribe.domain.emr import detect_language
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectRef
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.notes import note_keys
-from medscribe.domain.redacted_copies import RULES, PhiDetector, redacted_keys, redacted_note, redacted_transcript
+from medscribe.domain.redacted_copies import (
+    RULES,
+    PhiDetector,
+    redacted_keys,
+    redacted_note,
+    redacted_transcript,
+    remembering,
+)
 from medscribe.domain.transcript_lines import Line, lines_from_json
 from medscribe.observability import logger, metrics
 from medscribe.review.page import emr_only_note, render_review_page
@@ -141,6 +148,7 @@ class EntitiesStage:
     @staticmethod
     def _copies(encounter_id: str, lines: Sequence[Line], language: str, documents: dict[str, dict[str, Any]],
                 phi: PhiDetector | None, engine: str) -> dict[str, dict[str, Any]]:
+        phi = remembering(phi) if phi is not None else None  # the note's lines are the transcript's: sent once
         copies = {"transcript": redacted_transcript(encounter_id, lines, language, detector=phi, engine=engine)}
         for name, document in documents.items():
             copies[name] = redacted_note(encounter_id, document, language, detector=phi, engine=engine)
