@@ -8,16 +8,16 @@ TransientError."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
-from medscribe.adapters.comprehend_medical import DETECT_TEXT_BYTES, ComprehendMedicalEntities, utf8_pieces
+from medscribe.adapters.comprehend_medical import DETECT_TEXT_BYTES, utf8_pieces
 from medscribe.domain.errors import PermanentError, TransientError
 from medscribe.domain.redaction import PhiSpan
+from tests.adapters.test_comprehend_medical import stubbed as stubbed  # the Stubber and the adapter, attempts=3
+
+__all__ = ["stubbed"]
 
 TEXTS = ["The patient is John Smith, a 48-year-old teacher and resident of Seattle, Washington.",
          "His father is 92 years old; call him at 206-555-0100."]
@@ -37,15 +37,6 @@ def phi(text: str, found: list[tuple[str, str]], after: int = 0) -> dict[str, An
 
 ANSWER = phi(JOINED, [("NAME", "John Smith"), ("AGE", "48"), ("PROFESSION", "teacher"),
                       ("ADDRESS", "Seattle, Washington"), ("AGE", "92"), ("PHONE_OR_FAX", "206-555-0100")])
-
-
-@pytest.fixture
-def stubbed() -> Iterator[tuple[Stubber, ComprehendMedicalEntities, list[float]]]:
-    client = boto3.client("comprehendmedical", region_name="us-east-1")
-    sleeps: list[float] = []
-    with Stubber(client) as stubber:
-        yield stubber, ComprehendMedicalEntities(client, attempts=3, sleep=sleeps.append), sleeps
-        stubber.assert_no_pending_responses()
 
 
 def shown(texts: list[str], found: list[list[PhiSpan]]) -> list[list[tuple[str, str]]]:
