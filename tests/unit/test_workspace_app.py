@@ -708,6 +708,7 @@ def test_the_encounter_page_shows_each_claims_coded_entities_as_text(admin: tupl
     monkeypatch.setattr(service, "encounter", lambda actor, encounter_id: {
         **viewed(actor, encounter_id), "entities": entities, "claim_entities": claims})
     client, _ = admin
+    assert client.get(f"/api/encounters/{ENC}").json()["claim_entities"] == claims
     html = client.get(f"/encounters/{ENC}").text
     complaint, plan = html.split('<li class="claim')[1:3]
     assert '<code class="entity-code" title="Chest pain">ICD-10-CM R07.9</code>' in complaint
@@ -719,3 +720,23 @@ def test_the_encounter_page_shows_each_claims_coded_entities_as_text(admin: tupl
     assert "R07.9" not in plan
     assert ATTACK not in html
     assert '<span class="entity-text">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;' in complaint
+
+
+def test_an_emr_record_lists_its_coded_entities_in_a_panel(admin: tuple[TestClient, str], service: FakeWorkspace,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    viewed = service.encounter
+    entities = {"encounter_id": ENC, "engine": "offline", "language": "en-US",
+                "notes": ["offline: RxNorm is not coded"],
+                "entities": [{"id": "e1", "category": "MEDICAL_CONDITION", "type": "DX_NAME", "text": ATTACK,
+                              "spans": [{"line": 3, "begin": 0, "end": 5}], "traits": [], "attributes": [],
+                              "codes": [{"system": "ICD-10-CM", "code": "R50.9", "description": "Fever"}]}]}
+    monkeypatch.setattr(service, "encounter", lambda actor, encounter_id: {
+        **viewed(actor, encounter_id), "note": None, "entities": entities, "claim_entities": [],
+        "emr": {"record": {"Summary": "fever"}, "problems": [], "status": "DOCUMENTED", "engine": "offline"}})
+    client, _ = admin
+    html = client.get(f"/encounters/{ENC}").text
+    panel = html.split('aria-label="Coded entities"', 1)[1]
+    assert "ICD-10-CM R50.9" in panel
+    assert "lines 3" in panel
+    assert "offline: RxNorm is not coded" in panel
+    assert ATTACK not in html
