@@ -107,12 +107,16 @@ def test_a_documented_recording_gets_coded_entities_and_a_code_list(load_handler
     head = boto3.client("s3").head_object(Bucket="artifacts", Key=encounter.entities_key)
     assert head["ServerSideEncryption"] == "aws:kms"  # the project key, as every artifact
 
-    # again (a repeated event, a reconciler re-send): the same artifact and the same summary
+    redacted = read(f"redacted/{encounter_id}/transcript.json")
+    assert json.loads(redacted)["engine"] == "comprehend-medical+rules"
+
+    # again (a repeated event, a reconciler re-send): the same artifacts and the same summary
     answer_all(comprehend)
     assert module.handler(ready(encounter_id), Context()) == {"batchItemFailures": []}
     again = EncounterRepository(world["table"]).get(encounter_id)
     assert again is not None
     assert json.loads(read(again.entities_key or "")) == stored
+    assert read(f"redacted/{encounter_id}/transcript.json") == redacted
     assert (again.entity_count, again.entity_codes, again.updated_at) == (5, encounter.entity_codes,
                                                                          encounter.updated_at)
 
