@@ -141,7 +141,8 @@ def test_throttling_that_outlasts_the_backoff_fails_the_message_for_a_retry(load
 
 
 def test_a_korean_recording_is_not_sent_and_says_why(load_handler, world, comprehend) -> None:  # type: ignore[no-untyped-def]
-    lines = [{**LINES[0], "text": "어디가 불편해서 오셨어요?"}, {**LINES[1], "text": "사흘 전부터 열이 나요."}]
+    lines = [{**LINES[0], "text": "김민수 님, 어디가 불편해서 오셨어요?"},
+             {**LINES[1], "text": "사흘 전부터 열이 나요."}]
     encounter_id = documented(world, lines, "ko-KR", EncounterStatus.NEEDS_REVIEW)
     assert load_handler("entities").handler(ready(encounter_id), Context()) == {"batchItemFailures": []}
     encounter = EncounterRepository(world["table"]).get(encounter_id)
@@ -149,6 +150,8 @@ def test_a_korean_recording_is_not_sent_and_says_why(load_handler, world, compre
     assert (encounter.entity_count, encounter.entity_codes) == (0, ())
     stored = json.loads(read(encounter.entities_key or ""))
     assert stored["notes"] == ["Comprehend Medical does not read Korean; not coded"]
+    redacted = json.loads(read(f"redacted/{encounter_id}/transcript.json"))  # by the Korean rules alone
+    assert (redacted["engine"], redacted["lines"][0]["text"]) == ("rules", "[NAME] 님, 어디가 불편해서 오셨어요?")
 
 
 def test_a_text_note_is_coded_from_its_own_lines_by_the_offline_engine(load_handler, world,  # type: ignore[no-untyped-def]

@@ -137,6 +137,8 @@ class EntitiesStage:
                   documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The de-identified transcript and documents. A DetectPHI request the service rejects leaves the
         rules alone (said in the copies); throttling raises, and the message is retried."""
+        if not language.lower().startswith("en"):  # DetectPHI reads English only: the rules alone
+            return self._copies(encounter_id, lines, language, documents, None, RULES)
         try:
             return self._copies(encounter_id, lines, language, documents, self.phi, self.phi_engine)
         except PermanentError as exc:
