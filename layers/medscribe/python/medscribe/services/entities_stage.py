@@ -7,9 +7,9 @@ the configured engine (`entity_engine`: Amazon Comprehend Medical, the offline e
 writes `entities/<id>.json` (medscribe.domain.clinical_entities.EntitySet) to the artifacts bucket.
 The encounter item gains `entity_count` and `entity_codes` ("system:code" strings, no text), which
 search filters by. Beside them the stage writes the encounter's de-identified copies
-(medscribe.domain.redacted_copies: redacted/<id>/transcript.json, note.json and, for a Korean
-recording's EMR record, emr.json; the offline rules, plus DetectPHI in AWS for English) and draws the
-review page again with the entities beside the claims.
+(medscribe.domain.redacted_copies: redacted/<id>/transcript.json, note.json for a clinical note and
+emr.json for an EMR record; the offline rules, plus DetectPHI in AWS for English) and draws the review
+page again with the entities beside the claims.
 
 Idempotent: the artifacts have fixed keys and the encounter update replaces the previous summary, on
 condition that the encounter is still documented; every artifact is written before that update, so an
