@@ -28,10 +28,9 @@ How each line is estimated:
 - Comprehend Medical, entities stage (`entity_engine` comprehend-medical): the transcript's characters
   (words x `chars_per_word`) sent to DetectEntitiesV2 in pieces of fewer than 20,000 bytes and to each
   of InferICD10CM, InferRxNorm and InferSNOMEDCT in pieces of 10,000; each request is billed in units of
-  100 characters with a 1-unit minimum (medscribe.adapters.comprehend_medical), at each API's price.
-  Korean encounters are not sent (not counted here: the estimate is of an English recording).
-- Comprehend Medical (self-heal, DetectEntitiesV2): missed words of the `scored_share` of encounters
-  that have ground truth.
+  100 characters with a 1-unit minimum (medscribe.adapters.comprehend_medical), at each API's price;
+  DetectPHI (redacted copies) on the lines and the note's claims. Korean is not sent (not counted).
+- Comprehend Medical (self-heal, DetectEntitiesV2): missed words of the `scored_share` of encounters.
 - The clinician workspace (`workspace_enabled`): each review of an encounter makes
   `workspace_requests_per_encounter` HTTP API requests, each of which invokes the Lambda authorizer (no
   result caching) and the workspace function (billed ms from `lambda_ms`, memory from routes.WORKSPACE and
@@ -381,11 +380,14 @@ def estimate(minutes: float, prices: dict[str, Any], settings: PipelineSettings,
     if settings.entity_engine == "comprehend-medical":
         text_chars = tokens.transcript_words * float(a["chars_per_word"])
         unit = int(rules["comprehend_medical_unit_characters"])
-        for api, price, limit in (("DetectEntitiesV2", "comprehend_medical_unit", DETECT_TEXT_BYTES),
-                                  ("InferICD10CM", "comprehend_medical_icd10cm_unit", INFER_TEXT_BYTES),
-                                  ("InferRxNorm", "comprehend_medical_rxnorm_unit", INFER_TEXT_BYTES),
-                                  ("InferSNOMEDCT", "comprehend_medical_snomedct_unit", INFER_TEXT_BYTES)):
-            requests, units = billed_units(text_chars, limit, unit)
+        apis = (("DetectEntitiesV2", "comprehend_medical_unit", DETECT_TEXT_BYTES, text_chars),
+                ("InferICD10CM", "comprehend_medical_icd10cm_unit", INFER_TEXT_BYTES, text_chars),
+                ("InferRxNorm", "comprehend_medical_rxnorm_unit", INFER_TEXT_BYTES, text_chars),
+                ("InferSNOMEDCT", "comprehend_medical_snomedct_unit", INFER_TEXT_BYTES, text_chars),
+                ("DetectPHI", "comprehend_medical_phi_unit", DETECT_TEXT_BYTES,  # the lines, the note's claims
+                 text_chars + tokens.note_words * float(a["chars_per_word"])))
+        for api, price, limit, chars in apis:
+            requests, units = billed_units(chars, limit, unit)
             out.add(f"CompMed {api}", units * p[price],
                     f"entities stage: {requests} request(s), {units} units of {unit} characters")
     missed_chars = float(a["scored_share"]) * tokens.transcript_words * float(a["missed_word_rate"]) \

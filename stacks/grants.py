@@ -89,9 +89,11 @@ TRANSCRIBE_DELETE_ACTIONS: dict[str, str | None] = {
 SEARCH_QUERY_CALL = (["es:ESHttpPost"], [f"{DEFAULT_INDEX}/_search"])
 SEARCH_ERASE_CALL = (["es:ESHttpPost"], ["_bulk"])
 COMPREHEND_MEDICAL_ACTIONS = ["comprehendmedical:DetectEntitiesV2"]  # no resource-level permissions
-# the entities stage: entities, then their ICD-10-CM, RxNorm and SNOMED CT codes (no resource-level permissions)
+# the entities stage: entities, then their ICD-10-CM, RxNorm and SNOMED CT codes, and the PHI its redacted
+# copies hide (no resource-level permissions)
 COMPREHEND_MEDICAL_CODES_ACTIONS = ["comprehendmedical:DetectEntitiesV2", "comprehendmedical:InferICD10CM",
-                                    "comprehendmedical:InferRxNorm", "comprehendmedical:InferSNOMEDCT"]
+                                    "comprehendmedical:InferRxNorm", "comprehendmedical:InferSNOMEDCT",
+                                    "comprehendmedical:DetectPHI"]
 # The `Source` of every event the pipeline puts on the default bus (medscribe.adapters.events.SOURCE;
 # routes.READY_FOR_DOCUMENTATION_PATTERN matches it; a test keeps the three equal).
 PIPELINE_EVENT_SOURCE = "medscribe"

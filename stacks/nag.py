@@ -235,7 +235,8 @@ def _function_acks(function: HandlerFunction, context: _Context, *, concurrency:
     if comprehend := comprehend_medical_actions(access):
         unscoped.append(
             f"{', '.join(comprehend)} (Comprehend Medical's synchronous analysis actions have no resource "
-            "type; the requests carry missed words (self-heal) or a documented encounter's text (entities))"
+            "type; the requests carry missed words (self-heal) or a documented encounter's text, coded and "
+            "searched for PHI to redact (entities))"
         )
     acks = [
         Ack(

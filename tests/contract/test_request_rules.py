@@ -225,6 +225,10 @@ def test_the_comprehend_medical_rule_counts_bytes_not_characters() -> None:
     assert comprehend_medical_problems("DetectEntitiesV2", {"Text": "e" * 19_999}) == []
     assert comprehend_medical_problems("DetectEntitiesV2", {"Text": "é" * 10_000})  # 10,000 characters, 20,000 bytes
     assert comprehend_medical_problems("DetectEntitiesV2", {"Text": ""})
+    assert comprehend_medical_problems("DetectPHI", {"Text": "e" * 19_999}) == []
+    assert comprehend_medical_problems("DetectPHI", {"Text": "가" * 6_667})  # 6,667 characters, 20,001 bytes
+    assert comprehend_medical_problems("DetectPHI", {"Text": ""})
+    assert comprehend_medical_problems("DetectPHI", {"Text": "seen by Dr. Patel", "LanguageCode": "en"})
     for operation in ("InferICD10CM", "InferRxNorm", "InferSNOMEDCT"):
         assert comprehend_medical_problems(operation, {"Text": "e" * 10_000}) == []
         assert comprehend_medical_problems(operation, {"Text": "e" * 10_001})
@@ -236,8 +240,9 @@ def test_the_comprehend_medical_rule_counts_bytes_not_characters() -> None:
 def test_every_recorded_comprehend_medical_request_meets_the_rules(recordings: Recordings) -> None:
     calls = [call for call in recordings.calls if call.service == "comprehendmedical"]
     assert calls, "no Comprehend Medical request was recorded: the self-heal and entities handler tests did not run"
-    # self-heal's DetectEntitiesV2 and the entities stage's four calls (tests/handlers/test_entities.py)
-    assert {call.operation for call in calls} == {"DetectEntitiesV2", "InferICD10CM", "InferRxNorm", "InferSNOMEDCT"}
+    # self-heal's DetectEntitiesV2 and the entities stage's five calls (tests/handlers/test_entities.py)
+    assert {call.operation for call in calls} == {"DetectEntitiesV2", "InferICD10CM", "InferRxNorm", "InferSNOMEDCT",
+                                                  "DetectPHI"}
     failing = {f"{call.test} #{index}": comprehend_medical_problems(call.operation, call.params)
                for index, call in enumerate(calls)}
     assert {name: found for name, found in failing.items() if found} == {}

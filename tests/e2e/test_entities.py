@@ -57,6 +57,16 @@ def test_a_documented_note_reaches_an_entities_artifact_and_search_by_code(drive
         (span,) = entity.spans
         assert file_lines[span.line - 1].strip()[span.begin:span.end].lower() == "fever"
 
+    # the de-identified copies beside them: the note's lines and its EMR record
+    for name in ("transcript", "emr"):
+        copy = driver.s3.get_object(Bucket=driver.resources.artifacts_bucket,
+                                    Key=f"redacted/{encounter.encounter_id}/{name}.json")
+        assert copy["ServerSideEncryption"] == "aws:kms"
+        assert json.loads(copy["Body"].read())["engine"] == "rules"
+    # the review page drawn again with the entities (a text note's EMR record: listed in their own panel)
+    page = driver.s3.get_object(Bucket=driver.resources.artifacts_bucket, Key=encounter.review_key or "")
+    assert 'aria-label="Coded entities"' in page["Body"].read().decode()
+
     index = SqliteSearchIndex(driver.runtime.paths.search_db)
     try:
         hits = eventually(lambda: [h.encounter_id for h in index.search("", code="ICD-10-CM:R50.9")

@@ -105,6 +105,12 @@ def test_erase_leaves_nothing_of_the_encounter_in_the_local_runtime(
         eventually(lambda: {hit.encounter_id for hit in index.search(SAID)} >= set(audio_ids), timeout=20)
     finally:
         index.close()
+    # the entities stage's outputs, the redacted copies among them, are there before the erasure
+    for encounter_id in audio_ids:
+        eventually(lambda eid=encounter_id: getattr(driver.repository.get(eid), "entities_key", None), timeout=30)
+        redacted = driver.s3.list_objects_v2(Bucket=driver.resources.artifacts_bucket,
+                                             Prefix=f"redacted/{encounter_id}/").get("Contents", [])
+        assert {o["Key"].rsplit("/", 1)[1] for o in redacted} == {"transcript.json", "note.json"}
     # a run folder, as `medscribe local run` writes it: results.json, report.html, review page copies
     rows = [ResultRow(e.encounter_id, e.kind.value if e.kind else None, e.source_key, e.status.value, e.reason)
             for e in encounters]

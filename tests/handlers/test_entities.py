@@ -18,9 +18,11 @@ from medscribe.adapters.encounters import EncounterRepository
 from medscribe.domain import offline_entities
 from medscribe.domain.clinical_entities import Code, Entity, EntitySet, Span, entity_set_from_dict
 from medscribe.domain.encounter import EncounterStatus
+from medscribe.domain.redaction import free_texts
 from medscribe.domain.transcript_lines import Line
 from medscribe.routes import READY_FOR_ENTITIES_PATTERN
 from tests.adapters.test_comprehend_medical import detected, icd, rxnorm, snomed
+from tests.adapters.test_comprehend_phi import phi
 from tests.handlers.conftest import Context
 from tests.handlers.test_document import read, text_encounter, transcribed_encounter
 from tests.handlers.test_document import ready as documentation_ready
@@ -37,6 +39,15 @@ LINES = [
      "text": "Ibuprofen 400 mg twice a day by mouth. No chest pain.", "confidence": 0.93},
 ]
 TEXT = "\n".join(line["text"] for line in LINES)
+NAMES = ("Okonkwo", "Patel")  # a name the offline rules miss (no title, not on the lists) and one they find
+
+
+def names_found(text: str) -> dict[str, Any]:
+    """DetectPHI's answer naming every occurrence of NAMES in `text`."""
+    found = sorted((at, name) for name in NAMES for at in range(len(text)) if text.startswith(name, at))
+    answer = phi(text, [("NAME", name) for _, name in found])
+    assert [entity["BeginOffset"] for entity in answer["Entities"]] == [at for at, _ in found]
+    return answer
 
 
 def ready(*encounter_ids: str) -> dict[str, Any]:
@@ -54,11 +65,14 @@ def documented(world: dict[str, Any], lines: list[dict[str, Any]] = LINES, langu
     return encounter_id
 
 
-def answer_all(comprehend: Stubber) -> None:
-    comprehend.add_response("detect_entities_v2", detected(TEXT), {"Text": TEXT})
-    comprehend.add_response("infer_icd10_cm", icd(TEXT), {"Text": TEXT})
-    comprehend.add_response("infer_rx_norm", rxnorm(TEXT), {"Text": TEXT})
-    comprehend.add_response("infer_snomedct", snomed(TEXT), {"Text": TEXT})
+def answer_all(comprehend: Stubber, text: str = TEXT) -> None:
+    """The entities stage's calls: the entities and their codes, then DetectPHI on the transcript's lines
+    (a documented encounter without a note: no DetectPHI request for a note)."""
+    comprehend.add_response("detect_entities_v2", detected(text), {"Text": text})
+    comprehend.add_response("infer_icd10_cm", icd(text), {"Text": text})
+    comprehend.add_response("infer_rx_norm", rxnorm(text), {"Text": text})
+    comprehend.add_response("infer_snomedct", snomed(text), {"Text": text})
+    comprehend.add_response("detect_phi", names_found(text), {"Text": text})
 
 
 def fake_offline(encounter_id: str, lines: Sequence[Line], language: str) -> EntitySet:
@@ -93,12 +107,16 @@ def test_a_documented_recording_gets_coded_entities_and_a_code_list(load_handler
     head = boto3.client("s3").head_object(Bucket="artifacts", Key=encounter.entities_key)
     assert head["ServerSideEncryption"] == "aws:kms"  # the project key, as every artifact
 
-    # again (a repeated event, a reconciler re-send): the same artifact and the same summary
+    redacted = read(f"redacted/{encounter_id}/transcript.json")
+    assert json.loads(redacted)["engine"] == "comprehend-medical+rules"
+
+    # again (a repeated event, a reconciler re-send): the same artifacts and the same summary
     answer_all(comprehend)
     assert module.handler(ready(encounter_id), Context()) == {"batchItemFailures": []}
     again = EncounterRepository(world["table"]).get(encounter_id)
     assert again is not None
     assert json.loads(read(again.entities_key or "")) == stored
+    assert read(f"redacted/{encounter_id}/transcript.json") == redacted
     assert (again.entity_count, again.entity_codes, again.updated_at) == (5, encounter.entity_codes,
                                                                          encounter.updated_at)
 
@@ -123,7 +141,8 @@ def test_throttling_that_outlasts_the_backoff_fails_the_message_for_a_retry(load
 
 
 def test_a_korean_recording_is_not_sent_and_says_why(load_handler, world, comprehend) -> None:  # type: ignore[no-untyped-def]
-    lines = [{**LINES[0], "text": "어디가 불편해서 오셨어요?"}, {**LINES[1], "text": "사흘 전부터 열이 나요."}]
+    lines = [{**LINES[0], "text": "김민수 님, 어디가 불편해서 오셨어요?"},
+             {**LINES[1], "text": "사흘 전부터 열이 나요."}]
     encounter_id = documented(world, lines, "ko-KR", EncounterStatus.NEEDS_REVIEW)
     assert load_handler("entities").handler(ready(encounter_id), Context()) == {"batchItemFailures": []}
     encounter = EncounterRepository(world["table"]).get(encounter_id)
@@ -131,6 +150,8 @@ def test_a_korean_recording_is_not_sent_and_says_why(load_handler, world, compre
     assert (encounter.entity_count, encounter.entity_codes) == (0, ())
     stored = json.loads(read(encounter.entities_key or ""))
     assert stored["notes"] == ["Comprehend Medical does not read Korean; not coded"]
+    redacted = json.loads(read(f"redacted/{encounter_id}/transcript.json"))  # by the Korean rules alone
+    assert (redacted["engine"], redacted["lines"][0]["text"]) == ("rules", "[NAME] 님, 어디가 불편해서 오셨어요?")
 
 
 def test_a_text_note_is_coded_from_its_own_lines_by_the_offline_engine(load_handler, world,  # type: ignore[no-untyped-def]
@@ -221,3 +242,57 @@ def test_the_reconciler_resends_documented_encounters_without_entities(load_hand
     assert service.reconcile(now=soon + timedelta(hours=48)).entities_redelivered == 0  # outside the window
     off = load_handler("reconcile", entity_engine="off").SERVICE
     assert off.reconcile(now=soon).entities_redelivered == 0
+
+
+NAMED = [*LINES, {"n": 5, "speaker": "spk_1", "start": 9.1, "end": 11.0,
+                  "text": "Okonkwo drives me home; Dr. Patel said to rest.", "confidence": 0.9}]
+NAMED_TEXT = "\n".join(line["text"] for line in NAMED)
+
+
+def test_redacted_copies_and_the_review_page_with_entities_follow_the_entities(load_handler, world,  # type: ignore[no-untyped-def]
+                                                                               comprehend) -> None:
+    encounter_id = transcribed_encounter(world, NAMED)
+    assert load_handler("document", note_engine="offline").handler(
+        documentation_ready(encounter_id), Context()) == {"batchItemFailures": []}
+    note = json.loads(read(f"notes/{encounter_id}/note.json"))
+    assert 'class="claim-entities"' not in read(f"notes/{encounter_id}/review.html").decode()  # not yet
+    answer_all(comprehend, NAMED_TEXT)
+    # the note's free texts in one DetectPHI request, less the lines the transcript's request already held
+    note_text = "\n".join(text for text in dict.fromkeys(free_texts(note)) if text not in NAMED_TEXT.split("\n"))
+    comprehend.add_response("detect_phi", names_found(note_text), {"Text": note_text})
+    assert load_handler("entities").handler(ready(encounter_id), Context()) == {"batchItemFailures": []}
+    comprehend.assert_no_pending_responses()
+
+    transcript = json.loads(read(f"redacted/{encounter_id}/transcript.json"))
+    assert transcript["engine"] == "comprehend-medical+rules"
+    assert transcript["lines"][4]["text"] == "[NAME] drives me home; Dr. [NAME] said to rest."
+    assert [line["n"] for line in transcript["lines"]] == [1, 2, 3, 4, 5]
+    copy = json.loads(read(f"redacted/{encounter_id}/note.json"))
+    assert [s["name"] for s in copy["document"]["sections"]] == [s["name"] for s in note["sections"]]
+    assert [[i["lines"] for i in s["items"]] for s in copy["document"]["sections"]] == [
+        [i["lines"] for i in s["items"]] for s in note["sections"]]  # every citation kept
+    for key in (f"redacted/{encounter_id}/transcript.json", f"redacted/{encounter_id}/note.json"):
+        body = read(key).decode()
+        assert "Okonkwo" not in body
+        assert "Patel" not in body
+        assert boto3.client("s3").head_object(Bucket="artifacts", Key=key)["ServerSideEncryption"] == "aws:kms"
+
+    page = read(f"notes/{encounter_id}/review.html").decode()  # drawn again, with the entities
+    assert '<span class="entity-text">fever</span>' in page
+    assert "ICD-10-CM R50.9" in page
+
+
+def test_a_detect_phi_request_the_service_rejects_leaves_the_rules_and_says_so(load_handler, world,  # type: ignore[no-untyped-def]
+                                                                                comprehend) -> None:
+    encounter_id = documented(world, NAMED)
+    comprehend.add_response("detect_entities_v2", detected(NAMED_TEXT), {"Text": NAMED_TEXT})
+    comprehend.add_response("infer_icd10_cm", icd(NAMED_TEXT), {"Text": NAMED_TEXT})
+    comprehend.add_response("infer_rx_norm", rxnorm(NAMED_TEXT), {"Text": NAMED_TEXT})
+    comprehend.add_response("infer_snomedct", snomed(NAMED_TEXT), {"Text": NAMED_TEXT})
+    comprehend.add_client_error("detect_phi", service_error_code="InvalidEncodingException", http_status_code=400)
+    assert load_handler("entities").handler(ready(encounter_id), Context()) == {"batchItemFailures": []}
+    transcript = json.loads(read(f"redacted/{encounter_id}/transcript.json"))
+    assert transcript["engine"] == "rules"
+    assert transcript["notes"][0].startswith("DetectPHI not used: ")
+    assert transcript["lines"][4]["text"] == "Okonkwo drives me home; Dr. [NAME] said to rest."
+    assert EncounterRepository(world["table"]).get(encounter_id).entity_count == 5  # type: ignore[union-attr]

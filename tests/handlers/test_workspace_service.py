@@ -330,3 +330,31 @@ def test_export_hands_out_the_signed_version_only_and_is_audited_with_it(world, 
     assert [(e["actor_id"], e["version"]) for e in exports] == [(ALICE.actor_id, 1)]
     with pytest.raises(NotFound):
         workspace.export(ALICE, "enc-" + "0" * 32)
+
+
+def test_the_view_carries_the_coded_entities_and_which_claims_they_sit_beside(  # type: ignore[no-untyped-def]
+        load_handler, world, documented, monkeypatch) -> None:
+    from medscribe.domain import offline_entities
+    from medscribe.domain.clinical_entities import Code, Entity, EntitySet, Span
+    from tests.handlers.test_entities import ready as entities_ready
+
+    before = service(world).encounter(ALICE, documented)
+    assert (before["entities"], before["claim_entities"]) == (None, [])  # the entities stage has not run
+    first = before["note"]["sections"][0]
+    cited = first["items"][0]["lines"][0]
+    uncited = max(line["n"] for line in before["lines"]) + 1  # a line no claim cites
+
+    def extract(encounter_id: str, lines: Any, language: str) -> EntitySet:
+        return EntitySet(encounter_id=encounter_id, engine="offline", language=language, entities=(
+            Entity(id="e1", category="MEDICAL_CONDITION", type="DX_NAME", text="chest pain",
+                   spans=(Span(cited, 0, 1),), codes=(Code("ICD-10-CM", "R07.9", "Chest pain, unspecified"),)),
+            Entity(id="e2", category="ANATOMY", type="SYSTEM_ORGAN_SITE", text="arm", spans=(Span(uncited, 0, 1),))))
+
+    monkeypatch.setattr(offline_entities, "extract", extract)
+    load_handler("entities", entity_engine="offline").handler(entities_ready(documented), Context())
+    view = service(world).encounter(ALICE, documented)
+    assert [e["id"] for e in view["entities"]["entities"]] == ["e1", "e2"]
+    assert {"section": first["name"], "item": 1, "entities": ["e1"]} in view["claim_entities"]
+    assert all("e2" not in claim["entities"] for claim in view["claim_entities"])
+    assert all(cited in next(s for s in view["note"]["sections"] if s["name"] == c["section"])["items"][c["item"] - 1]
+               ["lines"] for c in view["claim_entities"])  # every listed claim cites the entity's line

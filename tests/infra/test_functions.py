@@ -29,6 +29,7 @@ RESOURCE_STAR_ALLOWED = {
     "comprehendmedical:InferICD10CM",
     "comprehendmedical:InferRxNorm",
     "comprehendmedical:InferSNOMEDCT",
+    "comprehendmedical:DetectPHI",
     # creating custom vocabularies and language models has no resource type either (self-heal loop)
     "transcribe:CreateVocabulary",
     "transcribe:CreateMedicalVocabulary",

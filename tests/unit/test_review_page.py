@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from medscribe.domain.clinical_entities import Code, Entity, EntitySet, Span
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.note_writing import write_note
 from medscribe.review import IndexEntry, render_index_page, render_review_page
@@ -241,3 +242,58 @@ def test_a_claim_its_lines_do_not_support_is_flagged_with_its_reasons() -> None:
     assert "No known drug allergies" in claims[1]
     assert "allergy status" in html.split("No known drug allergies", 1)[1]
     assert "claim-flagged" not in claims[0]
+
+
+def coded(text: str = "chest pain", line: int = 2, **changes: Any) -> EntitySet:
+    entities = (
+        Entity(id="e1", category="MEDICAL_CONDITION", type="DX_NAME", text=text, spans=(Span(line, 0, 10),),
+               codes=(Code("ICD-10-CM", "R07.9", "Chest pain, unspecified"),
+                      Code("SNOMED CT", "29857009", "Chest pain (finding)"))),
+        Entity(id="e2", category="TEST_TREATMENT_PROCEDURE", type="TEST_NAME", text="stress test",
+               spans=(Span(4, 13, 24),), not_coded="offline: SNOMED CT is not available"),
+        Entity(id="e3", category="MEDICAL_CONDITION", type="DX_NAME", text="fever", spans=(Span(3, 0, 5),),
+               traits=("NEGATION",), codes=(Code("ICD-10-CM", "R50.9", "Fever, unspecified"),)),
+    )
+    return EntitySet(encounter_id="enc-1", engine="offline", language="en-US", entities=entities, **changes)
+
+
+def test_each_claim_shows_the_coded_entities_of_its_cited_lines() -> None:
+    html = render_review_page(sample_note(), encounter_id="enc-1", title="Review", entities=coded())
+    claims = html.split('<li class="claim"')[1:]  # each claim up to the next one
+    by_claim = {c.split('class="claim-text">', 1)[1].split("<", 1)[0]: c for c in claims}
+    complaint = by_claim["Chest pain on exertion"]  # cites line 2: the chest pain entity, with both codes
+    assert '<span class="entity-text">chest pain</span>' in complaint
+    assert "ICD-10-CM R07.9" in complaint
+    assert "SNOMED CT 29857009" in complaint
+    assert "stress test" not in complaint
+    plan = by_claim["Stress test &lt;i&gt;soon&lt;/i&gt;"]  # cites 1 and 4: the test, not coded
+    assert '<span class="entity-text">stress test</span>' in plan
+    assert 'title="offline: SNOMED CT is not available">not coded<' in plan
+    assert "entity-text" not in by_claim["Unsupported"]  # no cited line, no entity
+    assert "entity-text" not in by_claim["Cites a ghost"]
+    assert '<span class="entity-category">medical condition</span>' in complaint
+
+
+def test_a_negated_entity_says_so_and_entity_markup_stays_text() -> None:
+    note = sample_note(sections=[{"name": "Review of systems", "items": [{"text": "Denies fever", "lines": [3]}]}])
+    page = Page(render_review_page(note, encounter_id="enc-1", title="Review", entities=coded(text=ATTACK, line=3)))
+    [fever] = [a for a in page.all("li", "entity") if "entity-negated" in a["class"].split()]
+    assert fever["data-category"] == "MEDICAL_CONDITION"
+    assert page.all("span", "negated")
+    html = render_review_page(note, encounter_id="enc-1", title="Review", entities=coded(text=ATTACK, line=3))
+    assert ATTACK not in html
+    assert len(page.all("script")) == 1
+    assert ATTACK in "".join(page.text)  # the hostile entity text is shown as text
+
+
+def test_without_entities_no_entity_markup_and_a_page_without_claims_lists_them() -> None:
+    assert 'class="claim-entities"' not in render_review_page(sample_note(), encounter_id="e", title="R")
+    emr = {"record": {"Summary": "x"}, "problems": [], "status": "DOCUMENTED", "engine": "offline"}
+    note = sample_note(sections=[], lines=[])
+    page = Page(render_review_page(note, encounter_id="e", title="R", emr=emr,
+                                   entities=coded(notes=("offline: RxNorm is not coded",))))
+    [panel] = page.all("section", "coded")
+    assert panel["aria-label"] == "Coded entities"
+    assert len(page.all("li", "entity")) == 3
+    assert "lines 2" in "".join(page.text)
+    assert "offline: RxNorm is not coded" in "".join(page.text)

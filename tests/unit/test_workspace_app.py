@@ -689,3 +689,54 @@ def test_aws_logout_hands_on_to_the_sign_out_that_receives_the_refresh_cookie(la
                                      headers={"x-csrf-token": "e" * 43, "origin": origin}), None)
     assert response["statusCode"] == 307  # the POST and its form go on (tests/unit/test_workspace_signin.py)
     assert response["headers"]["location"] == "/auth/logout"
+
+
+def test_the_encounter_page_shows_each_claims_coded_entities_as_text(admin: tuple[TestClient, str],
+                                                                    service: FakeWorkspace,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the service answers (`entities`, and `claim_entities` naming them per claim) beside the claim:
+    text, category, code and system, negated; an entity text with markup is shown as text."""
+    viewed = service.encounter
+    entities = {"engine": "offline", "language": "en-US", "notes": [], "entities": [
+        {"id": "e1", "category": "MEDICAL_CONDITION", "type": "DX_NAME", "text": ATTACK, "lines": [2],
+         "traits": ["NEGATION"], "codes": [{"system": "ICD-10-CM", "code": "R07.9", "description": "Chest pain"}],
+         "not_coded": None},
+        {"id": "e2", "category": "TEST_TREATMENT_PROCEDURE", "type": "TEST_NAME", "text": "stress test",
+         "lines": [3], "traits": [], "codes": [], "not_coded": "offline: SNOMED CT is not available"}]}
+    claims = [{"section": "Chief complaint", "item": 1, "entities": ["e1"]},
+              {"section": "Plan", "item": 1, "entities": ["e2"]}]
+    monkeypatch.setattr(service, "encounter", lambda actor, encounter_id: {
+        **viewed(actor, encounter_id), "entities": entities, "claim_entities": claims})
+    client, _ = admin
+    assert client.get(f"/api/encounters/{ENC}").json()["claim_entities"] == claims
+    html = client.get(f"/encounters/{ENC}").text
+    complaint, plan = html.split('<li class="claim')[1:3]
+    assert '<code class="entity-code" title="Chest pain">ICD-10-CM R07.9</code>' in complaint
+    assert '<span class="negated">negated</span>' in complaint
+    assert 'data-category="MEDICAL_CONDITION"' in complaint
+    assert "medical condition" in complaint
+    assert '<span class="entity-text">stress test</span>' in plan
+    assert 'title="offline: SNOMED CT is not available">not coded<' in plan
+    assert "R07.9" not in plan
+    assert ATTACK not in html
+    assert '<span class="entity-text">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;' in complaint
+
+
+def test_an_emr_record_lists_its_coded_entities_in_a_panel(admin: tuple[TestClient, str], service: FakeWorkspace,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    viewed = service.encounter
+    entities = {"encounter_id": ENC, "engine": "offline", "language": "en-US",
+                "notes": ["offline: RxNorm is not coded"],
+                "entities": [{"id": "e1", "category": "MEDICAL_CONDITION", "type": "DX_NAME", "text": ATTACK,
+                              "spans": [{"line": 3, "begin": 0, "end": 5}], "traits": [], "attributes": [],
+                              "codes": [{"system": "ICD-10-CM", "code": "R50.9", "description": "Fever"}]}]}
+    monkeypatch.setattr(service, "encounter", lambda actor, encounter_id: {
+        **viewed(actor, encounter_id), "note": None, "entities": entities, "claim_entities": [],
+        "emr": {"record": {"Summary": "fever"}, "problems": [], "status": "DOCUMENTED", "engine": "offline"}})
+    client, _ = admin
+    html = client.get(f"/encounters/{ENC}").text
+    panel = html.split('aria-label="Coded entities"', 1)[1]
+    assert "ICD-10-CM R50.9" in panel
+    assert "lines 3" in panel
+    assert "offline: RxNorm is not coded" in panel
+    assert ATTACK not in html

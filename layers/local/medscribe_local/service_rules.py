@@ -140,8 +140,8 @@ def _tool_problems(tool_config: Mapping[str, Any]) -> list[str]:
 
 # --- Amazon Comprehend Medical ------------------------------------------------------------------
 
-# DetectEntitiesV2 (API reference, Request Parameters, Text): "Each string must contain fewer than
-# 20,000 bytes of characters"; the service model's length bound counts characters, and botocore checks
+# DetectEntitiesV2 and DetectPHI (API reference, Request Parameters, Text): "Each string must contain
+# fewer than 20,000 bytes of characters"; the service model's length bound counts characters, and botocore checks
 # only the minimum, so a text of accented or non-Latin characters could pass it and still be rejected.
 # InferICD10CM, InferRxNorm, InferSNOMEDCT: "a string from 1 to 10000 characters" (the model: max 10000);
 # checked here in UTF-8 bytes too, the stricter reading (the service measures DetectEntitiesV2's in bytes).
@@ -151,8 +151,9 @@ COMPREHEND_MEDICAL_INFER = frozenset({"InferICD10CM", "InferRxNorm", "InferSNOME
 
 
 def comprehend_medical_problems(operation: str, params: Mapping[str, Any]) -> list[str]:
-    """What Comprehend Medical would reject in one DetectEntitiesV2 (or DetectEntities) or Infer* request."""
-    if operation not in ("DetectEntitiesV2", "DetectEntities", *COMPREHEND_MEDICAL_INFER):
+    """What Comprehend Medical would reject in one DetectEntitiesV2 (or DetectEntities), DetectPHI or
+    Infer* request."""
+    if operation not in ("DetectEntitiesV2", "DetectEntities", "DetectPHI", *COMPREHEND_MEDICAL_INFER):
         return []
     text = params.get("Text")
     if not isinstance(text, str) or not text:

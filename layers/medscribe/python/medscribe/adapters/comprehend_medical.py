@@ -1,8 +1,9 @@
 """Coded clinical entities by Amazon Comprehend Medical: DetectEntitiesV2 for the entities (traits,
-attributes, scores) and InferICD10CM, InferRxNorm, InferSNOMEDCT for their codes.
+attributes, scores) and InferICD10CM, InferRxNorm, InferSNOMEDCT for their codes; DetectPHI for the
+spans the redacted copies hide (medscribe.domain.redacted_copies), beside the offline rules.
 
 Request limits (API reference, Request Parameters, Text; botocore comprehendmedical 2018-10-30):
-DetectEntitiesV2 takes "fewer than 20,000 bytes of characters"; the Infer* calls take "a string from 1
+DetectEntitiesV2 and DetectPHI take "fewer than 20,000 bytes of characters"; the Infer* calls take "a string from 1
 to 10000 characters". The transcript's joined text (medscribe.domain.clinical_entities.LineText) is cut
 at line boundaries into pieces measured in UTF-8 **bytes** (a piece of 10,000 bytes is at most 10,000
 characters, so one measure serves both rules), and each piece's offsets are shifted by the piece's
@@ -33,13 +34,23 @@ from botocore.exceptions import ClientError
 from medscribe.adapters import aws_clients
 from medscribe.adapters.errors import classify, error_code
 from medscribe.adapters.llm.retry import backoff_delay
-from medscribe.domain.clinical_entities import CATEGORIES, TRAITS, Attribute, Code, Entity, EntitySet, LineText
+from medscribe.domain.clinical_entities import (
+    CATEGORIES,
+    SEPARATOR,
+    TRAITS,
+    Attribute,
+    Code,
+    Entity,
+    EntitySet,
+    LineText,
+)
 from medscribe.domain.errors import TransientError
+from medscribe.domain.redaction import PhiSpan, service_span
 from medscribe.domain.transcript_lines import Line
 from medscribe.observability import logger
 
 ENGINE = "comprehend-medical"
-DETECT_TEXT_BYTES = 19_999  # DetectEntitiesV2: fewer than 20,000 bytes
+DETECT_TEXT_BYTES = 19_999  # DetectEntitiesV2 and DetectPHI: fewer than 20,000 bytes
 INFER_TEXT_BYTES = 10_000  # InferICD10CM / InferRxNorm / InferSNOMEDCT: 1 to 10,000 characters
 KOREAN_NOTE = "Comprehend Medical does not read Korean; not coded"
 OTHER_LANGUAGE_NOTE = "Comprehend Medical reads English only; not coded"
@@ -145,6 +156,36 @@ class ComprehendMedicalEntities:
             "encounter_id": encounter_id, "calls": calls, "characters": len(joined.text),
             "entities": len(entities), "codes": sum(len(entity.codes) for entity in entities)})
         return EntitySet(encounter_id=encounter_id, engine=ENGINE, language=language, entities=entities)
+
+    def detect_phi(self, texts: Sequence[str], language: str) -> list[list[PhiSpan]]:
+        """The PHI spans DetectPHI finds in each of `texts` (offsets into that text). The texts are joined
+        by line breaks and sent in pieces of fewer than 20,000 UTF-8 bytes cut at line boundaries, and each
+        answer's offsets are shifted by its piece's offset and mapped back to the text they fall in.
+        English only: any other language gets no spans (the rules still run on it)."""
+        found: list[list[PhiSpan]] = [[] for _ in texts]
+        if language.split("-")[0].lower() != "en":
+            return found
+        starts, position = [], 0
+        for text in texts:
+            starts.append(position)
+            position += len(text) + len(SEPARATOR)
+        calls = 0
+        for offset, piece in utf8_pieces(SEPARATOR.join(texts), DETECT_TEXT_BYTES):
+            response = self._call("DetectPHI", self.client.detect_phi, piece)
+            calls += 1
+            for raw in response.get("Entities", []):
+                begin, end = offset + int(raw["BeginOffset"]), offset + int(raw["EndOffset"])
+                index = bisect.bisect_right(starts, begin) - 1
+                while 0 <= index < len(texts) and starts[index] < end:  # clipped to each text it touches
+                    local = (max(begin, starts[index]) - starts[index], min(end, starts[index] + len(texts[index]))
+                             - starts[index])
+                    span = service_span(str(raw.get("Type", "")), str(raw.get("Text", "")), *local)
+                    if span is not None:
+                        found[index].append(span)
+                    index += 1
+        logger.info("phi detected", extra={"calls": calls, "texts": len(texts),
+                                           "spans": sum(len(spans) for spans in found)})
+        return found
 
     def _call(self, operation: str, method: Callable[..., dict[str, Any]], text: str) -> dict[str, Any]:
         """One request (`method(Text=text)`), with backoff on throttling and 5xx."""

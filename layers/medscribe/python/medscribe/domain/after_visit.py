@@ -48,6 +48,7 @@ from medscribe.domain.notes import (
     Problem,
     TemplateError,
     infer_roles,
+    note_keys,
     packaged_text,
 )
 from medscribe.domain.transcript_lines import Line
@@ -63,7 +64,7 @@ _SECTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 def summary_key(encounter_id: str) -> str:
     """Where the documentation stage stores an encounter's summary (beside its note and review page)."""
-    return f"notes/{encounter_id}/summary.json"
+    return note_keys(encounter_id)["summary"]
 
 
 # ------------------------------------------------------------------------------------------ template

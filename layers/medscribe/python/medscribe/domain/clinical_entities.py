@@ -117,6 +117,27 @@ class EntitySet:
         return tuple(e for e in self.entities if any(c.system == system and c.code == code for c in e.codes))
 
 
+def claim_entities(entities: EntitySet | None, cited: Iterable[object]) -> tuple[Entity, ...]:
+    """The entities whose evidence lines overlap a claim's cited lines (what the review page and the
+    workspace show beside the claim), in the set's order."""
+    lines = {int(str(n)) for n in cited if str(n).strip().isdigit()}
+    if entities is None or not lines:
+        return ()
+    return tuple(entity for entity in entities.entities if lines.intersection(entity.lines))
+
+
+def claims_with_entities(note: Mapping[str, Any] | None, entities: EntitySet | None) -> list[dict[str, Any]]:
+    """For every claim of a note (`{"sections": [{"name", "items": [{"text", "lines"}]}]}`) that has
+    any: `{"section", "item" (1-based), "entities": [entity ids]}`, the entities of its cited lines."""
+    found: list[dict[str, Any]] = []
+    for section in (note or {}).get("sections") or []:
+        for index, item in enumerate(section.get("items") or [], start=1):
+            ids = [entity.id for entity in claim_entities(entities, item.get("lines") or [])]
+            if ids:
+                found.append({"section": str(section.get("name", "")), "item": index, "entities": ids})
+    return found
+
+
 def _spans(raw: Iterable[Mapping[str, Any]]) -> tuple[Span, ...]:
     return tuple(Span(int(s["line"]), int(s["begin"]), int(s["end"])) for s in raw)
 

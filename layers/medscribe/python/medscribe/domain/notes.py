@@ -46,6 +46,14 @@ MAX_SECTION_NAME_CHARS = 80
 MAX_DESCRIPTION_CHARS = 2000
 
 
+def note_keys(encounter_id: str) -> dict[str, str]:
+    """Where the documentation stage writes an encounter's note, EMR record, after-visit summary and review
+    page (the entities stage draws the review page again at the same key)."""
+    folder = f"notes/{encounter_id}"
+    return {"note": f"{folder}/note.json", "emr": f"{folder}/emr.json", "summary": f"{folder}/summary.json",
+            "review": f"{folder}/review.html"}
+
+
 class NoteStatus(StrEnum):
     DOCUMENTED = "DOCUMENTED"
     NEEDS_REVIEW = "NEEDS_REVIEW"

@@ -19,6 +19,8 @@ lines). The categories follow the HIPAA Safe Harbor identifiers that occur in sp
   after "zip", a Korean road or lot address (시/도, 구/군, 로/길/동 and number).
 - ID: record, account, insurance and social security numbers named as such, and SSN-shaped numbers.
 - RRN: Korean resident registration numbers (주민등록번호: six digits, a dash, seven digits).
+- PROFESSION: only from Amazon Comprehend Medical's DetectPHI (a patient's or relative's profession or
+  employer, Safe Harbor's "any other unique identifying characteristic"); the rules do not look for it.
 
 What rules cannot see is not found: a name the lists do not hold, said without a title, a greeting
 or a naming phrase ("then Okonkwo called"), or a place named without a number. `bench/redaction.py`
@@ -30,14 +32,15 @@ are redacted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from itertools import count
 
 from medscribe.domain.transcript_lines import Line
 
-CATEGORIES = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ADDRESS", "ID", "RRN")
+CATEGORIES = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ADDRESS", "ID", "RRN", "PROFESSION")
 
 
 @dataclass(frozen=True)
@@ -264,22 +267,61 @@ STRUCTURAL_KEYS = frozenset({"status", "engine", "template", "code", "speaker", 
                              "version", "kind", "category", "type", "system", "unit", "units", "section"})
 
 
-def redact_document(value: object, language: str = "en-US") -> tuple[object, dict[str, int]]:
+def _walk(value: object, key: str | None, text: Callable[[str], str]) -> object:
+    """`value` with `text` applied to every free-text string, depth first in document order."""
+    if isinstance(value, dict):
+        return {k: _walk(v, str(k), text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, key, text) for v in value]
+    if isinstance(value, str) and key not in STRUCTURAL_KEYS:
+        return text(value)
+    return value
+
+
+def free_texts(value: object) -> list[str]:
+    """The free-text strings of a JSON document, in the order redact_document visits them (what a
+    detector such as DetectPHI is given, so that its spans line up with `extra`)."""
+    found: list[str] = []
+
+    def keep(text: str) -> str:
+        found.append(text)
+        return text
+
+    _walk(value, None, keep)
+    return found
+
+
+def redact_document(value: object, language: str = "en-US",
+                    extra: Sequence[Sequence[PhiSpan]] = ()) -> tuple[object, dict[str, int]]:
     """A JSON document (a note, an EMR record, transcript lines) with every free-text string redacted;
-    numbers, booleans and the values of STRUCTURAL_KEYS kept. Returns the copy and the counts per
-    category (no text)."""
+    numbers, booleans and the values of STRUCTURAL_KEYS kept. `extra[i]` are spans another engine
+    found in the i-th string of `free_texts(value)`. Returns the copy and the counts per category
+    (no text)."""
     counts: dict[str, int] = {}
+    position = count()
 
-    def walk(item: object, key: str | None) -> object:
-        if isinstance(item, dict):
-            return {k: walk(v, str(k)) for k, v in item.items()}
-        if isinstance(item, list):
-            return [walk(v, key) for v in item]
-        if isinstance(item, str) and key not in STRUCTURAL_KEYS:
-            text, spans = redact(item, language)
-            for span in spans:
-                counts[span.category] = counts.get(span.category, 0) + 1
-            return text
-        return item
+    def text(item: str) -> str:
+        index = next(position)
+        replaced, spans = redact(item, language, extra[index] if index < len(extra) else ())
+        for span in spans:
+            counts[span.category] = counts.get(span.category, 0) + 1
+        return replaced
 
-    return walk(value, None), counts
+    return _walk(value, None, text), counts
+
+
+# Amazon Comprehend Medical DetectPHI entity types -> categories here (Detect PHI, "Detected PHI
+# entities"; CONTACT_POINT and IDENTIFIER are older names the service model still lists).
+SERVICE_TYPES = {"NAME": "NAME", "DATE": "DATE", "AGE": "AGE", "PHONE_OR_FAX": "PHONE", "CONTACT_POINT": "PHONE",
+                 "EMAIL": "EMAIL", "ID": "ID", "IDENTIFIER": "ID", "URL": "URL", "ADDRESS": "ADDRESS",
+                 "PROFESSION": "PROFESSION"}
+_OVER_89 = re.compile(r"(?<!\d)(?:9\d|[1-9]\d{2})(?!\d)|\bninety|\bhundred", re.IGNORECASE)
+
+
+def service_span(entity_type: str, text: str, begin: int, end: int) -> PhiSpan | None:
+    """A DetectPHI entity as a span to redact, or None. DetectPHI marks every age; Safe Harbor asks
+    only for ages over 89, so an AGE is kept when its text says 90 or more."""
+    category = SERVICE_TYPES.get(entity_type)
+    if category is None or end <= begin or (category == "AGE" and not _OVER_89.search(text)):
+        return None
+    return PhiSpan(category, begin, end)

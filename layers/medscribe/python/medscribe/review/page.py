@@ -16,6 +16,11 @@ The after-visit summary (`summary_panel`, also used by the workspace) is shown t
 sentence with its citations, a sentence the checker does not accept flagged "unsupported", the
 summary's own status and what its engine could not do. For a text note (no transcript lines in the
 note) the transcript panel shows the note's numbered lines the summary cites.
+
+Coded entities (the entities stage's `entities/<id>.json`, when the page is drawn after it): under each
+claim, the entities whose evidence lines overlap the claim's cited lines, each with its text, category,
+codes (system and code) and "negated" where the finding is denied; a page without claims (an EMR
+record) lists every entity with its lines.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from medscribe.domain.clinical_entities import Entity, EntitySet, claim_entities
 from medscribe.domain.emr import FIELDS, LIST_FIELDS, detect_language
 from medscribe.domain.evidence import REASONS
 from medscribe.domain.notes import NoteStatus
@@ -114,9 +120,34 @@ def claim_problems(note: Mapping[str, Any]) -> dict[tuple[str, int], list[Mappin
     return found
 
 
-def _claim(item: Mapping[str, Any], known: set[int], problems: Sequence[Mapping[str, Any]]) -> str:
-    """A claim with its citations; a claim its cited lines do not support is flagged with the reasons."""
-    text = f'<span class="claim-text">{_e(item.get("text", ""))}</span>{_citations(item.get("lines") or [], known)}'
+def _entity(entity: Entity, *, with_lines: bool = False) -> str:
+    """One coded entity: text, category, codes (or why none), negation; every value escaped."""
+    codes = "".join(f'<code class="entity-code" title="{_e(code.description)}">{_e(code.system)} {_e(code.code)}'
+                    "</code>" for code in entity.codes)
+    if not codes:
+        codes = f'<span class="not-coded" title="{_e(entity.not_coded or "")}">not coded</span>'
+    negated = '<span class="negated">negated</span>' if entity.negated else ""
+    lines = (f'<span class="entity-lines">lines {_e(", ".join(map(str, entity.lines)))}</span>'
+             if with_lines else "")
+    return (f'<li class="entity{" entity-negated" if entity.negated else ""}" data-category="{_e(entity.category)}">'
+            f'<span class="entity-text">{_e(entity.text)}</span> '
+            f'<span class="entity-category">{_e(entity.category.replace("_", " ").lower())}</span> '
+            f"{codes}{negated}{lines}</li>")
+
+
+def _claim_entities(found: Sequence[Entity]) -> str:
+    if not found:
+        return ""
+    return f'<ul class="claim-entities" aria-label="coded entities">{"".join(map(_entity, found))}</ul>'
+
+
+def _claim(item: Mapping[str, Any], known: set[int], problems: Sequence[Mapping[str, Any]],
+           entities: EntitySet | None) -> str:
+    """A claim with its citations and the coded entities of its lines; a claim its cited lines do not
+    support is flagged with the reasons."""
+    cited = item.get("lines") or []
+    text = (f'<span class="claim-text">{_e(item.get("text", ""))}</span>{_citations(cited, known)}'
+            f"{_claim_entities(claim_entities(entities, cited))}")
     if not problems:
         return f'<li class="claim">{text}</li>'
     verdict = "contradicted" if any("contradicted" in str(p.get("code")) for p in problems) else "unsupported"
@@ -125,13 +156,22 @@ def _claim(item: Mapping[str, Any], known: set[int], problems: Sequence[Mapping[
             f'<span class="verdict">{verdict}</span><ul class="claim-problems">{reasons}</ul></li>')
 
 
-def _note_sections(note: Mapping[str, Any], known: set[int]) -> str:
+def entities_panel(entities: EntitySet) -> str:
+    """Every coded entity with its lines (a page without claims to put them beside), and the engine's notes."""
+    items = "".join(_entity(entity, with_lines=True) for entity in entities.entities)
+    listing = f'<ul class="entities">{items}</ul>' if items else '<p class="empty">No coded entities.</p>'
+    notes = "".join(f'<p class="empty">{_e(note)}</p>' for note in entities.notes)
+    return (f'<section class="panel coded" aria-label="Coded entities"><h2>Coded entities</h2>'
+            f'<p class="meta">engine {_e(entities.engine)}</p>{listing}{notes}</section>')
+
+
+def _note_sections(note: Mapping[str, Any], known: set[int], entities: EntitySet | None) -> str:
     parts: list[str] = []
     flagged = claim_problems(note)
     for section in note.get("sections") or []:
         items = section.get("items") or []
         name = str(section.get("name", ""))
-        claims = "".join(_claim(item, known, flagged.get((name, index), []))
+        claims = "".join(_claim(item, known, flagged.get((name, index), []), entities)
                          for index, item in enumerate(items, start=1))
         body = f"<ul>{claims}</ul>" if claims else '<p class="empty">Nothing documented.</p>'
         parts.append(f'<section class="note-section"><h3>{_e(section.get("name", ""))}</h3>{body}</section>')
@@ -183,7 +223,7 @@ def summary_panel(summary: Mapping[str, Any], known: set[int], *, with_lines: bo
         sentences = "".join(
             _claim(sentence, known, [] if sentence.get("verified") else [{"code": "unsupported_sentence", "message": (
                 "not supported by its cited lines: it " + "; it ".join(
-                    REASONS.get(str(r), "cites no line") for r in sentence.get("reasons") or ("uncited",)))}])
+                    REASONS.get(str(r), "cites no line") for r in sentence.get("reasons") or ("uncited",)))}], None)
             for sentence in section.get("sentences") or [])
         body = f"<ul>{sentences}</ul>" if sentences else '<p class="empty">Nothing for this section.</p>'
         parts.append(f'<section class="note-section"><h3>{_e(section.get("title", ""))}</h3>{body}</section>')
@@ -199,10 +239,19 @@ def summary_panel(summary: Mapping[str, Any], known: set[int], *, with_lines: bo
             f'{"<h3>Lines cited</h3>" + _transcript(cited) if cited else ""}</section>')
 
 
+def emr_only_note(emr: Mapping[str, Any]) -> dict[str, Any]:
+    """The note a text note's review page is drawn from: no lines or sections; the EMR record's
+    engine, problems and status."""
+    return {"template": None, "engine": emr.get("engine") or "offline", "lines": [], "sections": [],
+            "problems": list(emr.get("problems") or []), "status": str(emr.get("status") or "DOCUMENTED")}
+
+
 def render_review_page(note: Mapping[str, Any], *, encounter_id: str, title: str,
-                       emr: Mapping[str, Any] | None = None, summary: Mapping[str, Any] | None = None) -> str:
-    """The review page of one encounter from its note JSON (`Note.to_dict()` shape), optional EMR record
-    and optional after-visit summary."""
+                       emr: Mapping[str, Any] | None = None, summary: Mapping[str, Any] | None = None,
+                       entities: EntitySet | None = None) -> str:
+    """The review page of one encounter from its note JSON (`Note.to_dict()` shape), optional EMR record,
+    optional after-visit summary and optional coded entities (beside the claims; listed in a panel of
+    their own when there are none)."""
     lines = list(note.get("lines") or (summary or {}).get("lines") or [])
     known = {int(line["n"]) for line in lines}
     status = str(note.get("status", ""))
@@ -220,8 +269,10 @@ def render_review_page(note: Mapping[str, Any], *, encounter_id: str, title: str
     body = (
         f'<header class="top"><h1>{_e(title)}</h1><dl class="meta">{meta}</dl></header>{banner}'
         '<main class="layout">'
-        f'<div><section class="panel note" aria-label="Note"><h2>Note</h2>{_note_sections(note, known)}</section>'
-        f'{emr_panel(emr) if emr is not None else ""}{summary_panel(summary, known) if summary else ""}</div>'
+        f'<div><section class="panel note" aria-label="Note"><h2>Note</h2>{_note_sections(note, known, entities)}'
+        f'</section>{emr_panel(emr) if emr is not None else ""}'
+        f'{entities_panel(entities) if entities is not None and not note.get("sections") else ""}'
+        f'{summary_panel(summary, known) if summary else ""}</div>'
         f'<section class="panel transcript" aria-label="Transcript"><h2>Transcript</h2>{_transcript(lines)}</section>'
         "</main>"
         "<footer>Generated by medscribe. Every statement links to the transcript lines that support it; "

@@ -39,7 +39,7 @@ from medscribe.adapters.artifacts import ArtifactStore
 from medscribe.adapters.encounters import EncounterRepository
 from medscribe.adapters.events import EventPublisher
 from medscribe.adapters.objects import ObjectStore
-from medscribe.domain.after_visit import AfterVisitSummary, failed_summary, summary_key, write_summary
+from medscribe.domain.after_visit import AfterVisitSummary, failed_summary, write_summary
 from medscribe.domain.claim_judge import with_judgement
 from medscribe.domain.dialogue import dialogue_lines, looks_like_dialogue
 from medscribe.domain.emr_structuring import note_language, structure_note
@@ -47,23 +47,17 @@ from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, ObjectR
 from medscribe.domain.errors import PermanentError, TransientError
 from medscribe.domain.llm import LanguageModel
 from medscribe.domain.note_writing import PROMPT_NAMES, write_note
-from medscribe.domain.notes import Note, NoteStatus, TemplateError, catalogue_name, override_names
+from medscribe.domain.notes import Note, NoteStatus, TemplateError, catalogue_name, note_keys, override_names
 from medscribe.domain.transcript_lines import Line, lines_from_json, note_text_lines
 from medscribe.metric_names import DOCUMENTATION_FAILED, outcome_metric
 from medscribe.observability import logger, metrics
-from medscribe.review.page import render_review_page
+from medscribe.review.page import emr_only_note, render_review_page
 from medscribe.settings import PipelineSettings
 
 TEMPLATE_CONFIG_PREFIX = "config/templates/"
 # Reason codes of an encounter whose note template cannot be used (FAILED: retrying cannot help).
 TEMPLATE_UNKNOWN = "template_unknown"
 TEMPLATE_INVALID = "template_invalid"
-
-
-def note_keys(encounter_id: str) -> dict[str, str]:
-    folder = f"notes/{encounter_id}"
-    return {"note": f"{folder}/note.json", "emr": f"{folder}/emr.json", "review": f"{folder}/review.html",
-            "summary": summary_key(encounter_id)}
 
 
 class DocumentationStage:
@@ -182,8 +176,7 @@ class DocumentationStage:
             statuses.append(str(emr.status))
             engine = engine or emr.engine
             if lines is None:
-                note_json["problems"] = emr_json.get("problems", [])
-                note_json["status"] = str(emr.status)
+                note_json = emr_only_note(emr_json)
         summary = self._summary(encounter.encounter_id, lines if lines is not None else text_lines or [], language,
                                 note, emr_json).to_dict()
         self.artifacts.put_json(keys["summary"], summary)

@@ -13,13 +13,13 @@ An encounter still in flight (not terminal) is refused: a running stage would wr
 Per encounter: the table's items of its partition (the encounter, its scores, the workspace's note
 versions and note head) and its entry in the self-heal models' evaluation maps; its Transcribe jobs (the
 transcription job and self-heal evaluation jobs, standard or Medical); every version and delete marker
-of its artifacts (transcripts/<id>/, notes/<id>/ with the workspace's note versions, scores/<id>/, entities/<id>.json,
-transcripts/selfheal/<model>/<id>.json); its search document. Per input key: every version and delete
-marker in the input bucket and its source-ordering item. Score reports (reports/scores/*.csv) that list
-it are rewritten without its rows, and their earlier versions deleted. The report counts per store; it
-holds encounter ids and numbers, never a key or text, and so do the logs. The workspace's audit trail
-(AUDIT# items) is not the encounter's partition and stays: it holds ids only, and the workspace records
-the erasure in it.
+of its artifacts (transcripts/<id>/, notes/<id>/ with the workspace's note versions, scores/<id>/,
+redacted/<id>/ (the de-identified copies), entities/<id>.json, transcripts/selfheal/<model>/<id>.json);
+its search document. Per input key: every version and delete marker in the input bucket and its source-
+ordering item. Score reports (reports/scores/*.csv) that list it are rewritten without its rows, and
+their earlier versions deleted. The report counts per store; it holds encounter ids and numbers, never a
+key or text, and so do the logs. The workspace's audit trail (AUDIT# items) is not the encounter's
+partition and stays: it holds ids only, and the workspace records the erasure in it.
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ from medscribe.adapters.scores import ScoreStore
 from medscribe.domain.clinical_entities import entities_key
 from medscribe.domain.encounter import Encounter, Kind, ObjectRef, is_terminal
 from medscribe.domain.errors import PermanentError
+from medscribe.domain.redacted_copies import REDACTED_FOLDER
 from medscribe.domain.search import SearchIndex
 from medscribe.domain.selfheal import audio_key_prefix, eval_output_key, ground_truth_key, spellings
 from medscribe.observability import logger
 from medscribe.settings import PipelineSettings
 
 REPORTS_PREFIX = "reports/scores/"
-ARTIFACT_FOLDERS = ("transcripts", "notes", "scores")  # <folder>/<encounter id>/...
+ARTIFACT_FOLDERS = ("transcripts", "notes", "scores", REDACTED_FOLDER)  # <folder>/<encounter id>/...
 
 # Retention the stack configures (stacks/storage.py, stacks/search.py; tests/infra/test_erasure_retention.py
 # checks these against the synthesized template) and AWS's own for what the stack cannot configure.

@@ -203,13 +203,19 @@ def entity_engine(settings: PipelineSettings) -> EntityEngine | None:
 
 
 def entities_stage() -> EntitiesStage:
+    """The entities stage; with Comprehend Medical, its DetectPHI adds to the redaction rules."""
     from medscribe.services.entities_stage import EntitiesStage
 
     settings = function_settings()
-    return EntitiesStage(
-        EncounterRepository(settings.table_name), ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn),
-        ObjectStore(), entity_engine(settings.pipeline), settings.pipeline,
-    )
+    repository = EncounterRepository(settings.table_name)
+    artifacts = ArtifactStore(settings.artifacts_bucket, settings.kms_key_arn)
+    if settings.pipeline.entity_engine == "comprehend-medical":
+        from medscribe.adapters.comprehend_medical import ComprehendMedicalEntities
+
+        comprehend = ComprehendMedicalEntities()  # one client and one backoff for the entities and DetectPHI
+        return EntitiesStage(repository, artifacts, ObjectStore(), comprehend.extract, settings.pipeline,
+                             phi=comprehend.detect_phi, phi_engine="comprehend-medical+rules")
+    return EntitiesStage(repository, artifacts, ObjectStore(), entity_engine(settings.pipeline), settings.pipeline)
 
 
 def search_url_checked(url: str | None) -> str:

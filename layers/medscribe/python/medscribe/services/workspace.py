@@ -35,6 +35,7 @@ from medscribe.adapters.scores import ScoreStore
 from medscribe.adapters.workspace_store import BadCursor, NoteHead, Page, WorkspaceStore
 from medscribe.domain.after_visit import summary_key
 from medscribe.domain.audit import Actor, AuditEvent, InvalidAuditEvent, audit_csv, is_encounter_id
+from medscribe.domain.clinical_entities import EntitySet, claims_with_entities, entity_set_from_dict
 from medscribe.domain.encounter import Encounter, EncounterStatus, Kind, utc_now
 from medscribe.domain.errors import PermanentError
 from medscribe.domain.fhir import ExportSource, document_bundle
@@ -180,10 +181,13 @@ class WorkspaceService:
         current = next((v for v in versions if v.version == head.current), None)
         note = self._note(base, current) if base is not None and self._is_clinical(encounter) else None
         emr = self._emr(encounter, base)
+        entities = self._entities(encounter)
         self._audit(actor, "view", encounter_id, current.version if current else None)
         return {
             "record": asdict(encounter), "lines": self._lines(encounter, base),
             "note": note, "emr": emr, "version": current.to_dict() if current else None,
+            "entities": entities.as_dict() if entities is not None else None,
+            "claim_entities": claims_with_entities(note, entities),
             "problems": (note or emr or {}).get("problems", []), "signed_version": head.signed,
             "versions": [v.to_dict() for v in versions],
             "scores": [asdict(score) for score in self.scores.scores_of(encounter_id)],
@@ -415,6 +419,17 @@ class WorkspaceService:
     def _json(self, key: str) -> dict[str, Any] | None:
         text = self.artifacts.get_text(key)
         return json.loads(text) if text is not None else None
+
+    def _entities(self, encounter: Encounter) -> EntitySet | None:
+        """The entities stage's coded entities; None before it ran (or when what it stored is unreadable)."""
+        if not encounter.entities_key:
+            return None
+        try:
+            stored = self._json(encounter.entities_key)
+            return entity_set_from_dict(stored) if stored is not None else None
+        except (ValueError, KeyError, TypeError):
+            logger.warning("coded entities unreadable", extra={"encounter_id": encounter.encounter_id})
+            return None
 
     def _base_note(self, encounter: Encounter) -> dict[str, Any] | None:
         """Version 0: the note (or EMR record) the pipeline wrote; None before documentation."""

@@ -23,9 +23,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from medscribe.domain.clinical_entities import entity_set_from_dict
 from medscribe.domain.encounter import EncounterStatus, Kind
 from medscribe.domain.uploads import UPLOAD_KINDS
-from medscribe.review.page import claim_problems, emr_panel, summary_panel
+from medscribe.review.page import claim_problems, emr_panel, entities_panel, summary_panel
 from medscribe.workspace.api import admin
 from medscribe.workspace.app import MAX_FORM_BYTES, Services, content_security_policy, session_of
 from medscribe.workspace.ports import BadRequest
@@ -123,6 +124,13 @@ def _origin(link: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
+def coded_claims(found: Mapping[str, Any]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Each claim's coded entities (the service's `claim_entities` ids), by (section, item number)."""
+    by_id = {entity["id"]: entity for entity in (found.get("entities") or {}).get("entities", [])}
+    return {(claim["section"], claim["item"]): [by_id[i] for i in claim["entities"] if i in by_id]
+            for claim in found.get("claim_entities") or []}
+
+
 def routes(services: Services) -> list[Route]:
     async def encounters(request: Request) -> Response:
         status = request.query_params.get("status") or None
@@ -156,11 +164,15 @@ def routes(services: Services) -> list[Route]:
         media = _origin(recording.link) if recording else None
         note = found.get("note") or {}
         emr = found.get("emr")
+        # no claims to put the entities beside (an EMR record): the review page's list of them
+        listed = found.get("entities") if not note.get("sections") else None
         return render(request, "encounter.html", csp=content_security_policy(f"'self' {media}") if media else None,
                       encounter_id=encounter_id, found=found, note=note, lines=found.get("lines") or [],
                       known={int(line["n"]) for line in found.get("lines") or []},
-                      problems=claim_problems(note), recording=recording, trail=trail,
+                      problems=claim_problems(note), coded=coded_claims(found), recording=recording, trail=trail,
                       emr=Markup(emr_panel(emr)) if emr else None,  # noqa: S704 - values escaped  # nosec B704
+                      entities=Markup(entities_panel(entity_set_from_dict(listed)))  # noqa: S704 - escaped  # nosec B704
+                      if listed else None,
                       summary=Markup(summary_panel(  # noqa: S704 - values escaped  # nosec B704
                           found["summary"], {int(line["n"]) for line in found.get("lines") or []},
                           with_lines=not found.get("lines"))) if found.get("summary") else None)
