@@ -1,0 +1,202 @@
+"""Note statements from transcript lines by deterministic rewriting that can be checked against the lines. Pure.
+
+Every rule only deletes words of its cited lines or adds words from `ADDED_WORDS` (pronouns, "the patient",
+"denies", "reports" and the verb forms a change of person needs), so a statement says nothing its cited lines
+do not; `offline_visit` also runs the project's claim checker on each one.
+
+- clean: hesitations, stutters ("f- felt"), repeated words ("your , your"), discourse openers ("okay , so"),
+  dictation-device commands ("hey , dragon , show me the x-ray") and tokenizer spacing ("do n't") removed;
+- person: the patient's first person and the clinician's second person become the third person ("i hurt my
+  back" -> "he hurt his back"), with the pronoun the transcript itself gives (the clinician's "57-year-old
+  male", or a clear majority of he/his over she/her in the clinician's lines), else "the patient";
+- question and answer: a clinician's yes/no question and a short reply become one statement citing both
+  lines ("any fever ?" + "no ." -> "Denies fever."; "yes" -> "Reports ...");
+- sentences: a line is split into sentences (at punctuation; unpunctuated speech-recognition text at
+  discourse markers such as "okay", "alright") so each statement is one thought.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from medscribe.domain.notes import CLINICIAN, content_words, words
+from medscribe.domain.transcript_lines import Line
+
+SHORT_ANSWER_WORDS = 4  # content words in a reply that make it an answer to the question before it
+MAX_TOPIC_WORDS = 16
+UNPUNCTUATED_SPLIT_WORDS = 30  # an unpunctuated line longer than this is split at discourse markers
+
+# Words a rewrite may add: everything else in a statement is a word of its cited lines.
+PRONOUNS = {
+    "male": ("he", "his", "him", "himself"),
+    "female": ("she", "her", "her", "herself"),
+    "unknown": ("the patient", "the patient's", "the patient", "themselves"),
+}
+ADDED_WORDS = frozenset({
+    "he", "his", "him", "himself", "she", "her", "herself", "the", "patient", "patient's", "themselves",
+    "denies", "reports", "is", "has", "does", "did", "not", "was", "would", "will", "had", "s",
+})
+
+_YES = frozenset({"yes", "yeah", "yep", "yup", "yea", "correct", "sure", "uh-huh", "mm-hmm", "mhm", "right"})
+_NO = frozenset({"no", "nope", "nah", "never", "none", "nothing", "negative"})
+_NEGATING = re.compile(r"\b(?:no|not|n't|never|without|none|nothing|denies)\b|n't\b")
+
+_SPACING = ((re.compile(r"\s+n't\b"), "n't"), (re.compile(r"\s+'(s|re|ve|ll|d|m)\b"), r"'\1"),
+            (re.compile(r"\bgon na\b"), "gonna"), (re.compile(r"\bwan na\b"), "wanna"),
+            (re.compile(r"\s+([,.?!;:])"), r"\1"))
+_DEVICE = re.compile(r"\bhey,?\s+dragon\b[^.?!]*[.?!]?", re.IGNORECASE)
+_HESITATION = re.compile(r"(?<![\w'-])(?:um+|uh+|umm+|uhm|er|ah|hmm+|mm+|mm-hmm|uh-huh|uh-|you know|i mean)"
+                         r"(?![\w'-])[,.]?", re.IGNORECASE)
+_STUTTER = re.compile(r"(?<![\w'-])[a-z]{1,3}-(?=\s)", re.IGNORECASE)
+_REPEAT = re.compile(r"\b(\w+(?:'\w+)?)(?:\s*,?\s+\1\b)+", re.IGNORECASE)
+_OPENER = re.compile(r"^(?:(?:okay|ok|alright|all right|so|and|well|now|yeah|yes|right|great|good|perfect|"
+                     r"sure|oh|wow|gotcha|got it|i see|nice|cool|anyway|but)\b[\s,.!]*)+", re.IGNORECASE)
+_MARKER_SPLIT = re.compile(r"\s+(?=(?:okay|alright|all right|so|and then|now)\s)", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.?!]+[.?!]*")
+
+# Person rewriting (lower-case text): longest patterns first; {s} subject, {p} possessive, {o} object.
+_FIRST_PERSON = (
+    (r"\bi'm\b|\bi am\b", "{s} is"), (r"\bi've\b|\bi have\b", "{s} has"), (r"\bi'd\b", "{s} would"),
+    (r"\bi'll\b", "{s} will"), (r"\bi don't\b|\bi do not\b", "{s} does not"), (r"\bi do\b", "{s} does"),
+    (r"\bi\b", "{s}"), (r"\bmy\b", "{p}"), (r"\bme\b", "{o}"), (r"\bmyself\b", "{r}"),
+)
+_SECOND_PERSON = (
+    (r"\byou're\b|\byou are\b", "{s} is"), (r"\byou've\b|\byou have\b", "{s} has"),
+    (r"\byou don't\b|\byou do not\b", "{s} does not"), (r"\byou do\b", "{s} does"), (r"\byou'll\b", "{s} will"),
+    (r"\byou'd\b", "{s} would"), (r"\byour\b", "{p}"), (r"\byourself\b", "{r}"), (r"\byou\b", "{s}"),
+)
+_QUESTION_LEAD = re.compile(
+    r"^(?:(?:and|so|okay|ok|alright|now|also|but|um|uh|any|other|else)\b[\s,]*)*"
+    r"(?:(?:do|did|have|has|are|were|is|was|does)\s+(?:you|he|she)\s+(?:ever\s+)?"
+    r"(?:have|had|having|get|got|getting|experienced?|experiencing|noticed?|notice|feel|felt|feeling|been)?\s*"
+    r"|(?:you|you're|you've)\s+(?:have|had|having|been|not)?\s*)?(?:any\s+|other\s+|kind of\s+)*",
+    re.IGNORECASE)
+_YES_NO_QUESTION = re.compile(r"^(?:(?:and|so|okay|ok|alright|now|also|but|um|uh)\b[\s,]*)*"
+                              r"(?:any|do|did|have|has|are|were|is|was|does|you|no)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A rewritten statement and the numbers of the lines it comes from. `kind`: "qa" (a question and its
+    answer), "said" (a sentence of one line)."""
+
+    text: str
+    lines: tuple[int, ...]
+    role: str  # the role of the speaker whose words the statement carries (the answerer for "qa")
+    kind: str
+    source: str  # the cleaned sentence before the change of person (what section cues are matched on)
+
+
+def tidy(text: str) -> str:
+    """Tokenizer spacing undone and hesitations, stutters, repeated words and device commands removed."""
+    text = " " + " ".join(text.split()) + " "
+    for pattern, replacement in _SPACING:
+        text = pattern.sub(replacement, text)
+    text = _DEVICE.sub(" ", text)
+    text = _HESITATION.sub(" ", text)
+    text = _STUTTER.sub(" ", text)
+    text = _REPEAT.sub(r"\1", text)
+    text = re.sub(r"([,.?!])(?:\s*[,.?!])+", r"\1", " ".join(text.split()))
+    return text.strip(" ,")
+
+
+def sentences(text: str) -> list[str]:
+    """The cleaned sentences of a line (openers such as "okay , so" dropped)."""
+    found = [s.strip() for s in _SENTENCE.findall(tidy(text)) if s.strip()]
+    split: list[str] = []
+    for sentence in found:
+        if not re.search(r"[.?!]", sentence) and len(sentence.split()) > UNPUNCTUATED_SPLIT_WORDS:
+            split.extend(_MARKER_SPLIT.split(sentence))
+        else:
+            split.append(sentence)
+    return [c for c in (_OPENER.sub("", s).strip(" ,") for s in split) if c and c not in ".?!"]
+
+
+def patient_gender(lines: Sequence[Line], roles: dict[str, str]) -> str:
+    """"male" / "female" when the transcript says so ("57-year-old male", or the clinician refers to the
+    patient as he/she at least twice and twice as often as the other), else "unknown"."""
+    clinician = " ".join(line.text.lower() for line in lines if roles.get(line.speaker) == CLINICIAN)
+    stated = re.search(r"\byear[- ]old\s+(male|female|man|woman|gentleman|lady|boy|girl)\b", clinician)
+    if stated:
+        return "male" if stated.group(1) in ("male", "man", "gentleman", "boy") else "female"
+    tokens = words(clinician)
+    he = sum(tokens.count(w) for w in ("he", "his", "he's", "him"))
+    she = sum(tokens.count(w) for w in ("she", "her", "she's", "hers"))
+    if he >= 2 and he >= 2 * she:
+        return "male"
+    if she >= 2 and she >= 2 * he:
+        return "female"
+    return "unknown"
+
+
+def third_person(sentence: str, gender: str, *, second_person: bool) -> str:
+    """The sentence with the patient's first person (or the clinician's second person) in the third person."""
+    subject, possessive, obj, reflexive = PRONOUNS[gender]
+    values = {"s": subject, "p": possessive, "o": obj, "r": reflexive}
+    text = sentence
+    for pattern, replacement in (_SECOND_PERSON if second_person else _FIRST_PERSON):
+        text = re.sub(pattern, replacement.format(**values), text, flags=re.IGNORECASE)
+    return text
+
+
+def as_statement(text: str) -> str:
+    text = text.strip(" ,;:")
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
+def reply_polarity(reply: str) -> str | None:
+    """"yes" / "no" for a short reply that starts with one, else None."""
+    tokens = words(tidy(reply))
+    while tokens and tokens[0] in ("okay", "ok", "oh", "well", "um", "uh", "so"):
+        tokens = tokens[1:]
+    if not tokens or len(content_words(" ".join(tokens))) > SHORT_ANSWER_WORDS:
+        return None
+    if tokens[0] in _YES:
+        return "yes"
+    if tokens[0] in _NO:
+        return "no"
+    return None
+
+
+def question_topic(question: str, gender: str) -> str | None:
+    """What a yes/no question asks about ("any fever or chills ?" -> "fever or chills"), in the third person;
+    None for open questions, questions that already carry a negation, and topics of too few or many words."""
+    asked = [s for s in sentences(question) if s.endswith("?")] or sentences(question)[-1:]
+    if not asked:
+        return None
+    last = asked[-1].rstrip("?. ").lower()
+    if not _YES_NO_QUESTION.match(last) or _NEGATING.search(last):
+        return None
+    topic = _QUESTION_LEAD.sub("", last).strip(" ,")
+    topic = re.sub(r"\s+(?:or|and)\s+(?:anything|something)(?:\s+like that)?$|\s+(?:at all|lately)$", "", topic)
+    if not topic or len(content_words(topic)) < 1 or len(topic.split()) > MAX_TOPIC_WORDS:
+        return None
+    return third_person(topic, gender, second_person=True)
+
+
+def question_answer(question: Line, reply: Line, gender: str) -> Statement | None:
+    """A clinician's yes/no question and the short reply after it as one statement citing both lines."""
+    polarity = reply_polarity(reply.text)
+    topic = question_topic(question.text, gender) if polarity else None
+    if polarity is None or topic is None:
+        return None
+    verb = "Denies" if polarity == "no" else "Reports"
+    return Statement(f"{verb} {topic}.", (question.n, reply.n), "patient", "qa", topic)
+
+
+def line_statements(line: Line, role: str, gender: str) -> list[Statement]:
+    """The sentences of one line (questions left out) as statements in the third person."""
+    found: list[Statement] = []
+    for sentence in sentences(line.text):
+        if sentence.endswith("?"):
+            continue
+        rewritten = third_person(sentence, gender, second_person=role == CLINICIAN)
+        text = as_statement(rewritten)
+        if text:
+            found.append(Statement(text, (line.n,), role, "said", sentence))
+    return found
