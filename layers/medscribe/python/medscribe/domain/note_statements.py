@@ -18,10 +18,10 @@ do not; `offline_visit` also runs the project's claim checker on each one.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from medscribe.domain.notes import CLINICIAN, content_words, words
+from medscribe.domain.notes import CLINICIAN, PATIENT, content_words, words
 from medscribe.domain.transcript_lines import Line
 
 SHORT_ANSWER_WORDS = 4  # content words in a reply that make it an answer to the question before it
@@ -32,7 +32,7 @@ UNPUNCTUATED_SPLIT_WORDS = 30  # an unpunctuated line longer than this is split 
 PRONOUNS = {
     "male": ("he", "his", "him", "himself"),
     "female": ("she", "her", "her", "herself"),
-    "unknown": ("the patient", "the patient's", "the patient", "themselves"),
+    "unknown": ("the patient", "their", "them", "themselves"),
 }
 ADDED_WORDS = frozenset({
     "he", "his", "him", "himself", "she", "her", "herself", "the", "patient", "patient's", "themselves",
@@ -49,6 +49,25 @@ _SPACING = ((re.compile(r"\s+n't\b"), "n't"), (re.compile(r"\s+'(s|re|ve|ll|d|m)
 _DEVICE = re.compile(r"\bhey,?\s+dragon\b[^.?!]*[.?!]?", re.IGNORECASE)
 _HESITATION = re.compile(r"(?<![\w'-])(?:um+|uh+|umm+|uhm|er|ah|hmm+|mm+|mm-hmm|uh-huh|uh-|you know|i mean)"
                          r"(?![\w'-])[,.]?", re.IGNORECASE)
+_SOFTENERS = re.compile(r"(?<![\w'-])(?:go ahead and|just|really|actually|basically|definitely|certainly|literally|"
+                        r"kind of|sort of|kinda|sorta|pretty much)(?![\w'-])", re.IGNORECASE)
+_INTENT = re.compile(r"(?<![\w'-])(?:i'm gonna|i'm going to|i am going to|i wanna|i want to|i would like to|"
+                     r"i'd like to|we're gonna|we are going to|we're going to|we wanna|we want to|we'd like to|"
+                     r"we would like to|let's|let us|we'll|i'll|we will|i will)\s+", re.IGNORECASE)
+_ONES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_NUMBERS = {**{w: i for i, w in enumerate(_ONES, start=1)}, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+            "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+            "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+            "ninety": 90}
+_NUMBER_WORD = "|".join(sorted(_NUMBERS, key=len, reverse=True))
+# a number word before a unit (or "out of") is written as digits; the claim checker reads both the same way
+_TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+_COUNTED = re.compile(rf"\b(?:(?P<tens>{_TENS})[\s-]+(?P<n>{'|'.join(_ONES)})"
+                      rf"|(?P<word>{_NUMBER_WORD}))"
+                      r"(?=\s+(?:milligrams?|mg|days?|weeks?|months?|years?|hours?|minutes?|times|pounds|percent|"
+                      r"out of|units?|tablets?|pills?|centimeters?|inches|degrees|cigarettes|drinks|packs?)\b)",
+                      re.IGNORECASE)
+_UNITS = ((re.compile(r"\bmilligrams?\b", re.IGNORECASE), "mg"),)
 _STUTTER = re.compile(r"(?<![\w'-])[a-z]{1,3}-(?=\s)", re.IGNORECASE)
 _REPEAT = re.compile(r"\b(\w+(?:'\w+)?)(?:\s*,?\s+\1\b)+", re.IGNORECASE)
 _OPENER = re.compile(r"^(?:(?:okay|ok|alright|all right|so|and|well|now|yeah|yes|right|great|good|perfect|"
@@ -65,8 +84,15 @@ _FIRST_PERSON = (
 _SECOND_PERSON = (
     (r"\byou're\b|\byou are\b", "{s} is"), (r"\byou've\b|\byou have\b", "{s} has"),
     (r"\byou don't\b|\byou do not\b", "{s} does not"), (r"\byou do\b", "{s} does"), (r"\byou'll\b", "{s} will"),
-    (r"\byou'd\b", "{s} would"), (r"\byour\b", "{p}"), (r"\byourself\b", "{r}"), (r"\byou\b", "{s}"),
+    (r"\byou'd\b", "{s} would"), (r"\byour\b", "{p}"), (r"\byourself\b", "{r}"),
 )
+# "you" is a subject at the start of a clause (after these words or punctuation), else an object
+_SUBJECT_AFTER = frozenset({
+    "and", "but", "if", "when", "that", "because", "so", "as", "since", "until", "unless", "or", "then", "whether",
+    "where", "how", "what", "while", "once", "do", "did", "can", "will", "would", "should", "could", "are", "were",
+    "have", "had", "think", "know", "hope", "sure", "also", "now", "maybe",
+})
+_YOU = re.compile(r"(?:(?P<before>[\w']+)(?P<gap>[\s,;:]+)|^)you\b", re.IGNORECASE)
 _QUESTION_LEAD = re.compile(
     r"^(?:(?:and|so|okay|ok|alright|now|also|but|um|uh|any|other|else)\b[\s,]*)*"
     r"(?:(?:do|did|have|has|are|were|is|was|does)\s+(?:you|he|she)\s+(?:ever\s+)?"
@@ -97,9 +123,26 @@ def tidy(text: str) -> str:
     text = _DEVICE.sub(" ", text)
     text = _HESITATION.sub(" ", text)
     text = _STUTTER.sub(" ", text)
+    text = _SOFTENERS.sub(" ", text)
+    text = _INTENT.sub(" ", text)
     text = _REPEAT.sub(r"\1", text)
+    text = re.sub(r"(?<=\w)-(?=\s|[,.?!]|$)", "", text)  # a word cut off ("in the past-")
     text = re.sub(r"([,.?!])(?:\s*[,.?!])+", r"\1", " ".join(text.split()))
     return text.strip(" ,")
+
+
+def _digits(match: re.Match[str]) -> str:
+    if match.group("word"):
+        return str(_NUMBERS[match.group("word").lower()])
+    return str(_NUMBERS[match.group("tens").lower()] + _NUMBERS[match.group("n").lower()])
+
+
+def notation(text: str) -> str:
+    """Counted number words as digits ("five pounds" -> "5 pounds") and milligrams as mg."""
+    text = _COUNTED.sub(_digits, text)
+    for pattern, replacement in _UNITS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def sentences(text: str) -> list[str]:
@@ -114,19 +157,24 @@ def sentences(text: str) -> list[str]:
     return [c for c in (_OPENER.sub("", s).strip(" ,") for s in split) if c and c not in ".?!"]
 
 
-def patient_gender(lines: Sequence[Line], roles: dict[str, str]) -> str:
-    """"male" / "female" when the transcript says so ("57-year-old male", or the clinician refers to the
-    patient as he/she at least twice and twice as often as the other), else "unknown"."""
+def patient_gender(lines: Sequence[Line], roles: Mapping[str, str]) -> str:
+    """"male" / "female" when the transcript says so: the clinician's "57-year-old male", else a title
+    (mr., mrs., ms.) in the clinician's lines, else the clinician's (or a companion's) he/his/him against
+    she/her (at least two and half again as many as the other); otherwise "unknown"."""
     clinician = " ".join(line.text.lower() for line in lines if roles.get(line.speaker) == CLINICIAN)
     stated = re.search(r"\byear[- ]old\s+(male|female|man|woman|gentleman|lady|boy|girl)\b", clinician)
     if stated:
         return "male" if stated.group(1) in ("male", "man", "gentleman", "boy") else "female"
     tokens = words(clinician)
-    he = sum(tokens.count(w) for w in ("he", "his", "he's", "him"))
-    she = sum(tokens.count(w) for w in ("she", "her", "she's", "hers"))
-    if he >= 2 and he >= 2 * she:
+    titles = {"male": tokens.count("mr"), "female": sum(tokens.count(t) for t in ("mrs", "ms", "miss"))}
+    if titles["male"] != titles["female"]:
+        return max(titles, key=lambda k: titles[k])
+    others = words(" ".join(line.text.lower() for line in lines if roles.get(line.speaker) != PATIENT))
+    he = sum(others.count(w) for w in ("he", "his", "he's", "him", "himself"))
+    she = sum(others.count(w) for w in ("she", "her", "she's", "hers", "herself"))
+    if he >= 2 and 2 * he >= 3 * she:
         return "male"
-    if she >= 2 and she >= 2 * he:
+    if she >= 2 and 2 * she >= 3 * he:
         return "female"
     return "unknown"
 
@@ -138,7 +186,17 @@ def third_person(sentence: str, gender: str, *, second_person: bool) -> str:
     text = sentence
     for pattern, replacement in (_SECOND_PERSON if second_person else _FIRST_PERSON):
         text = re.sub(pattern, replacement.format(**values), text, flags=re.IGNORECASE)
+    if second_person:
+        text = _YOU.sub(lambda m: _you(m, subject, obj), text)
     return text
+
+
+def _you(match: re.Match[str], subject: str, obj: str) -> str:
+    before = match.group("before")
+    if before is None:
+        return subject
+    clause_start = before.lower() in _SUBJECT_AFTER or any(c in match.group("gap") for c in ",;:")
+    return f"{before}{match.group('gap')}{subject if clause_start else obj}"
 
 
 def as_statement(text: str) -> str:
@@ -196,7 +254,7 @@ def line_statements(line: Line, role: str, gender: str) -> list[Statement]:
         if sentence.endswith("?"):
             continue
         rewritten = third_person(sentence, gender, second_person=role == CLINICIAN)
-        text = as_statement(rewritten)
+        text = as_statement(notation(rewritten))
         if text:
             found.append(Statement(text, (line.n,), role, "said", sentence))
     return found

@@ -6,7 +6,8 @@ checkable rewriting rules of `domain.note_statements` and keeps only those the p
 
 1. The conversation runs in phases. It starts in the history; a clinician sentence containing a section's
    `opens` phrase ("physical exam", "the x-ray", "assessment and plan") switches to dictation of that
-   section, and the clinician's later sentences go there until another section opens.
+   section, and the clinician's later sentences go there until another section opens. The last section
+   that can be opened (ASSESSMENT AND PLAN) ends the visit: once open, it stays open.
 2. History phase: a clinician's yes/no question and the patient's short reply become one statement
    ("Denies fever."), filed under the `short_answers` section (REVIEW OF SYSTEMS) when it names a symptom
    from that section's cues, else under the `fallback` section (HISTORY OF PRESENT ILLNESS). The patient's
@@ -58,6 +59,8 @@ class _Sections:
         self.complaint = next((s for s in self.specs if s.pick == "first"), None)
         self.history = next((s for s in self.specs if s.fallback), self.specs[0])
         self.pertinent = next((s for s in self.specs if s.short_answers), self.history)
+        # the last section the clinician can open (the plan) is the end of the visit: nothing reopens another
+        self.final = next((s for s in reversed(self.specs) if s.opens), None)
 
     def opened(self, sentence: str) -> SectionSpec | None:
         """The dictation section a clinician sentence opens (the last-listed match wins)."""
@@ -142,7 +145,8 @@ class StatementNoteEngine:
                         found.append((target, pair))
                         continue
                 for statement in line_statements(line, role, gender):
-                    dictating = sections.opened(statement.source) or dictating
+                    if dictating is None or dictating is not sections.final:
+                        dictating = sections.opened(statement.source) or dictating
                     if len(content_words(statement.source)) < MIN_CONTENT_WORDS:
                         continue
                     if dictating is not None:
