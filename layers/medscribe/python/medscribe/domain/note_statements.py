@@ -34,10 +34,9 @@ PRONOUNS = {
     "female": ("she", "her", "her", "herself"),
     "unknown": ("the patient", "their", "them", "themselves"),
 }
-ADDED_WORDS = frozenset({
-    "he", "his", "him", "himself", "she", "her", "herself", "the", "patient", "patient's", "themselves",
-    "denies", "reports", "is", "has", "does", "did", "not", "was", "would", "will", "had", "s",
-})
+ADDED_WORDS = frozenset({word for forms in PRONOUNS.values() for form in forms for word in form.split()}) | {
+    "denies", "reports", "is", "has", "does", "not", "would", "will",
+}
 
 _YES = frozenset({"yes", "yeah", "yep", "yup", "yea", "correct", "sure", "uh-huh", "mm-hmm", "mhm", "right"})
 _NO = frozenset({"no", "nope", "nah", "never", "none", "nothing", "negative"})
@@ -77,12 +76,14 @@ _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
 
 # Person rewriting (lower-case text): longest patterns first; {s} subject, {p} possessive, {o} object.
 _FIRST_PERSON = (
-    (r"\bi'm\b|\bi am\b", "{s} is"), (r"\bi've\b|\bi have\b", "{s} has"), (r"\bi'd\b", "{s} would"),
+    (r"\bi'm\b|\bi am\b", "{s} is"), (r"\bi haven't\b|\bi have not\b", "{s} has not"),
+    (r"\bi've\b|\bi have\b", "{s} has"), (r"\bi'd\b", "{s} would"),
     (r"\bi'll\b", "{s} will"), (r"\bi don't\b|\bi do not\b", "{s} does not"), (r"\bi do\b", "{s} does"),
     (r"\bi\b", "{s}"), (r"\bmy\b", "{p}"), (r"\bme\b", "{o}"), (r"\bmyself\b", "{r}"),
 )
 _SECOND_PERSON = (
-    (r"\byou're\b|\byou are\b", "{s} is"), (r"\byou've\b|\byou have\b", "{s} has"),
+    (r"\byou're\b|\byou are\b", "{s} is"), (r"\byou haven't\b|\byou have not\b", "{s} has not"),
+    (r"\byou've\b|\byou have\b", "{s} has"),
     (r"\byou don't\b|\byou do not\b", "{s} does not"), (r"\byou do\b", "{s} does"), (r"\byou'll\b", "{s} will"),
     (r"\byou'd\b", "{s} would"), (r"\byour\b", "{p}"), (r"\byourself\b", "{r}"),
 )

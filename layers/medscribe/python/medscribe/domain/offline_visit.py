@@ -13,7 +13,8 @@ checkable rewriting rules of `domain.note_statements` and keeps only those the p
    from that section's cues, else under the `fallback` section (HISTORY OF PRESENT ILLNESS). The patient's
    own sentences (third person) with a history cue and enough content go to the fallback section; so do
    the clinician's statements about the patient ("57-year-old male with a history of ...").
-3. Dictation phase: each clinician sentence with content goes to the open section; a patient sentence
+3. Dictation phase: each clinician sentence with content goes to the open section (or to another
+   dictation section whose cues it matches by `CLEARLY_BETTER` more than the open one's); a patient sentence
    with clear history cues still goes to the history.
 4. The `pick: "first"` section (CHIEF COMPLAINT) gets the reason for the visit from the clinician's
    "presents (today) with/for ..." or "here (today) for ...", else the patient's first sentence that
@@ -44,6 +45,7 @@ from medscribe.domain.transcript_lines import Line
 MIN_CONTENT_WORDS = 2  # a statement needs this many content words
 MIN_PATIENT_WORDS = 3  # ... and a patient statement in the history this many, with a cue
 MAX_COMPLAINT_WORDS = 8
+CLEARLY_BETTER = 2  # cue matches by which a dictated sentence outscores the open section to be filed elsewhere
 _PRESENTS = re.compile(r"\b(?:presents?|presenting|here|in|coming in|came in)\s+(?:today\s+)?(?:with|for)\s+"
                        r"(?:(?:a|an|the|his|her|some|evaluation of|follow-up of|follow up of)\s+)*"
                        r"(?P<what>[^.,;?!]+?)(?:\s+(?:and|that|which|who)\b|[.,;?!]|$)")
@@ -69,6 +71,12 @@ class _Sections:
             if spec.name in self.opens and self.opens[spec.name].count(sentence):
                 found = spec
         return found
+
+    def dictated(self, dictating: SectionSpec, sentence: str) -> SectionSpec:
+        """The open section, or another dictation section whose cues the sentence matches clearly better."""
+        own = self.cue_count(dictating, sentence)
+        best = max((s for s in self.specs if s.name in self.opens), key=lambda s: self.cue_count(s, sentence))
+        return best if self.cue_count(best, sentence) >= own + CLEARLY_BETTER else dictating
 
     def cue_count(self, spec: SectionSpec, text: str) -> int:
         return self.cues[spec.name].count(text)
@@ -150,7 +158,7 @@ class StatementNoteEngine:
                     if len(content_words(statement.source)) < MIN_CONTENT_WORDS:
                         continue
                     if dictating is not None:
-                        found.append((dictating, statement))
+                        found.append((sections.dictated(dictating, statement.source), statement))
                     elif sections.cue_count(sections.history, statement.source) >= 2:
                         found.append((sections.history, statement))
                 continue
