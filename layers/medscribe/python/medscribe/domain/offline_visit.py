@@ -44,6 +44,7 @@ from medscribe.domain.transcript_lines import Line
 
 MIN_CONTENT_WORDS = 2  # a statement needs this many content words
 MIN_PATIENT_WORDS = 3  # ... and a patient statement in the history this many, with a cue
+MIN_DICTATED_WORDS = 3  # a dictated sentence without a cue of its section needs this many (not "scary stuff")
 MAX_COMPLAINT_WORDS = 8
 CLEARLY_BETTER = 2  # cue matches by which a dictated sentence outscores the open section to be filed elsewhere
 _PRESENTS = re.compile(r"\b(?:presents?|presenting|here|in|coming in|came in)\s+(?:today\s+)?(?:with|for)\s+"
@@ -155,10 +156,13 @@ class StatementNoteEngine:
                 for statement in line_statements(line, role, gender):
                     if dictating is None or dictating is not sections.final:
                         dictating = sections.opened(statement.source) or dictating
-                    if len(content_words(statement.source)) < MIN_CONTENT_WORDS:
+                    content = len(content_words(statement.source))
+                    if content < MIN_CONTENT_WORDS:
                         continue
                     if dictating is not None:
-                        found.append((sections.dictated(dictating, statement.source), statement))
+                        target = sections.dictated(dictating, statement.source)
+                        if content >= MIN_DICTATED_WORDS or sections.cue_count(target, statement.source):
+                            found.append((target, statement))
                     elif sections.cue_count(sections.history, statement.source) >= 2:
                         found.append((sections.history, statement))
                 continue
