@@ -35,7 +35,7 @@ PRONOUNS = {
     "unknown": ("the patient", "their", "them", "themselves"),
 }
 ADDED_WORDS = frozenset({word for forms in PRONOUNS.values() for form in forms for word in form.split()}) | {
-    "denies", "reports", "is", "has", "does", "not", "would", "will",
+    "denies", "reports", "is", "was", "has", "does", "did", "not", "would", "will",
 }
 
 _YES = frozenset({"yes", "yeah", "yep", "yup", "yea", "correct", "sure", "uh-huh", "mm-hmm", "mhm", "right"})
@@ -238,14 +238,47 @@ def question_topic(question: str, gender: str) -> str | None:
     return third_person(topic, gender, second_person=True)
 
 
+# "are you still on your metformin ?" + "yes" -> "He is still on his metformin."; questions about "any" symptom
+# take the Reports/Denies form instead
+_DECLARATIVE = (
+    (re.compile(r"^(?:are you|you're|you are)\s+(?!any\b|having any\b)(?P<rest>.+)$"), "is"),
+    (re.compile(r"^(?:were you|you were)\s+(?!any\b)(?P<rest>.+)$"), "was"),
+    (re.compile(r"^(?:have you|you've|you have)\s+(?P<rest>(?:been|had|tried|taken|noticed|seen|lost|gained|started|"
+                r"stopped|used)\s+(?!any\b).+)$"), "has"),
+    (re.compile(r"^(?:did you|you did)\s+(?!have any\b|get any\b|notice any\b)(?P<rest>.+)$"), "did"),
+    (re.compile(r"^(?:do you|you do)\s+(?!have any\b|get any\b|notice any\b)(?P<rest>.+)$"), "does"),
+)
+
+
+def _declarative(question: str, polarity: str, gender: str) -> str | None:
+    asked = [s for s in sentences(question) if s.endswith("?")]
+    if not asked:
+        return None
+    last = _OPENER.sub("", asked[-1].rstrip("?. ").lower()).strip(" ,")
+    if _NEGATING.search(last):
+        return None
+    for pattern, verb in _DECLARATIVE:
+        match = pattern.match(last)
+        if match and len(match.group("rest").split()) <= MAX_TOPIC_WORDS:
+            rest = third_person(match.group("rest"), gender, second_person=True)
+            negated = " not" if polarity == "no" else ""
+            return as_statement(notation(f"{PRONOUNS[gender][0]} {verb}{negated} {rest}"))
+    return None
+
+
 def question_answer(question: Line, reply: Line, gender: str) -> Statement | None:
     """A clinician's yes/no question and the short reply after it as one statement citing both lines."""
     polarity = reply_polarity(reply.text)
-    topic = question_topic(question.text, gender) if polarity else None
-    if polarity is None or topic is None:
+    if polarity is None:
+        return None
+    declarative = _declarative(question.text, polarity, gender)
+    if declarative is not None:
+        return Statement(declarative, (question.n, reply.n), "patient", "qa", declarative)
+    topic = question_topic(question.text, gender)
+    if topic is None:
         return None
     verb = "Denies" if polarity == "no" else "Reports"
-    return Statement(f"{verb} {topic}.", (question.n, reply.n), "patient", "qa", topic)
+    return Statement(f"{verb} {notation(topic)}.", (question.n, reply.n), "patient", "qa", topic)
 
 
 def line_statements(line: Line, role: str, gender: str) -> list[Statement]:

@@ -47,7 +47,9 @@ MIN_PATIENT_WORDS = 3  # ... and a patient statement in the history this many, w
 MIN_DICTATED_WORDS = 3  # a dictated sentence without a cue of its section needs this many (not "scary stuff")
 MAX_COMPLAINT_WORDS = 8
 CLEARLY_BETTER = 2  # cue matches by which a dictated sentence outscores the open section to be filed elsewhere
-_PRESENTS = re.compile(r"\b(?:presents?|presenting|here|in|coming in|came in)\s+(?:today\s+)?(?:with|for)\s+"
+_PRESENTS = re.compile(r"\b(?:presents?|presenting|here|in|coming in|came in)"
+                       r"(?:\s+(?:today\s+)?to\s+(?:establish care|be seen|follow up|get checked out))?"
+                       r"\s+(?:today\s+)?(?:with|for)\s+"
                        r"(?:(?:a|an|the|his|her|some|evaluation of|follow-up of|follow up of)\s+)*"
                        r"(?P<what>[^.,;?!]+?)(?:\s+(?:and|that|which|who)\b|[.,;?!]|$)")
 
