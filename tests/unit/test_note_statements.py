@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import re
+import typing
 
 import pytest
 
@@ -24,8 +25,9 @@ from medscribe.domain.note_statements import (
     tidy,
 )
 from medscribe.domain.note_writing import write_note
-from medscribe.domain.notes import CLINICIAN, PATIENT, NoteStatus, load_template
+from medscribe.domain.notes import CLINICIAN, PATIENT, TEMPLATE_NAMES, NoteStatus, load_template
 from medscribe.domain.transcript_lines import Line
+from medscribe.settings import PipelineSettings
 from tests.dialogues import DIALOGUES
 
 
@@ -158,3 +160,8 @@ def test_no_statement_says_a_word_its_cited_lines_do_not_and_each_is_verified(na
         extra = [w for w in _TOKEN.findall(normalise(claim.text)) if w not in allowed]
         assert extra == [], (claim.text, extra)
         assert verify_claim(claim.text, cited).ok, claim.text
+
+
+def test_every_catalogue_template_and_alias_can_be_the_deployment_setting() -> None:
+    assert set(typing.get_args(PipelineSettings.model_fields["note_template"].annotation)) == set(TEMPLATE_NAMES)
+    assert PipelineSettings(note_template="VISIT").note_template == "VISIT"
