@@ -35,7 +35,7 @@ PRONOUNS = {
     "unknown": ("the patient", "their", "them", "themselves"),
 }
 ADDED_WORDS = frozenset({word for forms in PRONOUNS.values() for form in forms for word in form.split()}) | {
-    "denies", "reports", "is", "was", "has", "does", "did", "not", "would", "will",
+    "denies", "reports", "is", "was", "has", "does", "did", "not", "would", "will", "can",
 }
 
 _YES = frozenset({"yes", "yeah", "yep", "yup", "yea", "correct", "sure", "uh-huh", "mm-hmm", "mhm", "right"})
@@ -67,6 +67,11 @@ _COUNTED = re.compile(rf"\b(?:(?P<tens>{_TENS})[\s-]+(?P<n>{'|'.join(_ONES)})"
                       r"out of|units?|tablets?|pills?|centimeters?|inches|degrees|cigarettes|drinks|packs?)\b)",
                       re.IGNORECASE)
 _UNITS = ((re.compile(r"\bmilligrams?\b", re.IGNORECASE), "mg"),)
+# contractions written out, as notes write them ("doesn't" -> "does not", "it's" -> "it is")
+_CONTRACTIONS = ((re.compile(r"\b(do|does|did|is|was|are|were|has|have|had|would|could|should)n't\b", re.IGNORECASE),
+                  r"\1 not"), (re.compile(r"\bca(?:n)?n't\b", re.IGNORECASE), "can not"),
+                 (re.compile(r"\bwon't\b", re.IGNORECASE), "will not"),
+                 (re.compile(r"\b(it|that|there|he|she|what|this)'s\b", re.IGNORECASE), r"\1 is"))
 _STUTTER = re.compile(r"(?<![\w'-])[a-z]{1,3}-(?=\s)", re.IGNORECASE)
 _REPEAT = re.compile(r"\b(\w+(?:'\w+)?)(?:\s*,?\s+\1\b)+", re.IGNORECASE)
 _OPENER = re.compile(r"^(?:(?:okay|ok|alright|all right|so|and|well|now|yeah|yes|right|great|good|perfect|"
@@ -139,8 +144,10 @@ def _digits(match: re.Match[str]) -> str:
 
 
 def notation(text: str) -> str:
-    """Counted number words as digits ("five pounds" -> "5 pounds") and milligrams as mg."""
+    """Counted number words as digits ("five pounds" -> "5 pounds"), milligrams as mg, contractions written out."""
     text = _COUNTED.sub(_digits, text)
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
     for pattern, replacement in _UNITS:
         text = pattern.sub(replacement, text)
     return text
