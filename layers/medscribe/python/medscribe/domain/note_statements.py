@@ -26,7 +26,7 @@ from medscribe.domain.transcript_lines import Line
 
 SHORT_ANSWER_WORDS = 4  # content words in a reply that make it an answer to the question before it
 MAX_TOPIC_WORDS = 16
-UNPUNCTUATED_SPLIT_WORDS = 30  # an unpunctuated line longer than this is split at discourse markers
+UNPUNCTUATED_SPLIT_WORDS = 12  # an unpunctuated line longer than this is split at discourse markers
 
 # Words a rewrite may add: everything else in a statement is a word of its cited lines.
 PRONOUNS = {
