@@ -46,6 +46,7 @@ MIN_CONTENT_WORDS = 2  # a statement needs this many content words
 MIN_PATIENT_WORDS = 3  # ... and a patient statement in the history this many, with a cue
 MIN_DICTATED_WORDS = 3  # a dictated sentence without a cue of its section needs this many (not "scary stuff")
 MAX_COMPLAINT_WORDS = 8
+CLEAR_HISTORY_CUES = 2  # history cues that file a clinician's history-phase sentence, or a patient's in dictation
 CLEARLY_BETTER = 2  # cue matches by which a dictated sentence outscores the open section to be filed elsewhere
 _PRESENTS = re.compile(r"\b(?:presents?|presenting|here|in|coming in|came in)"
                        r"(?:\s+(?:today\s+)?to\s+(?:establish care|be seen|follow up|get checked out))?"
@@ -158,22 +159,22 @@ class StatementNoteEngine:
                 for statement in line_statements(line, role, gender):
                     if dictating is None or dictating is not sections.final:
                         dictating = sections.opened(statement.source) or dictating
-                    content = len(content_words(statement.source))
-                    if content < MIN_CONTENT_WORDS:
+                    size = len(content_words(statement.source))
+                    if size < MIN_CONTENT_WORDS:
                         continue
                     if dictating is not None:
                         target = sections.dictated(dictating, statement.source)
-                        if content >= MIN_DICTATED_WORDS or sections.cue_count(target, statement.source):
+                        if size >= MIN_DICTATED_WORDS or sections.cue_count(target, statement.source):
                             found.append((target, statement))
-                    elif sections.cue_count(sections.history, statement.source) >= 2:
+                    elif sections.cue_count(sections.history, statement.source) >= CLEAR_HISTORY_CUES:
                         found.append((sections.history, statement))
                 continue
             if line.n in answered:
                 continue
             for statement in line_statements(line, role, gender):
-                content = content_words(statement.source)
                 cues = sections.cue_count(sections.history, statement.source)
-                if len(content) >= MIN_PATIENT_WORDS and cues >= (1 if dictating is None else 2):
+                if (len(content_words(statement.source)) >= MIN_PATIENT_WORDS
+                        and cues >= (1 if dictating is None else CLEAR_HISTORY_CUES)):
                     found.append((sections.history, statement))
         return found
 
