@@ -14,6 +14,10 @@ Baselines, computed in the same run on the same lines:
 - first 12 doctor turns: the first twelve clinician lines (the benchmark paper's baseline);
 - longest doctor turn: the clinician line with the most words.
 
+The paper's published baseline figures (e.g. first 12 doctor turns 35.9 ROUGE-1) are on its test splits, which are
+not vendored; the baselines here are recomputed on the same splits and lines as the engine, so only this run's rows
+compare.
+
 Also counted: the engine's statements, how many the claim checker (`domain.evidence.verify_claim`, as the
 pipeline runs it through `check_claims`) finds supported by their cited lines, and notes whose citations all
 resolve. Exit status 1 when any statement fails verification or any citation does not resolve.
