@@ -9,10 +9,11 @@ checkable rewriting rules of `domain.note_statements` and keeps only those the p
    section, and the clinician's later sentences go there until another section opens. The last section
    that can be opened (ASSESSMENT AND PLAN) ends the visit: once open, it stays open.
 2. History phase: a clinician's yes/no question and the patient's short reply become one statement
-   ("Denies fever."), filed under the `short_answers` section (REVIEW OF SYSTEMS) when it names a symptom
-   from that section's cues, else under the `fallback` section (HISTORY OF PRESENT ILLNESS). The patient's
-   own sentences (third person) with a history cue and enough content go to the fallback section; so do
-   the clinician's statements about the patient ("57-year-old male with a history of ...").
+   ("Denies fever.", "He is still on his metformin."), filed under the `short_answers` section (REVIEW OF
+   SYSTEMS) when it names a symptom from that section's cues, else under the `fallback` section (HISTORY
+   OF PRESENT ILLNESS). The patient's own sentences (third person) with a history cue and enough content
+   go to the fallback section; so do the clinician's statements about the patient ("57-year-old male with
+   a history of ...").
 3. Dictation phase: each clinician sentence with content goes to the open section (or to another
    dictation section whose cues it matches by `CLEARLY_BETTER` more than the open one's); a patient sentence
    with clear history cues still goes to the history.
