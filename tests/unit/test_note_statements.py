@@ -50,6 +50,18 @@ def test_a_yes_no_question_and_its_answer_become_one_statement_citing_both() -> 
                                "male")
     assert reported is not None
     assert (reported.text, reported.lines) == ("Reports chest pain.", (8, 9))
+    # a closing run of short questions is one topic; vague fragments ("anything like that") name nothing
+    run = question_answer(line(2, "doctor", "and any fatigue ? weight gain ? anything like that you've noticed ?"),
+                          line(3, "patient", "no , nothing out of the ordinary ."), "female")
+    assert run is not None
+    assert (run.text, run.lines) == ("Denies fatigue, weight gain.", (2, 3))
+    declared = question_answer(line(6, "doctor", "and you are still on your metformin ?"), line(7, "patient", "yes ."),
+                               "male")
+    assert declared is not None
+    assert declared.text == "He is still on his metformin."
+    # a question pointing at something unnamed ("your right knee ?") or giving a number names no topic
+    assert question_answer(line(1, "doctor", "your right knee ?"), line(2, "patient", "yeah ."), "male") is None
+    assert question_answer(line(1, "doctor", "nine out of 10 ?"), line(2, "patient", "yeah ."), "male") is None
     # an open question, a question that already negates, a long answer: no question-answer statement
     assert question_answer(line(1, "doctor", "how long has it hurt ?"), line(2, "patient", "no ."), "male") is None
     assert question_answer(line(1, "doctor", "you don't smoke ?"), line(2, "patient", "no ."), "male") is None

@@ -100,13 +100,19 @@ _SUBJECT_AFTER = frozenset({
 })
 _YOU = re.compile(r"(?:(?P<before>[\w']+)(?P<gap>[\s,;:]+)|^)you\b", re.IGNORECASE)
 _QUESTION_LEAD = re.compile(
-    r"^(?:(?:and|so|okay|ok|alright|now|also|but|um|uh|any|other|else)\b[\s,]*)*"
+    r"^(?:(?:and|so|okay|ok|alright|now|also|but|um|uh|any|other|else|how about|what about)\b[\s,]*)*"
     r"(?:(?:do|did|have|has|are|were|is|was|does)\s+(?:you|he|she)\s+(?:ever\s+)?"
     r"(?:have|had|having|get|got|getting|experienced?|experiencing|noticed?|notice|feel|felt|feeling|been)?\s*"
     r"|(?:you|you're|you've)\s+(?:have|had|having|been|not)?\s*)?(?:any\s+|other\s+|kind of\s+)*",
     re.IGNORECASE)
+BARE_TOPIC_WORDS = 5  # a question without a verb ("nausea , vomiting ?") of at most this many words names a topic
+_VAGUE = re.compile(r"^(?:or\s+)?(?:anything|something|any other|anything else)(?:\s+(?:like that|else))?\b")
+_WH = re.compile(r"^(?:what|when|where|which|who|whom|why|how|can|could|would|will|should|okay|right|yeah|yes|"
+                 r"sorry|really|correct|is it|is that|does that|did that)\b")
+_POINTING = frozenset({"you", "your", "this", "that", "here", "there", "it", "these", "those"})
 _YES_NO_QUESTION = re.compile(r"^(?:(?:and|so|okay|ok|alright|now|also|but|um|uh)\b[\s,]*)*"
-                              r"(?:any|do|did|have|has|are|were|is|was|does|you|no)\b", re.IGNORECASE)
+                              r"(?:any|do|did|have|has|are|were|is|was|does|you|no|how about any|what about any)\b",
+                              re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -229,17 +235,40 @@ def reply_polarity(reply: str) -> str | None:
     return None
 
 
+def _asked_about(sentence: str) -> str | None:
+    """The topic of one yes/no question sentence ("any fever or chills" -> "fever or chills", a bare "nausea"
+    -> "nausea"), or None for an open question."""
+    if _YES_NO_QUESTION.match(sentence):
+        topic = _QUESTION_LEAD.sub("", sentence).strip(" ,")
+        return re.sub(r"\s+(?:or|and)\s+(?:anything|something)(?:\s+like that)?$|\s+(?:at all|lately)$", "",
+                      topic) or None
+    tokens = words(sentence)
+    if 0 < len(tokens) <= BARE_TOPIC_WORDS and not _WH.match(sentence) and not (_POINTING & set(tokens)) \
+            and not any(c.isdigit() for c in sentence):
+        return sentence
+    return None
+
+
 def question_topic(question: str, gender: str) -> str | None:
-    """What a yes/no question asks about ("any fever or chills ?" -> "fever or chills"), in the third person;
-    None for open questions, questions that already carry a negation, and topics of too few or many words."""
-    asked = [s for s in sentences(question) if s.endswith("?")] or sentences(question)[-1:]
-    if not asked:
-        return None
-    last = asked[-1].rstrip("?. ").lower()
-    if not _YES_NO_QUESTION.match(last) or _NEGATING.search(last):
-        return None
-    topic = _QUESTION_LEAD.sub("", last).strip(" ,")
-    topic = re.sub(r"\s+(?:or|and)\s+(?:anything|something)(?:\s+like that)?$|\s+(?:at all|lately)$", "", topic)
+    """What a clinician's closing run of yes/no questions asks about ("any fatigue ? weight gain ? anything like
+    that ?" -> "fatigue, weight gain"), in the third person; None for open questions, questions that already
+    carry a negation, and topics of too few or many words."""
+    parts: list[str] = []
+    for sentence in reversed(sentences(question)):
+        text = sentence.rstrip("?. ").lower().strip(" ,")
+        if not sentence.endswith("?"):
+            if parts:
+                break
+            continue
+        if _NEGATING.search(text):
+            return None
+        if _VAGUE.match(text):
+            continue
+        topic = _asked_about(text)
+        if topic is None:
+            break
+        parts.insert(0, topic)
+    topic = ", ".join(parts)
     if not topic or len(content_words(topic)) < 1 or len(topic.split()) > MAX_TOPIC_WORDS:
         return None
     return third_person(topic, gender, second_person=True)
