@@ -97,6 +97,7 @@ bench: install
 	$(BIN)/python bench/transcript.py
 	$(BIN)/python bench/audio_memory.py
 	$(BIN)/python bench/notes.py
+	$(BIN)/python bench/notes.py --aci
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/cost.py

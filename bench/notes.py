@@ -16,6 +16,10 @@ vs the transcript's first words). Also shown: whether every citation resolves, a
 to parse the transcript and write the note.
 
 Reproduce: .venv/bin/python bench/notes.py [--template NAME] (a catalogue name or alias; default hp)
+
+With --aci: the ACI-BENCH full-note table instead (ROUGE-1/2/L/Lsum on the benchmark's train and valid splits,
+the engine beside the whole-transcript, first-12-doctor-turns and longest-doctor-turn baselines; see
+bench/aci_notes.py). Reproduce: .venv/bin/python bench/notes.py --aci [--split valid|train|both] [--template VISIT]
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import aci_notes
 
 from medscribe.domain.dialogue import dialogue_lines
 from medscribe.domain.note_drafts import check_citations
@@ -145,10 +151,24 @@ def _mean(values: Sequence[float]) -> float:
     return statistics.fmean(values) if values else 0.0
 
 
+def aci_main(template: str, split: str) -> int:
+    results = [aci_notes.run_split(name, template) for name in (("valid", "train") if split == "both" else (split,))]
+    for line in aci_notes.report(results, template):
+        print(line)
+    print(f"\nreproduce: .venv/bin/python bench/notes.py --aci --split {split} --template {template}")
+    return 0 if aci_notes.all_ok(results) else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--template", choices=TEMPLATE_NAMES, default="hp")
+    parser.add_argument("--template", choices=TEMPLATE_NAMES, default=None,
+                        help="default: hp (VISIT with --aci)")
+    parser.add_argument("--aci", action="store_true", help="the ACI-BENCH full-note ROUGE table")
+    parser.add_argument("--split", choices=("valid", "train", "both"), default="both", help="with --aci")
     args = parser.parse_args()
+    if args.aci:
+        return aci_main(args.template or "VISIT", args.split)
+    args.template = args.template or "hp"
     rows = [score(encounter, args.template) for encounter in encounters()]
     header = (f"{'dataset':<10} {'encounter':<30} {'lines':>5} {'note w':>6} {'ref w':>6} "
               f"{'note P':>6} {'note R':>6} {'note F1':>7} {'base F1':>7} {'@ref n':>7} {'@ref b':>7} "

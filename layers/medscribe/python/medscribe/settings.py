@@ -96,7 +96,8 @@ class PipelineSettings(BaseModel):
                         "within this many hours (and longer ago than stuck_after_seconds).",
     )
     note_template: Literal[
-        "HISTORY_AND_PHYSICAL", "SOAP", "PHYSICAL_SOAP", "BEHAVIORAL_SOAP", "GIRPP", "BIRP", "SIRP", "DAP", "hp", "soap"
+        "HISTORY_AND_PHYSICAL", "SOAP", "PHYSICAL_SOAP", "BEHAVIORAL_SOAP", "GIRPP", "BIRP", "SIRP", "DAP", "VISIT",
+        "hp", "soap",
     ] = Field("hp", description="Default note template (a catalogue name; hp and soap are aliases of "
                                 "HISTORY_AND_PHYSICAL and SOAP); an upload may choose another (README \"Templates\").")
     claim_judge: bool = Field(

@@ -51,6 +51,7 @@ from medscribe.domain.notes import (
     packaged_text,
 )
 from medscribe.domain.offline_notes import OfflineNoteEngine, retrieve
+from medscribe.domain.offline_visit import StatementNoteEngine
 from medscribe.domain.transcript_lines import Line
 
 NOTE_TOOL = "write_note"
@@ -139,7 +140,9 @@ def write_note(
                     (Problem("empty_transcript", "the transcript has no lines"),), NoteStatus.NEEDS_REVIEW)
     if engine is None or isinstance(engine, OfflineNoteEngine):
         offline = engine or OfflineNoteEngine()
-        sections = offline.draft(spec, lines, roles)
+        # a template may ask for rewritten, checked statements (VISIT) instead of filed verbatim lines
+        drafter = StatementNoteEngine() if spec.offline == "statements" else offline
+        sections = drafter.draft(spec, lines, roles)
         problems = check_citations(sections, [line.n for line in lines])
         problems += check_claims(sections, {line.n: line.text for line in lines})
         if not any(section.items for section in sections):

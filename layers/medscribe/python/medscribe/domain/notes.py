@@ -14,7 +14,9 @@ trailing `*` matches any word starting so; `a|b` are alternatives counted as one
 (weight of a statement by speaker role), optional `pick: "first"` (one claim: the first matching
 statement), `fallback: true` (substantive patient statements no other section claims),
 `short_answers: true` (prefers a clinician question with the patient's short answer) and
-`cues_from` (also use the words of another section's claims).
+`cues_from` (also use the words of another section's claims). A template with `"offline": "statements"`
+(VISIT) is written offline by `domain.offline_visit` (rewritten, checked statements); its sections may list
+`opens`: phrases with which the clinician starts dictating that section ("physical exam", "assessment and plan").
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ CLINICIAN = "clinician"
 PATIENT = "patient"
 OTHER = "other"  # a third party (relative, interpreter) or a speaker whose role cannot be told
 ROLES = (CLINICIAN, PATIENT, OTHER)
-# The shipped templates (medscribe/templates/<name>.json): AWS HealthScribe's note templates and SOAP.
-CATALOGUE = ("HISTORY_AND_PHYSICAL", "SOAP", "PHYSICAL_SOAP", "BEHAVIORAL_SOAP", "GIRPP", "BIRP", "SIRP", "DAP")
+# The shipped templates (medscribe/templates/<name>.json): AWS HealthScribe's note templates, SOAP, and VISIT
+# (the section headings of the ACI-BENCH benchmark's reference notes, written by the offline statement engine).
+CATALOGUE = ("HISTORY_AND_PHYSICAL", "SOAP", "PHYSICAL_SOAP", "BEHAVIORAL_SOAP", "GIRPP", "BIRP", "SIRP", "DAP",
+             "VISIT")
+OFFLINE_METHODS = ("sections", "statements")  # offline_notes (verbatim lines) / offline_visit (rewritten statements)
 # Names of earlier releases, kept for existing deployments (cdk.json, config/templates/hp.json overrides).
 TEMPLATE_ALIASES = {"hp": "HISTORY_AND_PHYSICAL", "soap": "SOAP"}
 TEMPLATE_NAMES = CATALOGUE + tuple(TEMPLATE_ALIASES)
@@ -124,6 +129,7 @@ class SectionSpec:
     fallback: bool = False
     short_answers: bool = False
     cues_from: str | None = None
+    opens: tuple[str, ...] = ()  # statements engine: clinician phrases that start dictation of this section
 
     def weight(self, role: str) -> float:
         """A third party's statements weigh as the patient's."""
@@ -136,6 +142,7 @@ class Template:
     title: str
     description: str
     sections: tuple[SectionSpec, ...]
+    offline: str = "sections"  # one of OFFLINE_METHODS
 
     @property
     def section_names(self) -> tuple[str, ...]:
@@ -191,6 +198,9 @@ def _section_spec(raw: Any, index: int) -> SectionSpec:
     pick = raw.get("pick")
     if pick not in (None, "first"):
         raise TemplateError(f"section {index}: 'pick' can only be \"first\"")
+    opens = raw.get("opens", [])
+    if not isinstance(opens, list) or not all(isinstance(c, str) and c.strip() for c in opens):
+        raise TemplateError(f"section {index}: 'opens' must be a list of non-empty strings")
     for flag in ("fallback", "short_answers"):
         if not isinstance(raw.get(flag, False), bool):
             raise TemplateError(f"section {index}: {flag!r} must be true or false")
@@ -198,7 +208,7 @@ def _section_spec(raw: Any, index: int) -> SectionSpec:
         name=name, description=str(raw.get("description", "")).strip(),
         cues=tuple(c.strip().lower() for c in cues), roles={k: float(v) for k, v in roles.items()},
         pick=pick, fallback=bool(raw.get("fallback", False)), short_answers=bool(raw.get("short_answers", False)),
-        cues_from=raw.get("cues_from"),
+        cues_from=raw.get("cues_from"), opens=tuple(c.strip().lower() for c in opens),
     )
 
 
@@ -224,8 +234,11 @@ def parse_template(text: str) -> Template:
     for spec in sections:
         if spec.cues_from is not None and spec.cues_from not in names:
             raise TemplateError(f"section {spec.name!r}: cues_from names no section")
+    offline = raw.get("offline", "sections")
+    if offline not in OFFLINE_METHODS:
+        raise TemplateError(f"template 'offline' must be one of {', '.join(OFFLINE_METHODS)}")
     return Template(name=raw["name"], title=str(raw.get("title", raw["name"])),
-                    description=str(raw.get("description", "")), sections=sections)
+                    description=str(raw.get("description", "")), sections=sections, offline=offline)
 
 
 def packaged_text(folder: str, filename: str) -> str:

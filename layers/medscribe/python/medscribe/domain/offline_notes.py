@@ -90,12 +90,12 @@ def _cue_pattern(cue: str) -> re.Pattern[str] | None:
     return re.compile(r"(?<![\w'])(?:" + "|".join(alternatives) + r")(?![\w'])") if alternatives else None
 
 
-class _Cues:
+class Cues:
     def __init__(self, cues: Sequence[str]) -> None:
         self.patterns = [p for p in map(_cue_pattern, cues) if p is not None]
 
-    def extended(self, extra: Sequence[str]) -> _Cues:
-        combined = _Cues(extra)
+    def extended(self, extra: Sequence[str]) -> Cues:
+        combined = Cues(extra)
         combined.patterns = [*self.patterns, *combined.patterns]
         return combined
 
@@ -129,7 +129,7 @@ class OfflineNoteEngine:
 
     def draft(self, template: Template, lines: Sequence[Line], roles: Mapping[str, str]) -> tuple[Section, ...]:
         units = _units(lines, roles)
-        cues = {spec.name: _Cues(spec.cues) for spec in template.sections}
+        cues = {spec.name: Cues(spec.cues) for spec in template.sections}
         chosen: dict[str, list[_Unit]] = {spec.name: [] for spec in template.sections}
         taken: set[int] = set()
         for spec in template.sections:
@@ -158,7 +158,7 @@ class OfflineNoteEngine:
         )
 
     @staticmethod
-    def _sections_for(unit: _Unit, ranked: Sequence[SectionSpec], cues: Mapping[str, _Cues],
+    def _sections_for(unit: _Unit, ranked: Sequence[SectionSpec], cues: Mapping[str, Cues],
                       fallback: SectionSpec | None) -> list[SectionSpec]:
         scores: list[tuple[float, SectionSpec]] = []
         for spec in ranked:
