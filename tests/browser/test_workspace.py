@@ -353,6 +353,54 @@ def test_a_used_or_forged_login_link_and_an_expired_session_are_refused(browser:
         second.close()
 
 
+def _edit_the_first_claim(page: Any, workspace: Workspace, text: str) -> None:
+    page.goto(f"{workspace.url}/encounters/{workspace.encounter_id}/edit")
+    page.locator("textarea[name='s0.c0.text']").fill(text)
+    page.get_by_role("button", name="Save as a new version").click()
+
+
+def test_an_expired_session_is_renewed_once_before_a_form_is_sent(context: Any, workspace: Workspace) -> None:
+    """In AWS an expired access token is a 403 from API Gateway's authorizer. Here the first GET
+    /api/session is answered that way and GET /auth/refresh (Cognito's token exchange, tested with the
+    sign-in routes) is stood in for: the script trades the token once, then sends the form."""
+    expect = playwright_api().expect
+    calls: list[str] = []
+    page = signed_in(context, workspace)
+
+    def gateway(route: Any) -> None:
+        calls.append("session")
+        if calls.count("session") == 1:
+            route.fulfill(status=403, content_type="application/json", body='{"message":"Forbidden"}')
+        else:
+            route.continue_()
+
+    def refresh(route: Any) -> None:
+        calls.append("refresh " + route.request.url.split("?", 1)[1])
+        route.fulfill(status=200, content_type="application/json", body="{}")
+
+    page.route(re.compile(r"/api/session$"), gateway)
+    page.route(re.compile(r"/auth/refresh\?"), refresh)
+    _edit_the_first_claim(page, workspace, "Saved after the session was renewed")
+    page.wait_for_url(f"{workspace.url}/encounters/{workspace.encounter_id}")
+    expect(page.locator(".meta")).to_contain_text("version 1")
+    expect(page.locator(".note")).to_contain_text("Saved after the session was renewed")
+    assert calls == ["session", "refresh next=%2Fapi%2Fsession"]
+
+
+def test_a_form_is_kept_when_the_session_cannot_be_renewed(context: Any, workspace: Workspace) -> None:
+    expect = playwright_api().expect
+    page = signed_in(context, workspace)
+    refused = {"status": 403, "content_type": "application/json", "body": '{"message":"Forbidden"}'}
+    page.route(re.compile(r"/api/session$"), lambda route: route.fulfill(**refused))
+    page.route(re.compile(r"/auth/refresh\?"), lambda route: route.fulfill(**refused))
+    _edit_the_first_claim(page, workspace, "Typed while the session had run out")
+    expect(page.locator(".session-expired")).to_contain_text("Your session has expired")
+    assert page.url == f"{workspace.url}/encounters/{workspace.encounter_id}/edit"
+    assert page.locator("textarea[name='s0.c0.text']").input_value() == "Typed while the session had run out"
+    versions = workspace.service().encounter(ACTOR, workspace.encounter_id)["versions"]
+    assert [v["version"] for v in versions] == [0]
+
+
 def test_a_note_uploaded_on_the_page_lands_in_the_bucket_and_reaches_the_list(context: Any, uploading: Workspace,
                                                                               bucket: str, table: str) -> None:  # noqa: F811
     expect = playwright_api().expect
