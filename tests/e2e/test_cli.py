@@ -128,4 +128,4 @@ def test_local_run_documents_through_a_strict_converse_endpoint(tmp_path: Path) 
         assert engines == {"bedrock:us.anthropic.claude-haiku-4-5-20251001-v1:0"}
         assert endpoint.rejected == []
         tools = {request["toolConfig"]["toolChoice"]["tool"]["name"] for request in endpoint.requests}
-        assert tools == {"record_emr", "write_note"}
+        assert tools == {"record_emr", "write_note", "write_after_visit_summary"}

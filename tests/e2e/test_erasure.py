@@ -44,6 +44,16 @@ def medscribe(driver: Driver, tmp_path: Path, *args: str) -> subprocess.Complete
                           text=True, timeout=120)
 
 
+def raw_bytes(path: Path) -> bytes:
+    """A file's bytes read by a child process. The runtime's SQLite connections live in this process, and
+    closing any descriptor of a file drops every POSIX lock this process holds on it: reading search.db or
+    its -shm here would release SQLite's locks under the running runtime, and the next connection (the
+    erase command's, another test's) would find its WAL index unlocked and fail ("disk I/O error")."""
+    read = subprocess.run([sys.executable, "-c", "import sys; sys.stdout.buffer.write(open(sys.argv[1], 'rb').read())",
+                           str(path)], capture_output=True, check=True, timeout=60)
+    return read.stdout
+
+
 def leftovers(driver: Driver, needles: list[str]) -> list[str]:
     """Where any needle still appears: object keys and bodies of every version in every bucket, table
     items, the search index and its files, the local Transcribe's files, the outbox, the run folders."""
@@ -69,7 +79,8 @@ def leftovers(driver: Driver, needles: list[str]) -> list[str]:
              *root.joinpath("runs").rglob("*")]
     for path in files:
         if path.is_file():
-            check(str(path.relative_to(root)), path.read_bytes().decode("utf-8", errors="replace"))
+            data = raw_bytes(path) if path.name.startswith("search.db") else path.read_bytes()
+            check(str(path.relative_to(root)), data.decode("utf-8", errors="replace"))
     index = SqliteSearchIndex(driver.runtime.paths.search_db)
     try:
         hits = index.search(SAID)
