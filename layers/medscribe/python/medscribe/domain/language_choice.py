@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from medscribe.domain.template_choice import key_segment
+
 LANGUAGE_TAG = "medscribe-language"
 LANGUAGE_SEGMENT = "language"
 IDENTIFY = "identify"
@@ -64,17 +66,16 @@ def supported_language(value: str) -> str | None:
 def language_in_key(key: str) -> str | None:
     """The language the key names (see the module docstring), None when it names none; raises
     LanguageChoiceError for a `language=` segment or a locale-shaped first folder that is unsupported."""
-    folders = key.split("/")[1:-1]
-    chosen = None
-    for segment in folders:
-        name, equals, value = segment.partition("=")
-        if equals and name.strip().lower() == LANGUAGE_SEGMENT:
-            chosen = supported_language(value)
-            if chosen is None:
-                raise LanguageChoiceError(f"the key's {LANGUAGE_SEGMENT}= folder names a language this pipeline "
-                                          f"does not transcribe (it takes {_SUPPORTED})")
-    if chosen is not None or not folders:
+    segment = key_segment(key, LANGUAGE_SEGMENT)
+    if segment is not None:
+        chosen = supported_language(segment)
+        if chosen is None:
+            raise LanguageChoiceError(f"the key's {LANGUAGE_SEGMENT}= folder names a language this pipeline "
+                                      f"does not transcribe (it takes {_SUPPORTED})")
         return chosen
+    folders = key.split("/")[1:-1]
+    if not folders:
+        return None
     first = supported_language(folders[0])
     if first is None and _LOCALE_SHAPE.fullmatch(folders[0]):
         raise LanguageChoiceError("the key's first folder names a language this pipeline does not transcribe "

@@ -46,14 +46,20 @@ class TemplateChoice:
     source: TemplateSource
 
 
-def template_in_key(key: str) -> str | None:
-    """The value of the innermost `template=<NAME>` folder segment of `key` (after its kind prefix)."""
+def key_segment(key: str, name: str) -> str | None:
+    """The value of the innermost `<name>=<value>` folder segment of `key` (after its kind prefix; the
+    file name is never read), e.g. `template` or `language`; None when there is none."""
     found = None
     for segment in key.split("/")[1:-1]:
-        name, equals, value = segment.partition("=")
-        if equals and name.strip().lower() == TEMPLATE_SEGMENT:
+        label, equals, value = segment.partition("=")
+        if equals and label.strip().lower() == name:
             found = value.strip()
     return found
+
+
+def template_in_key(key: str) -> str | None:
+    """The value of the innermost `template=<NAME>` folder segment of `key` (after its kind prefix)."""
+    return key_segment(key, TEMPLATE_SEGMENT)
 
 
 def choose_template(key: str, tags: Mapping[str, str]) -> TemplateChoice:
